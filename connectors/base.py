@@ -1,0 +1,94 @@
+"""What every connector hands the flows: streams that yield pages of canonical records.
+
+A connector knows one source and nothing of SQL (ARCHITECTURE.md, "Rules of the house"). The flow stores
+each page and, when the page says so, commits it together with the watermark it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from model.records import Record, Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The slice of source time a run reads; ``None`` ends are open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    """A page of records plus what the warehouse must do with it.
+
+    ``watermark``: safe to persist once this page (and all before it) is committed.
+    ``deleted``: entity → source ids the source reported deleted.
+    ``requests``: HTTP requests (or files) spent producing this page, for ``sync_run``.
+    """
+
+    records: Sequence[Record] = ()
+    rejected: Sequence[Rejected] = ()
+    deleted: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    watermark: str | None = None
+    requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """What a stream may know of the warehouse: its watermark and the items (files) it has loaded."""
+
+    watermark: str | None = None
+    items: Mapping[str, str] = field(default_factory=dict)
+    window: Window = Window()
+    mode: str = "incremental"  # incremental | backfill | full
+
+
+class Stream(Protocol):
+    """One kind of record from one source instance (``finance:acme-sap`` / ``cost_lines``)."""
+
+    source: str
+    name: str
+
+    def read(self, state: StreamState) -> Iterator[Page]: ...
+
+
+class ItemError(ValueError):
+    """An item (file) that cannot be read as a whole: it is quarantined by name and the run goes on."""
+
+
+class SourceError(RuntimeError):
+    """A source answered something we cannot use; the message names the source, the place and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One parsed line of an item: its line number, its locator (``file:line``) and its record."""
+
+    line_no: int
+    locator: str
+    record: Record
+
+
+class Item(Protocol):
+    """A unit a file stream loads whole (an export file): replaced as one, skipped when unchanged."""
+
+    name: str  # stable item key, e.g. the file name relative to the drop folder
+    fingerprint: str  # content hash
+    record_type: type[Record]
+    replace_scope: Sequence[str]  # record fields whose values this item replaces wholesale
+
+    def lines(self) -> Iterator[Sequence[Line | Rejected]]: ...
+
+
+class ItemStream(Protocol):
+    """A stream of whole items (file drops): the warehouse stages each item and merges it in one go."""
+
+    source: str
+    name: str
+
+    def items(self, state: StreamState) -> Iterator[Item]: ...

@@ -1,0 +1,216 @@
+"""Read one export file through a profile: lines become CostLine/Budget records or quarantine entries.
+
+Streams: CSV through ``csv.reader`` and XLSX through openpyxl's read-only mode, a few thousand lines
+at a time, so memory stays flat however big the export.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.base import ItemError, Line
+from connectors.finance.parse import BadValue, parse_currency, parse_date, parse_decimal
+from connectors.finance.profiles import ANCHORS, REQUIRED, Profile
+from model.periods import fiscal_period
+from model.records import Rejected
+
+BATCH = 5000
+_DECIMAL_FIELDS = {"amount", "hours"}
+_DATE_FIELDS = {"posting_date"}
+
+
+class FileFormatError(ItemError):
+    """The file as a whole cannot be read with its profile (encoding, missing header columns)."""
+
+
+def fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ExportFile:
+    """One export file in a drop folder: an ``Item`` for the warehouse's staged loader."""
+
+    def __init__(self, path: Path, name: str, source: str, profile: Profile, digest: str | None = None):
+        self.path, self.name, self.source, self.profile = path, name, source, profile
+        self.fingerprint = digest or fingerprint(path)
+        self.record_type = profile.record_type
+        self.replace_scope = profile.replace_scope
+
+    def lines(self) -> Iterator[Sequence[Line | Rejected]]:
+        mapper = _LineMapper(self.profile, self.source, self.name)
+        rows = (
+            _xlsx_rows(self.path, self.profile)
+            if self.profile.format == "xlsx"
+            else _csv_rows(self.path, self.profile)
+        )
+        header_no, header = next(rows, (0, None))
+        if header is None:
+            raise FileFormatError(f"{self.name}: empty file, no header row")
+        mapper.bind(header, header_no)
+        batch: list[Line | Rejected] = []
+        for line_no, cells in rows:
+            if not any(c not in (None, "") for c in cells):
+                continue  # blank lines are layout, not data
+            batch.append(mapper.map(line_no, cells))
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def _csv_rows(path: Path, p: Profile) -> Iterator[tuple[int, list[Any]]]:
+    try:
+        with path.open(encoding=p.python_encoding, newline="") as f:
+            reader = csv.reader(f, delimiter=p.delimiter)
+            for row in reader:
+                if reader.line_num < p.header_row:
+                    continue
+                yield reader.line_num, row
+    except UnicodeDecodeError as e:
+        raise FileFormatError(
+            f"{path.name}: not {p.encoding} text (byte {e.start}: {e.object[e.start : e.start + 1]!r});"
+            f" set 'encoding' in profile {p.name}"
+        ) from None
+    except csv.Error as e:
+        raise FileFormatError(f"{path.name}: unreadable CSV: {e}") from None
+
+
+def _xlsx_rows(path: Path, p: Profile) -> Iterator[tuple[int, list[Any]]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many types for a non-workbook
+        raise FileFormatError(f"{path.name}: not an XLSX workbook: {e}") from None
+    try:
+        if p.sheet and p.sheet not in wb.sheetnames:
+            raise FileFormatError(f"{path.name}: no sheet {p.sheet!r} (sheets: {wb.sheetnames})")
+        ws = wb[p.sheet] if p.sheet else wb.worksheets[0]
+        for n, row in enumerate(ws.iter_rows(min_row=p.header_row, values_only=True), start=p.header_row):
+            yield n, list(row)
+    finally:
+        wb.close()
+
+
+class _LineMapper:
+    """Turns one row of cells into a record, or a ``Rejected`` naming the line, field and reason."""
+
+    def __init__(self, profile: Profile, source: str, file: str) -> None:
+        self.p, self.source, self.file = profile, source, file
+        self.index: dict[str, int] = {}
+        self.key_index: list[int] = []
+        self.record_fields = set(profile.record_type.field_names())
+
+    def bind(self, header: list[Any], header_no: int) -> None:
+        names = [str(h).strip() if h is not None else "" for h in header]
+        position = {n: i for i, n in enumerate(names) if n}
+        wanted = {**self.p.columns, **{f"key:{c}": c for c in self.p.key_columns}}
+        missing = sorted({col for col in wanted.values() if col not in position})
+        if missing:
+            raise FileFormatError(
+                f"{self.file}:{header_no}: columns {missing} required by profile {self.p.name} not in header"
+                f" (found: {[n for n in names if n]})"
+            )
+        self.index = {target: position[col] for target, col in self.p.columns.items()}
+        self.key_index = [position[c] for c in self.p.key_columns]
+        self.width = len(names)
+
+    def map(self, line_no: int, cells: list[Any]) -> Line | Rejected:
+        locator = f"{self.file}:{line_no}"
+        try:
+            values = self._values(cells)
+        except _FieldError as e:
+            return Rejected(
+                source=self.source, locator=locator, field=e.field, reason=str(e), raw=_raw(cells, self.p)
+            )
+        key_cells = [cells[i] for i in self.key_index] if self.key_index else cells
+        values["source_id"] = _key(key_cells)
+        values["file"] = self.file
+        return Line(line_no, locator, self.p.record_type(source=self.source, **values))
+
+    def _values(self, cells: list[Any]) -> dict[str, Any]:
+        p, out = self.p, {}
+        for target, i in self.index.items():
+            cell = cells[i] if i < len(cells) else None
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                continue
+            try:
+                out[target] = self._convert(target, cell)
+            except BadValue as e:
+                raise _FieldError(target, f"{p.columns[target]}: {e}") from None
+        if "quantity" in out:
+            unit = str(out.pop("unit", "")).upper()
+            qty = out.pop("quantity")
+            if unit in p.hours_units and "hours" in self.record_fields:
+                out["hours"] = qty
+        out.pop("unit", None)
+        year, period = out.pop("fiscal_year", None), out.pop("period", None)
+        if "fiscal_period" not in out:
+            if year is not None and period is not None:
+                out["fiscal_period"] = f"{int(year):04d}-{int(period):02d}"
+            elif out.get("posting_date") is not None:
+                out["fiscal_period"] = fiscal_period(out["posting_date"], p.fiscal_year_start_month)
+        if "currency" not in out:
+            if not p.currency:
+                raise _FieldError("currency", f"{p.columns.get('currency', 'currency')}: missing value")
+            out["currency"] = p.currency
+        for f in REQUIRED[p.record]:
+            if out.get(f) is None:
+                raise _FieldError(f, f"{p.columns.get(f, f)}: missing value")
+        if not any(out.get(a) for a in ANCHORS):
+            cols = [p.columns[a] for a in ANCHORS if a in p.columns]
+            raise _FieldError(ANCHORS[0], f"no project, WBS or cost centre: {cols} all empty")
+        return out
+
+    def _convert(self, target: str, cell: Any) -> Any:
+        p = self.p
+        if target in _DATE_FIELDS:
+            if isinstance(cell, datetime):
+                return cell.date()
+            if isinstance(cell, date):
+                return cell
+            return parse_date(str(cell), p.date_format)
+        if target in _DECIMAL_FIELDS or target == "quantity":
+            if isinstance(cell, int | float):
+                return Decimal(str(cell))
+            return parse_decimal(str(cell), p.decimal, p.thousands)
+        if target in ("fiscal_year", "period"):
+            try:
+                return int(float(cell)) if not isinstance(cell, str) else int(cell.strip())
+            except ValueError:
+                raise BadValue(f"not a whole number: {cell!r}") from None
+        if target == "currency":
+            return parse_currency(str(cell))
+        if isinstance(cell, float) and cell.is_integer():
+            cell = int(cell)  # codes typed as numbers in Excel
+        return str(cell).strip()
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _key(cells: list[Any]) -> str:
+    """The line's natural key: the key columns joined, or a digest of the whole line."""
+    parts = ["" if c is None else str(c).strip() for c in cells]
+    joined = "|".join(parts)
+    if len(joined) <= 200 and len(parts) <= 6:
+        return joined
+    return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
+
+
+def _raw(cells: list[Any], p: Profile) -> str:
+    return p.delimiter.join("" if c is None else str(c) for c in cells)

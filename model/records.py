@@ -1,0 +1,206 @@
+"""Canonical records.
+
+Every record names where it came from: ``source`` is the system and instance (``jira:acme.atlassian.net``,
+``finance:acme-sap``) and ``source_id`` the source's own stable id; the pair is the natural key everywhere.
+References to other records of the same source use that source's ids (``project_source_id``), so a
+connector never needs to know a warehouse id. Deletions are records too: ``deleted_at`` is set, the row stays.
+
+Records are frozen, slotted dataclasses: immutable, typed and about 2 µs to build, so a connector can
+yield hundreds of thousands of them per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import ClassVar
+
+STATUS_CATEGORIES = ("todo", "in_progress", "done")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """Identity shared by every canonical record."""
+
+    entity: ClassVar[str] = ""
+    source: str
+    source_id: str
+    deleted_at: datetime | None = None
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Project(Record):
+    entity: ClassVar[str] = "project"
+    key: str | None = None  # short code the PMO uses: Jira key, MS Project code, ERP project definition
+    name: str | None = None
+    programme: str | None = None
+    status: str | None = None
+    status_category: str | None = None  # todo | in_progress | done
+    owner: str | None = None
+    cost_centre: str | None = None
+    wbs_code: str | None = None
+    start_date: date | None = None
+    finish_date: date | None = None
+    baseline_start: date | None = None
+    baseline_finish: date | None = None
+    percent_complete: Decimal | None = None
+    budget_amount: Decimal | None = None
+    currency: str | None = None
+    url: str | None = None
+    source_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task(Record):
+    """A Jira issue, a Planner task or an MS Project task."""
+
+    entity: ClassVar[str] = "task"
+    project_source_id: str | None = None
+    key: str | None = None
+    name: str | None = None
+    task_type: str | None = None
+    parent_source_id: str | None = None
+    wbs: str | None = None
+    outline_level: int | None = None
+    is_summary: bool | None = None
+    is_milestone: bool | None = None
+    status: str | None = None
+    status_category: str | None = None  # todo | in_progress | done
+    assignee_source_id: str | None = None
+    reporter_source_id: str | None = None
+    bucket: str | None = None
+    sprint: str | None = None
+    labels: str | None = None  # comma-separated, sorted
+    components: str | None = None  # comma-separated, sorted
+    created_at: datetime | None = None
+    source_updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    start_date: date | None = None
+    finish_date: date | None = None
+    due_date: date | None = None
+    baseline_start: date | None = None
+    baseline_finish: date | None = None
+    percent_complete: Decimal | None = None
+    story_points: Decimal | None = None
+    estimate_hours: Decimal | None = None
+    remaining_hours: Decimal | None = None
+    actual_hours: Decimal | None = None
+    extra: str | None = None  # JSON object of configured custom fields, keys sorted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person(Record):
+    entity: ClassVar[str] = "person"
+    display_name: str | None = None
+    email: str | None = None
+    account_id: str | None = None
+    employee_number: str | None = None
+    department: str | None = None
+    cost_centre: str | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeEntry(Record):
+    """Hours one person booked on one task (or project) on one work date."""
+
+    entity: ClassVar[str] = "time_entry"
+    person_source_id: str | None = None
+    task_source_id: str | None = None
+    project_source_id: str | None = None
+    work_date: date | None = None
+    hours: Decimal | None = None
+    billable: bool | None = None
+    approval_status: str | None = None
+    comment: str | None = None
+    started_at: datetime | None = None
+    source_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedWork(Record):
+    """Timephased assignment figures for one resource, task and day."""
+
+    entity: ClassVar[str] = "planned_work"
+    person_source_id: str | None = None
+    task_source_id: str | None = None
+    project_source_id: str | None = None
+    work_date: date | None = None
+    planned_hours: Decimal | None = None
+    baseline_hours: Decimal | None = None
+    actual_hours: Decimal | None = None
+    planned_cost: Decimal | None = None
+    baseline_cost: Decimal | None = None
+    actual_cost: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostLine(Record):
+    """One finance actual from the ERP (a line item of a cost report)."""
+
+    entity: ClassVar[str] = "cost_line"
+    posting_date: date | None = None
+    fiscal_period: str | None = None  # "YYYY-PP": fiscal year and period, e.g. "2026-03"
+    project_code: str | None = None
+    wbs_code: str | None = None
+    cost_centre: str | None = None
+    account: str | None = None  # cost element / GL account
+    amount: Decimal | None = None
+    currency: str | None = None
+    hours: Decimal | None = None  # labour lines only
+    person_code: str | None = None  # personnel number
+    document_no: str | None = None
+    description: str | None = None
+    file: str | None = None  # export file the line was last loaded from
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget(Record):
+    """A budget figure for a project or WBS element, one period, one version."""
+
+    entity: ClassVar[str] = "budget"
+    project_code: str | None = None
+    wbs_code: str | None = None
+    fiscal_period: str | None = None
+    version: str | None = None  # e.g. original, current, forecast
+    account: str | None = None
+    cost_centre: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    hours: Decimal | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChange(Record):
+    """One field change from a task's history (status, assignee, sprint, story points)."""
+
+    entity: ClassVar[str] = "status_change"
+    task_source_id: str | None = None
+    changed_at: datetime | None = None
+    field: str | None = None
+    from_value: str | None = None
+    to_value: str | None = None
+    author_source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """Input that could not become a record: where it was, which field, why, and the raw text."""
+
+    source: str
+    locator: str  # file:line, endpoint#id, ...
+    reason: str
+    field: str | None = None
+    raw: str | None = None
+
+
+ENTITIES: dict[str, type[Record]] = {
+    cls.entity: cls for cls in (Project, Task, Person, TimeEntry, PlannedWork, CostLine, Budget, StatusChange)
+}

@@ -1,0 +1,178 @@
+"""Render the portfolio's costs and budgets as ERP exports, with planted bad lines.
+
+Files (named by export date, so a correction sorts after what it corrects):
+- ``cji3_20260405_Q1.csv``, ``cji3_20260703_Q2.csv``: SAP CJI3 line items (cp1252, ';', decimal comma).
+- ``cji3_20260715_P05-correction.csv``: a corrected re-export of period 2026-05 (one line changed, one gone).
+- ``invoices_2026H1.csv``: supplier invoices from the AP system in the generic layout (UTF-8 with BOM).
+- ``budget_2026.xlsx``: budgets per project, WBS, month and version.
+The bytes are deterministic for a seed, XLSX included, so re-generating changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import zipfile
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sandbox.portfolio import HOURLY_RATE, LABOUR_ACCOUNT, NON_LABOUR, Planted, Portfolio
+
+CJI3_HEADER = ["CO Area", "Fiscal Year", "Period", "Posting Date", "Document Number", "Posting row",
+               "Project Definition", "WBS Element", "Sender Cost Center", "Cost Element", "Name",
+               "Val/COArea Crcy", "COArea Currency", "Total Quantity", "Unit of Measure", "Personnel Number"]
+GENERIC_HEADER = ["Document", "Line", "Posting Date", "Project", "WBS", "Cost Centre", "Account", "Amount",
+                  "Currency", "Hours", "Employee", "Text"]
+BUDGET_HEADER = ["Project", "WBS", "Fiscal Year", "Period", "Version", "Account", "Cost Centre", "Amount",
+                 "Currency", "Hours"]
+FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+
+
+def sap_amount(value: Decimal) -> str:
+    """German SAP display: 1.234,56 and a trailing minus for credits."""
+    text = f"{abs(value):,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+    return text + ("-" if value < 0 else "")
+
+
+def cost_lines(pf: Portfolio) -> list[dict]:
+    """The true actual costs: weekly labour per person and WBS, monthly non-labour per project."""
+    rng = random.Random(pf.seed * 31 + 1)
+    weekly: dict[tuple[str, str, date], Decimal] = defaultdict(Decimal)
+    for b in pf.bookings:
+        task = pf.task(b.task_key)
+        friday = b.work_date + timedelta(days=4 - b.work_date.weekday())
+        weekly[(b.employee_number, task.wbs, min(friday, pf.end))] += b.hours
+    lines: list[dict] = []
+    for (emp, wbs, posting), hours in sorted(weekly.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
+        person = pf.person(emp)
+        proj = pf.project(wbs.rsplit(".", 1)[0])
+        lines.append(dict(posting=posting, project=proj.code, wbs=wbs, cc=person.cost_centre,
+                          account=LABOUR_ACCOUNT, text=f"Labour {person.name}",
+                          amount=hours * HOURLY_RATE[person.department], hours=hours, emp=emp))
+    for proj in pf.projects:
+        month = date(pf.start.year, pf.start.month, 1)
+        while month <= pf.end:
+            if proj.start <= month + timedelta(days=27) and month <= proj.finish:
+                account, text = rng.choice(NON_LABOUR)
+                posting = month + timedelta(days=rng.randrange(0, 27))
+                amount = Decimal(rng.randrange(500, 25000)) + Decimal(rng.randrange(0, 100)) / 100
+                lines.append(dict(posting=posting, project=proj.code, wbs=proj.wbs[0], cc=proj.cost_centre,
+                                  account=account, text=text, amount=amount, hours=None, emp=""))
+            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    lines.sort(key=lambda ln: (ln["posting"], ln["wbs"], ln["account"], ln["emp"]))
+    for n, ln in enumerate(lines):
+        ln["doc"] = f"{4900000000 + n // 5}"
+        ln["row"] = str(n % 5 + 1)
+    return lines
+
+
+def _cji3_row(ln: dict) -> list[str]:
+    return ["1000", str(ln["posting"].year), str(ln["posting"].month), ln["posting"].strftime("%d.%m.%Y"),
+            ln["doc"], ln["row"], ln["project"], ln["wbs"], ln["cc"], ln["account"], ln["text"],
+            sap_amount(ln["amount"]), "EUR", sap_amount(ln["hours"]) if ln["hours"] is not None else "",
+            "H" if ln["hours"] is not None else "", ln["emp"]]
+
+
+def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
+    """Write every export for ``pf`` into ``folder``; returns the planted bad lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = cost_lines(pf)
+    planted: list[Planted] = []
+    q1 = [ln for ln in lines if ln["posting"].month <= 3]
+    q2 = [ln for ln in lines if ln["posting"].month > 3]
+
+    rows_q1 = [_cji3_row(ln) for ln in q1]
+    # Planted defects, each on its own line; line numbers count the header as line 1.
+    bad = [
+        ("posting_date", "not a date", lambda r: r.__setitem__(3, "31.02.2026")),
+        ("amount", "not a number", lambda r: r.__setitem__(11, "12x,50")),
+        ("currency", "unknown currency", lambda r: r.__setitem__(12, "EUX")),
+        ("project_code", "no project, WBS or cost centre", lambda r: r.__setitem__(slice(6, 9), ["", "", ""])),
+    ]
+    for i, (_field, _detail, mutate) in enumerate(bad):
+        row = list(rows_q1[10 + i])
+        row[4], row[5] = f"49999990{i:02d}", "1"
+        mutate(row)
+        rows_q1.insert(20 + i * 7, row)
+    dup_at = 60
+    rows_q1.insert(dup_at + 1, list(rows_q1[dup_at]))
+    for n, row in enumerate(rows_q1, start=2):
+        if row[4].startswith("49999990"):
+            fld = bad[int(row[4][-2:])][0]
+            planted.append(Planted("finance", "bad_line", f"cji3_20260405_Q1.csv:{n}", fld))
+    planted.append(Planted("finance", "duplicate_line", f"cji3_20260405_Q1.csv:{dup_at + 3}", "source_id"))
+    _write_csv(folder / "cji3_20260405_Q1.csv", CJI3_HEADER, rows_q1, ";", "cp1252")
+    _write_csv(folder / "cji3_20260703_Q2.csv", CJI3_HEADER, [_cji3_row(ln) for ln in q2], ";", "cp1252")
+
+    may = [dict(ln) for ln in q2 if ln["posting"].month == 5]
+    may[0]["amount"] += Decimal("100.00")  # a corrected amount
+    del may[1]  # a reversed posting
+    _write_csv(folder / "cji3_20260715_P05-correction.csv", CJI3_HEADER, [_cji3_row(ln) for ln in may],
+               ";", "cp1252")
+
+    rng = random.Random(pf.seed * 31 + 2)
+    invoices = []
+    for n, proj in enumerate(pf.projects):
+        posting = proj.start + timedelta(days=rng.randrange(5, 60))
+        invoices.append([f"AP-{7000 + n}", "1", posting.isoformat(), proj.code, proj.wbs[1], proj.cost_centre,
+                         "430000", f"{Decimal(rng.randrange(2000, 40000)):.2f}", "EUR", "",
+                         "", f"Supplier invoice {proj.name}"])
+    invoices.append(["AP-7999", "1", "2026-02-30", pf.projects[0].code, "", "", "430000", "100.00", "EUR", "",
+                     "", "planted: bad date"])
+    planted.append(Planted("finance", "bad_line", f"invoices_2026H1.csv:{len(invoices) + 1}", "posting_date"))
+    _write_csv(folder / "invoices_2026H1.csv", GENERIC_HEADER, invoices, ",", "utf-8-sig")
+
+    budget_rows = []
+    for proj in pf.projects:
+        months = _months(proj.start, min(proj.finish, date(pf.end.year, 12, 31)))
+        for version, factor in (("original", Decimal("1.00")), ("current", Decimal("1.08"))):
+            per_month = (proj.budget * factor / len(months) / len(proj.wbs)).quantize(Decimal("0.01"))
+            for m in months:
+                for wbs in proj.wbs:
+                    budget_rows.append([proj.code, wbs, m.year, m.month, version, "", proj.cost_centre,
+                                        float(per_month), "EUR", None])
+    budget_rows.insert(5, [pf.projects[0].code, pf.projects[0].wbs[0], 2026, 13, "original", "",
+                           "CC-4100", "tbd", "EUR", None])
+    planted.append(Planted("finance", "bad_line", "budget_2026.xlsx:7", "amount"))
+    _write_xlsx(folder / "budget_2026.xlsx", BUDGET_HEADER, budget_rows)
+    return planted
+
+
+def _months(start: date, end: date) -> list[date]:
+    out, m = [], date(start.year, start.month, 1)
+    while m <= end:
+        out.append(m)
+        m = date(m.year + m.month // 12, m.month % 12 + 1, 1)
+    return out
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str, encoding: str) -> None:
+    # cp1252 cannot hold every name (Yılmaz): SAP writes "?" there, and so do we.
+    with path.open("w", encoding=encoding, errors="replace", newline="") as f:
+        w = csv.writer(f, delimiter=delimiter, lineterminator="\r\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _write_xlsx(path: Path, header: list[str], rows: list[list]) -> None:
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    wb.properties.created = wb.properties.modified = datetime(2026, 1, 1)
+    ws = wb.create_sheet("Budget")
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    # Re-pack with fixed entry times so the same budget gives the same bytes (and the same hash).
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, FIXED_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(fixed, src.read(info.filename))

@@ -1,0 +1,199 @@
+"""Bulk writes: page upserts, deletion marks and staged whole-file merges.
+
+Upserts use the dialect's ``INSERT .. ON CONFLICT (source, source_id) DO UPDATE`` run as one driver
+executemany with no RETURNING (ARCHITECTURE.md, "Upserts"). The update only fires when some column is
+really different (``IS DISTINCT FROM``), so re-loading unchanged data writes nothing and ``updated_at``
+keeps meaning "last real change".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from model.records import Record, Rejected
+from warehouse.schema import ENTITY_TABLES, data_columns, quarantine
+
+_ROW_GETTERS: dict[type, tuple[list[str], attrgetter]] = {}
+
+
+def _rows(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """Records to parameter dicts; the last record wins when a page repeats a key."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        cls = type(r)
+        if cls not in _ROW_GETTERS:
+            names = data_columns(cls)
+            _ROW_GETTERS[cls] = (names, attrgetter(*names))
+        names, getter = _ROW_GETTERS[cls]
+        out[(r.source, r.source_id)] = dict(zip(names, getter(r), strict=True))
+    return list(out.values())
+
+
+def _insert(conn: Connection, table: Table) -> Insert:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"warehouse dialect {dialect!r} is not supported (use SQLite or PostgreSQL)")
+
+
+def _upsert_statement(conn: Connection, table: Table, columns: Sequence[str], ins: Insert | None = None):
+    ins = ins if ins is not None else _insert(conn, table)
+    changing = [c for c in columns if c not in ("source", "source_id")]
+    excluded = ins.excluded
+    return ins.on_conflict_do_update(
+        index_elements=["source", "source_id"],
+        set_={**{c: excluded[c] for c in changing}, "updated_at": func.now()},
+        where=or_(*(table.c[c].is_distinct_from(excluded[c]) for c in changing)),
+    )
+
+
+def upsert(conn: Connection, records: Sequence[Record]) -> int:
+    """Upsert one page of records of one entity; returns rows inserted or changed."""
+    if not records:
+        return 0
+    table = ENTITY_TABLES[type(records[0]).entity]
+    rows = _rows(records)
+    stmt = _upsert_statement(conn, table, list(rows[0]))
+    result = conn.execute(stmt, rows)
+    return max(result.rowcount, 0)
+
+
+def mark_deleted(conn: Connection, entity: str, source: str, source_ids: Sequence[str], at: datetime) -> int:
+    """Set ``deleted_at`` on the rows a source reported deleted; rows stay for history and audit."""
+    if not source_ids:
+        return 0
+    table = ENTITY_TABLES[entity]
+    stmt = (
+        update(table)
+        .where(table.c.source == source, table.c.source_id.in_(source_ids), table.c.deleted_at.is_(None))
+        .values(deleted_at=at, updated_at=func.now())
+    )
+    return max(conn.execute(stmt).rowcount, 0)
+
+
+def quarantine_rows(conn: Connection, stream: str, rejects: Sequence[Rejected], run_id: int | None) -> int:
+    """Record bad input; seeing the same bad line again adds nothing."""
+    if not rejects:
+        return 0
+    rows = {
+        (r.source, r.locator, r.field or ""): {
+            "source": r.source,
+            "stream": stream,
+            "locator": r.locator,
+            "field": r.field or "",
+            "reason": r.reason,
+            "raw": r.raw,
+            "run_id": run_id,
+        }
+        for r in rejects
+    }
+    stmt = _insert(conn, quarantine).on_conflict_do_nothing()
+    conn.execute(stmt, list(rows.values()))
+    return len(rows)
+
+
+class StagedLoad:
+    """Load one whole unit (an export file, a full listing) through a temporary table, then merge it.
+
+    Lets the database do what Python would need memory for: finding duplicate keys across a
+    million-line file, merging in one set-based statement, and marking rows of the replaced scope
+    (e.g. the file's fiscal periods) that the new unit no longer contains as deleted.
+    """
+
+    def __init__(self, conn: Connection, record_type: type[Record], stream: str, run_id: int | None) -> None:
+        self.conn, self.stream, self.run_id = conn, stream, run_id
+        self.target = ENTITY_TABLES[record_type.entity]
+        self.columns = data_columns(record_type)
+        md = MetaData()
+        self.stage = Table(
+            f"stage_{record_type.entity}",
+            md,
+            Column("line_no", Integer, nullable=False),
+            Column("locator", String(1000), nullable=False),
+            *(Column(c, self.target.c[c].type) for c in self.columns),
+            prefixes=["TEMPORARY"],
+        )
+        self.stage.drop(conn, checkfirst=True)
+        self.stage.create(conn)
+        self._getter = attrgetter(*self.columns)
+        self.rows_staged = 0
+
+    def add(self, records: Sequence[tuple[int, str, Record]]) -> None:
+        """Stage ``(line_no, locator, record)`` triples; cheap plain inserts, no index yet."""
+        if not records:
+            return
+        names = ["line_no", "locator", *self.columns]
+        rows = [dict(zip(names, (n, loc, *self._getter(r)), strict=True)) for n, loc, r in records]
+        self.conn.execute(self.stage.insert(), rows)
+        self.rows_staged += len(rows)
+
+    def merge(self, replace_scope: Sequence[str] = (), source: str | None = None) -> tuple[int, int, int]:
+        """Quarantine duplicate keys, upsert the first of each key, retire rows gone from the scope.
+
+        ``replace_scope`` names target columns (e.g. ``fiscal_period``): rows of ``source`` whose scope
+        values occur in this unit but whose keys do not are marked deleted. Returns
+        ``(written, deleted, duplicates)``.
+        """
+        conn, s, t = self.conn, self.stage, self.target
+        from sqlalchemy import Index
+
+        Index(f"ix_stage_{t.name}_key", s.c.source_id, s.c.line_no).create(conn)
+        if replace_scope:
+            Index(f"ix_stage_{t.name}_scope", *(s.c[c] for c in replace_scope)).create(conn)
+        earlier = s.alias("earlier")
+        first_line = (
+            select(func.min(earlier.c.line_no)).where(earlier.c.source_id == s.c.source_id).scalar_subquery()
+        )
+        dup = _insert(conn, quarantine).from_select(
+            ["source", "stream", "locator", "field", "reason", "raw", "run_id"],
+            select(
+                s.c.source,
+                literal(self.stream),
+                s.c.locator,
+                literal("source_id"),
+                literal("duplicate line: same key as line ") + func.cast(first_line, String),
+                s.c.source_id,
+                literal(self.run_id, Integer),
+            ).where(s.c.line_no != first_line),
+        )
+        duplicates = max(conn.execute(dup.on_conflict_do_nothing()).rowcount, 0)
+
+        firsts = select(*(s.c[c] for c in self.columns)).where(s.c.line_no == first_line)
+        merge = _upsert_statement(conn, t, self.columns, _insert(conn, t).from_select(self.columns, firsts))
+        written = max(conn.execute(merge).rowcount, 0)
+
+        deleted = 0
+        if replace_scope and source is not None:
+            in_scope = exists().where(and_(*(s.c[c] == t.c[c] for c in replace_scope)))
+            still_there = exists().where(s.c.source_id == t.c.source_id)
+            retire = (
+                update(t)
+                .where(t.c.source == source, t.c.deleted_at.is_(None), in_scope, ~still_there)
+                .values(deleted_at=datetime.now(UTC), updated_at=func.now())
+            )
+            deleted = max(conn.execute(retire).rowcount, 0)
+        self.stage.drop(conn)
+        return written, deleted, duplicates

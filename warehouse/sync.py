@@ -1,0 +1,188 @@
+"""One sync of one stream: its ``sync_run`` row, its transaction and its watermark.
+
+Rows and the watermark that covers them commit together (``checkpoint``), so a crash can repeat work
+but never skip it (ARCHITECTURE.md, "Sync semantics"). The ``sync_run`` row is written in its own short
+transactions so a failed run is still on record, with its error, for BI freshness reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from model.records import Record, Rejected
+from warehouse import load
+from warehouse.load import StagedLoad
+from warehouse.schema import sync_item, sync_run, sync_state
+
+_SECRET = re.compile(
+    r"(?i)(authorization|bearer|token|password|secret|api[_-]?key|client_secret)([\"']?\s*[:=]\s*|\s+)"
+    r"[^\s,;\"'&]+"
+)
+
+
+def redact(text: str) -> str:
+    """Strip anything that looks like a credential before text reaches logs or the warehouse."""
+    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncRun:
+    """Context manager around one stream's sync; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: str,
+        stream: str,
+        mode: str = "incremental",
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
+    ) -> None:
+        self.engine, self.source, self.stream, self.mode = engine, source, stream, mode
+        self.window_start, self.window_end = window_start, window_end
+        self.rows_read = self.rows_written = self.rows_deleted = self.rows_quarantined = 0
+        self.requests = 0
+        self.run_id: int | None = None
+        self.conn: Connection | None = None
+        self.watermark_before: str | None = None
+        self.watermark_after: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        with self.engine.begin() as c:
+            self.watermark_before = c.execute(
+                select(sync_state.c.watermark).where(
+                    sync_state.c.source == self.source, sync_state.c.stream == self.stream
+                )
+            ).scalar()
+            self.run_id = c.execute(
+                insert(sync_run).values(
+                    source=self.source,
+                    stream=self.stream,
+                    mode=self.mode,
+                    window_start=self.window_start,
+                    window_end=self.window_end,
+                    status="running",
+                    watermark_before=self.watermark_before,
+                    started_at=now(),
+                )
+            ).inserted_primary_key[0]
+        self.watermark_after = self.watermark_before
+        self.conn = self.engine.connect()
+        self.conn.begin()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self.conn is not None
+        error = None
+        try:
+            if exc is None:
+                self.checkpoint()
+            else:
+                self.conn.rollback()
+                error = redact(f"{type(exc).__name__}: {exc}")
+        except Exception as commit_error:  # a failing commit is a failed run, never a silent one
+            self.conn.rollback()
+            error = redact(f"{type(commit_error).__name__}: {commit_error}")
+            raise
+        finally:
+            self.conn.close()
+            self._finish(error)
+
+    def _finish(self, error: str | None) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                update(sync_run)
+                .where(sync_run.c.id == self.run_id)
+                .values(
+                    status="failed" if error else "succeeded",
+                    error=error,
+                    rows_read=self.rows_read,
+                    rows_written=self.rows_written,
+                    rows_deleted=self.rows_deleted,
+                    rows_quarantined=self.rows_quarantined,
+                    requests=self.requests,
+                    watermark_after=self.watermark_after if not error else self.watermark_before,
+                    finished_at=now(),
+                )
+            )
+
+    # -- writes inside the open transaction ------------------------------------------------------------
+    @property
+    def connection(self) -> Connection:
+        assert self.conn is not None, "use SyncRun as a context manager"
+        return self.conn
+
+    def write(self, records: Sequence[Record]) -> int:
+        """Upsert a page of records (any mix of entities)."""
+        by_entity: dict[type, list[Record]] = {}
+        for r in records:
+            by_entity.setdefault(type(r), []).append(r)
+        written = sum(load.upsert(self.connection, page) for page in by_entity.values())
+        self.rows_read += len(records)
+        self.rows_written += written
+        return written
+
+    def reject(self, rejects: Sequence[Rejected]) -> None:
+        self.rows_quarantined += load.quarantine_rows(self.connection, self.stream, rejects, self.run_id)
+
+    def mark_deleted(self, entity: str, source_ids: Sequence[str], at: datetime | None = None) -> int:
+        n = load.mark_deleted(self.connection, entity, self.source, source_ids, at or now())
+        self.rows_deleted += n
+        return n
+
+    def staged(self, record_type: type[Record]) -> StagedLoad:
+        return StagedLoad(self.connection, record_type, self.stream, self.run_id)
+
+    def record_item(self, item: str, fingerprint: str, rows: int) -> None:
+        """Remember that a whole item (a file) was loaded, in the same transaction as its rows."""
+        c = self.connection
+        c.execute(
+            sync_item.delete().where(
+                sync_item.c.source == self.source,
+                sync_item.c.stream == self.stream,
+                sync_item.c.item == item,
+            )
+        )
+        c.execute(
+            insert(sync_item).values(
+                source=self.source, stream=self.stream, item=item, fingerprint=fingerprint, rows=rows
+            )
+        )
+
+    def checkpoint(self, watermark: str | None = None) -> None:
+        """Commit what was written so far, with the watermark that covers it when one is given."""
+        c = self.connection
+        if watermark is not None and self.mode != "backfill":  # a backfill never moves the nightly cursor
+            key = (sync_state.c.source == self.source) & (sync_state.c.stream == self.stream)
+            if c.execute(select(sync_state.c.source).where(key)).first():
+                c.execute(update(sync_state).where(key).values(watermark=watermark, updated_at=now()))
+            else:
+                c.execute(
+                    insert(sync_state).values(source=self.source, stream=self.stream, watermark=watermark)
+                )
+            self.watermark_after = watermark
+        c.commit()
+        c.begin()
+
+
+def loaded_items(engine: Engine, source: str, stream: str) -> dict[str, str]:
+    """item → fingerprint of everything a file stream has loaded: small (one row per file)."""
+    with engine.connect() as c:
+        rows = c.execute(
+            select(sync_item.c.item, sync_item.c.fingerprint).where(
+                sync_item.c.source == source, sync_item.c.stream == stream
+            )
+        )
+        return {item: fp for item, fp in rows}
