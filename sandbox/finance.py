@@ -21,13 +21,50 @@ from pathlib import Path
 
 from sandbox.portfolio import HOURLY_RATE, LABOUR_ACCOUNT, NON_LABOUR, Planted, Portfolio
 
-CJI3_HEADER = ["CO Area", "Fiscal Year", "Period", "Posting Date", "Document Number", "Posting row",
-               "Project Definition", "WBS Element", "Sender Cost Center", "Cost Element", "Name",
-               "Val/COArea Crcy", "COArea Currency", "Total Quantity", "Unit of Measure", "Personnel Number"]
-GENERIC_HEADER = ["Document", "Line", "Posting Date", "Project", "WBS", "Cost Centre", "Account", "Amount",
-                  "Currency", "Hours", "Employee", "Text"]
-BUDGET_HEADER = ["Project", "WBS", "Fiscal Year", "Period", "Version", "Account", "Cost Centre", "Amount",
-                 "Currency", "Hours"]
+CJI3_HEADER = [
+    "CO Area",
+    "Fiscal Year",
+    "Period",
+    "Posting Date",
+    "Document Number",
+    "Posting row",
+    "Project Definition",
+    "WBS Element",
+    "Sender Cost Center",
+    "Cost Element",
+    "Name",
+    "Val/COArea Crcy",
+    "COArea Currency",
+    "Total Quantity",
+    "Unit of Measure",
+    "Personnel Number",
+]
+GENERIC_HEADER = [
+    "Document",
+    "Line",
+    "Posting Date",
+    "Project",
+    "WBS",
+    "Cost Centre",
+    "Account",
+    "Amount",
+    "Currency",
+    "Hours",
+    "Employee",
+    "Text",
+]
+BUDGET_HEADER = [
+    "Project",
+    "WBS",
+    "Fiscal Year",
+    "Period",
+    "Version",
+    "Account",
+    "Cost Centre",
+    "Amount",
+    "Currency",
+    "Hours",
+]
 FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 
 
@@ -49,9 +86,19 @@ def cost_lines(pf: Portfolio) -> list[dict]:
     for (emp, wbs, posting), hours in sorted(weekly.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
         person = pf.person(emp)
         proj = pf.project(wbs.rsplit(".", 1)[0])
-        lines.append(dict(posting=posting, project=proj.code, wbs=wbs, cc=person.cost_centre,
-                          account=LABOUR_ACCOUNT, text=f"Labour {person.name}",
-                          amount=hours * HOURLY_RATE[person.department], hours=hours, emp=emp))
+        lines.append(
+            dict(
+                posting=posting,
+                project=proj.code,
+                wbs=wbs,
+                cc=person.cost_centre,
+                account=LABOUR_ACCOUNT,
+                text=f"Labour {person.name}",
+                amount=hours * HOURLY_RATE[person.department],
+                hours=hours,
+                emp=emp,
+            )
+        )
     for proj in pf.projects:
         month = date(pf.start.year, pf.start.month, 1)
         while month <= pf.end:
@@ -59,8 +106,19 @@ def cost_lines(pf: Portfolio) -> list[dict]:
                 account, text = rng.choice(NON_LABOUR)
                 posting = month + timedelta(days=rng.randrange(0, 27))
                 amount = Decimal(rng.randrange(500, 25000)) + Decimal(rng.randrange(0, 100)) / 100
-                lines.append(dict(posting=posting, project=proj.code, wbs=proj.wbs[0], cc=proj.cost_centre,
-                                  account=account, text=text, amount=amount, hours=None, emp=""))
+                lines.append(
+                    dict(
+                        posting=posting,
+                        project=proj.code,
+                        wbs=proj.wbs[0],
+                        cc=proj.cost_centre,
+                        account=account,
+                        text=text,
+                        amount=amount,
+                        hours=None,
+                        emp="",
+                    )
+                )
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     lines.sort(key=lambda ln: (ln["posting"], ln["wbs"], ln["account"], ln["emp"]))
     for n, ln in enumerate(lines):
@@ -70,10 +128,24 @@ def cost_lines(pf: Portfolio) -> list[dict]:
 
 
 def _cji3_row(ln: dict) -> list[str]:
-    return ["1000", str(ln["posting"].year), str(ln["posting"].month), ln["posting"].strftime("%d.%m.%Y"),
-            ln["doc"], ln["row"], ln["project"], ln["wbs"], ln["cc"], ln["account"], ln["text"],
-            sap_amount(ln["amount"]), "EUR", sap_amount(ln["hours"]) if ln["hours"] is not None else "",
-            "H" if ln["hours"] is not None else "", ln["emp"]]
+    return [
+        "1000",
+        str(ln["posting"].year),
+        str(ln["posting"].month),
+        ln["posting"].strftime("%d.%m.%Y"),
+        ln["doc"],
+        ln["row"],
+        ln["project"],
+        ln["wbs"],
+        ln["cc"],
+        ln["account"],
+        ln["text"],
+        sap_amount(ln["amount"]),
+        "EUR",
+        sap_amount(ln["hours"]) if ln["hours"] is not None else "",
+        "H" if ln["hours"] is not None else "",
+        ln["emp"],
+    ]
 
 
 def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
@@ -90,7 +162,7 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
         ("posting_date", "not a date", lambda r: r.__setitem__(3, "31.02.2026")),
         ("amount", "not a number", lambda r: r.__setitem__(11, "12x,50")),
         ("currency", "unknown currency", lambda r: r.__setitem__(12, "EUX")),
-        ("project_code", "no project, WBS or cost centre", lambda r: r.__setitem__(slice(6, 9), ["", "", ""])),
+        ("project_code", "no anchor", lambda r: r.__setitem__(slice(6, 9), ["", "", ""])),
     ]
     for i, (_field, _detail, mutate) in enumerate(bad):
         row = list(rows_q1[10 + i])
@@ -110,18 +182,46 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
     may = [dict(ln) for ln in q2 if ln["posting"].month == 5]
     may[0]["amount"] += Decimal("100.00")  # a corrected amount
     del may[1]  # a reversed posting
-    _write_csv(folder / "cji3_20260715_P05-correction.csv", CJI3_HEADER, [_cji3_row(ln) for ln in may],
-               ";", "cp1252")
+    _write_csv(
+        folder / "cji3_20260715_P05-correction.csv", CJI3_HEADER, [_cji3_row(ln) for ln in may], ";", "cp1252"
+    )
 
     rng = random.Random(pf.seed * 31 + 2)
     invoices = []
     for n, proj in enumerate(pf.projects):
         posting = proj.start + timedelta(days=rng.randrange(5, 60))
-        invoices.append([f"AP-{7000 + n}", "1", posting.isoformat(), proj.code, proj.wbs[1], proj.cost_centre,
-                         "430000", f"{Decimal(rng.randrange(2000, 40000)):.2f}", "EUR", "",
-                         "", f"Supplier invoice {proj.name}"])
-    invoices.append(["AP-7999", "1", "2026-02-30", pf.projects[0].code, "", "", "430000", "100.00", "EUR", "",
-                     "", "planted: bad date"])
+        invoices.append(
+            [
+                f"AP-{7000 + n}",
+                "1",
+                posting.isoformat(),
+                proj.code,
+                proj.wbs[1],
+                proj.cost_centre,
+                "430000",
+                f"{Decimal(rng.randrange(2000, 40000)):.2f}",
+                "EUR",
+                "",
+                "",
+                f"Supplier invoice {proj.name}",
+            ]
+        )
+    invoices.append(
+        [
+            "AP-7999",
+            "1",
+            "2026-02-30",
+            pf.projects[0].code,
+            "",
+            "",
+            "430000",
+            "100.00",
+            "EUR",
+            "",
+            "",
+            "planted: bad date",
+        ]
+    )
     planted.append(Planted("finance", "bad_line", f"invoices_2026H1.csv:{len(invoices) + 1}", "posting_date"))
     _write_csv(folder / "invoices_2026H1.csv", GENERIC_HEADER, invoices, ",", "utf-8-sig")
 
@@ -132,10 +232,24 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
             per_month = (proj.budget * factor / len(months) / len(proj.wbs)).quantize(Decimal("0.01"))
             for m in months:
                 for wbs in proj.wbs:
-                    budget_rows.append([proj.code, wbs, m.year, m.month, version, "", proj.cost_centre,
-                                        float(per_month), "EUR", None])
-    budget_rows.insert(5, [pf.projects[0].code, pf.projects[0].wbs[0], 2026, 13, "original", "",
-                           "CC-4100", "tbd", "EUR", None])
+                    budget_rows.append(
+                        [
+                            proj.code,
+                            wbs,
+                            m.year,
+                            m.month,
+                            version,
+                            "",
+                            proj.cost_centre,
+                            float(per_month),
+                            "EUR",
+                            None,
+                        ]
+                    )
+    budget_rows.insert(
+        5,
+        [pf.projects[0].code, pf.projects[0].wbs[0], 2026, 13, "original", "", "CC-4100", "tbd", "EUR", None],
+    )
     planted.append(Planted("finance", "bad_line", "budget_2026.xlsx:7", "amount"))
     _write_xlsx(folder / "budget_2026.xlsx", BUDGET_HEADER, budget_rows)
     return planted

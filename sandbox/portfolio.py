@@ -14,21 +14,90 @@ from decimal import Decimal
 
 PROGRAMMES = ("Digital Workplace", "Data Platform", "Customer Experience")
 PROJECT_NAMES = (
-    "Intranet Relaunch", "Laptop Refresh", "Teams Telephony", "Data Lake Migration", "Master Data Hub",
-    "Reporting Modernisation", "Customer Portal", "CRM Consolidation", "Mobile App v2", "Identity Platform",
-    "Field Service Scheduling", "Contact Centre Upgrade", "Invoice Automation", "Partner API",
+    "Intranet Relaunch",
+    "Laptop Refresh",
+    "Teams Telephony",
+    "Data Lake Migration",
+    "Master Data Hub",
+    "Reporting Modernisation",
+    "Customer Portal",
+    "CRM Consolidation",
+    "Mobile App v2",
+    "Identity Platform",
+    "Field Service Scheduling",
+    "Contact Centre Upgrade",
+    "Invoice Automation",
+    "Partner API",
 )
-FIRST = ("Anna", "Ben", "Chloé", "David", "Elif", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Katarzyna",
-         "Luca", "Maja", "Noah", "Olga", "Paul", "Quentin", "Rosa", "Stefan", "Tara", "Umut", "Vera",
-         "Wiebke", "Xaver", "Yusuf", "Zoë", "Björn", "Søren", "Marta", "Jürgen")
-LAST = ("Andersson", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ivanova",
-        "Jansen", "Kowalski", "Lehmann", "Müller", "Nowak", "Olsen", "Peters", "Quast", "Richter",
-        "Schmidt", "Tanaka", "Ünal", "Vogel", "Weber", "Xu", "Yılmaz", "Zimmermann")
+FIRST = (
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Elif",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Katarzyna",
+    "Luca",
+    "Maja",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Quentin",
+    "Rosa",
+    "Stefan",
+    "Tara",
+    "Umut",
+    "Vera",
+    "Wiebke",
+    "Xaver",
+    "Yusuf",
+    "Zoë",
+    "Björn",
+    "Søren",
+    "Marta",
+    "Jürgen",
+)
+LAST = (
+    "Andersson",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Lehmann",
+    "Müller",
+    "Nowak",
+    "Olsen",
+    "Peters",
+    "Quast",
+    "Richter",
+    "Schmidt",
+    "Tanaka",
+    "Ünal",
+    "Vogel",
+    "Weber",
+    "Xu",
+    "Yılmaz",
+    "Zimmermann",
+)
 DEPARTMENTS = ("IT Delivery", "Data & Analytics", "Digital Channels", "Infrastructure")
 NON_LABOUR = (("430000", "External services"), ("476000", "Software licences"), ("474000", "Travel"))
 LABOUR_ACCOUNT = "619000"
-HOURLY_RATE = {"IT Delivery": Decimal("85.00"), "Data & Analytics": Decimal("95.00"),
-               "Digital Channels": Decimal("80.00"), "Infrastructure": Decimal("75.00")}
+HOURLY_RATE = {
+    "IT Delivery": Decimal("85.00"),
+    "Data & Analytics": Decimal("95.00"),
+    "Digital Channels": Decimal("80.00"),
+    "Infrastructure": Decimal("75.00"),
+}
 
 
 @dataclass(frozen=True)
@@ -131,8 +200,13 @@ def workdays(start: date, end: date) -> list[date]:
     return [d for d in days if d.weekday() < 5]
 
 
-def generate(seed: int = 7, projects: int = 12, people: int = 30,
-             start: date = date(2026, 1, 1), end: date = date(2026, 6, 30)) -> Portfolio:
+def generate(
+    seed: int = 7,
+    projects: int = 12,
+    people: int = 30,
+    start: date = date(2026, 1, 1),
+    end: date = date(2026, 6, 30),
+) -> Portfolio:
     """Build the portfolio for ``seed``; same arguments, same portfolio, byte for byte."""
     rng = random.Random(seed)
     pf = Portfolio(seed=seed, start=start, end=end)
@@ -146,11 +220,17 @@ def generate(seed: int = 7, projects: int = 12, people: int = 30,
             email = email.replace("@", f"{i}@")
         used_emails.add(email)
         dept = DEPARTMENTS[i % len(DEPARTMENTS)]
-        pf.people.append(Person(
-            employee_number=f"{10000 + i * 17:08d}", first_name=first, last_name=last, email=email,
-            department=dept, cost_centre=f"CC-{4100 + DEPARTMENTS.index(dept) * 10}",
-            jira_account_id=f"{rng.getrandbits(96):024x}",
-        ))
+        pf.people.append(
+            Person(
+                employee_number=f"{10000 + i * 17:08d}",
+                first_name=first,
+                last_name=last,
+                email=email,
+                department=dept,
+                cost_centre=f"CC-{4100 + DEPARTMENTS.index(dept) * 10}",
+                jira_account_id=f"{rng.getrandbits(96):024x}",
+            )
+        )
 
     for i in range(projects):
         name = PROJECT_NAMES[i % len(PROJECT_NAMES)] + ("" if i < len(PROJECT_NAMES) else f" {i}")
@@ -158,23 +238,38 @@ def generate(seed: int = 7, projects: int = 12, people: int = 30,
         p_start = start + timedelta(days=rng.randrange(0, 40))
         p_finish = end + timedelta(days=rng.randrange(-20, 120))
         team = tuple(sorted(p.employee_number for p in rng.sample(pf.people, k=min(len(pf.people), 6))))
-        pf.projects.append(Project(
-            code=code, jira_key=_jira_key(name, i), name=name, programme=PROGRAMMES[i % len(PROGRAMMES)],
-            cost_centre=f"CC-{4100 + (i % 4) * 10}", start=p_start, finish=p_finish,
-            budget=Decimal(rng.randrange(150, 900) * 1000), currency="EUR",
-            wbs=tuple(f"{code}.{n:02d}" for n in range(1, 4)), team=team,
-        ))
+        pf.projects.append(
+            Project(
+                code=code,
+                jira_key=_jira_key(name, i),
+                name=name,
+                programme=PROGRAMMES[i % len(PROGRAMMES)],
+                cost_centre=f"CC-{4100 + (i % 4) * 10}",
+                start=p_start,
+                finish=p_finish,
+                budget=Decimal(rng.randrange(150, 900) * 1000),
+                currency="EUR",
+                wbs=tuple(f"{code}.{n:02d}" for n in range(1, 4)),
+                team=team,
+            )
+        )
 
     for proj in pf.projects:
         for n in range(1, rng.randrange(8, 14)):
             t_start = proj.start + timedelta(days=rng.randrange(0, 60))
-            pf.tasks.append(Task(
-                project_code=proj.code, key=f"{proj.jira_key}-{n}", wbs=proj.wbs[n % len(proj.wbs)],
-                name=f"{rng.choice(('Design', 'Build', 'Test', 'Roll out', 'Document'))} "
-                     f"{rng.choice(('interface', 'data model', 'pilot', 'migration', 'training'))} {n}",
-                start=t_start, finish=t_start + timedelta(days=rng.randrange(10, 60)),
-                estimate_hours=Decimal(rng.randrange(16, 200)), assignee=rng.choice(proj.team),
-            ))
+            pf.tasks.append(
+                Task(
+                    project_code=proj.code,
+                    key=f"{proj.jira_key}-{n}",
+                    wbs=proj.wbs[n % len(proj.wbs)],
+                    name=f"{rng.choice(('Design', 'Build', 'Test', 'Roll out', 'Document'))} "
+                    f"{rng.choice(('interface', 'data model', 'pilot', 'migration', 'training'))} {n}",
+                    start=t_start,
+                    finish=t_start + timedelta(days=rng.randrange(10, 60)),
+                    estimate_hours=Decimal(rng.randrange(16, 200)),
+                    assignee=rng.choice(proj.team),
+                )
+            )
 
     tasks_by_project: dict[str, list[Task]] = {}
     for t in pf.tasks:
@@ -186,15 +281,36 @@ def generate(seed: int = 7, projects: int = 12, people: int = 30,
                 continue  # leave, training, other work
             proj = rng.choice(mine)
             task = rng.choice(tasks_by_project[proj.code])
-            pf.bookings.append(Booking(person.employee_number, task.key, day,
-                                       Decimal(rng.choice((2, 4, 4, 6, 8, 8))).quantize(Decimal("0.01"))))
+            pf.bookings.append(
+                Booking(
+                    person.employee_number,
+                    task.key,
+                    day,
+                    Decimal(rng.choice((2, 4, 4, 6, 8, 8))).quantize(Decimal("0.01")),
+                )
+            )
     pf.index()
     return pf
 
 
 def _ascii(s: str) -> str:
-    table = str.maketrans({"é": "e", "ë": "e", "ü": "ue", "ö": "oe", "ä": "ae", "ø": "o", "ı": "i", "í": "i",
-                           "Ü": "Ue", "Ö": "Oe", "Ä": "Ae", "Ø": "O", "Z": "Z"})
+    table = str.maketrans(
+        {
+            "é": "e",
+            "ë": "e",
+            "ü": "ue",
+            "ö": "oe",
+            "ä": "ae",
+            "ø": "o",
+            "ı": "i",
+            "í": "i",
+            "Ü": "Ue",
+            "Ö": "Oe",
+            "Ä": "Ae",
+            "Ø": "O",
+            "Z": "Z",
+        }
+    )
     return s.translate(table)
 
 
