@@ -24,7 +24,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = resolve_url(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, future=True)
+    # preserve_rowcount: INSERT .. ON CONFLICT row counts feed sync_run (SQLAlchemy drops them by default).
+    engine = create_engine(url, execution_options={"preserve_rowcount": True})
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take control so a transaction spans reads too.

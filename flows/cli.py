@@ -1,0 +1,217 @@
+"""The ``pmo`` command line: sync, backfill, migrate, inspect runs, check configuration, run the demo.
+
+``pmo sync`` and ``pmo backfill`` run the same ``flows.runner.run`` the Prefect flows use, in-process
+with progress bars; scheduled runs go through the Prefect deployments in ``prefect.yaml``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from connectors.base import Window
+from flows import config as cfg
+from flows.runner import RunSummary, run
+from warehouse.db import describe, make_engine, resolve_url, upgrade
+from warehouse.schema import sync_run
+
+app = typer.Typer(
+    help="pmo-sync: one reconciled warehouse from Jira, Microsoft Project/Planner and ERP exports.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+console = Console(width=None if Console().is_terminal else 150)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Warehouse URL; default from config, then PMO_WAREHOUSE_URL, then sqlite:///pmo_warehouse.db",
+    ),
+]
+
+
+def _load(config: Path) -> cfg.Config:
+    try:
+        return cfg.load(config)
+    except cfg.ConfigError as e:
+        for p in e.problems:
+            console.print(f"[red]✗[/red] {p}")
+        raise typer.Exit(2) from None
+
+
+def _run_streams(
+    config: cfg.Config, streams: list, mode: str, window: Window, url: str | None
+) -> list[RunSummary]:
+    engine = make_engine(resolve_url(url or config.warehouse_url))
+    upgrade(engine)
+    summaries, failed = [], False
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for s in streams:
+            bar = progress.add_task(f"{s.source}/{s.name}", total=None, rows=0)
+            try:
+                summary = run(engine, s, mode, window, lambda _what, n, bar=bar: progress.update(bar, rows=n))
+            except Exception as e:  # recorded in sync_run; keep going with the other streams
+                failed = True
+                progress.update(
+                    bar, description=f"[red]{s.source}/{s.name} failed: {e}", total=1, completed=1
+                )
+                continue
+            progress.update(bar, total=1, completed=1, rows=summary.rows_read)
+            summaries.append(summary)
+    _print_summaries(summaries)
+    engine.dispose()
+    if failed:
+        raise typer.Exit(1)
+    return summaries
+
+
+def _print_summaries(summaries: list[RunSummary]) -> None:
+    t = Table("source", "stream", "read", "written", "deleted", "quarantined", "requests", title="This run")
+    for s in summaries:
+        t.add_row(
+            s.source,
+            s.stream,
+            *(
+                f"{v:,}"
+                for v in (s.rows_read, s.rows_written, s.rows_deleted, s.rows_quarantined, s.requests)
+            ),
+        )
+    console.print(t)
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = Path("pmo.toml"),
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    database_url: UrlOpt = None,
+) -> None:
+    """Incremental sync of every configured source (or one)."""
+    c = _load(config)
+    _run_streams(c, c.streams(source), "incremental", Window(), database_url)
+
+
+@app.command()
+def backfill(
+    source: str,
+    since: Annotated[datetime, typer.Option(help="Window start (inclusive).")],
+    until: Annotated[datetime, typer.Option(help="Window end (exclusive).")],
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    config: ConfigOpt = Path("pmo.toml"),
+    database_url: UrlOpt = None,
+) -> None:
+    """Reload a window for one source without moving the nightly watermark."""
+    since, until = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
+    if since >= until:
+        console.print(f"[red]✗[/red] --since {since} must be before --until {until}")
+        raise typer.Exit(2)
+    c = _load(config)
+    try:
+        streams = c.streams(source, stream)
+    except cfg.ConfigError as e:
+        console.print(f"[red]✗[/red] {e}")
+        raise typer.Exit(2) from None
+    _run_streams(c, streams, "backfill", Window(since, until), database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
+    """Migrate the warehouse to the latest schema."""
+    url = database_url or (cfg.load(config).warehouse_url if config.exists() else None)
+    engine = make_engine(resolve_url(url))
+    upgrade(engine)
+    console.print(f"[green]✓[/green] {describe(engine)} is at the latest schema")
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    database_url: UrlOpt = None,
+    config: ConfigOpt = Path("pmo.toml"),
+) -> None:
+    """Recent sync runs, newest first (from sync_run)."""
+    url = database_url or (cfg.load(config).warehouse_url if config.exists() else None)
+    engine = make_engine(resolve_url(url))
+    upgrade(engine)
+    print_runs(engine, limit)
+
+
+def print_runs(engine, limit: int = 20) -> None:  # type: ignore[no-untyped-def]
+    t = Table(
+        "id",
+        "source",
+        "stream",
+        "mode",
+        "status",
+        "read",
+        "written",
+        "deleted",
+        "quarantined",
+        "requests",
+        "started",
+        "error",
+        title="Sync runs",
+    )
+    with engine.connect() as c:
+        rows = c.execute(select(sync_run).order_by(sync_run.c.id.desc()).limit(limit)).mappings().all()
+    for r in rows:
+        colour = {"succeeded": "green", "failed": "red"}.get(r["status"], "yellow")
+        t.add_row(
+            str(r["id"]),
+            r["source"],
+            r["stream"],
+            r["mode"],
+            f"[{colour}]{r['status']}[/{colour}]",
+            *(
+                f"{r[k]:,}"
+                for k in ("rows_read", "rows_written", "rows_deleted", "rows_quarantined", "requests")
+            ),
+            str(r["started_at"])[:19],
+            (r["error"] or "")[:80],
+        )
+    console.print(t)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
+    """Validate the configuration file and say exactly what is wrong and where."""
+    c = _load(config)
+    for name, sc in c.sources.items():
+        streams = ", ".join(s.name for s in c.streams(name))
+        console.print(f"[green]✓[/green] {name} ({sc.source}): {streams}")
+    console.print(f"[green]✓[/green] warehouse: {c.warehouse_url or resolve_url(None)}")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the sandbox data and warehouse go.")] = Path(
+        "demo_data"
+    ),
+    seed: Annotated[int, typer.Option(help="Sandbox portfolio seed.")] = 7,
+) -> None:
+    """Generate the sandbox portfolio, run nightly_sync on it into SQLite and print a summary."""
+    from flows.demo import run_demo
+
+    run_demo(folder, seed, console)
+
+
+if __name__ == "__main__":
+    app()

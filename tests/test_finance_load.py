@@ -1,0 +1,331 @@
+"""Finance exports into the warehouse: quarantine reasons, encodings, idempotence, period replacement."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from connectors.finance import FinanceStream, load_profile
+from connectors.finance.profiles import ProfileError, parse_profile
+from flows.runner import run
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
+
+cost_line = ENTITY_TABLES["cost_line"]
+HEADER = [
+    "Document",
+    "Line",
+    "Posting Date",
+    "Project",
+    "WBS",
+    "Cost Centre",
+    "Account",
+    "Amount",
+    "Currency",
+    "Hours",
+    "Employee",
+    "Text",
+]
+
+
+def write(
+    path: Path,
+    rows: list[list[str]],
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    header: list[str] = HEADER,
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=encoding, newline="") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def line(
+    doc: str,
+    day: str,
+    amount: str,
+    project: str = "P-1",
+    currency: str = "EUR",
+    hours: str = "",
+    text_: str = "Labour Jürgen Müller",
+) -> list[str]:
+    return [doc, "1", day, project, f"{project}.01", "CC-1", "619000", amount, currency, hours, "0001", text_]
+
+
+def stream(
+    folder: Path, profile: str = "generic_costs", pattern: str = "*.csv", **overrides
+) -> FinanceStream:
+    p = load_profile(profile)
+    if overrides:
+        from dataclasses import asdict
+
+        p = parse_profile({**asdict(p), **overrides})
+    return FinanceStream("finance:test", "cost_lines", folder, pattern, p)
+
+
+def live(engine: Engine) -> dict[str, Decimal]:
+    with engine.connect() as c:
+        rows = c.execute(
+            select(cost_line.c.source_id, cost_line.c.amount).where(cost_line.c.deleted_at.is_(None))
+        )
+        return {k: Decimal(str(v)).quantize(Decimal("0.01")) for k, v in rows}
+
+
+def quarantined(engine: Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            select(quarantine.c.locator, quarantine.c.field, quarantine.c.reason).order_by(
+                quarantine.c.locator
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+def table_dump(engine: Engine, table) -> list[tuple]:
+    with engine.connect() as c:
+        return [tuple(r) for r in c.execute(select(table).order_by(*table.primary_key.columns))]
+
+
+def test_each_bad_line_is_quarantined_with_line_and_reason_while_good_lines_load(
+    engine: Engine, tmp_path: Path
+) -> None:
+    write(
+        tmp_path / "drop" / "costs.csv",
+        [
+            line("D1", "2026-01-05", "100.00"),
+            line("D2", "2026-01-32", "100.00"),  # line 3: bad date
+            line("D3", "2026-01-05", "ten"),  # line 4: non-numeric amount
+            line("D4", "2026-01-05", "5.00", currency="XYZ"),  # line 5: unknown currency
+            [
+                "D5",
+                "1",
+                "2026-01-05",
+                "",
+                "",
+                "",
+                "619000",
+                "7.00",
+                "EUR",
+                "",
+                "",
+                "nothing to book on",
+            ],  # line 6
+            line("D1", "2026-01-05", "100.00"),  # line 7: duplicate of line 2
+            ["D6", "1", "", "P-1", "", "", "", "1.00", "EUR", "", "", ""],  # line 8: missing posting date
+            line("D7", "2026-01-06", "250.50", hours="3.5"),
+        ],
+    )
+    summary = run(engine, stream(tmp_path / "drop"))
+    assert summary.rows_read == 8
+    assert summary.rows_quarantined == 6
+    assert live(engine) == {"D1|1": Decimal("100.00"), "D7|1": Decimal("250.50")}
+    assert quarantined(engine) == [
+        ("costs.csv:3", "posting_date", "Posting Date: not a date in format %Y-%m-%d: '2026-01-32'"),
+        ("costs.csv:4", "amount", "Amount: not a number: 'ten'"),
+        ("costs.csv:5", "currency", "Currency: unknown currency code: 'XYZ'"),
+        (
+            "costs.csv:6",
+            "project_code",
+            "no project, WBS or cost centre: ['Project', 'WBS', 'Cost Centre'] all empty",
+        ),
+        ("costs.csv:7", "source_id", "duplicate line: same key as line 2"),
+        ("costs.csv:8", "posting_date", "Posting Date: missing value"),
+    ]
+    with engine.connect() as c:
+        raw = c.execute(select(quarantine.c.raw).where(quarantine.c.locator == "costs.csv:4")).scalar()
+    assert raw.startswith("D3,1,2026-01-05,P-1")
+
+
+def test_missing_header_column_quarantines_the_file_and_other_files_still_load(
+    engine: Engine, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    write(drop / "a_bad.csv", [["x"]], header=[h for h in HEADER if h != "Amount"])
+    write(drop / "b_good.csv", [line("D1", "2026-01-05", "1.00")])
+    summary = run(engine, stream(drop))
+    assert summary.status == "succeeded" and summary.rows_quarantined == 1
+    ((locator, field, reason),) = quarantined(engine)
+    assert (locator, field) == ("a_bad.csv", "file")
+    assert "columns ['Amount'] required by profile generic_costs not in header" in reason
+    assert live(engine) == {"D1|1": Decimal("1.00")}
+    with engine.connect() as c:  # the bad file is not marked loaded: fixing the profile retries it
+        assert c.execute(select(sync_item.c.item)).scalars().all() == ["b_good.csv"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_encodings_and_decimal_comma(engine: Engine, tmp_path: Path, encoding: str) -> None:
+    drop = tmp_path / "drop"
+    write(
+        drop / "costs.csv",
+        [line("D1", "05.01.2026", "1.234,56-", text_="Müller Sørensen Café")],
+        encoding=encoding,
+        delimiter=";",
+    )
+    s = stream(
+        drop,
+        encoding="utf-8" if encoding.startswith("utf") else "cp1252",
+        delimiter=";",
+        decimal=",",
+        thousands=".",
+        date_format="%d.%m.%Y",
+    )
+    run(engine, s)
+    with engine.connect() as c:
+        row = c.execute(select(cost_line)).mappings().one()
+    assert Decimal(str(row["amount"])) == Decimal("-1234.56")
+    assert row["description"] == "Müller Sørensen Café"
+    assert str(row["posting_date"]) == "2026-01-05" and row["fiscal_period"] == "2026-01"
+
+
+def test_wrong_encoding_quarantines_the_file_and_loads_nothing(engine: Engine, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    write(
+        drop / "costs.csv",
+        [line(f"D{i}", "2026-01-05", "1.00") for i in range(3)]
+        + [line("D9", "2026-01-05", "1.00", text_="Müller")],
+        encoding="cp1252",
+    )
+    summary = run(engine, stream(drop))
+    assert summary.rows_quarantined == 1 and live(engine) == {}
+    ((locator, field, reason),) = quarantined(engine)
+    assert locator == "costs.csv" and "not utf-8 text" in reason and "set 'encoding' in profile" in reason
+
+
+def test_reloading_the_same_file_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    write(
+        drop / "costs.csv",
+        [line(f"D{i}", "2026-01-05", f"{i}.00") for i in range(50)] + [line("D1", "2026-01-05", "1.00")],
+    )
+    first = run(engine, stream(drop))
+    before = {t: table_dump(engine, ENTITY_TABLES[t]) for t in ("cost_line",)} | {
+        "quarantine": table_dump(engine, quarantine),
+        "sync_item": table_dump(engine, sync_item),
+    }
+    second = run(engine, stream(drop))
+    after = {t: table_dump(engine, ENTITY_TABLES[t]) for t in ("cost_line",)} | {
+        "quarantine": table_dump(engine, quarantine),
+        "sync_item": table_dump(engine, sync_item),
+    }
+    assert (first.rows_written, first.rows_quarantined) == (50, 1)
+    assert (second.rows_read, second.rows_written, second.requests) == (0, 0, 0)
+    assert before == after
+    # A backfill reads the file again and still writes nothing: identical rows are not rewritten.
+    third = run(engine, stream(drop), mode="backfill")
+    assert (third.rows_read, third.rows_written, third.rows_deleted) == (51, 0, 0)
+    assert table_dump(engine, cost_line) == before["cost_line"]
+
+
+def test_corrected_reexport_replaces_its_period_only(engine: Engine, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    write(
+        drop / "2026-04-05_export.csv",
+        [
+            line("J1", "2026-01-10", "10.00"),
+            line("J2", "2026-01-11", "20.00"),
+            line("F1", "2026-02-10", "30.00"),
+        ],
+    )
+    run(engine, stream(drop))
+    # Re-export of January: J1 corrected, J2 reversed (gone), J3 new. February is not in the file.
+    write(
+        drop / "2026-04-20_january-correction.csv",
+        [line("J1", "2026-01-10", "15.00"), line("J3", "2026-01-12", "5.00")],
+    )
+    summary = run(engine, stream(drop))
+    assert (summary.rows_read, summary.rows_written, summary.rows_deleted) == (2, 2, 1)
+    assert live(engine) == {"J1|1": Decimal("15.00"), "J3|1": Decimal("5.00"), "F1|1": Decimal("30.00")}
+    with engine.connect() as c:  # the reversed line stays, marked deleted: nothing disappears silently
+        gone = (
+            c.execute(select(cost_line.c.source_id).where(cost_line.c.deleted_at.is_not(None)))
+            .scalars()
+            .all()
+        )
+        total = c.execute(
+            select(func.sum(cost_line.c.amount)).where(cost_line.c.deleted_at.is_(None))
+        ).scalar()
+    assert gone == ["J2|1"] and Decimal(str(total)) == Decimal("50.00")
+
+
+def test_xlsx_budget_with_period_columns(engine: Engine, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(
+        [
+            "Project",
+            "WBS",
+            "Fiscal Year",
+            "Period",
+            "Version",
+            "Account",
+            "Cost Centre",
+            "Amount",
+            "Currency",
+            "Hours",
+        ]
+    )
+    ws.append(["P-1", "P-1.01", 2026, 3, "original", None, "CC-1", 1000.5, "EUR", None])
+    ws.append(["P-1", "P-1.01", 2026, 3, "current", None, "CC-1", "tbd", "EUR", None])
+    (tmp_path / "drop").mkdir()
+    wb.save(tmp_path / "drop" / "budget.xlsx")
+    s = FinanceStream("finance:test", "budgets", tmp_path / "drop", "*.xlsx", load_profile("generic_budget"))
+    summary = run(engine, s)
+    assert (summary.rows_written, summary.rows_quarantined) == (1, 1)
+    budget = ENTITY_TABLES["budget"]
+    with engine.connect() as c:
+        row = c.execute(select(budget)).mappings().one()
+    assert (row["fiscal_period"], row["version"], float(row["amount"])) == ("2026-03", "original", 1000.5)
+    assert quarantined(engine) == [("budget.xlsx:3", "amount", "Amount: not a number: 'tbd'")]
+
+
+def test_profile_errors_name_the_problem() -> None:
+    with pytest.raises(ProfileError, match="profile 'nope' not found .*sap_cji3"):
+        load_profile("nope")
+    with pytest.raises(ProfileError, match=r"unknown keys \['delimeter'\]"):
+        parse_profile({"name": "x", "delimeter": ";", "columns": {}})
+    with pytest.raises(ProfileError, match=r"columns must map \['amount'\]"):
+        parse_profile({"name": "x", "currency": "EUR", "columns": {"posting_date": "D", "project_code": "P"}})
+
+
+def test_sandbox_exports_load_with_exactly_the_planted_defects(engine: Engine, tmp_path: Path) -> None:
+    from sandbox.finance import write_exports
+    from sandbox.portfolio import generate
+
+    planted = write_exports(generate(7), tmp_path / "exports")
+    streams = [
+        FinanceStream(
+            "finance:acme-sap", "cost_lines", tmp_path / "exports", "cji3_*.csv", load_profile("sap_cji3")
+        ),
+        FinanceStream(
+            "finance:acme-sap",
+            "budgets",
+            tmp_path / "exports",
+            "budget_*.xlsx",
+            load_profile("generic_budget"),
+        ),
+        FinanceStream(
+            "finance:acme-ap",
+            "cost_lines",
+            tmp_path / "exports",
+            "invoices_*.csv",
+            load_profile("generic_costs"),
+        ),
+    ]
+    for s in streams:
+        run(engine, s)
+    assert sorted((loc, f) for loc, f, _ in quarantined(engine)) == sorted(
+        (p.where, p.detail) for p in planted
+    )
+    with engine.connect() as c:
+        hours = c.execute(
+            text("select sum(hours) from cost_line where deleted_at is null and account = '619000'")
+        )
+        assert hours.scalar() > 0
