@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 import zipfile
 from collections import defaultdict
 from datetime import date, timedelta
@@ -289,4 +290,7 @@ def _write_xlsx(path: Path, header: list[str], rows: list[list]) -> None:
         for info in src.infolist():
             fixed = zipfile.ZipInfo(info.filename, FIXED_ZIP_TIME)
             fixed.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(fixed, src.read(info.filename))
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z", data)
+            dst.writestr(fixed, data)

@@ -194,7 +194,11 @@ def test_wrong_encoding_quarantines_the_file_and_loads_nothing(engine: Engine, t
     summary = run(engine, stream(drop))
     assert summary.rows_quarantined == 1 and live(engine) == {}
     ((locator, field, reason),) = quarantined(engine)
-    assert locator == "costs.csv" and "not utf-8 text" in reason and "set 'encoding' in profile" in reason
+    assert (
+        (locator, field) == ("costs.csv", "file")
+        and "not utf-8 text" in reason
+        and "set 'encoding' in profile" in reason
+    )
 
 
 def test_reloading_the_same_file_changes_nothing(engine: Engine, tmp_path: Path) -> None:
@@ -287,7 +291,7 @@ def test_xlsx_budget_with_period_columns(engine: Engine, tmp_path: Path) -> None
 
 
 def test_profile_errors_name_the_problem() -> None:
-    with pytest.raises(ProfileError, match="profile 'nope' not found .*sap_cji3"):
+    with pytest.raises(ProfileError, match=r"profile 'nope' not found .*sap_cji3"):
         load_profile("nope")
     with pytest.raises(ProfileError, match=r"unknown keys \['delimeter'\]"):
         parse_profile({"name": "x", "delimeter": ";", "columns": {}})

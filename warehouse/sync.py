@@ -20,15 +20,16 @@ from warehouse import load
 from warehouse.load import StagedLoad
 from warehouse.schema import sync_item, sync_run, sync_state
 
-_SECRET = re.compile(
-    r"(?i)(authorization|bearer|token|password|secret|api[_-]?key|client_secret)([\"']?\s*[:=]\s*|\s+)"
-    r"[^\s,;\"'&]+"
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_KEYED = re.compile(
+    r"(?i)([\w-]*(?:token|secret|password|passwd|api[_-]?key|authorization)[\"']?\s*[:=]\s*[\"']?)"
+    r"(?!\*\*\*)[^\s,;\"'&}]+"
 )
 
 
 def redact(text: str) -> str:
     """Strip anything that looks like a credential before text reaches logs or the warehouse."""
-    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return _KEYED.sub(r"\1***", _BEARER.sub(r"\1 ***", text))
 
 
 def now() -> datetime:
@@ -148,13 +149,15 @@ class SyncRun:
     def record_item(self, item: str, fingerprint: str, rows: int) -> None:
         """Remember that a whole item (a file) was loaded, in the same transaction as its rows."""
         c = self.connection
-        c.execute(
-            sync_item.delete().where(
-                sync_item.c.source == self.source,
-                sync_item.c.stream == self.stream,
-                sync_item.c.item == item,
-            )
+        key = (
+            (sync_item.c.source == self.source)
+            & (sync_item.c.stream == self.stream)
+            & (sync_item.c.item == item)
         )
+        known = c.execute(select(sync_item.c.fingerprint).where(key)).scalar()
+        if known == fingerprint:
+            return  # a backfill re-read the same bytes: keep the original load time
+        c.execute(sync_item.delete().where(key))
         c.execute(
             insert(sync_item).values(
                 source=self.source, stream=self.stream, item=item, fingerprint=fingerprint, rows=rows
