@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from model.records import Record, Rejected
-from warehouse.schema import ENTITY_TABLES, data_columns, quarantine
+from warehouse.schema import CURRENT_TIMESTAMP, ENTITY_TABLES, data_columns, quarantine
 
 _ROW_GETTERS: dict[type, tuple[list[str], attrgetter]] = {}
 
@@ -65,7 +65,7 @@ def _upsert_statement(conn: Connection, table: Table, columns: Sequence[str], in
     excluded = ins.excluded
     return ins.on_conflict_do_update(
         index_elements=["source", "source_id"],
-        set_={**{c: excluded[c] for c in changing}, "updated_at": func.now()},
+        set_={**{c: excluded[c] for c in changing}, "updated_at": CURRENT_TIMESTAMP},
         where=or_(*(table.c[c].is_distinct_from(excluded[c]) for c in changing)),
     )
 
@@ -89,7 +89,7 @@ def mark_deleted(conn: Connection, entity: str, source: str, source_ids: Sequenc
     stmt = (
         update(table)
         .where(table.c.source == source, table.c.source_id.in_(source_ids), table.c.deleted_at.is_(None))
-        .values(deleted_at=at, updated_at=func.now())
+        .values(deleted_at=at, updated_at=CURRENT_TIMESTAMP)
     )
     return max(conn.execute(stmt).rowcount, 0)
 
@@ -192,7 +192,7 @@ class StagedLoad:
             retire = (
                 update(t)
                 .where(t.c.source == source, t.c.deleted_at.is_(None), in_scope, ~still_there)
-                .values(deleted_at=datetime.now(UTC), updated_at=func.now())
+                .values(deleted_at=datetime.now(UTC), updated_at=CURRENT_TIMESTAMP)
             )
             deleted = max(conn.execute(retire).rowcount, 0)
         self.stage.drop(conn)

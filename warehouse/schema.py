@@ -26,11 +26,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
 from model.records import ENTITIES, Record
+
+# Plain SQL, not func.now(): Prefect re-compiles func.now() for SQLite into a form executemany rejects.
+CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
 
 metadata = MetaData(
     naming_convention={
@@ -75,8 +78,8 @@ def _entity_table(name: str, record_type: type[Record]) -> Table:
         else:
             columns.append(Column(f.name, _column_type(hints[f.name])))
     columns += [
-        Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
     ]
     return Table(name, metadata, *columns, UniqueConstraint("source", "source_id"))
 
@@ -95,7 +98,7 @@ sync_state = Table(
     Column("source", String(255), primary_key=True),
     Column("stream", String(100), primary_key=True),
     Column("watermark", Text, doc="Opaque cursor: ISO timestamp, epoch ms or token, as the stream defines"),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
 )
 
 sync_item = Table(
@@ -106,7 +109,7 @@ sync_item = Table(
     Column("item", String(1000), primary_key=True, doc="File path or other unit a stream loads whole"),
     Column("fingerprint", String(128), nullable=False, doc="Content hash of the item as loaded"),
     Column("rows", Integer),
-    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
 )
 
 sync_run = Table(
@@ -143,6 +146,6 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text, doc="The offending input as received, secrets never included"),
     Column("run_id", Id, doc="sync_run that first saw it"),
-    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
     UniqueConstraint("source", "stream", "locator", "field"),
 )
