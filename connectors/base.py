@@ -29,6 +29,9 @@ class Page:
     ``watermark``: safe to persist once this page (and all before it) is committed.
     ``deleted``: entity → source ids the source reported deleted.
     ``requests``: HTTP requests (or files) spent producing this page, for ``sync_run``.
+    ``items``: item → fingerprint to remember with this page (``None`` forgets the item). Lets a stream
+    that must rescan fully (Graph v1.0 has no delta) skip what is unchanged (by etag) next time and
+    find what vanished; the next run sees them in ``StreamState.items``.
     """
 
     records: Sequence[Record] = ()
@@ -36,6 +39,7 @@ class Page:
     deleted: Mapping[str, Sequence[str]] = field(default_factory=dict)
     watermark: str | None = None
     requests: int = 0
+    items: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,14 +71,17 @@ def run(
 
 
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:
-    state = StreamState(watermark=sync.watermark_before, window=window, mode=mode)
+    items = loaded_items(sync.engine, stream.source, stream.name)
+    state = StreamState(watermark=sync.watermark_before, items=items, window=window, mode=mode)
     for page in stream.read(state):
         sync.requests += page.requests
         sync.write(page.records)
         sync.reject(page.rejected)
         for entity, ids in page.deleted.items():
             sync.mark_deleted(entity, ids)
-        if page.watermark is not None:
+        if page.items:
+            sync.record_items(page.items)
+        if page.watermark is not None or page.items:  # remembered items commit with their records
             sync.checkpoint(page.watermark)
         if progress:
             progress(stream.name, sync.rows_read)
@@ -96,12 +99,12 @@ def _run_items(
             staged = sync.staged(item.record_type)
             for batch in item.lines():
                 lines = [x for x in batch if isinstance(x, Line)]
-                staged.add([(ln.line_no, ln.locator, ln.record) for ln in lines])
-                sync.reject([x for x in batch if isinstance(x, Rejected)])
+                duplicates = staged.add([(ln.line_no, ln.locator, ln.record) for ln in lines])
+                sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
                 sync.rows_read += len(batch)
                 if progress:
                     progress(item.name, sync.rows_read)
-            written, deleted, duplicates = staged.merge(item.replace_scope, stream.source)
+            written, deleted = staged.merge(item.replace_scope, stream.source)
         except ItemError as e:
             # The whole file is unusable: undo its partial work, quarantine it by name, go on with the next.
             sync.connection.rollback()
@@ -112,6 +115,5 @@ def _run_items(
             continue
         sync.rows_written += written
         sync.rows_deleted += deleted
-        sync.rows_quarantined += duplicates
         sync.record_item(item.name, item.fingerprint, staged.rows_staged)
         sync.checkpoint()

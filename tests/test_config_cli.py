@@ -61,7 +61,7 @@ def test_secrets_resolve_from_the_environment_only(monkeypatch: pytest.MonkeyPat
     assert cfg.resolve_secret({"env": "PMO_TEST_TOKEN"}, "sources.jira.token") == "s3cr3t"
     monkeypatch.delenv("PMO_TEST_TOKEN")
     with pytest.raises(
-        cfg.ConfigError, match="sources.jira.token: environment variable PMO_TEST_TOKEN is not set"
+        cfg.ConfigError, match=r"sources\.jira\.token: environment variable PMO_TEST_TOKEN is not set"
     ):
         cfg.resolve_secret({"env": "PMO_TEST_TOKEN"}, "sources.jira.token")
 

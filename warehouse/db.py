@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -13,6 +16,19 @@ DEFAULT_URL = "sqlite:///pmo_warehouse.db"
 # SQLite has no DECIMAL; SQLAlchemy stores Numeric as REAL and warns on every read. Amounts are
 # Numeric(18,4) and exact on PostgreSQL; on SQLite REAL is what BI tools read anyway.
 warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal")
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime writes, so raw driver writes compare equal to ORM ones."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# Raw executemany paths (the staged loads) hand Python values straight to sqlite3: teach it ours.
+sqlite3.register_adapter(Decimal, str)
+sqlite3.register_adapter(datetime, _sqlite_datetime)
+sqlite3.register_adapter(date, date.isoformat)
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -8,7 +8,7 @@ transactions so a failed run is still on record, with its error, for BI freshnes
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -144,7 +144,7 @@ class SyncRun:
         return n
 
     def staged(self, record_type: type[Record]) -> StagedLoad:
-        return StagedLoad(self.connection, record_type, self.stream, self.run_id)
+        return StagedLoad(self.connection, record_type)
 
     def record_item(self, item: str, fingerprint: str, rows: int) -> None:
         """Remember that a whole item (a file) was loaded, in the same transaction as its rows."""
@@ -163,6 +163,26 @@ class SyncRun:
                 source=self.source, stream=self.stream, item=item, fingerprint=fingerprint, rows=rows
             )
         )
+
+    def record_items(self, items: Mapping[str, str | None]) -> None:
+        """Remember (or, for ``None``, forget) many items of a page stream at once, e.g. task → etag."""
+        c = self.connection
+        keys = list(items)
+        for i in range(0, len(keys), 500):
+            c.execute(
+                sync_item.delete().where(
+                    sync_item.c.source == self.source,
+                    sync_item.c.stream == self.stream,
+                    sync_item.c.item.in_(keys[i : i + 500]),
+                )
+            )
+        rows = [
+            {"source": self.source, "stream": self.stream, "item": k, "fingerprint": v, "rows": 1}
+            for k, v in items.items()
+            if v is not None
+        ]
+        if rows:
+            c.execute(insert(sync_item), rows)
 
     def checkpoint(self, watermark: str | None = None) -> None:
         """Commit what was written so far, with the watermark that covers it when one is given."""

@@ -27,7 +27,7 @@ def parse_date(text: str, fmt: str) -> date:
     """Dates repeat heavily in exports, so parses are cached."""
     try:
         return datetime.strptime(text.strip(), fmt).date()
-    except ValueError:
+    except (ValueError, TypeError):
         raise BadValue(f"not a date in format {fmt}: {text!r}") from None
 
 

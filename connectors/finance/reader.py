@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +23,7 @@ from model.records import Rejected
 BATCH = 5000
 _DECIMAL_FIELDS = {"amount", "hours"}
 _DATE_FIELDS = {"posting_date"}
+_BLANK = (None, "")
 
 
 class FileFormatError(ItemError):
@@ -108,11 +109,12 @@ class _LineMapper:
 
     def __init__(self, profile: Profile, source: str, file: str) -> None:
         self.p, self.source, self.file = profile, source, file
-        self.index: dict[str, int] = {}
+        self.plan: list[tuple[str, int, Callable[[Any], Any]]] = []
         self.key_index: list[int] = []
         self.record_fields = set(profile.record_type.field_names())
 
     def bind(self, header: list[Any], header_no: int) -> None:
+        """Match the header to the profile once, and pick one converter per mapped column."""
         names = [str(h).strip() if h is not None else "" for h in header]
         position = {n: i for i, n in enumerate(names) if n}
         wanted = {**self.p.columns, **{f"key:{c}": c for c in self.p.key_columns}}
@@ -122,7 +124,7 @@ class _LineMapper:
                 f"{self.file}:{header_no}: columns {missing} required by profile {self.p.name} not in header"
                 f" (found: {[n for n in names if n]})"
             )
-        self.index = {target: position[col] for target, col in self.p.columns.items()}
+        self.plan = [(t, position[c], self._converter(t)) for t, c in self.p.columns.items()]
         self.key_index = [position[c] for c in self.p.key_columns]
         self.width = len(names)
 
@@ -140,15 +142,19 @@ class _LineMapper:
         return Line(line_no, locator, self.p.record_type(source=self.source, **values))
 
     def _values(self, cells: list[Any]) -> dict[str, Any]:
-        p, out = self.p, {}
-        for target, i in self.index.items():
-            cell = cells[i] if i < len(cells) else None
-            if cell is None or (isinstance(cell, str) and not cell.strip()):
-                continue
-            try:
-                out[target] = self._convert(target, cell)
-            except BadValue as e:
-                raise _FieldError(target, f"{p.columns[target]}: {e}") from None
+        p = self.p
+        if len(cells) < self.width:
+            cells = cells + [None] * (self.width - len(cells))
+        try:  # fast path: one comprehension; on a bad value, find the field in the slow loop below
+            out = {t: conv(cells[i]) for t, i, conv in self.plan if cells[i] not in _BLANK}
+        except BadValue:
+            for target, i, convert in self.plan:
+                try:
+                    if cells[i] not in _BLANK:
+                        convert(cells[i])
+                except BadValue as e:
+                    raise _FieldError(target, f"{p.columns[target]}: {e}") from None
+            raise
         if "quantity" in out:
             unit = str(out.pop("unit", "")).upper()
             qty = out.pop("quantity")
@@ -158,7 +164,7 @@ class _LineMapper:
         year, period = out.pop("fiscal_year", None), out.pop("period", None)
         if "fiscal_period" not in out:
             if year is not None and period is not None:
-                out["fiscal_period"] = f"{int(year):04d}-{int(period):02d}"
+                out["fiscal_period"] = f"{year:04d}-{period:02d}"
             elif out.get("posting_date") is not None:
                 out["fiscal_period"] = fiscal_period(out["posting_date"], p.fiscal_year_start_month)
         if "currency" not in out:
@@ -173,28 +179,61 @@ class _LineMapper:
             raise _FieldError(ANCHORS[0], f"no project, WBS or cost centre: {cols} all empty")
         return out
 
-    def _convert(self, target: str, cell: Any) -> Any:
-        p = self.p
+    def _converter(self, target: str) -> Callable[[Any], Any]:
+        """One converter per column, chosen once per file. CSV cells are always text, so CSV gets the
+        string-only versions; XLSX cells may already be numbers or dates."""
+        p, text_only = self.p, self.p.format == "csv"
         if target in _DATE_FIELDS:
-            if isinstance(cell, datetime):
-                return cell.date()
-            if isinstance(cell, date):
-                return cell
-            return parse_date(str(cell), p.date_format)
+            fmt = p.date_format
+            if text_only:
+                return lambda cell: parse_date(cell, fmt)
+
+            def to_date(cell: Any) -> date:
+                if isinstance(cell, datetime):
+                    return cell.date()
+                if isinstance(cell, date):
+                    return cell
+                return parse_date(str(cell), fmt)
+
+            return to_date
         if target in _DECIMAL_FIELDS or target == "quantity":
-            if isinstance(cell, int | float):
-                return Decimal(str(cell))
-            return parse_decimal(str(cell), p.decimal, p.thousands)
+            dec, thou = p.decimal, p.thousands
+            if text_only:
+                return lambda cell: parse_decimal(cell, dec, thou)
+
+            def to_decimal(cell: Any) -> Decimal:
+                if isinstance(cell, int | float):
+                    return Decimal(str(cell))
+                return parse_decimal(str(cell), dec, thou)
+
+            return to_decimal
         if target in ("fiscal_year", "period"):
-            try:
-                return int(float(cell)) if not isinstance(cell, str) else int(cell.strip())
-            except ValueError:
-                raise BadValue(f"not a whole number: {cell!r}") from None
+            return _to_int
         if target == "currency":
-            return parse_currency(str(cell))
-        if isinstance(cell, float) and cell.is_integer():
-            cell = int(cell)  # codes typed as numbers in Excel
-        return str(cell).strip()
+            return lambda cell: parse_currency(str(cell))
+        return _strip if text_only else _to_text
+
+
+def _to_int(cell: Any) -> int:
+    try:
+        return int(cell)  # int() takes " 12 " and 12.0 alike
+    except (TypeError, ValueError):
+        try:
+            return int(float(cell))
+        except (TypeError, ValueError):
+            raise BadValue(f"not a whole number: {cell!r}") from None
+
+
+def _strip(cell: str) -> str | None:
+    return cell.strip() or None
+
+
+def _to_text(cell: Any) -> str | None:
+    if isinstance(cell, str):
+        return cell.strip() or None
+    if isinstance(cell, float) and cell.is_integer():
+        cell = int(cell)  # codes typed as numbers in Excel
+    return str(cell).strip()
 
 
 class _FieldError(ValueError):
