@@ -7,16 +7,21 @@ row records what happened, failures included.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from queue import Empty, Queue
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from connectors.base import ItemError, ItemStream, Line, Stream, StreamState, Window
 from model.records import Rejected
+from warehouse.schema import ENTITY_TABLES
 from warehouse.sync import SyncRun, loaded_items
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,9 +75,50 @@ def run(
     return summary
 
 
+def prefetch(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Produce the next batches in a thread while the caller writes this one.
+
+    Parsing is pure Python; the database releases the GIL while it works, so the two overlap. At most
+    ``depth`` batches wait in the queue, so memory stays flat. An exception in the producer is re-raised
+    here, in the caller's thread, with its type intact (an ItemError still quarantines the file).
+    """
+    queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                queue.put(("batch", batch))
+            queue.put(("done", None))
+        except BaseException as e:  # handed to the consumer, never lost
+            queue.put(("error", e))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            try:
+                queue.get_nowait()
+            except Empty:
+                worker.join(0.05)
+
+
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
-    state = StreamState(watermark=sync.watermark_before, items=items, window=window, mode=mode)
+    state = StreamState(
+        watermark=sync.watermark_before, items=items, window=window, mode=mode, known_ids=_known_ids(sync)
+    )
     for page in stream.read(state):
         sync.requests += page.requests
         sync.write(page.records)
@@ -87,6 +133,17 @@ def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progres
             progress(stream.name, sync.rows_read)
 
 
+def _known_ids(sync: SyncRun) -> Callable[[str], set[str]]:
+    """Live source ids of one entity of this run's source, read in the run's own transaction."""
+
+    def known(entity: str) -> set[str]:
+        t = ENTITY_TABLES[entity]
+        q = select(t.c.source_id).where(t.c.source == sync.source, t.c.deleted_at.is_(None))
+        return set(sync.connection.execute(q).scalars())
+
+    return known
+
+
 def _run_items(
     sync: SyncRun, stream: ItemStream, mode: str, window: Window, progress: Progress | None
 ) -> None:
@@ -97,7 +154,7 @@ def _run_items(
         counts = (sync.rows_read, sync.rows_quarantined)
         try:
             staged = sync.staged(item.record_type)
-            for batch in item.lines():
+            for batch in prefetch(item.lines()):
                 lines = [x for x in batch if isinstance(x, Line)]
                 duplicates = staged.add([(ln.line_no, ln.locator, ln.record) for ln in lines])
                 sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
