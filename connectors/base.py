@@ -6,7 +6,7 @@ each page and, when the page says so, commits it together with the watermark it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -44,12 +44,18 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class StreamState:
-    """What a stream may know of the warehouse: its watermark and the items (files) it has loaded."""
+    """What a stream may know of the warehouse: its watermark and the items (files) it has loaded.
+
+    ``known_ids(entity)``: the source ids of this source the warehouse holds and has not marked deleted.
+    For streams that find deletions by comparing a full id listing with the warehouse (Jira issues); lazy,
+    so streams that never call it cost nothing, and the connector still never touches SQL.
+    """
 
     watermark: str | None = None
     items: Mapping[str, str] = field(default_factory=dict)
     window: Window = Window()
     mode: str = "incremental"  # incremental | backfill | full
+    known_ids: Callable[[str], Collection[str]] | None = None
 
 
 class Stream(Protocol):
