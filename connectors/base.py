@@ -6,9 +6,11 @@ each page and, when the page says so, commits it together with the watermark it 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from model.records import Record, Rejected
@@ -65,6 +67,15 @@ class Stream(Protocol):
     name: str
 
     def read(self, state: StreamState) -> Iterator[Page]: ...
+
+
+def fingerprint(path: Path) -> str:
+    """Content hash of a file: an identical re-export is not reloaded; a changed one is."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class ItemError(ValueError):

@@ -194,10 +194,34 @@ def print_runs(engine, limit: int = 20) -> None:  # type: ignore[no-untyped-def]
 def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
     """Validate the configuration file and say exactly what is wrong and where."""
     c = _load(config)
-    for name, sc in c.sources.items():
-        streams = ", ".join(s.name for s in c.streams(name))
-        console.print(f"[green]✓[/green] {name} ({sc.source}): {streams}")
+    for name in c.sources:
+        try:
+            streams = c.streams(name)  # builds them: profiles load, secrets resolve
+        except cfg.ConfigError as e:
+            for p in e.problems:
+                console.print(f"[red]✗[/red] {p}")
+            raise typer.Exit(2) from None
+        sources = sorted({s.source for s in streams})
+        console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
     console.print(f"[green]✓[/green] warehouse: {c.warehouse_url or resolve_url(None)}")
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="An MSPDI .xml or .mpp project file.", exists=True)],
+) -> None:
+    """Print the canonical records a project file yields, one JSON object a line."""
+    import json
+
+    from connectors.base import ItemError
+    from connectors.microsoft.mspdi import inspect_file
+
+    try:
+        for record in inspect_file(file):
+            typer.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    except ItemError as e:
+        console.print(f"[red]✗[/red] {file}: {e}")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,14 @@ class ConfigError(ValueError):
 class SourceConfig:
     name: str
     type: str
-    instance: str
+    instance: str | None  # as configured; None lets the connector derive it (tenant, site host)
     settings: dict[str, Any]
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
         """The ``source`` every record of this instance carries, e.g. ``finance:acme-sap``."""
-        return f"{self.type}:{self.instance}"
+        return f"{self.type}:{self.instance or self.name}"
 
 
 @dataclass
@@ -119,7 +120,8 @@ def load(path: str | Path) -> Config:
             continue
         streams = s.get("streams") or {}
         settings = {k: v for k, v in s.items() if k not in ("type", "instance", "streams")}
-        sc = SourceConfig(name, kind, str(s.get("instance", name)), settings, streams)
+        instance = str(s["instance"]) if "instance" in s else None
+        sc = SourceConfig(name, kind, instance, settings, streams)
         problems += SOURCE_TYPES[kind].check(sc, where, path.parent)
         sources[name] = sc
     if not sources:
@@ -185,4 +187,20 @@ class SourceType:
     check: Callable[[SourceConfig, str, Path], list[str]]
 
 
-SOURCE_TYPES: dict[str, SourceType] = {"finance": SourceType(_finance_streams, _check_finance)}
+def _source_types() -> dict[str, SourceType]:
+    """Every ``type =`` a source table may name. Connectors get ``resolve_secret`` handed in: they never
+    import flows, and secrets are only resolved when streams are built for a run."""
+    from connectors.jira import config as jira
+    from connectors.microsoft import config as microsoft
+
+    ms = SourceType(partial(microsoft.build, resolve=resolve_secret), microsoft.check)
+    return {
+        "finance": SourceType(_finance_streams, _check_finance),
+        "jira": SourceType(jira.build, jira.check),
+        "planner": ms,
+        "projectonline": ms,
+        "projectfiles": ms,
+    }
+
+
+SOURCE_TYPES: dict[str, SourceType] = _source_types()

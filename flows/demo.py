@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -10,7 +12,10 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from sandbox.finance import write_exports
+from sandbox.graph import GraphSimulator, PlannerData
+from sandbox.mspdi import render as render_plans
 from sandbox.portfolio import generate
+from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
 from warehouse.db import make_engine
 from warehouse.schema import ENTITY_TABLES, quarantine
 
@@ -40,27 +45,71 @@ folder = "exports"
 [sources.ap.streams.cost_lines]
 pattern = "invoices_*.csv"
 profile = "generic_costs"
+
+[sources.plans]
+type = "projectfiles"
+instance = "acme-plans"
+folder = "plans"
+patterns = ["*.xml"]
+"""
+
+# Appended while the simulators run: their ports change from run to run, the sources' ids do not.
+SIMULATED_CONFIG = """
+[sources.m365]
+type = "planner"
+instance = "acme.example"
+tenant = "acme.example"
+graph_url = "{graph_url}"
+token = {{ env = "PMO_SANDBOX_TOKEN" }}
+
+[sources.pwa]
+type = "projectonline"
+instance = "acme.sharepoint.example"
+pwa_url = "{pwa_url}"
+token = {{ env = "PMO_SANDBOX_TOKEN" }}
 """
 
 
-def prepare(folder: Path, seed: int = 7) -> Path:
-    """Write the sandbox exports and the demo configuration; returns the configuration path."""
+def prepare(folder: Path, seed: int = 7, simulators: dict[str, str] | None = None) -> Path:
+    """Write the sandbox files and the demo configuration; returns the configuration path.
+
+    ``simulators`` (name → base URL of a running simulator) adds the API sources to the configuration.
+    """
     folder = folder.resolve()
     portfolio = generate(seed)
     write_exports(portfolio, folder / "exports")
+    render_plans(portfolio, folder / "plans")
     config = folder / "pmo.toml"
-    config.write_text(DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix()), encoding="utf-8")
+    text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix())
+    if simulators:
+        text += SIMULATED_CONFIG.format(**simulators)
+    config.write_text(text, encoding="utf-8")
     return config
+
+
+@contextmanager
+def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
+    """The sandbox's Graph (Planner) and ProjectData simulators on 127.0.0.1, fed from the portfolio."""
+    portfolio = generate(seed)
+    os.environ.setdefault("PMO_SANDBOX_TOKEN", "sandbox-token")  # the simulators accept any bearer
+    with (
+        GraphSimulator(PlannerData.from_portfolio(portfolio)) as graph,
+        ProjectDataSimulator(ProjectOnlineData.from_portfolio(portfolio)) as pwa,
+    ):
+        yield {"graph_url": graph.url, "pwa_url": pwa.url}
 
 
 def run_demo(folder: Path, seed: int, console: Console) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    config = prepare(folder, seed)
-    console.print(f"Sandbox portfolio (seed {seed}) written to {config.parent}; running nightly_sync …")
     from flows.sync import nightly_sync
 
-    nightly_sync(config_path=str(config))
+    with simulators(seed) as urls:
+        config = prepare(folder, seed, urls)
+        console.print(
+            f"Sandbox portfolio (seed {seed}) in {config.parent}; simulators up; running nightly_sync …"
+        )
+        nightly_sync(config_path=str(config))
     engine = make_engine(f"sqlite:///{(folder.resolve() / 'warehouse.db').as_posix()}")
     print_summary(engine, console)
     from flows.cli import print_runs

@@ -60,7 +60,7 @@ def nightly_sync(
     """
     config = _prepare(config_path, database_url)
     results, failures = [], []
-    for name, sc in config.sources.items():
+    for name in config.sources:
         if source is not None and name != source:
             continue
         for s in config.streams(name):
@@ -68,7 +68,7 @@ def nightly_sync(
             if state.is_completed():
                 results.append(state.result())
             else:
-                failures.append(f"{sc.source}/{s.name}: {state.message}")
+                failures.append(f"{s.source}/{s.name}: {state.message}")
     if failures:
         raise RuntimeError("streams failed (see sync_run): " + "; ".join(failures))
     return results

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from flows.demo import prepare
+from flows.demo import prepare, simulators
 from warehouse.db import make_engine
 from warehouse.schema import ENTITY_TABLES, metadata, sync_run
 
@@ -37,19 +37,26 @@ def snapshot(engine) -> dict[str, list[tuple]]:
 def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_path: Path) -> None:
     from flows.sync import backfill, nightly_sync
 
-    config = prepare(tmp_path / "demo")
-    first = nightly_sync(config_path=str(config))
-    assert [(r["source"], r["stream"]) for r in first] == [
+    with simulators() as urls:
+        config = prepare(tmp_path / "demo", simulators=urls)
+        first = nightly_sync(config_path=str(config))
+    assert [(r["source"], r["stream"]) for r in first][:4] == [
         ("finance:acme-sap", "cost_lines"),
         ("finance:acme-sap", "budgets"),
         ("finance:acme-ap", "cost_lines"),
+        ("projectfiles:acme-plans", "project_files"),
     ]
+    assert {r["source"] for r in first} >= {"planner:acme.example", "projectonline:acme.sharepoint.example"}
     engine = make_engine(f"sqlite:///{tmp_path / 'demo' / 'warehouse.db'}")
     before = snapshot(engine)
     assert len(before["cost_line"]) > 2000 and len(before["budget"]) > 500 and len(before["quarantine"]) == 7
-    prepare(tmp_path / "demo")  # regenerate the sandbox files: same seed, same bytes
-    second = nightly_sync(config_path=str(config))
-    assert all(r["rows_written"] == 0 and r["rows_read"] == 0 for r in second)
+    assert (
+        len(before["task"]) > 200 and len(before["time_entry"]) > 2000 and len(before["planned_work"]) > 1000
+    )
+    with simulators() as urls:  # new ports, same sandbox: the sources keep their ids
+        prepare(tmp_path / "demo", simulators=urls)  # regenerates the files: same seed, same bytes
+        second = nightly_sync(config_path=str(config))
+    assert [(r["source"], r["stream"], r["rows_written"]) for r in second if r["rows_written"]] == []
     assert snapshot(engine) == before
     done = backfill(
         source="erp",
@@ -62,7 +69,7 @@ def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_pa
     assert snapshot(engine) == before
     with engine.connect() as c:
         statuses = c.execute(select(sync_run.c.status)).scalars().all()
-    assert statuses == ["succeeded"] * 7
+    assert statuses == ["succeeded"] * (len(first) + len(second) + 1)
     assert ENTITY_TABLES  # tables come from the model
 
 

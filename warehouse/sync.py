@@ -187,14 +187,14 @@ class SyncRun:
     def checkpoint(self, watermark: str | None = None) -> None:
         """Commit what was written so far, with the watermark that covers it when one is given."""
         c = self.connection
-        if watermark is not None and self.mode != "backfill":  # a backfill never moves the nightly cursor
+        moved = watermark is not None and watermark != self.watermark_after
+        if moved and self.mode != "backfill":  # a backfill never moves the nightly cursor
             key = (sync_state.c.source == self.source) & (sync_state.c.stream == self.stream)
             if c.execute(select(sync_state.c.source).where(key)).first():
                 c.execute(update(sync_state).where(key).values(watermark=watermark, updated_at=now()))
             else:
-                c.execute(
-                    insert(sync_state).values(source=self.source, stream=self.stream, watermark=watermark)
-                )
+                row = {"source": self.source, "stream": self.stream, "watermark": watermark}
+                c.execute(insert(sync_state).values(**row))
             self.watermark_after = watermark
         c.commit()
         c.begin()

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ItemError, Line
+from connectors.base import ItemError, Line, fingerprint
 from connectors.finance.parse import BadValue, parse_currency, parse_date, parse_decimal
 from connectors.finance.profiles import ANCHORS, REQUIRED, Profile
 from model.periods import fiscal_period
@@ -28,14 +28,6 @@ _BLANK = (None, "")
 
 class FileFormatError(ItemError):
     """The file as a whole cannot be read with its profile (encoding, missing header columns)."""
-
-
-def fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ExportFile:

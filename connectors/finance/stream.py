@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.base import StreamState
+from connectors.base import StreamState, fingerprint
 from connectors.finance.profiles import Profile
-from connectors.finance.reader import ExportFile, fingerprint
+from connectors.finance.reader import ExportFile
 
 
 @dataclass

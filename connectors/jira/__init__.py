@@ -1,0 +1,1 @@
+"""Jira Cloud and Data Center: projects, issues, people, worklogs, changelogs and deletions."""

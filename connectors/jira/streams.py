@@ -1,0 +1,338 @@
+"""The Jira streams: each declares its endpoint, cursor and mapping; paging, pacing, retries: the client.
+
+Cursors (``sync_state.watermark``):
+- issues, changelogs: JSON ``{"updated": <iso>}`` = the start of the last complete run (its window end);
+  mid-run pages commit ``{"updated", "until", "after_id"}`` so a killed run resumes after the last issue id it
+  stored. Issues are read ``ORDER BY id``: an edit during the run cannot shift unread issues past the pager,
+  and whatever was edited after the run began is caught by the next window (``updated`` − lookback).
+- worklogs, worklog_deletions: the ``until`` (epoch ms) of the last worklog/updated|deleted page.
+- projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base import Page, SourceError, StreamState
+from connectors.jira import mapping as M
+from connectors.jira.client import JiraClient, Tally, ahead
+from model.records import Person, Record, Rejected
+
+ISSUE_PAGE = 100  # the most search/jql returns per page once fields beyond id/key are asked for
+ID_PAGE = 5000  # ... and for id-only queries
+WORKLOG_IDS = 1000  # worklog/list takes at most 1000 ids
+CHANGELOG_ISSUES = 1000  # changelog/bulkfetch: ≤1000 issues, ≤10 fieldIds, maxResults ≤10000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _JiraStream:
+    client: JiraClient
+    source: str
+    scope: str = 'created >= "1970-01-01"'  # the site's JQL scope; search/jql needs a bounded query
+    fields: M.FieldMap = field(default_factory=M.FieldMap)
+    lookback: timedelta = timedelta(minutes=5)
+    clock: Callable[[], datetime] = _now
+    name = ""
+
+    def _jql(self, since: datetime | None, after_id: int | None = None, tally: Tally | None = None) -> str:
+        parts = [f"({self.scope})"]
+        if since is not None:
+            # JQL dates have minute precision and are read in the API user's time zone.
+            local = (since - self.lookback).astimezone(self.client.timezone(tally))
+            parts.append(f'updated >= "{local:%Y-%m-%d %H:%M}"')
+        if after_id is not None:
+            parts.append(f"id > {after_id}")
+        return " AND ".join(parts) + " ORDER BY id ASC"
+
+    def _window(self, state: StreamState) -> tuple[datetime | None, datetime, int | None]:
+        """(since, until, resume-after-id) for this run."""
+        if state.mode == "backfill":
+            return state.window.start, state.window.end or self.clock(), None
+        wm = json.loads(state.watermark) if state.mode == "incremental" and state.watermark else {}
+        since = datetime.fromisoformat(wm["updated"]) if wm.get("updated") else None
+        until = datetime.fromisoformat(wm["until"]) if wm.get("until") else self.clock()
+        return since, until, wm.get("after_id")
+
+    @staticmethod
+    def _mark(since: datetime | None, until: datetime, after_id: int | None) -> str:
+        if after_id is None:
+            return json.dumps({"updated": until.isoformat()})
+        return json.dumps(
+            {
+                "updated": since.isoformat() if since else None,
+                "until": until.isoformat(),
+                "after_id": after_id,
+            }
+        )
+
+
+@dataclass
+class ProjectsStream(_JiraStream):
+    name = "projects"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        c = self.client
+        pages = (
+            c.paged_values("/rest/api/3/project/search", {"expand": "lead,description"}, 50, tally)
+            if c.site(tally) == "cloud"
+            else iter([c.get("/rest/api/2/project", {"expand": "lead"}, tally)])
+        )
+        for values in pages:
+            records, rejected = _map_each(
+                values, lambda p: [M.project(p, self.source)], self.source, "project"
+            )
+            yield Page(records, rejected, requests=tally.take())
+
+
+@dataclass
+class PeopleStream(_JiraStream):
+    name = "people"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        c = self.client
+        if c.site(tally) == "cloud":
+            pages = c.paged_values("/rest/api/3/users/search", {}, 1000, tally)
+        else:
+            pages = c.paged_values("/rest/api/2/user/search", {"username": "."}, 1000, tally)
+        for values in pages:
+            people = [u for u in values if u.get("accountType", "atlassian") == "atlassian"]  # no apps/bots
+            records, rejected = _map_each(people, lambda u: [M.person(u, self.source)], self.source, "user")
+            yield Page(records, rejected, requests=tally.take())
+
+
+@dataclass
+class IssuesStream(_JiraStream):
+    """Issues as Tasks (plus their assignee and reporter as People), incremental on ``updated``."""
+
+    name = "issues"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        since, until, after_id = self._window(state)
+        jql = self._jql(since, after_id, tally)
+        fields = self.fields.issue_fields()
+        c = self.client
+        cloud = c.site(tally) == "cloud"
+
+        def fetch(t: Tally) -> Iterator[list[dict[str, Any]]]:
+            if cloud:
+                return c.search_jql(jql, fields, ISSUE_PAGE, t)
+            return c.search_v2(jql, fields, ISSUE_PAGE, t)
+
+        seen: set[str] = set()
+        people: set[str] = set()
+        for issues, n in ahead(fetch):
+            fresh = [i for i in issues if i["id"] not in seen]  # a page the server repeats is not new work
+            seen.update(i["id"] for i in fresh)
+            records, rejected = _map_each(fresh, self._records, self.source, "issue")
+            # Assignees and reporters repeat on every page: store each person once a run.
+            records = [r for r in records if not isinstance(r, Person) or r.source_id not in people]
+            people.update(r.source_id for r in records if isinstance(r, Person))
+            last = max((int(i["id"]) for i in issues), default=after_id)
+            mark = self._mark(since, until, last)
+            yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
+        yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+    def _records(self, issue: dict[str, Any]) -> list[Record]:
+        return [*M.issue_people(issue, self.source), M.task(issue, self.source, self.fields)]
+
+
+@dataclass
+class WorklogsStream(_JiraStream):
+    """Worklogs as TimeEntries: worklog/updated → worklog/list (Cloud); per-issue worklogs (Data Center)."""
+
+    name = "worklogs"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        if self.client.site(tally) != "cloud":
+            yield from self._read_per_issue(state, tally)
+            return
+        since = _since_ms(state, self.lookback)
+        for (until, worklogs), n in ahead(lambda t: self._fetch(since, t)):
+            records, rejected = _map_each(
+                worklogs, lambda w: [M.time_entry(w, self.source)], self.source, "worklog"
+            )
+            yield Page(records, rejected, watermark=str(until), requests=tally.take() + n)
+
+    def _fetch(self, since: int, tally: Tally) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them."""
+        seen: set[str] = set()
+        while True:
+            data = self.client.get("/rest/api/3/worklog/updated", {"since": since}, tally)
+            ids = [str(v["worklogId"]) for v in data.get("values") or []]
+            worklogs: list[dict[str, Any]] = []
+            for chunk in _chunks([i for i in ids if i not in seen], WORKLOG_IDS):
+                seen.update(chunk)
+                body = {"ids": [int(i) for i in chunk]}
+                worklogs += self.client.post("/rest/api/3/worklog/list", body, tally) or []
+            until = int(data.get("until") or since)
+            yield until, worklogs
+            if data.get("lastPage", True):
+                return
+            if until <= since:
+                raise SourceError(
+                    f"{self.source}: GET /rest/api/3/worklog/updated did not advance past {since}"
+                )
+            since = until
+
+    def _read_per_issue(self, state: StreamState, tally: Tally) -> Iterator[Page]:
+        """Data Center: issues updated in the window (logging work updates the issue), then their worklogs."""
+        since, until, after_id = self._window(state)
+        for issues in self.client.search_v2(self._jql(since, after_id, tally), ["id"], 1000, tally):
+            records: list[Record] = []
+            rejected: list[Rejected] = []
+            for issue in issues:
+                for values in self.client.paged_values(
+                    f"/rest/api/2/issue/{issue['id']}/worklog", {}, 5000, tally, key="worklogs"
+                ):
+                    values = [{**w, "issueId": w.get("issueId") or issue["id"]} for w in values]
+                    r, x = _map_each(values, lambda w: [M.time_entry(w, self.source)], self.source, "worklog")
+                    records += r
+                    rejected += x
+            last = max((int(i["id"]) for i in issues), default=after_id)
+            yield Page(records, rejected, watermark=self._mark(since, until, last), requests=tally.take())
+        yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+
+@dataclass
+class WorklogDeletionsStream(_JiraStream):
+    """Deleted worklogs from worklog/deleted: their TimeEntries get ``deleted_at``, the rows stay."""
+
+    name = "worklog_deletions"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        if self.client.site(tally) != "cloud":  # Data Center: per-issue listings, not diffed yet
+            yield Page(requests=tally.take())
+            return
+        since = _since_ms(state, self.lookback)
+        while True:
+            data = self.client.get("/rest/api/3/worklog/deleted", {"since": since}, tally)
+            ids = [str(v["worklogId"]) for v in data.get("values") or []]
+            until = int(data.get("until") or since)
+            yield Page(deleted={"time_entry": ids}, watermark=str(until), requests=tally.take())
+            if data.get("lastPage", True):
+                return
+            if until <= since:
+                raise SourceError(
+                    f"{self.source}: GET /rest/api/3/worklog/deleted did not advance past {since}"
+                )
+            since = until
+
+
+@dataclass
+class ChangelogsStream(_JiraStream):
+    """Status, assignee, sprint and story-point history (changelog/bulkfetch) of issues changed lately."""
+
+    name = "changelogs"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        tally = Tally()
+        if self.client.site(tally) != "cloud":  # Data Center: no bulk changelog endpoint; not pulled yet
+            yield Page(requests=tally.take())
+            return
+        since, until, after_id = self._window(state)
+        field_ids = ["status", "assignee", self.fields.sprint, self.fields.story_points]
+        for issues in self.client.search_jql(self._jql(since, after_id, tally), ["id"], ID_PAGE, tally):
+            ids = [i["id"] for i in issues]
+            for chunk in _chunks(ids, CHANGELOG_ISSUES):
+                token: str | None = None
+                while True:
+                    body: dict[str, Any] = {
+                        "issueIdsOrKeys": chunk,
+                        "fieldIds": field_ids,
+                        "maxResults": 10000,
+                    }
+                    if token:
+                        body["nextPageToken"] = token
+                    data = self.client.post("/rest/api/3/changelog/bulkfetch", body, tally)
+                    records: list[Record] = []
+                    for log in data.get("issueChangeLogs") or []:
+                        for h in log.get("changeHistories") or []:
+                            records += M.status_changes(log["issueId"], h, self.source, self.fields)
+                    token = data.get("nextPageToken")
+                    # The cursor moves only once every page of this chunk is stored.
+                    mark = self._mark(since, until, int(chunk[-1])) if not token else None
+                    yield Page(records, watermark=mark, requests=tally.take())
+                    if not token:
+                        break
+        yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+
+@dataclass
+class IssueDeletionsStream(_JiraStream):
+    """Deleted issues: every issue id in scope (search/jql, fields=id, 5000 a page) vs the warehouse's."""
+
+    name = "issue_deletions"
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        if state.known_ids is None:
+            raise SourceError(
+                f"{self.source}/{self.name}: needs the warehouse's known task ids (StreamState.known_ids)"
+            )
+        known = set(state.known_ids("task"))  # read first: anything stored before the scan must show up in it
+        tally = Tally()
+        c = self.client
+        present: set[str] = set()
+        pages = (
+            c.search_jql(self._jql(None), ["id"], ID_PAGE, tally)
+            if c.site(tally) == "cloud"
+            else c.search_v2(self._jql(None), ["id"], 1000, tally)
+        )
+        for issues in pages:
+            present.update(str(i["id"]) for i in issues)
+        # Only a complete listing may delete anything: an exception above leaves the warehouse untouched.
+        gone = sorted(known - present, key=lambda s: (len(s), s))
+        for chunk in _chunks(gone, 1000) or [[]]:
+            yield Page(deleted={"task": chunk}, requests=tally.take())
+
+
+STREAMS: dict[str, type[_JiraStream]] = {
+    s.name: s
+    for s in (
+        ProjectsStream,
+        PeopleStream,
+        IssuesStream,
+        WorklogsStream,
+        WorklogDeletionsStream,
+        ChangelogsStream,
+        IssueDeletionsStream,
+    )
+}
+
+
+def _since_ms(state: StreamState, lookback: timedelta) -> int:
+    if state.mode == "backfill" and state.window.start:
+        return int(state.window.start.timestamp() * 1000)
+    if state.mode == "incremental" and state.watermark:
+        return max(0, int(state.watermark) - int(lookback.total_seconds() * 1000))
+    return 0
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _map_each(
+    payloads: Sequence[dict[str, Any]], fn: Callable[[dict[str, Any]], list[Record]], source: str, where: str
+) -> tuple[list[Record], list[Rejected]]:
+    """Map every payload; one that fails is quarantined with its reason and the rest still load."""
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    for p in payloads:
+        try:
+            records += fn(p)
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            rejected.append(M.reject(source, where, p, e))
+    return records, rejected

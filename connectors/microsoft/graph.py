@@ -1,0 +1,196 @@
+"""A small Microsoft Graph / OData client: bearer auth, paging, ``$batch``, throttling, retries.
+
+- Paging follows ``@odata.nextLink`` (Graph) or ``odata.nextLink`` / ``__next`` (ProjectData OData v3)
+  to the end; the server's page size rules (``$top`` is ignored by Planner).
+- 429 and 503 wait exactly ``Retry-After`` seconds (or back off exponentially when it is missing);
+  other 5xx and connection errors back off; 401 fetches a fresh token once.
+- ``$batch`` sends ≤20 requests per call; each inner request is throttled on its own, so a 429 inside a
+  200 is retried — only the throttled ones — after its Retry-After.
+Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from connectors.base import SourceError
+
+GRAPH_V1 = "https://graph.microsoft.com/v1.0"
+BATCH_MAX = 20
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class Retryable(Exception):
+    """A response worth another try; ``retry_after`` is the server's wish in seconds, if it said one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: rare for Graph; fall back to backoff
+
+
+class GraphClient:
+    def __init__(
+        self,
+        token: Callable[[], str],
+        base_url: str = GRAPH_V1,
+        session: requests.Session | None = None,
+        attempts: int = 6,
+        backoff: float = 1.0,
+        max_wait: float = 300.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        label: str = "graph",
+        accept: str = "application/json",
+    ) -> None:
+        self.token_provider, self.base_url = token, base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.attempts, self.backoff, self.max_wait, self.timeout = attempts, backoff, max_wait, timeout
+        self.sleep, self.label, self.accept = sleep, label, accept
+        self.requests = 0
+        self.waited = 0.0
+        self._token: str | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            wait = exc.retry_after  # honoured exactly
+        else:
+            wait = self.backoff * 2 ** (state.attempt_number - 1)
+        wait = min(wait, self.max_wait)
+        self.waited += wait
+        return wait
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type((Retryable, requests.ConnectionError, requests.Timeout)),
+            sleep=self.sleep,
+            reraise=True,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            self._token = self.token_provider()
+        return {"Authorization": f"Bearer {self._token}", "Accept": self.accept}
+
+    def _send(self, method: str, url: str, **kw: Any) -> requests.Response:
+        renewed = False
+        while True:
+            self.requests += 1
+            resp = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kw)
+            if resp.status_code == 401 and not renewed:
+                self._token, renewed = None, True  # expired: one fresh token, then give up
+                continue
+            break
+        where = f"{self.label} {method} {url.split('?')[0]}"
+        if resp.status_code in RETRY_STATUS:
+            raise Retryable(f"{where}: HTTP {resp.status_code}", retry_after_seconds(resp.headers))
+        if resp.status_code >= 400:
+            raise SourceError(f"{where}: HTTP {resp.status_code}: {_error_text(resp)}")
+        return resp
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        url = self.url(path)
+        try:
+            resp = self._retrying()(self._send, method, url, **kw)
+        except Retryable as e:
+            raise SourceError(f"{e} (gave up after {self.attempts} attempts)") from None
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise SourceError(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
+        if not resp.content:
+            return {}
+        try:
+            return resp.json()
+        except ValueError:
+            raise SourceError(f"{self.label} {method} {url.split('?')[0]}: response is not JSON") from None
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    # -- paging --------------------------------------------------------------------------------------
+    def pages(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Each page's items, following the next link to the end (the link carries the query)."""
+        url, query = self.url(path), params
+        while url:
+            body = self.get(url, query)
+            data = body.get("d", body) if isinstance(body, dict) else {}
+            if isinstance(data, dict) and "results" in data:  # OData v3 verbose JSON
+                items, nxt = data["results"], data.get("__next")
+            else:
+                items = body.get("value", [])
+                nxt = body.get("@odata.nextLink") or body.get("odata.nextLink")
+            yield items
+            url, query = (urljoin(url, nxt) if nxt else ""), None
+
+    # -- $batch --------------------------------------------------------------------------------------
+    def batch(self, requests_: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Run GET sub-requests (``{"id", "url"}``) 20 per call; returns id → body. Retries inner 429s."""
+        out: dict[str, Any] = {}
+        for i in range(0, len(requests_), BATCH_MAX):
+            pending = {
+                str(r["id"]): dict(r, method=r.get("method", "GET")) for r in requests_[i : i + BATCH_MAX]
+            }
+            for attempt in range(1, self.attempts + 1):
+                body = self.request("POST", "$batch", json={"requests": list(pending.values())})
+                waits: list[float] = []
+                for resp in body.get("responses", []):
+                    rid, status = str(resp.get("id")), int(resp.get("status", 0))
+                    if rid not in pending:
+                        continue
+                    if status in RETRY_STATUS:
+                        ra = retry_after_seconds(resp.get("headers") or {})
+                        waits.append(ra if ra is not None else self.backoff * 2 ** (attempt - 1))
+                        continue
+                    del pending[rid]
+                    if status == 404:
+                        out[rid] = None  # gone between listing and reading: the caller decides
+                    elif status >= 400:
+                        msg = (resp.get("body") or {}).get("error", {}).get("message", "")
+                        raise SourceError(f"{self.label} $batch {rid}: HTTP {status}: {msg}")
+                    else:
+                        out[rid] = resp.get("body")
+                if not pending:
+                    break
+                if attempt == self.attempts:
+                    raise SourceError(
+                        f"{self.label} $batch: {len(pending)} requests still throttled after {attempt} tries"
+                    )
+                wait = min(max(waits, default=self.backoff), self.max_wait)
+                self.waited += wait
+                self.sleep(wait)
+        return out
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        msg = err.get("message")
+        if isinstance(msg, dict):  # OData v3: {"lang", "value"}
+            msg = msg.get("value")
+        return f"{err.get('code', '')} {msg or ''}".strip()[:300]
+    return str(body)[:200]

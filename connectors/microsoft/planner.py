@@ -1,0 +1,192 @@
+"""Microsoft Planner through Graph v1.0: groups → plans → buckets → tasks → details, as Task/Person/Project.
+
+Graph v1.0 has no Planner delta and no tenant-wide plan list (ARCHITECTURE.md, "Microsoft Graph"), so
+every run rescans: groups (a configurable ``$filter``), each group's plans and members, each plan's
+buckets and task pages (``@odata.nextLink``, ~400 a page). A task whose ``@odata.etag`` equals the one
+remembered from the last run is unchanged and costs nothing more — no details request, no record, no
+write. Changed and new tasks get their details through ``$batch`` (20 a call). Tasks and plans seen
+before but not in this scan are reported deleted on the last page. A full rescan has no cursor, so no
+watermark: freshness is in sync_run. Checklist edits change the task's etag (its checklist counters change); a
+description-only edit does not, and is picked up by the next full (``--mode full``) run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.base import Page, StreamState
+from connectors.microsoft.graph import GraphClient
+from model.records import Person, Project, Record, Task
+
+DEFAULT_GROUP_FILTER = "groupTypes/any(c:c eq 'Unified')"
+_STATUS = {0: ("Not started", "todo"), 100: ("Completed", "done")}
+
+
+def parse_dt(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _date(value: str | None) -> date | None:
+    dt = parse_dt(value)
+    return dt.date() if dt else None
+
+
+def map_task(source: str, t: dict[str, Any], bucket: str | None, details: dict[str, Any] | None) -> Task:
+    """One plannerTask (+ its details) → Task. Planner tasks have no effort or cost: hours stay empty."""
+    pct = int(t.get("percentComplete") or 0)
+    status, category = _STATUS.get(pct, ("In progress", "in_progress"))
+    assignments = t.get("assignments") or {}
+    ordered = sorted(
+        assignments, key=lambda uid: ((assignments[uid] or {}).get("assignedDateTime") or "", uid)
+    )
+    labels = sorted(k for k, on in (t.get("appliedCategories") or {}).items() if on)
+    extra: dict[str, Any] = {"priority": t.get("priority")}
+    if len(ordered) > 1:
+        extra["assignees"] = ",".join(ordered)
+    if t.get("checklistItemCount"):
+        extra["checklist"] = f"{t['checklistItemCount'] - (t.get('activeChecklistItemCount') or 0)}/" + str(
+            t["checklistItemCount"]
+        )
+    if details:
+        desc = (details.get("description") or "").strip()
+        if desc:
+            extra["description"] = desc[:2000]
+        if details.get("references"):
+            extra["references"] = len(details["references"])
+    created_by = ((t.get("createdBy") or {}).get("user") or {}).get("id")
+    return Task(
+        source=source,
+        source_id=t["id"],
+        project_source_id=t.get("planId"),
+        name=t.get("title"),
+        task_type="planner task",
+        status=status,
+        status_category=category,
+        assignee_source_id=ordered[0] if ordered else None,
+        reporter_source_id=created_by,
+        bucket=bucket,
+        labels=",".join(labels) or None,
+        created_at=parse_dt(t.get("createdDateTime")),
+        resolved_at=parse_dt(t.get("completedDateTime")),
+        start_date=_date(t.get("startDateTime")),
+        due_date=_date(t.get("dueDateTime")),
+        finish_date=_date(t.get("completedDateTime")),
+        percent_complete=Decimal(pct),
+        extra=json.dumps({k: v for k, v in extra.items() if v is not None}, sort_keys=True),
+    )
+
+
+def map_person(source: str, u: dict[str, Any]) -> Person:
+    return Person(
+        source=source,
+        source_id=u["id"],
+        display_name=u.get("displayName"),
+        email=(u.get("mail") or u.get("userPrincipalName") or "").lower() or None,
+        account_id=u.get("userPrincipalName"),
+        department=u.get("department"),
+        active=u.get("accountEnabled"),
+    )
+
+
+def map_plan(source: str, p: dict[str, Any], group: dict[str, Any]) -> Project:
+    return Project(
+        source=source,
+        source_id=p["id"],
+        name=p.get("title"),
+        programme=group.get("displayName"),
+        owner=p.get("owner") or (p.get("container") or {}).get("containerId"),
+        source_updated_at=parse_dt(p.get("createdDateTime")),
+    )
+
+
+@dataclass
+class PlannerStream:
+    source: str  # planner:<tenant>
+    client: GraphClient
+    name: str = "tasks"
+    group_filter: str | None = DEFAULT_GROUP_FILTER
+    group_ids: tuple[str, ...] = ()  # explicit groups instead of a filter
+    details: bool = True
+
+    def _groups(self) -> Iterator[dict[str, Any]]:
+        if self.group_ids:
+            for gid in self.group_ids:
+                yield self.client.get(f"groups/{gid}", {"$select": "id,displayName"})
+            return
+        params = {"$select": "id,displayName"}
+        if self.group_filter:
+            params["$filter"] = self.group_filter
+        for page in self.client.pages("groups", params):
+            yield from page
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        rescan = state.mode != "incremental"
+        known = state.items
+        seen: set[str] = set()
+        used = self.client.requests
+        for group in self._groups():
+            people: dict[str, Person] = {}
+            for page in self.client.pages(
+                f"groups/{group['id']}/members",
+                {"$select": "id,displayName,mail,userPrincipalName,department,accountEnabled"},
+            ):
+                for u in page:
+                    if u.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user":
+                        people[u["id"]] = map_person(self.source, u)
+            for plans in self.client.pages(f"groups/{group['id']}/planner/plans"):
+                for plan in plans:
+                    records: list[Record] = list(people.values())
+                    people = {}  # once per group is enough
+                    items: dict[str, str | None] = {}
+                    key = f"plan:{plan['id']}"
+                    seen.add(key)
+                    etag = plan.get("@odata.etag") or ""
+                    if rescan or known.get(key) != etag:
+                        records.append(map_plan(self.source, plan, group))
+                        items[key] = etag
+                    buckets = {
+                        b["id"]: b.get("name")
+                        for bp in self.client.pages(f"planner/plans/{plan['id']}/buckets")
+                        for b in bp
+                    }
+                    changed: list[dict[str, Any]] = []
+                    for tp in self.client.pages(f"planner/plans/{plan['id']}/tasks"):
+                        for t in tp:
+                            tkey = f"task:{t['id']}"
+                            seen.add(tkey)
+                            if rescan or known.get(tkey) != (t.get("@odata.etag") or ""):
+                                changed.append(t)
+                    details = (
+                        self.client.batch(
+                            [{"id": t["id"], "url": f"/planner/tasks/{t['id']}/details"} for t in changed]
+                        )
+                        if self.details and changed
+                        else {}
+                    )
+                    for t in changed:
+                        records.append(
+                            map_task(self.source, t, buckets.get(t.get("bucketId")), details.get(t["id"]))
+                        )
+                        items[f"task:{t['id']}"] = t.get("@odata.etag") or ""
+                    yield Page(records=records, items=items, requests=self.client.requests - used)
+                    used = self.client.requests
+            if people:  # a group without plans still has its people
+                yield Page(records=list(people.values()), requests=self.client.requests - used)
+                used = self.client.requests
+        gone = sorted(k for k in known if k not in seen)
+        deleted = {
+            "task": [k[5:] for k in gone if k.startswith("task:")],
+            "project": [k[5:] for k in gone if k.startswith("plan:")],
+        }
+        yield Page(
+            deleted={e: ids for e, ids in deleted.items() if ids},
+            items=dict.fromkeys(gone),
+            requests=self.client.requests - used,
+        )

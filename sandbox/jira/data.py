@@ -1,0 +1,289 @@
+"""The Jira view of the seeded portfolio: users, projects, issues, worklogs and changelogs as Jira holds them.
+
+Times are epoch milliseconds inside; the server renders them as Jira does (``2026-03-01T10:15:30.123+0100``
+in the site's time zone). Seeded times lie at least an hour before the simulator started, so an incremental
+sync right after a full one finds nothing unless a test edits something. ``issues``/``worklogs`` scale the
+portfolio up for benchmarks with synthetic issues and worklogs of the same shape.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sandbox.portfolio import Portfolio, generate
+
+SITE_TZ = ZoneInfo("Europe/Berlin")
+SPRINT_FIELD = "customfield_10020"
+STORY_POINTS_FIELD = "customfield_10016"
+TEAM_FIELD = "customfield_10001"
+RISK_FIELD = "customfield_10050"
+STATUSES = {
+    "To Do": ("10000", "new", "To Do", 2),
+    "In Progress": ("3", "indeterminate", "In Progress", 4),
+    "Done": ("10001", "done", "Done", 3),
+}
+TYPES = {"Epic": ("10000", 1), "Story": ("10001", 0), "Task": ("10002", 0), "Bug": ("10004", 0)}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def jira_time(ms: int, tz: ZoneInfo = SITE_TZ) -> str:
+    """Jira's timestamp format: millisecond precision and a ``+0100`` offset."""
+    d = datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}" + d.strftime("%z")
+
+
+def adf(text: str) -> dict[str, Any]:
+    """Atlassian Document Format: what v3 returns for descriptions and worklog comments."""
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
+
+
+@dataclass
+class User:
+    account_id: str
+    display_name: str
+    email: str | None  # null for users who hide it (the common case on Cloud)
+    active: bool = True
+    account_type: str = "atlassian"
+    dc_key: str = ""  # Data Center user key (JIRAUSER10100)
+    dc_name: str = ""
+
+
+@dataclass
+class Worklog:
+    id: int
+    issue_id: int
+    author: str
+    started_ms: int
+    seconds: int
+    comment: str
+    created: int
+    updated: int
+
+
+@dataclass
+class History:
+    id: int
+    issue_id: int
+    author: str
+    created: int
+    items: list[dict[str, Any]]
+
+
+@dataclass
+class Issue:
+    id: int
+    key: str
+    project_id: int
+    fields: dict[str, Any]  # raw field values: summary, status name, assignee account id, ...
+    created: int
+    updated: int
+    worklog_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class JiraData:
+    users: dict[str, User] = field(default_factory=dict)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    worklogs: dict[int, Worklog] = field(default_factory=dict)
+    histories: dict[int, list[History]] = field(default_factory=dict)  # issue id → histories, oldest first
+    deleted_worklogs: dict[int, int] = field(default_factory=dict)  # worklog id → deletion time
+    next_issue_id: int = 10000
+    next_worklog_id: int = 100000
+    next_history_id: int = 500000
+
+    def by_key(self, key: str) -> Issue:
+        for i in self.issues.values():
+            if i.key == key:
+                return i
+        raise KeyError(key)
+
+
+def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed: int = 7) -> JiraData:
+    """The Jira site for ``pf``; ``issues``/``worklogs`` > the portfolio's counts add synthetic ones."""
+    pf = pf or generate(seed)
+    rng = random.Random(seed)
+    base = now_ms() - 3_600_000  # everything seeded is at least an hour old
+    d = JiraData()
+    for n, p in enumerate(pf.people):
+        d.users[p.jira_account_id] = User(
+            account_id=p.jira_account_id,
+            display_name=p.name,
+            email=None if n % 3 == 0 else p.email,
+            active=n % 11 != 10,
+            dc_key=f"JIRAUSER{10100 + n}",
+            dc_name=p.email.split("@")[0],
+        )
+    by_no = {p.employee_number: p.jira_account_id for p in pf.people}
+    accounts = list(d.users)
+    project_ids: dict[str, int] = {}
+    for n, p in enumerate(pf.projects):
+        pid = 10000 + n
+        project_ids[p.code] = pid
+        d.projects.append(
+            {"id": pid, "key": p.jira_key, "name": p.name, "category": p.programme, "lead": by_no[p.team[0]]}
+        )
+    epics: dict[int, int] = {}
+    bookings_by_task: dict[str, list] = {}
+    for b in pf.bookings:
+        bookings_by_task.setdefault(b.task_key, []).append(b)
+    tasks = list(pf.tasks)
+    extra = max(0, issues - len(tasks))
+    for n in range(extra):  # synthetic issues, spread over the projects
+        t = tasks[n % len(pf.tasks)]
+        proj = pf.project(t.project_code)
+        num = 1000 + n
+        tasks.append(
+            type(t)(
+                project_code=t.project_code,
+                key=f"{proj.jira_key}-{num}",
+                wbs=t.wbs,
+                name=f"{t.name} ({num})",
+                start=t.start,
+                finish=t.finish,
+                estimate_hours=t.estimate_hours,
+                assignee=t.assignee,
+            )
+        )
+    for t in tasks:
+        pid = project_ids[t.project_code]
+        iid = d.next_issue_id
+        d.next_issue_id += 1
+        is_epic = pid not in epics
+        if is_epic:
+            epics[pid] = iid
+        created = min(base - 86_400_000, _ms(t.start, 8))
+        updated = min(base, created + rng.randrange(1, 90) * 86_400_000)
+        status = rng.choice(("To Do", "In Progress", "In Progress", "Done", "Done"))
+        assignee = by_no[t.assignee]
+        f: dict[str, Any] = {
+            "summary": t.name,
+            "issuetype": "Epic" if is_epic else rng.choice(("Story", "Task", "Task", "Bug")),
+            "parent": None if is_epic else epics[pid],
+            "status": status,
+            "assignee": assignee if rng.random() > 0.1 else None,
+            "reporter": rng.choice(accounts),
+            "resolutiondate": updated if status == "Done" else None,
+            "duedate": t.finish.isoformat(),
+            "labels": sorted(
+                rng.sample(("backend", "frontend", "infra", "compliance", "ux"), k=rng.randrange(3))
+            ),
+            "components": sorted(rng.sample(("API", "Web", "Data"), k=rng.randrange(2))),
+            "timeoriginalestimate": int(t.estimate_hours * 3600),
+            "description": f"Scope of {t.name} for work package {t.wbs}.",
+            SPRINT_FIELD: rng.randrange(1, 12) if not is_epic and rng.random() > 0.2 else None,
+            STORY_POINTS_FIELD: float(rng.choice((1, 2, 3, 5, 8, 13))) if not is_epic else None,
+            TEAM_FIELD: rng.choice(("Team Alpha", "Team Beta", None)),
+            RISK_FIELD: rng.choice(("Low", "Medium", "High")),
+        }
+        issue = Issue(iid, t.key, pid, f, created, updated)
+        d.issues[iid] = issue
+        hist: list[History] = []
+        if status != "To Do":
+            hist.append(_history(d, iid, assignee, created + 3_600_000, "status", "To Do", "In Progress"))
+        if status == "Done":
+            hist.append(_history(d, iid, assignee, updated - 60_000, "status", "In Progress", "Done"))
+        if f[STORY_POINTS_FIELD] is not None:
+            hist.insert(
+                0,
+                _history(
+                    d,
+                    iid,
+                    f["reporter"],
+                    created + 60_000,
+                    "Story point estimate",
+                    None,
+                    f[STORY_POINTS_FIELD],
+                ),
+            )
+        d.histories[iid] = hist
+    issue_by_key = {i.key: i for i in d.issues.values()}
+    for t in tasks[: len(pf.tasks)]:
+        for b in bookings_by_task.get(t.key, ()):
+            _add_worklog(
+                d, issue_by_key[t.key], by_no[b.employee_number], b.work_date, int(b.hours * 3600), base
+            )
+    all_issues = list(d.issues.values())
+    while len(d.worklogs) < worklogs:  # synthetic worklogs for benchmarks
+        issue = all_issues[len(d.worklogs) % len(all_issues)]
+        day = pf.start + timedelta(days=rng.randrange(0, 180))
+        _add_worklog(d, issue, rng.choice(accounts), day, rng.choice((2, 4, 6, 8)) * 3600, base)
+    for issue in all_issues:
+        spent = sum(d.worklogs[w].seconds for w in issue.worklog_ids)
+        issue.fields["timespent"] = spent or None
+        est = issue.fields["timeoriginalestimate"]
+        issue.fields["timeestimate"] = max(0, est - spent)
+    return d
+
+
+def _ms(day: date, hour: int) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, tzinfo=SITE_TZ).timestamp() * 1000)
+
+
+def _history(d: JiraData, issue_id: int, author: str, at: int, fld: str, old: Any, new: Any) -> History:
+    d.next_history_id += 1
+    return History(d.next_history_id, issue_id, author, at, [change_item(fld, old, new)])
+
+
+def change_item(fld: str, old: Any, new: Any) -> dict[str, Any]:
+    """One changelog item as Jira renders it (field, fieldId, from/to ids and strings)."""
+    ids = {
+        "status": ("status", "jira"),
+        "assignee": ("assignee", "jira"),
+        "Sprint": (SPRINT_FIELD, "custom"),
+        "Story point estimate": (STORY_POINTS_FIELD, "custom"),
+        "summary": ("summary", "jira"),
+    }
+    fid, ftype = ids.get(fld, (fld, "jira"))
+    if fld == "status":
+        return {
+            "field": fld,
+            "fieldtype": ftype,
+            "fieldId": fid,
+            "from": STATUSES[old][0] if old else None,
+            "fromString": old,
+            "to": STATUSES[new][0] if new else None,
+            "toString": new,
+        }
+    if fld == "Sprint":
+        return {
+            "field": fld,
+            "fieldtype": ftype,
+            "fieldId": fid,
+            "from": str(old) if old else "",
+            "fromString": f"Sprint {old}" if old else "",
+            "to": str(new) if new else "",
+            "toString": f"Sprint {new}" if new else "",
+        }
+    return {
+        "field": fld,
+        "fieldtype": ftype,
+        "fieldId": fid,
+        "from": old if fld == "assignee" else None,
+        "fromString": None if old is None else str(old),
+        "to": new if fld == "assignee" else None,
+        "toString": None if new is None else str(new),
+    }
+
+
+def _add_worklog(d: JiraData, issue: Issue, author: str, day: date, seconds: int, base: int) -> Worklog:
+    wid = d.next_worklog_id
+    d.next_worklog_id += 1
+    started = _ms(day, 9)
+    created = min(base, started + 8 * 3_600_000) - wid % 1_000_000  # distinct, as real edit times are
+    w = Worklog(wid, issue.id, author, started, seconds, f"Worked on {issue.key}", created, created)
+    d.worklogs[wid] = w
+    issue.worklog_ids.append(wid)
+    return w
