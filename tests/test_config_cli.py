@@ -109,3 +109,25 @@ def test_cli_sync_backfill_and_runs_on_the_sandbox(tmp_path: Path) -> None:
         app, ["backfill", "erp", "--since", "2026-02-01", "--until", "2026-01-01", "--config", str(config)]
     )
     assert bad.exit_code == 2 and "must be before" in bad.output
+
+
+def test_inspect_prints_one_json_record_a_line_and_refuses_hostile_files(tmp_path: Path) -> None:
+    import json
+
+    from sandbox.mspdi import render
+    from sandbox.portfolio import generate
+
+    (plan, *_) = render(generate(7), tmp_path / "plans")
+    result = runner.invoke(app, ["inspect", str(plan)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    kinds = {r["entity"] for r in records}
+    assert kinds == {"project", "task", "person", "planned_work"}
+    assert all(r["source_id"] for r in records)
+    hostile = tmp_path / "laughs.xml"
+    hostile.write_text(
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]>'
+        '<Project xmlns="http://schemas.microsoft.com/project">&lol;</Project>'
+    )
+    refused = runner.invoke(app, ["inspect", str(hostile)])
+    assert refused.exit_code == 1 and "DTD" in refused.output
