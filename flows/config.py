@@ -196,7 +196,7 @@ def _source_types() -> dict[str, SourceType]:
     ms = SourceType(partial(microsoft.build, resolve=resolve_secret), microsoft.check)
     return {
         "finance": SourceType(_finance_streams, _check_finance),
-        "jira": SourceType(jira.build, jira.check),
+        "jira": SourceType(partial(jira.build, resolve=resolve_secret), jira.check),
         "planner": ms,
         "projectonline": ms,
         "projectfiles": ms,

@@ -13,6 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
+from sandbox.jira.data import build as jira_site
+from sandbox.jira.server import JiraSimulator, SimConfig
 from sandbox.mspdi import render as render_plans
 from sandbox.portfolio import generate
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
@@ -55,6 +57,14 @@ patterns = ["*.xml"]
 
 # Appended while the simulators run: their ports change from run to run, the sources' ids do not.
 SIMULATED_CONFIG = """
+[sources.jira]
+type = "jira"
+instance = "acme.atlassian.example"
+url = "{jira_url}"
+browse_url = "https://acme.atlassian.example"
+email = "{jira_email}"
+token = {{ env = "PMO_SANDBOX_JIRA_TOKEN" }}
+
 [sources.m365]
 type = "planner"
 instance = "acme.example"
@@ -89,14 +99,23 @@ def prepare(folder: Path, seed: int = 7, simulators: dict[str, str] | None = Non
 
 @contextmanager
 def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
-    """The sandbox's Graph (Planner) and ProjectData simulators on 127.0.0.1, fed from the portfolio."""
+    """The sandbox's Jira, Graph (Planner) and ProjectData simulators on 127.0.0.1, fed from the portfolio."""
     portfolio = generate(seed)
-    os.environ.setdefault("PMO_SANDBOX_TOKEN", "sandbox-token")  # the simulators accept any bearer
+    jira_config = SimConfig(seed=seed)
+    # Sandbox credentials, not secrets: the simulators check them like the real services would.
+    os.environ.setdefault("PMO_SANDBOX_TOKEN", "sandbox-token")
+    os.environ.setdefault("PMO_SANDBOX_JIRA_TOKEN", jira_config.token)
     with (
+        JiraSimulator(jira_config, jira_site(portfolio, seed=seed)) as jira,
         GraphSimulator(PlannerData.from_portfolio(portfolio)) as graph,
         ProjectDataSimulator(ProjectOnlineData.from_portfolio(portfolio)) as pwa,
     ):
-        yield {"graph_url": graph.url, "pwa_url": pwa.url}
+        yield {
+            "jira_url": jira.url,
+            "jira_email": jira_config.email,
+            "graph_url": graph.url,
+            "pwa_url": pwa.url,
+        }
 
 
 def run_demo(folder: Path, seed: int, console: Console) -> None:

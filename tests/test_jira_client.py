@@ -9,7 +9,7 @@ import requests
 import responses
 
 from connectors.base import SourceError
-from connectors.jira.client import JiraClient, Tally, TokenBucket, retry_after_seconds
+from connectors.jira.client import JiraClient, Tally, TokenBucket, ahead, retry_after_seconds
 
 BASE = "https://acme.atlassian.net"
 TOKEN = "s3cr3t-api-token-value"
@@ -172,3 +172,31 @@ def test_search_v2_pages_by_start_at() -> None:
         "startAt": "2",
         "maxResults": "2",
     }
+
+
+def test_prefetch_passes_pages_with_their_requests_and_raises_fetch_errors() -> None:
+    def pages(t: Tally):
+        for n in range(3):
+            t.n += n + 1
+            yield n
+        raise SourceError("page 4 failed")
+
+    got = []
+    with pytest.raises(SourceError, match="page 4 failed"):
+        for page, requests_taken in ahead(pages):
+            got.append((page, requests_taken))
+    assert got == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_prefetch_stops_fetching_when_the_consumer_stops() -> None:
+    fetched = []
+
+    def pages(t: Tally):
+        for n in range(1000):
+            fetched.append(n)
+            yield n
+
+    it = ahead(pages, depth=2)
+    assert next(it) == (0, 0)
+    it.close()
+    assert len(fetched) <= 4  # one handed over, two queued, one waiting to be queued

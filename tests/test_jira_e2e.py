@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from connectors.jira import config as jira_config
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS
-from flows.config import SourceConfig
+from flows.config import SourceConfig, resolve_secret
 from flows.runner import run
 from sandbox.jira import JiraSimulator, SimConfig
 from warehouse.db import make_engine, upgrade
@@ -54,8 +55,15 @@ def snapshot(engine: Engine, live_only: bool = False) -> dict[str, set[tuple]]:
             if live_only:
                 cols = [col for col in cols if col.name != "deleted_at"]
                 q = select(*cols).where(t.c.deleted_at.is_(None))
-            out[name] = set(map(tuple, c.execute(q)))
+            out[name] = {tuple(_plain(v) for v in row) for row in c.execute(q)}
     return out
+
+
+def _plain(v: Any) -> Any:
+    """Compare across SQLite and PostgreSQL: UTC-naive datetimes, floats for numerics."""
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v.astimezone(UTC).replace(tzinfo=None)
+    return float(v) if isinstance(v, Decimal) else v
 
 
 def count(engine: Engine, table: str, where: str = "1=1") -> int:
@@ -291,7 +299,7 @@ def test_two_sites_in_one_configuration_each_with_its_scope(sqlite_engine: Engin
         ]
         for sc in sites:
             assert jira_config.check(sc, f"cfg: sources.{sc.name}", Path(".")) == []
-            for s in jira_config.build(sc, Path(".")):
+            for s in jira_config.build(sc, Path("."), resolve_secret):
                 run(sqlite_engine, s)
     with sqlite_engine.connect() as c:
         per_site = dict(c.execute(text("select source, count(*) from task group by source")).all())
@@ -330,3 +338,47 @@ def test_config_check_reports_every_problem() -> None:
         "cfg: sources.x.streams: unknown streams ['sprints'] (known: ['changelogs', 'issue_deletions', "
         "'issues', 'people', 'projects', 'worklog_deletions', 'worklogs'])",
     ]
+
+
+def test_configuration_file_with_two_jira_sites(sqlite_engine: Engine, tmp_path: Path, monkeypatch) -> None:
+    from flows.config import ConfigError, load
+
+    with (
+        JiraSimulator(sim_config(instance="acme.atlassian.net")) as a,
+        JiraSimulator(sim_config(instance="dc.acme.intra", deployment="Server", pat="dc-pat")) as b,
+    ):
+        monkeypatch.setenv("JIRA_TOKEN", a.config.token)
+        monkeypatch.setenv("JIRA_PAT", "dc-pat")
+        path = tmp_path / "pmo.toml"
+        path.write_text(
+            f"""
+[sources.acme]
+type = "jira"
+instance = "acme.atlassian.net"
+url = "{a.url}"
+email = "{a.config.email}"
+token = {{ env = "JIRA_TOKEN" }}
+jql = "project in (IRX)"
+
+[sources.dc]
+type = "jira"
+instance = "dc.acme.intra"
+url = "{b.url}"
+pat = {{ env = "JIRA_PAT" }}
+jql = "project = CCX"
+deployment = "datacenter"
+""",
+            encoding="utf-8",
+        )
+        cfg = load(path)
+        for s in cfg.streams():
+            run(sqlite_engine, s)
+        path.write_text(path.read_text().replace('token = { env = "JIRA_TOKEN" }', 'token = "plain-text"'))
+        with pytest.raises(ConfigError, match="secrets may not be written in the file"):
+            load(path)
+    with sqlite_engine.connect() as c:
+        got = dict(c.execute(text("select source, count(*) from task group by source")).all())
+    assert got == {
+        "jira:acme.atlassian.net": sum(i.key.startswith("IRX-") for i in a.data.issues.values()),
+        "jira:dc.acme.intra": sum(i.key.startswith("CCX-") for i in b.data.issues.values()),
+    }

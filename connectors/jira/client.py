@@ -130,6 +130,7 @@ class JiraClient:
         max_attempts: int = 8,
         max_backoff: float = 60.0,
         verify: bool | str = True,
+        browse_url: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -138,6 +139,7 @@ class JiraClient:
                 f"{source}: Jira needs email + API token (Cloud) or a personal access token (Data Center)"
             )
         self.base = base_url.rstrip("/")
+        self.browse_url = (browse_url or base_url).rstrip("/")  # public site URL, for links in BI
         self.source = source
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
@@ -364,7 +366,9 @@ def ahead(make: Callable[[Tally], Iterator[T]], depth: int = 2) -> Iterator[tupl
         except BaseException as e:  # handed to the consumer, which raises it in its own thread
             put((_DONE, e))
         finally:
-            pages.close() if hasattr(pages, "close") else None
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     worker = threading.Thread(target=produce, name="jira-prefetch", daemon=True)
     worker.start()

@@ -14,11 +14,12 @@ jql = "project in (CRM, DLM)"             # the scope of this site
 # custom_fields = { team = "customfield_10001" }
 # [sources.acme.streams.issues] ...      # optional: only the streams listed run (default: all)
 ```
-``build``/``check`` have the signatures of ``flows.config``'s finance pair so flows can register them.
+``build``/``check`` are registered by ``flows.config``, which hands ``resolve_secret`` to ``build``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ KEYS = {
     "connect_timeout",
     "read_timeout",
     "verify",
+    "browse_url",
     "sprint_field",
     "story_points_field",
     "custom_fields",
@@ -47,18 +49,22 @@ KEYS = {
 NUMBERS = ("lookback_minutes", "rate_per_second", "connect_timeout", "read_timeout")
 
 
-def build(sc: Any, base: Path) -> list[Any]:
-    """The site's streams, sharing one client (one token bucket) per site."""
-    from flows.config import resolve_secret  # run-time only: secrets are resolved when streams are built
+def build(sc: Any, base: Path, resolve: Callable[[Any, str], str]) -> list[Any]:
+    """The site's streams, sharing one client (one token bucket) per site.
 
+    ``resolve`` turns ``{ env = .. }`` / ``{ secret = .. }`` into the secret (flows hands it in). Records
+    carry ``jira:<instance>``, or ``jira:<site host>`` when no instance is configured.
+    """
+    resolve_secret = resolve
     s = sc.settings
     where = f"sources.{sc.name}"
+    source = f"jira:{sc.instance or urlsplit(s['url']).netloc}"
     token = resolve_secret(s["token"], f"{where}.token") if "token" in s else None
     pat = resolve_secret(s["pat"], f"{where}.pat") if "pat" in s else None
     deployment = s.get("deployment")
     client = JiraClient(
         s["url"],
-        sc.source,
+        source,
         email=s.get("email"),
         token=token,
         pat=pat,
@@ -67,6 +73,7 @@ def build(sc: Any, base: Path) -> list[Any]:
         read_timeout=float(s.get("read_timeout", 60)),
         rate=float(s.get("rate_per_second", 10)),
         verify=_verify(s.get("verify", True), base),
+        browse_url=s.get("browse_url"),
     )
     fields = FieldMap(
         sprint=s.get("sprint_field", "customfield_10020"),
@@ -76,7 +83,7 @@ def build(sc: Any, base: Path) -> list[Any]:
     names = list(sc.streams) or list(STREAMS)
     common = {
         "client": client,
-        "source": sc.source,
+        "source": source,
         "fields": fields,
         "lookback": timedelta(minutes=float(s.get("lookback_minutes", 5))),
     }

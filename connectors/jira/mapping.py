@@ -145,7 +145,8 @@ def simple(value: Any) -> Any:
     return value
 
 
-def project(p: Mapping[str, Any], source: str) -> Project:
+def project(p: Mapping[str, Any], source: str, browse_url: str) -> Project:
+    """``url`` is the page people open (``<site>/browse/KEY``), not the REST ``self`` link."""
     return Project(
         source=source,
         source_id=str(p["id"]),
@@ -153,7 +154,7 @@ def project(p: Mapping[str, Any], source: str) -> Project:
         name=p.get("name"),
         programme=(p.get("projectCategory") or {}).get("name"),
         owner=person_id(p.get("lead")),
-        url=p.get("self"),
+        url=f"{browse_url}/browse/{p['key']}" if p.get("key") else None,
     )
 
 

@@ -88,7 +88,7 @@ class ProjectsStream(_JiraStream):
         )
         for values in pages:
             records, rejected = _map_each(
-                values, lambda p: [M.project(p, self.source)], self.source, "project"
+                values, lambda p: [M.project(p, self.source, c.browse_url)], self.source, "project"
             )
             yield Page(records, rejected, requests=tally.take())
 

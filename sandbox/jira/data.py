@@ -115,7 +115,9 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
     """The Jira site for ``pf``; ``issues``/``worklogs`` > the portfolio's counts add synthetic ones."""
     pf = pf or generate(seed)
     rng = random.Random(seed)
-    base = now_ms() - 3_600_000  # everything seeded is at least an hour old
+    # Seeded history ends with the portfolio, not with the clock: the same seed serves the same site on
+    # every start, so a second demo run finds nothing changed. Live edits (tests) use now_ms().
+    base = _ms(pf.end, 18)
     d = JiraData()
     for n, p in enumerate(pf.people):
         d.users[p.jira_account_id] = User(
