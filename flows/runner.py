@@ -7,11 +7,8 @@ row records what happened, failures included.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from queue import Empty, Queue
-from typing import TypeVar
 
 from sqlalchemy import Engine, select
 
@@ -21,7 +18,6 @@ from warehouse.schema import ENTITY_TABLES
 from warehouse.sync import SyncRun, loaded_items
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
-T = TypeVar("T")
 
 
 @dataclass
@@ -75,45 +71,6 @@ def run(
     return summary
 
 
-def prefetch(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Produce the next batches in a thread while the caller writes this one.
-
-    Parsing is pure Python; the database releases the GIL while it works, so the two overlap. At most
-    ``depth`` batches wait in the queue, so memory stays flat. An exception in the producer is re-raised
-    here, in the caller's thread, with its type intact (an ItemError still quarantines the file).
-    """
-    queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                queue.put(("batch", batch))
-            queue.put(("done", None))
-        except BaseException as e:  # handed to the consumer, never lost
-            queue.put(("error", e))
-
-    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = queue.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it finish
-            try:
-                queue.get_nowait()
-            except Empty:
-                worker.join(0.05)
-
-
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
     state = StreamState(
@@ -154,7 +111,7 @@ def _run_items(
         counts = (sync.rows_read, sync.rows_quarantined)
         try:
             staged = sync.staged(item.record_type)
-            for batch in prefetch(item.lines()):
+            for batch in item.lines():
                 lines = [x for x in batch if isinstance(x, Line)]
                 duplicates = staged.add([(ln.line_no, ln.locator, ln.record) for ln in lines])
                 sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
