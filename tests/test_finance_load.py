@@ -12,23 +12,11 @@ from sqlalchemy import Engine, func, select, text
 from connectors.finance import FinanceStream, load_profile
 from connectors.finance.profiles import ProfileError, parse_profile
 from flows.runner import run
+from sandbox.finance import GENERIC_HEADER
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 
 cost_line = ENTITY_TABLES["cost_line"]
-HEADER = [
-    "Document",
-    "Line",
-    "Posting Date",
-    "Project",
-    "WBS",
-    "Cost Centre",
-    "Account",
-    "Amount",
-    "Currency",
-    "Hours",
-    "Employee",
-    "Text",
-]
+HEADER = GENERIC_HEADER  # the generic_costs profile's layout, as the sandbox writes it
 
 
 def write(
