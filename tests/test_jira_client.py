@@ -9,7 +9,8 @@ import requests
 import responses
 
 from connectors.base import SourceError
-from connectors.jira.client import JiraClient, Tally, TokenBucket, ahead, retry_after_seconds
+from connectors.http import retry_after_seconds
+from connectors.jira.client import JiraClient, Tally, TokenBucket, ahead
 
 BASE = "https://acme.atlassian.net"
 TOKEN = "s3cr3t-api-token-value"

@@ -11,7 +11,6 @@ Any other 4xx fails loudly with the endpoint and status, never the token.
 from __future__ import annotations
 
 import base64
-import email.utils
 import queue
 import threading
 import time
@@ -21,11 +20,10 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import SourceError
+from connectors.http import RETRY_STATUSES, Retryable, retry_after_seconds, retrying
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 _DONE = object()
 
@@ -87,28 +85,6 @@ class TokenBucket:
     def recover(self) -> None:
         with self.lock:
             self.rate = min(self.max_rate, self.rate * 1.1)
-
-
-class Retryable(Exception):
-    """A response or failure worth another try; ``retry_after`` is what the server asked for, in seconds."""
-
-    def __init__(self, what: str, retry_after: float | None = None, status: int | None = None) -> None:
-        super().__init__(what)
-        self.retry_after, self.status = retry_after, status
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class JiraClient:
@@ -175,15 +151,9 @@ class JiraClient:
     ) -> Any:
         """JSON of a 2xx answer; retries what is worth retrying, raises SourceError for the rest."""
         where = f"{self.source}: {method} {path}"
-        retrying = Retrying(
-            retry=retry_if_exception_type(Retryable),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            sleep=self.sleep,
-            reraise=True,
-        )
+        policy = retrying(self.max_attempts, 0.5, self.max_backoff, self.sleep, self._waiting)
         try:
-            for attempt in retrying:
+            for attempt in policy:
                 with attempt:
                     return self._once(method, path, params, body, tally, where)
         except Retryable as e:
@@ -192,15 +162,10 @@ class JiraClient:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, rs: RetryCallState) -> float:
-        exc = rs.outcome.exception() if rs.outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            wait = exc.retry_after  # exactly what the server asked for, never less
-            self.bucket.pause(wait)
-        else:
-            wait = min(self.max_backoff, 0.5 * 2 ** (rs.attempt_number - 1))
-        self.waits.append(wait)
-        return wait
+    def _waiting(self, seconds: float, asked_by_server: bool) -> None:
+        if asked_by_server:
+            self.bucket.pause(seconds)  # a Retry-After holds every thread of this site
+        self.waits.append(seconds)
 
     def _once(
         self,

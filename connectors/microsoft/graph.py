@@ -2,7 +2,7 @@
 
 - Paging follows ``@odata.nextLink`` (Graph) or ``odata.nextLink`` / ``__next`` (ProjectData OData v3)
   to the end; the server's page size rules (``$top`` is ignored by Planner).
-- 429 and 503 wait exactly ``Retry-After`` seconds (or back off exponentially when it is missing);
+- 429 and 503 wait exactly ``Retry-After`` seconds (``connectors.http``: never shortened), else back off;
   other 5xx and connection errors back off; 401 fetches a fresh token once.
 - ``$batch`` sends ≤20 requests per call; each inner request is throttled on its own, so a 429 inside a
   200 is retried — only the throttled ones — after its Retry-After.
@@ -17,29 +17,12 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import SourceError
+from connectors.http import RETRY_STATUSES, Retryable, header, retry_after_seconds, retrying
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 BATCH_MAX = 20
-RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class Retryable(Exception):
-    """A response worth another try; ``retry_after`` is the server's wish in seconds, if it said one."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: rare for Graph; fall back to backoff
 
 
 class GraphClient:
@@ -50,7 +33,7 @@ class GraphClient:
         session: requests.Session | None = None,
         attempts: int = 6,
         backoff: float = 1.0,
-        max_wait: float = 300.0,
+        max_backoff: float = 300.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         label: str = "graph",
@@ -58,7 +41,7 @@ class GraphClient:
     ) -> None:
         self.token_provider, self.base_url = token, base_url.rstrip("/")
         self.session = session or requests.Session()
-        self.attempts, self.backoff, self.max_wait, self.timeout = attempts, backoff, max_wait, timeout
+        self.attempts, self.backoff, self.max_backoff, self.timeout = attempts, backoff, max_backoff, timeout
         self.sleep, self.label, self.accept = sleep, label, accept
         self.requests = 0
         self.waited = 0.0
@@ -70,24 +53,8 @@ class GraphClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            wait = exc.retry_after  # honoured exactly
-        else:
-            wait = self.backoff * 2 ** (state.attempt_number - 1)
-        wait = min(wait, self.max_wait)
-        self.waited += wait
-        return wait
-
-    def _retrying(self) -> Retrying:
-        return Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type((Retryable, requests.ConnectionError, requests.Timeout)),
-            sleep=self.sleep,
-            reraise=True,
-        )
+    def _waited(self, seconds: float, _asked_by_server: bool) -> None:
+        self.waited += seconds
 
     def _headers(self) -> dict[str, str]:
         if self._token is None:
@@ -98,26 +65,29 @@ class GraphClient:
         renewed = False
         while True:
             self.requests += 1
-            resp = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kw)
+            try:
+                resp = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kw)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                raise Retryable(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
             if resp.status_code == 401 and not renewed:
                 self._token, renewed = None, True  # expired: one fresh token, then give up
                 continue
             break
         where = f"{self.label} {method} {url.split('?')[0]}"
-        if resp.status_code in RETRY_STATUS:
-            raise Retryable(f"{where}: HTTP {resp.status_code}", retry_after_seconds(resp.headers))
+        if resp.status_code in RETRY_STATUSES:
+            retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+            raise Retryable(f"{where}: HTTP {resp.status_code}", retry_after, resp.status_code)
         if resp.status_code >= 400:
             raise SourceError(f"{where}: HTTP {resp.status_code}: {_error_text(resp)}")
         return resp
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         url = self.url(path)
+        policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
         try:
-            resp = self._retrying()(self._send, method, url, **kw)
+            resp = policy(self._send, method, url, **kw)
         except Retryable as e:
             raise SourceError(f"{e} (gave up after {self.attempts} attempts)") from None
-        except (requests.ConnectionError, requests.Timeout) as e:
-            raise SourceError(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
         if not resp.content:
             return {}
         try:
@@ -158,8 +128,8 @@ class GraphClient:
                     rid, status = str(resp.get("id")), int(resp.get("status", 0))
                     if rid not in pending:
                         continue
-                    if status in RETRY_STATUS:
-                        ra = retry_after_seconds(resp.get("headers") or {})
+                    if status in RETRY_STATUSES:
+                        ra = retry_after_seconds(header(resp.get("headers") or {}, "Retry-After"))
                         waits.append(ra if ra is not None else self.backoff * 2 ** (attempt - 1))
                         continue
                     del pending[rid]
@@ -176,7 +146,7 @@ class GraphClient:
                     raise SourceError(
                         f"{self.label} $batch: {len(pending)} requests still throttled after {attempt} tries"
                     )
-                wait = min(max(waits, default=self.backoff), self.max_wait)
+                wait = max(waits, default=self.backoff)  # the longest Retry-After asked, never shortened
                 self.waited += wait
                 self.sleep(wait)
         return out
