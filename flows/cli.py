@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from connectors.base import Window
 from flows import config as cfg
-from flows.runner import RunSummary, run
+from flows.runner import run
 from warehouse.db import describe, make_engine, resolve_url, upgrade
 from warehouse.schema import sync_run
+from warehouse.sync import RunSummary
 
 app = typer.Typer(
     help="pmo-sync: one reconciled warehouse from Jira, Microsoft Project/Planner and ERP exports.",

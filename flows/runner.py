@@ -8,33 +8,14 @@ row records what happened, failures included.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from connectors.base import ItemError, ItemStream, Line, Stream, StreamState, Window
 from model.records import Rejected
-from warehouse.schema import ENTITY_TABLES
-from warehouse.sync import SyncRun, loaded_items
+from warehouse.sync import RunSummary, SyncRun, loaded_items
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
-
-
-@dataclass
-class RunSummary:
-    source: str
-    stream: str
-    mode: str
-    status: str
-    rows_read: int
-    rows_written: int
-    rows_deleted: int
-    rows_quarantined: int
-    requests: int
-    error: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def run(
@@ -44,37 +25,19 @@ def run(
     window: Window = Window(),
     progress: Progress | None = None,
 ) -> RunSummary:
-    sync = SyncRun(engine, stream.source, stream.name, mode, window.start, window.end)
-    error = None
-    try:
-        with sync:
-            if hasattr(stream, "items"):
-                _run_items(sync, stream, mode, window, progress)
-            else:
-                _run_pages(sync, stream, mode, window, progress)
-    except Exception as e:  # recorded in sync_run by SyncRun; re-raised for the flow to fail loudly
-        error = e
-    summary = RunSummary(
-        source=stream.source,
-        stream=stream.name,
-        mode=mode,
-        status="failed" if error else "succeeded",
-        rows_read=sync.rows_read,
-        rows_written=sync.rows_written,
-        rows_deleted=sync.rows_deleted,
-        rows_quarantined=sync.rows_quarantined,
-        requests=sync.requests,
-        error=None if error is None else f"{type(error).__name__}: {error}",
-    )
-    if error is not None:
-        raise error
-    return summary
+    """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised."""
+    with SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync:
+        if hasattr(stream, "items"):
+            _run_items(sync, stream, mode, window, progress)
+        else:
+            _run_pages(sync, stream, mode, window, progress)
+    return sync.summary()
 
 
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
     state = StreamState(
-        watermark=sync.watermark_before, items=items, window=window, mode=mode, known_ids=_known_ids(sync)
+        watermark=sync.watermark_before, items=items, window=window, mode=mode, known_ids=sync.known_ids
     )
     for page in stream.read(state):
         sync.requests += page.requests
@@ -90,21 +53,9 @@ def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progres
             progress(stream.name, sync.rows_read)
 
 
-def _known_ids(sync: SyncRun) -> Callable[[str], set[str]]:
-    """Live source ids of one entity of this run's source, read in the run's own transaction."""
-
-    def known(entity: str) -> set[str]:
-        t = ENTITY_TABLES[entity]
-        q = select(t.c.source_id).where(t.c.source == sync.source, t.c.deleted_at.is_(None))
-        return set(sync.connection.execute(q).scalars())
-
-    return known
-
-
 def _run_items(
     sync: SyncRun, stream: ItemStream, mode: str, window: Window, progress: Progress | None
 ) -> None:
-
     state = StreamState(items=loaded_items(sync.engine, stream.source, stream.name), window=window, mode=mode)
     for item in stream.items(state):
         sync.requests += 1
@@ -129,5 +80,5 @@ def _run_items(
             continue
         sync.rows_written += written
         sync.rows_deleted += deleted
-        sync.record_item(item.name, item.fingerprint, staged.rows_staged)
+        sync.record_items({item.name: item.fingerprint}, rows=staged.rows_staged)
         sync.checkpoint()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from model.records import Record, Rejected
 from warehouse import load
 from warehouse.load import StagedLoad
-from warehouse.schema import sync_item, sync_run, sync_state
+from warehouse.schema import ENTITY_TABLES, sync_item, sync_run, sync_state
 
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _KEYED = re.compile(
@@ -34,6 +35,24 @@ def redact(text: str) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class RunSummary:
+    """What one stream's run did: the ``sync_run`` row, for logs, the CLI and flow results."""
+
+    source: str
+    stream: str
+    mode: str
+    status: str
+    rows_read: int
+    rows_written: int
+    rows_deleted: int
+    rows_quarantined: int
+    requests: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 class SyncRun:
@@ -53,6 +72,7 @@ class SyncRun:
         self.rows_read = self.rows_written = self.rows_deleted = self.rows_quarantined = 0
         self.requests = 0
         self.run_id: int | None = None
+        self.status = "running"
         self.conn: Connection | None = None
         self.watermark_before: str | None = None
         self.watermark_after: str | None = None
@@ -102,12 +122,13 @@ class SyncRun:
             self._finish(error)
 
     def _finish(self, error: str | None) -> None:
+        self.status = "failed" if error else "succeeded"
         with self.engine.begin() as c:
             c.execute(
                 update(sync_run)
                 .where(sync_run.c.id == self.run_id)
                 .values(
-                    status="failed" if error else "succeeded",
+                    status=self.status,
                     error=error,
                     rows_read=self.rows_read,
                     rows_written=self.rows_written,
@@ -146,43 +167,53 @@ class SyncRun:
     def staged(self, record_type: type[Record]) -> StagedLoad:
         return StagedLoad(self.connection, record_type)
 
-    def record_item(self, item: str, fingerprint: str, rows: int) -> None:
-        """Remember that a whole item (a file) was loaded, in the same transaction as its rows."""
-        c = self.connection
-        key = (
-            (sync_item.c.source == self.source)
-            & (sync_item.c.stream == self.stream)
-            & (sync_item.c.item == item)
-        )
-        known = c.execute(select(sync_item.c.fingerprint).where(key)).scalar()
-        if known == fingerprint:
-            return  # a backfill re-read the same bytes: keep the original load time
-        c.execute(sync_item.delete().where(key))
-        c.execute(
-            insert(sync_item).values(
-                source=self.source, stream=self.stream, item=item, fingerprint=fingerprint, rows=rows
-            )
-        )
+    def record_items(self, items: Mapping[str, str | None], rows: int = 1) -> None:
+        """Remember item → fingerprint (``None`` forgets it), in the same transaction as its rows.
 
-    def record_items(self, items: Mapping[str, str | None]) -> None:
-        """Remember (or, for ``None``, forget) many items of a page stream at once, e.g. task → etag."""
-        c = self.connection
-        keys = list(items)
+        Items whose fingerprint is already on record are not rewritten: a re-read file or an unchanged
+        etag keeps its original load time, so re-runs leave ``sync_item`` identical.
+        """
+        c, keys = self.connection, list(items)
+        mine = (sync_item.c.source == self.source) & (sync_item.c.stream == self.stream)
+        known: dict[str, str] = {}
         for i in range(0, len(keys), 500):
-            c.execute(
-                sync_item.delete().where(
-                    sync_item.c.source == self.source,
-                    sync_item.c.stream == self.stream,
-                    sync_item.c.item.in_(keys[i : i + 500]),
-                )
+            q = select(sync_item.c.item, sync_item.c.fingerprint).where(
+                mine, sync_item.c.item.in_(keys[i : i + 500])
             )
-        rows = [
-            {"source": self.source, "stream": self.stream, "item": k, "fingerprint": v, "rows": 1}
-            for k, v in items.items()
-            if v is not None
+            known.update({item: fp for item, fp in c.execute(q)})
+        changed = [k for k in keys if known.get(k) != items[k]]
+        stale = [k for k in changed if k in known]
+        for i in range(0, len(stale), 500):
+            c.execute(sync_item.delete().where(mine, sync_item.c.item.in_(stale[i : i + 500])))
+        new = [
+            {"source": self.source, "stream": self.stream, "item": k, "fingerprint": items[k], "rows": rows}
+            for k in changed
+            if items[k] is not None
         ]
-        if rows:
-            c.execute(insert(sync_item), rows)
+        if new:
+            c.execute(insert(sync_item), new)
+
+    def known_ids(self, entity: str) -> set[str]:
+        """Live source ids of one entity of this source, read in the run's own transaction.
+
+        For streams that find deletions by diffing a full id listing (``StreamState.known_ids``).
+        """
+        t = ENTITY_TABLES[entity]
+        q = select(t.c.source_id).where(t.c.source == self.source, t.c.deleted_at.is_(None))
+        return set(self.connection.execute(q).scalars())
+
+    def summary(self) -> RunSummary:
+        return RunSummary(
+            source=self.source,
+            stream=self.stream,
+            mode=self.mode,
+            status=self.status,
+            rows_read=self.rows_read,
+            rows_written=self.rows_written,
+            rows_deleted=self.rows_deleted,
+            rows_quarantined=self.rows_quarantined,
+            requests=self.requests,
+        )
 
     def checkpoint(self, watermark: str | None = None) -> None:
         """Commit what was written so far, with the watermark that covers it when one is given."""
