@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from connectors.base import Window
 from flows import config as cfg
@@ -38,7 +38,7 @@ UrlOpt = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="Warehouse URL; default from config, then PMO_WAREHOUSE_URL, then sqlite:///pmo_warehouse.db",
+        help="Warehouse URL; default PMO_WAREHOUSE_URL, then [warehouse] url, then sqlite:///pmo_warehouse.db",
     ),
 ]
 
@@ -52,10 +52,16 @@ def _load(config: Path) -> cfg.Config:
         raise typer.Exit(2) from None
 
 
+def _engine(config: Path, database_url: str | None) -> Engine:
+    """For commands that work without a configuration file (db upgrade, runs)."""
+    configured = _load(config).warehouse_url if config.exists() else None
+    return make_engine(resolve_url(database_url, configured))
+
+
 def _run_streams(
     config: cfg.Config, streams: list, mode: str, window: Window, url: str | None
 ) -> list[RunSummary]:
-    engine = make_engine(resolve_url(url or config.warehouse_url))
+    engine = config.engine(url)
     upgrade(engine)
     summaries, failed = [], False
     with Progress(
@@ -136,8 +142,7 @@ def backfill(
 @db_app.command("upgrade")
 def db_upgrade(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
     """Migrate the warehouse to the latest schema."""
-    url = database_url or (cfg.load(config).warehouse_url if config.exists() else None)
-    engine = make_engine(resolve_url(url))
+    engine = _engine(config, database_url)
     upgrade(engine)
     console.print(f"[green]✓[/green] {describe(engine)} is at the latest schema")
 
@@ -149,8 +154,7 @@ def runs(
     config: ConfigOpt = Path("pmo.toml"),
 ) -> None:
     """Recent sync runs, newest first (from sync_run)."""
-    url = database_url or (cfg.load(config).warehouse_url if config.exists() else None)
-    engine = make_engine(resolve_url(url))
+    engine = _engine(config, database_url)
     upgrade(engine)
     print_runs(engine, limit)
 
@@ -204,7 +208,7 @@ def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
             raise typer.Exit(2) from None
         sources = sorted({s.source for s in streams})
         console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
-    console.print(f"[green]✓[/green] warehouse: {c.warehouse_url or resolve_url(None)}")
+    console.print(f"[green]✓[/green] warehouse: {resolve_url(None, c.warehouse_url)}")
 
 
 @app.command()

@@ -15,7 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from connectors.finance import FinanceStream, ProfileError, load_profile
+from warehouse.db import make_engine, resolve_url
 
 SECRET_KEYS = ("token", "password", "secret", "client_secret", "api_key", "pat", "private_key")
 
@@ -46,6 +49,10 @@ class Config:
     warehouse_url: str | None
     sources: dict[str, SourceConfig]
     raw: dict[str, Any]
+
+    def engine(self, database_url: str | None = None) -> Engine:
+        """The warehouse engine: ``database_url`` if given, else as ``warehouse.db.resolve_url`` says."""
+        return make_engine(resolve_url(database_url, self.warehouse_url))
 
     @property
     def base(self) -> Path:

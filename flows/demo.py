@@ -123,13 +123,15 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.sync import nightly_sync
 
+    # Named explicitly: the demo's own SQLite file, whatever PMO_WAREHOUSE_URL a shell may carry.
+    url = f"sqlite:///{(folder.resolve() / 'warehouse.db').as_posix()}"
     with simulators(seed) as urls:
         config = prepare(folder, seed, urls)
         console.print(
             f"Sandbox portfolio (seed {seed}) in {config.parent}; simulators up; running nightly_sync …"
         )
-        nightly_sync(config_path=str(config))
-    engine = make_engine(f"sqlite:///{(folder.resolve() / 'warehouse.db').as_posix()}")
+        nightly_sync(config_path=str(config), database_url=url)
+    engine = make_engine(url)
     print_summary(engine, console)
     from flows.cli import print_runs
 

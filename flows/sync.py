@@ -13,11 +13,7 @@ from prefect import flow, get_run_logger, task
 from connectors.base import Window
 from flows import config as cfg
 from flows.runner import run
-from warehouse.db import describe, make_engine, resolve_url, upgrade
-
-
-def _engine(config: cfg.Config, database_url: str | None):
-    return make_engine(resolve_url(database_url or config.warehouse_url))
+from warehouse.db import describe, upgrade
 
 
 @task(name="sync-stream", retries=0)
@@ -31,7 +27,7 @@ def sync_stream(
     database_url: str | None = None,
 ) -> dict:
     config = cfg.load(config_path)
-    engine = _engine(config, database_url)
+    engine = config.engine(database_url)
     try:
         (s,) = config.streams(source, stream)
         summary = run(engine, s, mode, Window(start, end))
@@ -43,7 +39,7 @@ def sync_stream(
 
 def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
     config = cfg.load(config_path)
-    engine = _engine(config, database_url)
+    engine = config.engine(database_url)
     upgrade(engine)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
     engine.dispose()

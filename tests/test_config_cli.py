@@ -131,3 +131,14 @@ def test_inspect_prints_one_json_record_a_line_and_refuses_hostile_files(tmp_pat
     )
     refused = runner.invoke(app, ["inspect", str(hostile)])
     assert refused.exit_code == 1 and "DTD" in refused.output
+
+
+def test_warehouse_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.db import DEFAULT_URL, resolve_url
+
+    monkeypatch.delenv("PMO_WAREHOUSE_URL", raising=False)
+    assert resolve_url(None, None) == DEFAULT_URL
+    assert resolve_url(None, "sqlite:///from-file.db") == "sqlite:///from-file.db"
+    monkeypatch.setenv("PMO_WAREHOUSE_URL", "sqlite:///from-env.db")
+    assert resolve_url(None, "sqlite:///from-file.db") == "sqlite:///from-env.db"
+    assert resolve_url("sqlite:///flag.db", "sqlite:///from-file.db") == "sqlite:///flag.db"

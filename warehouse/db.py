@@ -31,9 +31,10 @@ sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, date.isoformat)
 
 
-def resolve_url(url: str | None = None) -> str:
-    """The warehouse URL: explicit, else ``PMO_WAREHOUSE_URL``, else a SQLite file in the cwd."""
-    return url or os.environ.get("PMO_WAREHOUSE_URL") or DEFAULT_URL
+def resolve_url(explicit: str | None = None, configured: str | None = None) -> str:
+    """The warehouse URL, first found: ``--database-url``, ``PMO_WAREHOUSE_URL``, the configuration
+    file's ``[warehouse] url``, then a SQLite file in the working directory."""
+    return explicit or os.environ.get("PMO_WAREHOUSE_URL") or configured or DEFAULT_URL
 
 
 def make_engine(url: str | None = None) -> Engine:
