@@ -78,6 +78,10 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+class BadValue(ValueError):
+    """A source value that does not parse; the message says what was expected (quarantine reason)."""
+
+
 class ItemError(ValueError):
     """An item (file) that cannot be read as a whole: it is quarantined by name and the run goes on."""
 

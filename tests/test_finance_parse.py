@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.finance.parse import BadValue, parse_currency, parse_date, parse_decimal
+from connectors.base import BadValue
+from connectors.finance.parse import parse_currency, parse_date, parse_decimal
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+from connectors.base import BadValue
+
 # Active ISO 4217 currency codes (2026); precious-metal and fund codes left out: finance lines are money.
 ISO_CURRENCIES = frozenset(
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
@@ -16,10 +18,6 @@ ISO_CURRENCIES = frozenset(
     TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
     """.split()
 )
-
-
-class BadValue(ValueError):
-    """A value that does not parse; the message says what was expected."""
 
 
 @lru_cache(maxsize=8192)

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ItemError, Line, fingerprint
-from connectors.finance.parse import BadValue, parse_currency, parse_date, parse_decimal
+from connectors.base import BadValue, ItemError, Line, fingerprint
+from connectors.finance.parse import parse_currency, parse_date, parse_decimal
 from connectors.finance.profiles import ANCHORS, REQUIRED, Profile
 from model.periods import fiscal_period
 from model.records import Rejected

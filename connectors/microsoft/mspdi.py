@@ -24,7 +24,7 @@ from xml.etree.ElementTree import ParseError
 import defusedxml
 import defusedxml.ElementTree as DET
 
-from connectors.base import ItemError
+from connectors.base import BadValue, ItemError
 from model.records import Person as PersonRecord
 from model.records import PlannedWork, Project, Record, Rejected, Task
 
@@ -45,10 +45,6 @@ class ProjectFileError(ItemError):
 
 class HostileFileError(ProjectFileError):
     """The XML declares a DTD, entities or external references: refused before anything is loaded."""
-
-
-class BadValue(ValueError):
-    pass
 
 
 # -- value parsing -------------------------------------------------------------------------------------
@@ -166,9 +162,7 @@ def read_mspdi(source: IO[bytes] | str | Path, name: str = "") -> Iterator[tuple
         ) from None
     except ParseError as e:
         raise ProjectFileError(f"{label}: not well-formed XML: {e}") from None
-    if depth != 0 or (not props and not stack):
-        pass
-    yield "project", props
+    yield "project", props  # a truncated file never gets here: iterparse reports it as not well-formed
 
 
 # -- mapping -------------------------------------------------------------------------------------------
