@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sandbox.graph.http import JsonSimulator, Response
+from sandbox.http import JsonSimulator, Response
 from sandbox.portfolio import Portfolio, generate
 
 NS = uuid.UUID("0d9a4a34-8a53-4f57-9a8b-5f1f0c7a1e55")

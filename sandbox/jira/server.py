@@ -14,19 +14,18 @@ import base64
 import bisect
 import json
 import math
-import socket
-import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.http import LocalServer
 from sandbox.jira import data as D
 from sandbox.jira.jql import JqlError, parse, sort_key
 
@@ -69,11 +68,12 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class JiraSimulator:
+class JiraSimulator(LocalServer):
     """``with JiraSimulator(SimConfig()) as sim: sim.url ...``; mutate data with the edit helpers."""
 
     def __init__(self, config: SimConfig | None = None, data: D.JiraData | None = None) -> None:
         self.config = config or SimConfig()
+        super().__init__(self.config.cert, self.config.key)
         self.data = data or D.build(
             issues=self.config.issues, worklogs=self.config.worklogs, seed=self.config.seed
         )
@@ -86,56 +86,6 @@ class JiraSimulator:
         self._served = 0
         self.version = 0  # bumped by every edit: keys the query caches below
         self._cache: dict[Any, tuple[int, Any]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> JiraSimulator:
-        sim = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def do_GET(self) -> None:
-                sim._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                sim._handle(self, "POST")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        if self.config.cert and self.config.key:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(self.config.cert), str(self.config.key))
-            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> JiraSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        scheme = "https" if self.config.cert else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     # -- injection ---------------------------------------------------------------------------------------
     def on(self, path: str, nth: int, action: Action) -> None:
@@ -247,7 +197,7 @@ class JiraSimulator:
             self._touch(issue)
 
     # -- HTTP --------------------------------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+    def serve(self, h: BaseHTTPRequestHandler, method: str) -> None:
         url = urlsplit(h.path)
         query = parse_qs(url.query, keep_blank_values=True)
         length = int(h.headers.get("Content-Length") or 0)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox.graph.http import JsonSimulator, Response
+from sandbox.http import JsonSimulator, Response
 from sandbox.portfolio import HOURLY_RATE, Portfolio, generate, workdays
 
 NS = uuid.UUID("5b7e3c8e-2f7a-4a5e-bb0e-7d0f3b9a6c21")
