@@ -27,6 +27,7 @@ import defusedxml.ElementTree as DET
 from connectors.base import BadValue, ItemError
 from model.records import Person as PersonRecord
 from model.records import PlannedWork, Project, Record, Rejected, Task
+from model.status import status_from_percent
 
 NS = "{http://schemas.microsoft.com/project}"
 HOURS = Decimal("0.0001")
@@ -80,17 +81,6 @@ def parse_decimal(text: str) -> Decimal:
         return Decimal(text.strip())
     except InvalidOperation:
         raise BadValue(f"not a number: {text!r}") from None
-
-
-def status_of(percent: Decimal | None) -> tuple[str | None, str | None]:
-    """% complete → (status, status_category): 0 not started, 100 completed, anything between in progress."""
-    if percent is None:
-        return None, None
-    if percent >= 100:
-        return "Completed", "done"
-    if percent > 0:
-        return "In progress", "in_progress"
-    return "Not started", "todo"
 
 
 _TP_FIELDS = {
@@ -256,7 +246,7 @@ class ProjectFileMapper:
         s = summary or {}
         base = self._baseline(s)
         pct = self._get(s, "PercentComplete", parse_decimal, "Task UID=0")
-        status, category = status_of(pct)
+        status, category = status_from_percent(pct)
         start = self._get(props, "StartDate", parse_datetime, where)
         finish = self._get(props, "FinishDate", parse_datetime, where)
         b_start = self._get(base, "Start", parse_datetime, "Task UID=0 Baseline")
@@ -309,7 +299,7 @@ class ProjectFileMapper:
         parent = parents[-1][1] if parents else None
         parents.append((level, tid))
         pct = self._get(t, "PercentComplete", parse_decimal, where)
-        status, category = status_of(pct)
+        status, category = status_from_percent(pct)
         base = self._baseline(t)
         summary, milestone = t.get("Summary") == "1", t.get("Milestone") == "1"
         start = self._get(t, "Start", parse_datetime, where)

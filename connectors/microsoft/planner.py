@@ -22,9 +22,9 @@ from typing import Any
 from connectors.base import Page, StreamState
 from connectors.microsoft.graph import GraphClient
 from model.records import Person, Project, Record, Task
+from model.status import status_from_percent
 
 DEFAULT_GROUP_FILTER = "groupTypes/any(c:c eq 'Unified')"
-_STATUS = {0: ("Not started", "todo"), 100: ("Completed", "done")}
 
 
 def parse_dt(value: str | None) -> datetime | None:
@@ -41,7 +41,7 @@ def _date(value: str | None) -> date | None:
 def map_task(source: str, t: dict[str, Any], bucket: str | None, details: dict[str, Any] | None) -> Task:
     """One plannerTask (+ its details) → Task. Planner tasks have no effort or cost: hours stay empty."""
     pct = int(t.get("percentComplete") or 0)
-    status, category = _STATUS.get(pct, ("In progress", "in_progress"))
+    status, category = status_from_percent(pct)
     assignments = t.get("assignments") or {}
     ordered = sorted(
         assignments, key=lambda uid: ((assignments[uid] or {}).get("assignedDateTime") or "", uid)

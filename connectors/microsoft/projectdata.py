@@ -21,8 +21,8 @@ from typing import Any
 
 from connectors.base import Page, StreamState
 from connectors.microsoft.graph import GraphClient
-from connectors.microsoft.mspdi import status_of
 from model.records import Person, PlannedWork, Project, Record, Task, TimeEntry
+from model.status import status_from_percent
 
 ACCEPT = "application/json;odata=nometadata"
 LOOKBACK = timedelta(minutes=10)
@@ -94,7 +94,7 @@ ACTUAL_SELECT = "TimesheetLineId,TimeByDay,ActualWorkBillable,ActualWorkNonBilla
 
 def map_project(source: str, p: dict[str, Any], baseline: dict[str, Any] | None) -> Project:
     pct = _num(p.get("ProjectPercentCompleted"))
-    status, category = status_of(pct)
+    status, category = status_from_percent(pct)
     b = baseline or {}
     return Project(
         source=source,
@@ -117,7 +117,7 @@ def map_task(source: str, t: dict[str, Any], assignee: str | None) -> Task | Non
     if t.get("TaskIsProjectSummary"):
         return None  # the project summary row is the project
     pct = _num(t.get("TaskPercentCompleted"))
-    status, category = status_of(pct)
+    status, category = status_from_percent(pct)
     summary, milestone = bool(t.get("TaskIsSummary")), bool(t.get("TaskIsMilestone"))
     parent = (t.get("TaskParentTaskId") or "").lower() or None
     return Task(
