@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select, text
 from connectors.finance import FinanceStream, load_profile
 from connectors.finance.profiles import ProfileError, parse_profile
 from flows.runner import run
-from sandbox.finance import GENERIC_HEADER
+from sandbox.finance import BUDGET_HEADER, GENERIC_HEADER
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 
 cost_line = ENTITY_TABLES["cost_line"]
@@ -250,20 +250,7 @@ def test_xlsx_budget_with_period_columns(engine: Engine, tmp_path: Path) -> None
 
     wb = Workbook()
     ws = wb.active
-    ws.append(
-        [
-            "Project",
-            "WBS",
-            "Fiscal Year",
-            "Period",
-            "Version",
-            "Account",
-            "Cost Centre",
-            "Amount",
-            "Currency",
-            "Hours",
-        ]
-    )
+    ws.append(BUDGET_HEADER)
     ws.append(["P-1", "P-1.01", 2026, 3, "original", None, "CC-1", 1000.5, "EUR", None])
     ws.append(["P-1", "P-1.01", 2026, 3, "current", None, "CC-1", "tbd", "EUR", None])
     (tmp_path / "drop").mkdir()

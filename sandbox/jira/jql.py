@@ -17,7 +17,7 @@ Predicate = Callable[[Issue], bool]
 
 
 class JqlError(ValueError):
-    pass
+    """JQL the simulator cannot parse: answered with Jira's 400 and its errorMessages."""
 
 
 _CLAUSE = re.compile(r"^\s*(\w+)\s*(>=|<=|!=|=|>|<|\bin\b|\bnot in\b|\bis not\b|\bis\b)\s*(.+?)\s*$", re.I)
