@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.finance import FinanceStream, ProfileError, load_profile
+from connectors.jira import config as jira
+from connectors.microsoft import config as microsoft
 from warehouse.db import make_engine, resolve_url
 
 SECRET_KEYS = ("token", "password", "secret", "client_secret", "api_key", "pat", "private_key")
@@ -194,20 +196,13 @@ class SourceType:
     check: Callable[[SourceConfig, str, Path], list[str]]
 
 
-def _source_types() -> dict[str, SourceType]:
-    """Every ``type =`` a source table may name. Connectors get ``resolve_secret`` handed in: they never
-    import flows, and secrets are only resolved when streams are built for a run."""
-    from connectors.jira import config as jira
-    from connectors.microsoft import config as microsoft
-
-    ms = SourceType(partial(microsoft.build, resolve=resolve_secret), microsoft.check)
-    return {
-        "finance": SourceType(_finance_streams, _check_finance),
-        "jira": SourceType(partial(jira.build, resolve=resolve_secret), jira.check),
-        "planner": ms,
-        "projectonline": ms,
-        "projectfiles": ms,
-    }
-
-
-SOURCE_TYPES: dict[str, SourceType] = _source_types()
+# Every ``type =`` a source table may name. Connectors get ``resolve_secret`` handed in: they never import
+# flows, and secrets are only resolved when streams are built for a run.
+_MICROSOFT = SourceType(partial(microsoft.build, resolve=resolve_secret), microsoft.check)
+SOURCE_TYPES: dict[str, SourceType] = {
+    "finance": SourceType(_finance_streams, _check_finance),
+    "jira": SourceType(partial(jira.build, resolve=resolve_secret), jira.check),
+    "planner": _MICROSOFT,
+    "projectonline": _MICROSOFT,
+    "projectfiles": _MICROSOFT,
+}
