@@ -149,3 +149,127 @@ quarantine = Table(
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
     UniqueConstraint("source", "stream", "locator", "field"),
 )
+
+
+# --- Reconciliation: crosswalks, decisions, reviews, the reconciled project, exceptions -----------------
+
+XREF_ENTITIES = ("project", "person", "task")
+
+
+def _xref(entity: str) -> Table:
+    """Canonical id <-> (source, source_id). A row is valid from ``valid_from`` until ``valid_to``; the
+    current mapping has ``valid_to`` NULL, so history is kept when a record moves to another canonical id."""
+    return Table(
+        f"{entity}_xref",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("canonical_id", BigInteger, nullable=False, doc=f"Stable id of the {entity} across tools"),
+        Column("source", String(255), nullable=False),
+        Column("source_id", String(255), nullable=False),
+        Column("method", String(10), doc="manual | key | rule | fuzzy; NULL when nothing else matched"),
+        Column("confidence", Numeric(5, 2), doc="0-100"),
+        Column("review_status", String(10), nullable=False, doc="auto | approved | pending | unmatched"),
+        Column("matched_source", String(255), doc="The record this one was matched to"),
+        Column("matched_source_id", String(255)),
+        Column("reason", Text, doc="Evidence: the shared key, the rule, the name score"),
+        Column("decided_by", String(255), doc="Who approved a manual mapping; 'pmo-sync' otherwise"),
+        Column("decided_at", DateTime(timezone=True)),
+        Column("valid_from", DateTime(timezone=True), nullable=False),
+        Column("valid_to", DateTime(timezone=True)),
+        UniqueConstraint("source", "source_id", "valid_from"),
+        Index(None, "canonical_id"),
+    )
+
+
+XREF_TABLES: dict[str, Table] = {e: _xref(e) for e in XREF_ENTITIES}
+project_xref, person_xref, task_xref = (XREF_TABLES[e] for e in XREF_ENTITIES)
+
+mapping_decision = Table(
+    "mapping_decision",
+    metadata,
+    Column("entity", String(20), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("other_source", String(255), primary_key=True),
+    Column("other_source_id", String(255), primary_key=True),
+    Column("verdict", String(10), nullable=False, doc="same | distinct"),
+    Column("decided_by", String(255), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text),
+    Column("origin", String(10), nullable=False, doc="cli | file"),
+)
+
+mapping_review = Table(
+    "mapping_review",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(20), nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("name", Text),
+    Column("candidate_source", String(255), nullable=False),
+    Column("candidate_source_id", String(255), nullable=False),
+    Column("candidate_name", Text),
+    Column("score", Numeric(5, 2), nullable=False),
+    Column("reason", Text),
+    Column("status", String(10), nullable=False, doc="open | approved | rejected | obsolete"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(255)),
+    Column("decided_at", DateTime(timezone=True)),
+    UniqueConstraint("entity", "source", "source_id", "candidate_source", "candidate_source_id"),
+)
+
+project_reconciled = Table(
+    "project_reconciled",
+    metadata,
+    Column("canonical_id", BigInteger, primary_key=True),
+    *(
+        Column(name, _column_type(typing.get_type_hints(ENTITIES["project"])[name]))
+        for name in (
+            "key",
+            "name",
+            "programme",
+            "status",
+            "status_category",
+            "owner",
+            "cost_centre",
+            "wbs_code",
+            "start_date",
+            "finish_date",
+            "baseline_start",
+            "baseline_finish",
+            "percent_complete",
+            "budget_amount",
+            "currency",
+        )
+    ),
+    Column("sources", Text, nullable=False, doc="Every member record, 'source/source_id' joined by ' | '"),
+    Column("field_sources", Text, nullable=False, doc="JSON: field -> the source whose value won"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
+)
+
+recon_exception = Table(
+    "recon_exception",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("rule", String(40), nullable=False),
+    Column("severity", String(10), nullable=False, doc="low | medium | high"),
+    Column("subject_type", String(10), nullable=False, doc="project | person | task"),
+    Column("subject_id", BigInteger, nullable=False, doc="canonical id in the subject's crosswalk"),
+    Column("subject_key", String(255), doc="The PMO's code for the subject: project key, e-mail, issue key"),
+    Column("subject_name", Text),
+    Column("period", String(10), nullable=False, doc="ISO week 2026-W07, month or fiscal period 2026-03, ''"),
+    Column("sources", String(600), nullable=False, doc="The sources compared, sorted, joined by '|'"),
+    Column("expected", Numeric(18, 4), doc="Value in the first source"),
+    Column("actual", Numeric(18, 4), doc="Value in the second source (or what was found)"),
+    Column("difference", Numeric(18, 4), doc="actual - expected"),
+    Column("pct_difference", Numeric(12, 2), doc="difference / |expected| x 100; NULL when expected is 0"),
+    Column("unit", String(10), nullable=False, doc="hours | EUR (the currency) | days | tasks"),
+    Column("detail", Text),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "resolved_at", DateTime(timezone=True), doc="Set when a later run no longer finds it; never deleted"
+    ),
+    UniqueConstraint("rule", "subject_type", "subject_id", "period", "sources"),
+)

@@ -1,0 +1,333 @@
+"""Reconciliation rules: aggregate in SQL, judge with ``model.recon``, keep the ``recon_exception`` log.
+
+Every rule returns ``Found`` rows. ``write_exceptions`` turns them into the exception log: new ones are
+inserted, ones still holding get their figures and ``last_seen_at`` refreshed, and ones no longer found are
+marked resolved (never deleted), so a PMO can see what was fixed and when.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from model.periods import fiscal_period
+from model.recon import (
+    ReconSettings,
+    Tolerance,
+    expected_week_hours,
+    iso_week,
+    pairs,
+    pct_difference,
+    severity,
+    system_of,
+    weeks_between,
+)
+from warehouse.crosswalk import xref_join
+from warehouse.schema import ENTITY_TABLES, XREF_TABLES, recon_exception
+from warehouse.sqlfn import month_of, week_start
+
+te, task, cost_line, planned, project_t = (
+    ENTITY_TABLES[n] for n in ("time_entry", "task", "cost_line", "planned_work", "project")
+)
+px, jx, tx = XREF_TABLES["person"], XREF_TABLES["project"], XREF_TABLES["task"]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    rule: str
+    subject_type: str
+    subject_id: int
+    period: str
+    sources: tuple[str, ...]
+    expected: Decimal | None
+    actual: Decimal | None
+    unit: str
+    detail: str
+
+    @property
+    def key(self) -> tuple[str, str, int, str, str]:
+        return (self.rule, self.subject_type, self.subject_id, self.period, "|".join(self.sources))
+
+
+FOUR = Decimal("0.0001")
+
+
+def dec(value: Any) -> Decimal:
+    """Sums as Decimal with the warehouse's 4 decimals (SQLite returns float, PostgreSQL Decimal)."""
+    return Decimal(0) if value is None else Decimal(str(value)).quantize(FOUR)
+
+
+Sums = dict[int, dict[Any, dict[str, Decimal]]]  # subject -> period -> source -> value
+
+
+def _collect(conn: Connection, *queries: Any, period_of: Any = str) -> tuple[Sums, dict[int, set[str]]]:
+    sums: Sums = defaultdict(lambda: defaultdict(dict))
+    present: dict[int, set[str]] = defaultdict(set)
+    for q in queries:
+        for cid, raw, source, value in conn.execute(q):
+            period = period_of(raw)
+            sums[cid][period][source] = sums[cid][period].get(source, Decimal(0)) + dec(value)
+            present[cid].add(source)
+    return sums, present
+
+
+def _compare(
+    rule: str, subject: str, sums: Sums, present: Mapping[int, set[str]], tol: Tolerance, unit: str,
+    label: Any = str,
+) -> list[Found]:  # fmt: skip
+    out = []
+    for cid, periods in sums.items():
+        for period, values in periods.items():
+            for a, b, va, vb in pairs(values, present[cid]):
+                if tol.exceeded(va, vb):
+                    detail = f"{va:.2f} {unit} in {a}, {vb:.2f} {unit} in {b}"
+                    out.append(Found(rule, subject, cid, label(period), (a, b), va, vb, unit, detail))
+    return out
+
+
+def _person_week_queries() -> tuple[Any, Any]:
+    wk = week_start(te.c.work_date)
+    booked = (
+        select(px.c.canonical_id, wk, te.c.source, func.sum(te.c.hours))
+        .join_from(te, px, xref_join("person", te.c.source, te.c.person_source_id))
+        .where(te.c.deleted_at.is_(None), te.c.hours.is_not(None))
+        .group_by(px.c.canonical_id, wk, te.c.source)
+    )
+    fwk = week_start(cost_line.c.posting_date)
+    labour = (
+        select(px.c.canonical_id, fwk, cost_line.c.source, func.sum(cost_line.c.hours))
+        .join_from(cost_line, px, xref_join("person", cost_line.c.source, cost_line.c.person_code))
+        .where(cost_line.c.deleted_at.is_(None), cost_line.c.hours.is_not(None))
+        .group_by(px.c.canonical_id, fwk, cost_line.c.source)
+    )
+    return booked, labour
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def hours_person_week(conn: Connection, s: ReconSettings) -> tuple[list[Found], Sums]:
+    sums, present = _collect(conn, *_person_week_queries(), period_of=_as_date)
+    found = _compare("hours_person_week", "person", sums, present, s.hours_person_week, "hours", iso_week)
+    return found, sums
+
+
+def _time_project() -> Any:
+    """Each time entry's project id in its own source: its own column, else its task's."""
+    return func.coalesce(te.c.project_source_id, task.c.project_source_id)
+
+
+def hours_project_month(conn: Connection, s: ReconSettings) -> list[Found]:
+    m = month_of(te.c.work_date)
+    booked = (
+        select(jx.c.canonical_id, m, te.c.source, func.sum(te.c.hours))
+        .select_from(te)
+        .outerjoin(task, (task.c.source == te.c.source) & (task.c.source_id == te.c.task_source_id))
+        .join(jx, xref_join("project", te.c.source, _time_project()))
+        .where(te.c.deleted_at.is_(None), te.c.hours.is_not(None))
+        .group_by(jx.c.canonical_id, m, te.c.source)
+    )
+    fm = month_of(cost_line.c.posting_date)
+    labour = (
+        select(jx.c.canonical_id, fm, cost_line.c.source, func.sum(cost_line.c.hours))
+        .join_from(cost_line, jx, xref_join("project", cost_line.c.source, cost_line.c.project_code))
+        .where(cost_line.c.deleted_at.is_(None), cost_line.c.hours.is_not(None))
+        .group_by(jx.c.canonical_id, fm, cost_line.c.source)
+    )
+    sums, present = _collect(conn, booked, labour)
+    return _compare("hours_project_month", "project", sums, present, s.hours_project_month, "hours")
+
+
+def cost_project_period(conn: Connection, s: ReconSettings) -> list[Found]:
+    """Labour actual cost per project and fiscal period: finance against the project tools' actuals."""
+    finance = (
+        select(jx.c.canonical_id, cost_line.c.fiscal_period, cost_line.c.source, func.sum(cost_line.c.amount))
+        .join_from(cost_line, jx, xref_join("project", cost_line.c.source, cost_line.c.project_code))
+        .where(cost_line.c.deleted_at.is_(None), cost_line.c.hours.is_not(None))
+        .group_by(jx.c.canonical_id, cost_line.c.fiscal_period, cost_line.c.source)
+    )
+    m = month_of(planned.c.work_date)
+    plans = (
+        select(jx.c.canonical_id, m, planned.c.source, func.sum(planned.c.actual_cost))
+        .join_from(planned, jx, xref_join("project", planned.c.source, planned.c.project_source_id))
+        .where(planned.c.deleted_at.is_(None), planned.c.actual_cost.is_not(None))
+        .group_by(jx.c.canonical_id, m, planned.c.source)
+    )
+    sums: Sums = defaultdict(lambda: defaultdict(dict))
+    fin: dict[int, set[str]] = defaultdict(set)
+    plan: dict[int, set[str]] = defaultdict(set)
+    for cid, period, source, amount in conn.execute(finance):
+        sums[cid][period][source] = dec(amount)
+        fin[cid].add(source)
+    for cid, month, source, amount in conn.execute(plans):
+        if system_of(source) not in s.cost_plan_systems or not month:
+            continue
+        y, mo = (int(x) for x in month.split("-"))
+        period = fiscal_period(date(y, mo, 1), s.fiscal_year_start_month)
+        sums[cid][period][source] = sums[cid][period].get(source, Decimal(0)) + dec(amount)
+        plan[cid].add(source)
+    out = []
+    for cid, periods in sums.items():
+        for period, values in periods.items():
+            for f in sorted(fin[cid]):
+                for p in sorted(plan[cid]):
+                    a, b = values.get(f, Decimal(0)), values.get(p, Decimal(0))
+                    if s.cost_project_period.exceeded(a, b):
+                        pair = tuple(sorted((f, p)))
+                        va, vb = (a, b) if pair[0] == f else (b, a)
+                        detail = f"labour cost {va:.2f} in {pair[0]}, {vb:.2f} in {pair[1]}"
+                        out.append(
+                            Found("cost_project_period", "project", cid, period, pair, va, vb, "cost", detail)
+                        )
+    return out
+
+
+def finish_date_mismatch(conn: Connection, s: ReconSettings) -> list[Found]:
+    rows = conn.execute(
+        select(jx.c.canonical_id, project_t.c.source, project_t.c.finish_date)
+        .join_from(project_t, jx, xref_join("project", project_t.c.source, project_t.c.source_id))
+        .where(project_t.c.deleted_at.is_(None), project_t.c.finish_date.is_not(None))
+    )
+    finish: dict[int, dict[str, date]] = defaultdict(dict)
+    for cid, source, day in rows:
+        finish[cid][source] = _as_date(day)
+    out = []
+    for cid, by_source in finish.items():
+        ordered = sorted(by_source)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                days = (by_source[b] - by_source[a]).days
+                if abs(days) > s.finish_date_days:
+                    detail = f"finish {by_source[a]} in {a}, {by_source[b]} in {b}"
+                    out.append(Found("finish_date_mismatch", "project", cid, "", (a, b), Decimal(0),
+                                     Decimal(days), "days", detail))  # fmt: skip
+    return out
+
+
+def status_conflict(conn: Connection) -> list[Found]:
+    """The same task done in one tool and still open in another."""
+    rows = conn.execute(
+        select(tx.c.canonical_id, task.c.source, task.c.status_category)
+        .join_from(task, tx, xref_join("task", task.c.source, task.c.source_id))
+        .where(task.c.deleted_at.is_(None), task.c.status_category.is_not(None))
+    )
+    status: dict[int, dict[str, str]] = defaultdict(dict)
+    for cid, source, category in rows:
+        status[cid][source] = category
+    out = []
+    for cid, by_source in status.items():
+        ordered = sorted(by_source)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                da, db = by_source[a] == "done", by_source[b] == "done"
+                if da != db:
+                    detail = f"{by_source[a]} in {a}, {by_source[b]} in {b}"
+                    out.append(Found("status_conflict", "task", cid, "", (a, b), Decimal(int(da)),
+                                     Decimal(int(db)), "done", detail))  # fmt: skip
+    return out
+
+
+def orphans(conn: Connection, members: Mapping[int, list[tuple[str, str]]]) -> list[Found]:
+    """Time or cost on a project no other tool knows: nobody can report it against a plan or budget."""
+    alone = {refs[0]: cid for cid, refs in members.items() if len({system_of(s) for s, _ in refs}) == 1}
+    out = []
+    booked = (
+        select(te.c.source, _time_project(), func.sum(te.c.hours))
+        .select_from(te)
+        .outerjoin(task, (task.c.source == te.c.source) & (task.c.source_id == te.c.task_source_id))
+        .where(te.c.deleted_at.is_(None))
+        .group_by(te.c.source, _time_project())
+    )
+    for source, pid, hours in conn.execute(booked):
+        cid = alone.get((source, pid))
+        if cid is not None and dec(hours):
+            detail = f"{dec(hours):.2f} hours booked in {source} on a project no other tool has"
+            out.append(Found("orphan_time", "project", cid, "", (source,), None, dec(hours), "hours", detail))
+    costs = (
+        select(cost_line.c.source, cost_line.c.project_code, func.sum(cost_line.c.amount), func.count())
+        .where(cost_line.c.deleted_at.is_(None), cost_line.c.project_code.is_not(None))
+        .group_by(cost_line.c.source, cost_line.c.project_code)
+    )
+    for source, code, amount, lines in conn.execute(costs):
+        cid = alone.get((source, code))
+        if cid is not None:
+            detail = f"{lines} finance lines in {source} on project {code}, unknown to every other tool"
+            out.append(Found("orphan_cost", "project", cid, "", (source,), None, dec(amount), "cost", detail))
+    return out
+
+
+def timesheet_gaps(conn: Connection, s: ReconSettings, week_sums: Sums) -> list[Found]:
+    """Person-weeks in a timesheet tool short of the expected hours inside the person's active span."""
+    span_rows = conn.execute(
+        select(px.c.canonical_id, func.min(te.c.work_date), func.max(te.c.work_date))
+        .join_from(te, px, xref_join("person", te.c.source, te.c.person_source_id))
+        .where(te.c.deleted_at.is_(None), te.c.hours > 0)
+        .group_by(px.c.canonical_id)
+    )
+    span = {cid: (_as_date(a), _as_date(b)) for cid, a, b in span_rows}
+    sheets = conn.execute(select(px.c.canonical_id, px.c.source).where(px.c.valid_to.is_(None)).distinct())
+    out = []
+    for cid, source in sheets:
+        if system_of(source) not in s.timesheet_systems or cid not in span:
+            continue
+        first, last = span[cid]
+        weeks = week_sums.get(cid, {})
+        for monday in weeks_between(first, last):
+            expected = expected_week_hours(monday, first, last, s.hours_per_day)
+            actual = weeks.get(monday, {}).get(source, Decimal(0))
+            if expected and actual < expected * s.timesheet_min_share:
+                detail = f"{actual:.2f} of {expected:.2f} expected hours in {source}"
+                week = iso_week(monday)
+                out.append(
+                    Found("timesheet_gap", "person", cid, week, (source,), expected, actual, "hours", detail)
+                )
+    return out
+
+
+def write_exceptions(
+    conn: Connection, found: Iterable[Found], labels: Mapping[tuple[str, int], tuple[str | None, str | None]],
+    s: ReconSettings, at: datetime,
+) -> dict[str, int]:  # fmt: skip
+    """Merge this run's findings into ``recon_exception``; returns counts of opened, updated, resolved."""
+    existing = {
+        (r.rule, r.subject_type, r.subject_id, r.period, r.sources): r
+        for r in conn.execute(select(recon_exception))
+    }
+    inserts, updates = [], []
+    keys = set()
+    for f in found:
+        keys.add(f.key)
+        pct = None if f.expected is None or f.actual is None else pct_difference(f.expected, f.actual)
+        diff = None if f.expected is None or f.actual is None else f.actual - f.expected
+        key_label, name = labels.get((f.subject_type, f.subject_id), (None, None))
+        row = {
+            "severity": "high" if f.rule.startswith("orphan") else severity(pct, s),
+            "subject_key": key_label, "subject_name": name, "expected": f.expected, "actual": f.actual,
+            "difference": diff, "pct_difference": pct, "unit": f.unit, "detail": f.detail,
+        }  # fmt: skip
+        old = existing.get(f.key)
+        if old is None:
+            inserts.append(
+                {**row, "rule": f.rule, "subject_type": f.subject_type, "subject_id": f.subject_id,
+                 "period": f.period, "sources": f.key[4], "first_seen_at": at, "last_seen_at": at}
+            )  # fmt: skip
+        else:
+            updates.append({**row, "b_id": old.id, "last_seen_at": at, "resolved_at": None})
+    resolved = [{"b_id": r.id} for k, r in existing.items() if k not in keys and r.resolved_at is None]
+    was_resolved = {r.id for r in existing.values() if r.resolved_at is not None}
+    reopened = sum(1 for u in updates if u["b_id"] in was_resolved)
+    by_id = recon_exception.c.id == bindparam("b_id")
+    if inserts:
+        conn.execute(recon_exception.insert(), inserts)
+    if updates:
+        conn.execute(update(recon_exception).where(by_id), updates)
+    if resolved:
+        conn.execute(update(recon_exception).where(by_id).values(resolved_at=at), resolved)
+    return {"opened": len(inserts), "reopened": reopened, "open": len(keys), "resolved": len(resolved)}
