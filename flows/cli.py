@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Window
 from flows import config as cfg
+from flows import mappings
 from flows.runner import run
 from warehouse.db import describe, make_engine, resolve_url, upgrade
 from warehouse.schema import sync_run
@@ -31,6 +32,8 @@ db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(mappings.app, name="mappings")
+app.command()(mappings.reconcile)
 console = Console(width=None if Console().is_terminal else 150)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]

@@ -135,6 +135,9 @@ def load(path: str | Path) -> Config:
         sources[name] = sc
     if not sources:
         problems.append(f"{path}: no [sources.<name>] configured")
+    from flows.reconcile import settings as recon_settings
+
+    problems += recon_settings(raw.get("reconcile") or {}, f"{path}: reconcile")[1]
     if problems:
         raise ConfigError(problems)
     return Config(path=path, warehouse_url=wh.get("url"), sources=sources, raw=raw)

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task
 
 from connectors.base import Window
 from flows import config as cfg
+from flows.reconcile import reconcile_flow
 from flows.runner import run
 from warehouse.db import describe, upgrade
 
@@ -52,7 +53,8 @@ def nightly_sync(
 ) -> list[dict]:
     """Incremental sync of every configured stream (or one source's), one after another.
 
-    A failed stream does not stop the others; the flow fails at the end if any stream failed.
+    A failed stream does not stop the others; the flow fails at the end if any stream failed. When all
+    succeeded, the ``reconcile`` flow runs on the fresh data.
     """
     config = _prepare(config_path, database_url)
     results, failures = [], []
@@ -66,7 +68,8 @@ def nightly_sync(
             else:
                 failures.append(f"{s.source}/{s.name}: {state.message}")
     if failures:
-        raise RuntimeError("streams failed (see sync_run): " + "; ".join(failures))
+        raise RuntimeError("streams failed (see sync_run); reconciliation skipped: " + "; ".join(failures))
+    reconcile_flow(config_path, database_url)
     return results
 
 
@@ -83,7 +86,9 @@ def backfill(
     if start >= end:
         raise ValueError(f"backfill window is empty: start {start} is not before end {end}")
     config = _prepare(config_path, database_url)
-    return [
+    results = [
         sync_stream(config_path, source, s.name, "backfill", start, end, database_url)
         for s in config.streams(source, stream)
     ]
+    reconcile_flow(config_path, database_url)
+    return results

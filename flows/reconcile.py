@@ -1,0 +1,221 @@
+"""Reconciliation wiring: the ``[reconcile]`` settings, the versioned decisions file, the Prefect flow.
+
+The decisions file (``[reconcile] decisions = "mappings.toml"``) is where a PMO's identity decisions live
+under version control. Each run loads it into ``mapping_decision``; ``pmo mappings approve/reject`` adds
+decisions in the warehouse and ``pmo mappings export`` writes them all back to the file:
+
+    [[decision]]
+    entity = "person"
+    record = { source = "jira:acme.atlassian.net", id = "5b10ac8d82e05b22cc7d4ef5" }
+    same_as = { source = "projectonline:acme", id = "9d633bac-08d9-53f6-ba02-824171128708" }
+    decided_by = "jane.doe"
+    decided_at = 2026-11-22T10:00:00Z
+    note = "Jira shows her maiden name"
+
+``distinct_from`` instead of ``same_as`` says two records are different things.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from sqlalchemy import Engine, select
+
+from model.identity import Thresholds
+from model.recon import ReconSettings, Tolerance
+from warehouse.crosswalk import record_decision
+from warehouse.db import upgrade
+from warehouse.reconcile import ReconResult, reconcile
+from warehouse.schema import XREF_ENTITIES, mapping_decision
+
+TOLERANCES = ("hours_person_week", "hours_project_month", "cost_project_period")
+PLAIN = {
+    "finish_date_days": int,
+    "hours_per_day": Decimal,
+    "timesheet_min_share": Decimal,
+    "timesheet_systems": tuple,
+    "cost_plan_systems": tuple,
+    "budget_version": str,
+    "fiscal_year_start_month": int,
+    "high_pct": Decimal,
+    "medium_pct": Decimal,
+}
+
+
+def settings(raw: dict[str, Any], where: str = "reconcile") -> tuple[ReconSettings, list[str]]:
+    """``[reconcile]`` of the configuration as ReconSettings, plus every problem found in it."""
+    s, problems = ReconSettings(), []
+    known = {*TOLERANCES, *PLAIN, "accept", "review", "prefer", "decisions"}
+    for key in sorted(set(raw) - known):
+        problems.append(f"{where}.{key}: unknown setting (known: {', '.join(sorted(known))})")
+    changes: dict[str, Any] = {}
+    for key in TOLERANCES:
+        if key in raw:
+            t = raw[key]
+            if not isinstance(t, dict) or set(t) - {"absolute", "relative"}:
+                problems.append(f"{where}.{key}: expected {{ absolute = N, relative = 0.05 }}")
+                continue
+            base = getattr(s, key)
+            changes[key] = Tolerance(
+                _decimal(t.get("absolute", base.absolute), f"{where}.{key}.absolute", problems),
+                _decimal(t.get("relative", base.relative), f"{where}.{key}.relative", problems),
+            )
+    for key, kind in PLAIN.items():
+        if key in raw:
+            v = raw[key]
+            if kind is Decimal:
+                changes[key] = _decimal(v, f"{where}.{key}", problems)
+            elif kind is tuple:
+                if isinstance(v, list) and all(isinstance(x, str) for x in v):
+                    changes[key] = tuple(v)
+                else:
+                    problems.append(f"{where}.{key}: expected a list of systems")
+            elif not isinstance(v, kind):
+                problems.append(f"{where}.{key}: expected {kind.__name__}, got {v!r}")
+            else:
+                changes[key] = v
+    accept = float(raw.get("accept", s.thresholds.accept))
+    review = float(raw.get("review", s.thresholds.review))
+    if not 0 <= review <= accept <= 100:
+        problems.append(f"{where}: need 0 <= review ({review}) <= accept ({accept}) <= 100")
+    changes["thresholds"] = Thresholds(accept, review)
+    if "prefer" in raw:
+        prefer = dict(s.prefer)
+        for name, order in raw["prefer"].items():
+            if not isinstance(order, list):
+                problems.append(f"{where}.prefer.{name}: expected a list of systems, best first")
+                continue
+            prefer[name] = tuple(order)
+        changes["prefer"] = prefer
+    valid = {f.name for f in fields(ReconSettings)}
+    return replace(s, **{k: v for k, v in changes.items() if k in valid}), problems
+
+
+def _decimal(value: Any, where: str, problems: list[str]) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        problems.append(f"{where}: not a number: {value!r}")
+        return Decimal(0)
+
+
+def read_decisions(path: Path) -> list[dict[str, Any]]:
+    """The decisions file as rows for ``record_decision``; raises ValueError naming the bad entry."""
+    if not path.exists():
+        return []
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    out = []
+    for n, d in enumerate(raw.get("decision", []), 1):
+        where = f"{path}: decision #{n}"
+        other = d.get("same_as") or d.get("distinct_from")
+        rec = d.get("record")
+        if d.get("entity") not in XREF_ENTITIES:
+            raise ValueError(f"{where}: entity must be one of {XREF_ENTITIES}, got {d.get('entity')!r}")
+        if not (_is_ref(rec) and _is_ref(other)) or ("same_as" in d) == ("distinct_from" in d):
+            raise ValueError(
+                f"{where}: needs record and one of same_as / distinct_from, each {{ source, id }}"
+            )
+        at = d.get("decided_at")
+        if not isinstance(at, datetime):
+            raise ValueError(f"{where}: decided_at must be a TOML date-time, e.g. 2026-11-22T10:00:00Z")
+        out.append(
+            dict(
+                entity=d["entity"], a=(rec["source"], str(rec["id"])), b=(other["source"], str(other["id"])),
+                same="same_as" in d, by=str(d.get("decided_by") or "unknown"),
+                at=at if at.tzinfo else at.replace(tzinfo=UTC), note=d.get("note"),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _is_ref(v: Any) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("source"), str) and "id" in v
+
+
+def load_decisions(engine: Engine, path: Path | None) -> int:
+    """Bring the decisions file into the warehouse; returns how many decisions were new or newer."""
+    if path is None:
+        return 0
+    rows = read_decisions(path)
+    with engine.begin() as conn:
+        return sum(record_decision(conn, **r, origin="file") for r in rows)
+
+
+def export_decisions(engine: Engine, path: Path) -> int:
+    """Write every decision in the warehouse to the decisions file (sorted, so diffs stay small)."""
+    with engine.connect() as conn:
+        rows = list(conn.execute(select(mapping_decision).order_by(*mapping_decision.primary_key.columns)))
+    path.write_text(render_decisions(rows), encoding="utf-8")
+    return len(rows)
+
+
+def render_decisions(rows: Iterable[Any]) -> str:
+    out = ["# pmo-sync identity decisions: keep under version control; see `pmo mappings --help`.\n"]
+    for r in rows:
+        at = r.decided_at if r.decided_at.tzinfo else r.decided_at.replace(tzinfo=UTC)
+        out.append(
+            "\n[[decision]]\n"
+            f"entity = {_q(r.entity)}\n"
+            f"record = {{ source = {_q(r.source)}, id = {_q(r.source_id)} }}\n"
+            f"{'same_as' if r.verdict == 'same' else 'distinct_from'} = "
+            f"{{ source = {_q(r.other_source)}, id = {_q(r.other_source_id)} }}\n"
+            f"decided_by = {_q(r.decided_by)}\n"
+            f"decided_at = {at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+            + (f"note = {_q(r.note)}\n" if r.note else "")
+        )
+    return "".join(out)
+
+
+def _q(text: str) -> str:
+    """A TOML basic string."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def decisions_path(config: Any) -> Path | None:
+    name = (config.raw.get("reconcile") or {}).get("decisions")
+    if not name:
+        return None
+    p = Path(name)
+    return p if p.is_absolute() else config.base / p
+
+
+def run_reconcile(engine: Engine, config: Any | None = None) -> ReconResult:
+    """Decisions file in, then one reconciliation pass (what the flow and ``pmo reconcile`` both do)."""
+    raw = (config.raw.get("reconcile") or {}) if config is not None else {}
+    s, problems = settings(raw)
+    if problems:
+        raise ValueError("; ".join(problems))
+    load_decisions(engine, decisions_path(config) if config is not None else None)
+    return reconcile(engine, s)
+
+
+@flow(name="reconcile")
+def reconcile_flow(config_path: str = "pmo.toml", database_url: str | None = None) -> dict[str, Any]:
+    """Match identities across the tools and refresh the exceptions; runs after every sync."""
+    from flows import config as cfg
+
+    config = cfg.load(config_path)
+    engine = config.engine(database_url)
+    try:
+        upgrade(engine)
+        result = run_reconcile(engine, config)
+    finally:
+        engine.dispose()
+    get_run_logger().info("reconcile: %s", result)
+    return {
+        "canonical": result.canonical,
+        "exceptions": result.exceptions,
+        "open_by_rule": result.open_by_rule,
+        "seconds": result.seconds,
+    }
