@@ -248,6 +248,7 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
                 claims[(root, ref[0])].append(ref)
 
     reviews: list[Review] = []
+    asked: set[frozenset[Ref]] = set()
     accepted: list[Link] = []
     for ref in sorted(proposals):
         best = proposals[ref]
@@ -258,7 +259,9 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
             continue
         why = "not unique" if strong else "below the accept threshold"
         for _root, (s, other) in sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1])):
-            reviews.append(Review(ref, other, s, f"name {s:.0f}% like {by_ref[other].name!r}; {why}"))
+            if frozenset((ref, other)) not in asked:  # two lonely records propose each other: ask once
+                asked.add(frozenset((ref, other)))
+                reviews.append(Review(ref, other, s, f"name {s:.0f}% like {by_ref[other].name!r}; {why}"))
     for link in sorted(accepted, key=lambda lk: (-lk.confidence, lk.a)):
         if cl.root(link.a) == cl.root(link.b):
             continue  # two lonely records that chose each other
