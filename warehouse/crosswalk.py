@@ -11,7 +11,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
@@ -343,3 +343,48 @@ def xref_join(entity: str, source_col: Any, id_col: Any) -> Any:
     """Join condition from a fact's (source, id) columns to the current crosswalk row."""
     xref = XREF_TABLES[entity]
     return and_(xref.c.source == source_col, xref.c.source_id == id_col, xref.c.valid_to.is_(None))
+
+
+def record_decision(
+    conn: Connection, entity: str, a: Ref, b: Ref, same: bool, by: str, at: datetime, note: str | None,
+    origin: str,
+) -> bool:  # fmt: skip
+    """Store a human verdict on a pair (order-free); an older verdict never overwrites a newer one."""
+    a, b = sorted((a, b))
+    key = dict(entity=entity, source=a[0], source_id=a[1], other_source=b[0], other_source_id=b[1])
+    old = conn.execute(select(mapping_decision).filter_by(**key)).first()
+    values = dict(
+        verdict="same" if same else "distinct", decided_by=by, decided_at=at, note=note, origin=origin
+    )
+    if old is None:
+        conn.execute(mapping_decision.insert().values(**key, **values))
+        return True
+    if _aware(old.decided_at) >= _aware(at) or (old.verdict, old.decided_by, old.note) == (
+        values["verdict"], by, note,
+    ):  # fmt: skip
+        return False
+    conn.execute(update(mapping_decision).filter_by(**key).values(**values))
+    return True
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def decide_review(
+    conn: Connection, review_id: int, same: bool, by: str, at: datetime, note: str | None
+) -> Any:
+    """Approve (same) or reject (distinct) an open review item; the verdict becomes a manual decision."""
+    item = conn.execute(select(mapping_review).where(mapping_review.c.id == review_id)).first()
+    if item is None:
+        raise LookupError(f"no review item {review_id}")
+    if item.status != "open":
+        raise LookupError(f"review item {review_id} is {item.status}, not open")
+    ref, other = (item.source, item.source_id), (item.candidate_source, item.candidate_source_id)
+    record_decision(conn, item.entity, ref, other, same, by, at, note, "cli")
+    conn.execute(
+        update(mapping_review)
+        .where(mapping_review.c.id == review_id)
+        .values(status="approved" if same else "rejected", decided_by=by, decided_at=at)
+    )
+    return item

@@ -79,6 +79,7 @@ def reconcile(
             result.mappings_changed[entity] = write_xref(conn, entity, matching, at)
             result.reviews_changed[entity] = write_reviews(conn, entity, matching.reviews, cands.labels, at)
             labels[entity] = cands
+        _analyze(conn)
         members = {e: current_members(conn, e) for e in loaders}
         result.canonical = {e: len(m) for e, m in members.items()}
         reconciled = write_reconciled_projects(conn, members["project"], s, at)
@@ -103,6 +104,15 @@ def reconcile(
         result.open_by_rule = dict(Counter(f.rule for f in found))
     result.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+def _analyze(conn: Connection) -> None:
+    """Fresh planner statistics: without them SQLite nests the fact scan inside the crosswalk loop."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("ANALYZE")
+    else:
+        for name in ("project_xref", "person_xref", "task_xref"):
+            conn.exec_driver_sql(f"ANALYZE {name}")
 
 
 def _label(
