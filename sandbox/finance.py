@@ -2,7 +2,8 @@
 
 Files (named by export date, so a correction sorts after what it corrects):
 - ``cji3_20260405_Q1.csv``, ``cji3_20260703_Q2.csv``: SAP CJI3 line items (cp1252, ';', decimal comma).
-- ``cji3_20260715_P05-correction.csv``: a corrected re-export of period 2026-05 (one line changed, one gone).
+- ``cji3_20260715_P05-correction.csv``: a corrected re-export of period 2026-05 (one non-labour line
+  changed, one gone: no labour figure moves).
 - ``invoices_2026H1.csv``: supplier invoices from the AP system in the generic layout (UTF-8 with BOM).
 - ``budget_2026.xlsx``: budgets per project, WBS, month and version.
 The bytes are deterministic for a seed, XLSX included, so re-generating changes nothing.
@@ -16,11 +17,12 @@ import random
 import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.portfolio import HOURLY_RATE, LABOUR_ACCOUNT, NON_LABOUR, Planted, Portfolio
+from sandbox.portfolio import HOURLY_RATE, LABOUR_ACCOUNT, NON_LABOUR, Planted, Portfolio, posting_date
 
 CJI3_HEADER = [
     "CO Area",
@@ -67,6 +69,13 @@ BUDGET_HEADER = [
     "Hours",
 ]
 FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+BAD_KINDS = ("bad_line", "duplicate_line")
+BAD_CJI3: dict[str, Callable[[list[str]], None]] = {  # planted field → how the row is spoiled
+    "posting_date": lambda r: r.__setitem__(3, "31.02.2026"),  # not a date
+    "amount": lambda r: r.__setitem__(11, "12x,50"),  # not a number
+    "currency": lambda r: r.__setitem__(12, "EUX"),  # unknown currency
+    "project_code": lambda r: r.__setitem__(slice(6, 9), ["", "", ""]),  # no anchor
+}
 
 
 def sap_amount(value: Decimal) -> str:
@@ -76,13 +85,14 @@ def sap_amount(value: Decimal) -> str:
 
 
 def cost_lines(pf: Portfolio) -> list[dict]:
-    """The true actual costs: weekly labour per person and WBS, monthly non-labour per project."""
+    """The actual costs as the ERP holds them: labour per person, WBS and week (posted on the Friday, or
+    the month's last day when the week runs into the next month), monthly non-labour per project; plus
+    the planted D4 (one labour amount too high) and D8 (lines on a project code no other tool knows)."""
     rng = random.Random(pf.seed * 31 + 1)
     weekly: dict[tuple[str, str, date], Decimal] = defaultdict(Decimal)
     for b in pf.bookings:
-        task = pf.task(b.task_key)
-        friday = b.work_date + timedelta(days=4 - b.work_date.weekday())
-        weekly[(b.employee_number, task.wbs, min(friday, pf.end))] += b.hours
+        weekly[(b.employee_number, pf.task(b.task_key).wbs, posting_date(b.work_date, pf.end))] += b.hours
+    wrong = {tuple(p.parts): Decimal(p.detail) for p in pf.plants("finance_rate_error", "finance")}
     lines: list[dict] = []
     for (emp, wbs, posting), hours in sorted(weekly.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
         person = pf.person(emp)
@@ -95,7 +105,7 @@ def cost_lines(pf: Portfolio) -> list[dict]:
                 cc=person.cost_centre,
                 account=LABOUR_ACCOUNT,
                 text=f"Labour {person.name}",
-                amount=hours * HOURLY_RATE[person.department],
+                amount=hours * HOURLY_RATE[person.department] + wrong.get((wbs, emp, posting.isoformat()), 0),
                 hours=hours,
                 emp=emp,
             )
@@ -121,6 +131,12 @@ def cost_lines(pf: Portfolio) -> list[dict]:
                     )
                 )
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    for p in pf.plants("orphan_cost", "finance"):  # D8: three non-labour lines, none in May (corrected)
+        for n, (account, text) in enumerate(NON_LABOUR):
+            posting = date(pf.end.year, 4, 10) + timedelta(weeks=(0, 2, 9)[n])
+            amount = Decimal(1200 * n + 850)
+            lines.append(dict(posting=posting, project=p.where, wbs=f"{p.where}.01", cc="CC-4100",
+                              account=account, text=text, amount=amount, hours=None, emp=""))  # fmt: skip
     lines.sort(key=lambda ln: (ln["posting"], ln["wbs"], ln["account"], ln["emp"]))
     for n, ln in enumerate(lines):
         ln["doc"] = f"{4900000000 + n // 5}"
@@ -149,40 +165,34 @@ def _cji3_row(ln: dict) -> list[str]:
     ]
 
 
+def _bad(pf: Portfolio, file: str) -> list[Planted]:
+    """The planted bad and duplicate lines of one export file, by line number."""
+    mine = [p for p in pf.planted if p.kind in BAD_KINDS and p.where.startswith(f"{file}:")]
+    return sorted(mine, key=lambda p: int(p.where.rsplit(":", 1)[1]))
+
+
 def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
-    """Write every export for ``pf`` into ``folder``; returns the planted bad lines."""
+    """Write every export for ``pf`` into ``folder``; returns the planted bad lines (from ``pf.planted``)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = cost_lines(pf)
-    planted: list[Planted] = []
     q1 = [ln for ln in lines if ln["posting"].month <= 3]
     q2 = [ln for ln in lines if ln["posting"].month > 3]
 
     rows_q1 = [_cji3_row(ln) for ln in q1]
-    # Planted defects, each on its own line; line numbers count the header as line 1.
-    bad = [
-        ("posting_date", "not a date", lambda r: r.__setitem__(3, "31.02.2026")),
-        ("amount", "not a number", lambda r: r.__setitem__(11, "12x,50")),
-        ("currency", "unknown currency", lambda r: r.__setitem__(12, "EUX")),
-        ("project_code", "no anchor", lambda r: r.__setitem__(slice(6, 9), ["", "", ""])),
-    ]
-    for i, (_field, _detail, mutate) in enumerate(bad):
-        row = list(rows_q1[10 + i])
-        row[4], row[5] = f"49999990{i:02d}", "1"
-        mutate(row)
-        rows_q1.insert(20 + i * 7, row)
-    dup_at = 60
-    rows_q1.insert(dup_at + 1, list(rows_q1[dup_at]))
-    for n, row in enumerate(rows_q1, start=2):
-        if row[4].startswith("49999990"):
-            fld = bad[int(row[4][-2:])][0]
-            planted.append(Planted("finance", "bad_line", f"cji3_20260405_Q1.csv:{n}", fld))
-    planted.append(Planted("finance", "duplicate_line", f"cji3_20260405_Q1.csv:{dup_at + 3}", "source_id"))
+    for i, p in enumerate(_bad(pf, "cji3_20260405_Q1.csv")):  # each at its planted line (header = line 1)
+        at = int(p.where.rsplit(":", 1)[1]) - 2
+        row = list(rows_q1[at - 1] if p.kind == "duplicate_line" else rows_q1[at])
+        if p.kind == "bad_line":
+            row[4], row[5] = f"49999990{i:02d}", "1"
+            BAD_CJI3[p.detail](row)
+        rows_q1.insert(at, row)
     _write_csv(folder / "cji3_20260405_Q1.csv", CJI3_HEADER, rows_q1, ";", "cp1252")
     _write_csv(folder / "cji3_20260703_Q2.csv", CJI3_HEADER, [_cji3_row(ln) for ln in q2], ";", "cp1252")
 
     may = [dict(ln) for ln in q2 if ln["posting"].month == 5]
-    may[0]["amount"] += Decimal("100.00")  # a corrected amount
-    del may[1]  # a reversed posting
+    changed, reversed_ = [i for i, ln in enumerate(may) if ln["hours"] is None][:2]
+    may[changed]["amount"] += Decimal("100.00")  # a corrected amount, and a reversed posting: not labour
+    del may[reversed_]
     _write_csv(
         folder / "cji3_20260715_P05-correction.csv", CJI3_HEADER, [_cji3_row(ln) for ln in may], ";", "cp1252"
     )
@@ -207,8 +217,8 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
                 f"Supplier invoice {proj.name}",
             ]
         )
-    invoices.append(
-        [
+    for p in _bad(pf, "invoices_2026H1.csv"):
+        bad = [
             "AP-7999",
             "1",
             "2026-02-30",
@@ -222,8 +232,7 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
             "",
             "planted: bad date",
         ]
-    )
-    planted.append(Planted("finance", "bad_line", f"invoices_2026H1.csv:{len(invoices) + 1}", "posting_date"))
+        invoices.insert(int(p.where.rsplit(":", 1)[1]) - 2, bad)
     _write_csv(folder / "invoices_2026H1.csv", GENERIC_HEADER, invoices, ",", "utf-8-sig")
 
     budget_rows = []
@@ -247,13 +256,22 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
                             None,
                         ]
                     )
-    budget_rows.insert(
-        5,
-        [pf.projects[0].code, pf.projects[0].wbs[0], 2026, 13, "original", "", "CC-4100", "tbd", "EUR", None],
-    )
-    planted.append(Planted("finance", "bad_line", "budget_2026.xlsx:7", "amount"))
+    for p in _bad(pf, "budget_2026.xlsx"):
+        bad = [
+            pf.projects[0].code,
+            pf.projects[0].wbs[0],
+            2026,
+            13,
+            "original",
+            "",
+            "CC-4100",
+            "tbd",
+            "EUR",
+            None,
+        ]
+        budget_rows.insert(int(p.where.rsplit(":", 1)[1]) - 2, bad)
     _write_xlsx(folder / "budget_2026.xlsx", BUDGET_HEADER, budget_rows)
-    return planted
+    return [p for p in pf.planted if p.kind in BAD_KINDS]
 
 
 def _months(start: date, end: date) -> list[date]:

@@ -42,12 +42,16 @@ class PlanTask:
     baseline_work_h: Decimal | None = None
     resource_uid: int | None = None
     actual_days: dict[date, Decimal] = field(default_factory=dict)
+    done: bool = False
 
     @property
     def percent(self) -> int:
+        """100 when done, else the share of work booked, capped at 99 (booked work is not done work)."""
+        if self.done:
+            return 100
         if self.milestone or self.work_h == 0:
             return 0
-        return min(100, int(self.actual_h * 100 / self.work_h))
+        return min(99, int(self.actual_h * 100 / self.work_h))
 
 
 @dataclass
@@ -95,7 +99,8 @@ def write_plan(
     w("<CurrencyCode>EUR</CurrencyCode><LastSaved>2026-07-01T09:00:00</LastSaved>\n")
     work = sum((t.work_h for t in tasks if not t.summary), Decimal(0))
     actual = sum((t.actual_h for t in tasks if not t.summary), Decimal(0))
-    pct = min(100, int(actual * 100 / work)) if work else 0
+    leaves = [t for t in tasks if not t.summary and not t.milestone]
+    pct = 100 if leaves and all(t.done for t in leaves) else min(99, int(actual * 100 / work)) if work else 0
     w("<Tasks>\n")
     w(
         f"<Task><UID>0</UID><ID>0</ID><Name>{escape(title)}</Name><WBS>0</WBS><OutlineNumber>0</OutlineNumber>"
@@ -174,9 +179,13 @@ def project_guid(code: str) -> str:
 
 
 def render(pf: Portfolio, folder: Path, codes: Iterable[str] | None = None) -> list[Path]:
-    """Write ``<code>.xml`` for the given projects (default: the first three) and return the paths."""
+    """Write ``<code>.xml`` for the given projects (default: the first three) and return the paths.
+
+    A planted ``finish_slip_in_file`` (D5) moves that file's project finish by its days.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     codes = list(codes) if codes is not None else [p.code for p in pf.projects[:3]]
+    slips = {p.where: timedelta(days=int(p.detail)) for p in pf.plants("finish_slip_in_file", "projectfiles")}
     booked: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(dict)
     for b in pf.bookings:
         booked[(b.task_key, b.employee_number)][b.work_date] = b.hours
@@ -205,7 +214,7 @@ def render(pf: Portfolio, folder: Path, codes: Iterable[str] | None = None) -> l
                     PlanTask(
                         uid, f"{t.key} {t.name}", f"{phase_no}.{k}", 2, t.start, t.finish,
                         work_h=t.estimate_hours, actual_h=sum(days.values(), Decimal(0)), rate=rate,
-                        resource_uid=res_uid[t.assignee], actual_days=dict(days),
+                        resource_uid=res_uid[t.assignee], actual_days=dict(days), done=t.done,
                     )
                 )  # fmt: skip
             uid += 1
@@ -219,7 +228,8 @@ def render(pf: Portfolio, folder: Path, codes: Iterable[str] | None = None) -> l
         with path.open("w", encoding="utf-8", newline="\n") as f:
             write_plan(
                 f, guid=project_guid(code), title=proj.name, manager=pf.person(proj.team[0]).name,
-                start=proj.start, finish=proj.finish, budget=proj.budget, tasks=tasks, resources=resources,
+                start=proj.start, finish=proj.finish + slips.get(code, timedelta(0)), budget=proj.budget,
+                tasks=tasks, resources=resources,
             )  # fmt: skip
         paths.append(path)
     return paths

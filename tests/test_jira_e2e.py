@@ -87,14 +87,14 @@ def test_full_sync_loads_the_portfolio_with_exact_counts(engine: Engine) -> None
     with JiraSimulator(sim_config()) as sim:
         got = sync(engine, streams(sim))
         d = sim.data
-    assert count(engine, "project") == len(d.projects) == 12
-    assert count(engine, "person") == len(d.users) == 30
-    assert count(engine, "task") == len(d.issues) == 105
-    assert count(engine, "time_entry") == len(d.worklogs) == 2941  # issues have up to 55: not the embedded 20
+    assert count(engine, "project") == len(d.projects) == 13  # 12 portfolio projects + the Jira-only one
+    assert count(engine, "person") == len(d.users) == 31  # 30 people + a namesake who is nobody of ours
+    assert count(engine, "task") == len(d.issues) == 108
+    assert count(engine, "time_entry") == len(d.worklogs) == 5610  # up to 101 an issue: not the embedded 20
     assert count(engine, "status_change") == sum(
         len(i) for h in d.histories.values() for x in h for i in [x.items]
     )
-    assert count(engine, "person", "email is null") == 10  # hidden emails stay null
+    assert count(engine, "person", "email is null") == 11  # hidden emails stay null
     with engine.connect() as c:
         hours = c.execute(text("select actual_hours from task where key = 'MDH-3'")).scalar()
         logged = c.execute(
@@ -109,8 +109,8 @@ def test_full_sync_loads_the_portfolio_with_exact_counts(engine: Engine) -> None
     assert all(r.status == "succeeded" and r.requests >= 1 for r in runs)
     # One page per 100 issues, one worklog/updated + worklog/list per 1000 worklogs: the minimum.
     assert got["projects"].requests == 1 + 1  # serverInfo once per site (shared client), 1 page
-    assert got["issues"].requests == 2  # 105 issues: 2 pages of 100
-    assert got["worklogs"].requests == 3 + 3  # 2941 worklogs: 3 worklog/updated pages, 3 worklog/list
+    assert got["issues"].requests == 2  # 108 issues: 2 pages of 100
+    assert got["worklogs"].requests == 6 + 6  # 5610 worklogs: 6 worklog/updated pages, 6 worklog/list
 
 
 def test_incremental_finds_exactly_the_changes_and_equals_a_full_refresh(engine: Engine, fresh) -> None:
@@ -234,7 +234,7 @@ def test_503_with_retry_after_is_honoured(sqlite_engine: Engine) -> None:
         t0 = time.monotonic()
         got = run(sqlite_engine, streams(sim)[0])
         assert time.monotonic() - t0 >= 1.0 and sim.stats["early"] == 0
-    assert got.rows_written == 12 and got.requests == 3  # serverInfo, 503, retry
+    assert got.rows_written == 13 and got.requests == 3  # serverInfo, 503, retry
 
 
 def test_removed_search_answers_410_and_bad_credentials_fail_loudly(sqlite_engine: Engine) -> None:
@@ -260,8 +260,8 @@ def test_data_center_v2_search_and_per_issue_worklogs(sqlite_engine: Engine) -> 
         got = sync(sqlite_engine, streams(sim))
         paths = {path for _, path, _, _ in sim.log}
     assert "/rest/api/2/search" in paths and not any(p.startswith("/rest/api/3") for p in paths)
-    assert count(sqlite_engine, "task") == 105 and count(sqlite_engine, "time_entry") == 2941
-    assert count(sqlite_engine, "person", "source_id like 'JIRAUSER%'") == 30
+    assert count(sqlite_engine, "task") == 108 and count(sqlite_engine, "time_entry") == 5610
+    assert count(sqlite_engine, "person", "source_id like 'JIRAUSER%'") == 31
     with sqlite_engine.connect() as c:
         assert c.execute(text("select count(*) from task where sprint like 'Sprint %'")).scalar() > 50
     assert got["issue_deletions"].rows_deleted == 0

@@ -68,7 +68,7 @@ def test_payload_realism(sim: JiraSimulator) -> None:
     assert f["description"]["type"] == "doc"  # ADF
     assert "customfield_10020" in f and "customfield_10016" in f
     users = s.get(f"{sim.url}/rest/api/3/users/search", params={"maxResults": 1000}).json()
-    assert sum(u["emailAddress"] is None for u in users) == 10
+    assert sum(u["emailAddress"] is None for u in users) == 11  # every third person, and the decoy
 
 
 def test_tls_when_given_cert_and_key(tmp_path: Path) -> None:

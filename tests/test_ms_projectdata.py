@@ -15,8 +15,11 @@ from connectors.microsoft.projectdata import (
     ACCEPT,
     BASELINE_SELECT,
     PROJECT_SELECT,
+    RESOURCE_SELECT,
     TASK_SELECT,
     map_actual,
+    map_project,
+    map_resource,
     map_task,
     map_timephased,
     odata_dt,
@@ -42,7 +45,7 @@ def _q(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_projects_request_shapes_full_then_incremental() -> None:
     nxt = f"{API}/Projects?$select=x&$skiptoken=300"
     pid = "9E2B2C8A-0000-0000-0000-000000000001"
-    row = {"ProjectId": pid, "ProjectName": "CRM", "ProjectPercentCompleted": 40,
+    row = {"ProjectId": pid, "ProjectName": "CRM", "ProjectCode": " P-1008 ", "ProjectPercentCompleted": 40,
            "ProjectModifiedDate": "2026-06-30T10:00:00",
            "ProjectStartDate": "2026-01-05T08:00:00"}  # fmt: skip
     responses.get(f"{API}/ProjectBaselines", json={"value": [
@@ -62,6 +65,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
     ]
     assert _q(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
     assert _q(calls[1]) == {"$select": PROJECT_SELECT}  # full: no $filter
+    assert "ProjectCode" in PROJECT_SELECT.split(",")  # the ERP code (enterprise custom field)
     assert calls[2].request.url == nxt  # server paging followed verbatim
     assert _q(calls[3]) == {"$select": "ProjectId"}
     assert (
@@ -69,8 +73,8 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         and calls[1].request.headers["Authorization"] == "Bearer tok"
     )
     (proj,) = pages[0].records
-    assert (proj.source_id, proj.name, proj.status_category, proj.budget_amount) == (
-        pid.lower(), "CRM", "in_progress", Decimal("1250.5"),
+    assert (proj.source_id, proj.key, proj.name, proj.status_category, proj.budget_amount) == (
+        pid.lower(), "P-1008", "CRM", "in_progress", Decimal("1250.5"),
     )  # fmt: skip
     assert str(proj.baseline_finish) == "2026-06-30" and str(proj.start_date) == "2026-01-05"
     assert pages[-1].watermark == "2026-06-30T10:00:00+00:00"
@@ -100,6 +104,11 @@ def test_mappings() -> None:
         Decimal("12.5"), Decimal("0"), "2026-02-20",
     )  # fmt: skip
     assert map_task(SRC, {**t, "TaskIsProjectSummary": True}, None) is None
+    r = {"ResourceId": "R1", "ResourceName": "Ines Weber", "ResourceCode": " 00010136 ", "ResourceType": 2}
+    assert (map_resource(SRC, r).source_id, map_resource(SRC, r).employee_number) == ("r1", "00010136")
+    assert map_resource(SRC, {**r, "ResourceCode": ""}).employee_number is None
+    assert map_project(SRC, {"ProjectId": "P", "ProjectCode": None}, None).key is None
+    assert "ResourceCode" in RESOURCE_SELECT.split(",")
     pw = map_timephased(SRC, {"AssignmentId": "A", "ProjectId": "P", "TaskId": "T", "ResourceId": "R",
                               "TimeByDay": "2026-02-03T00:00:00", "AssignmentWork": 8,
                               "AssignmentActualWork": 6, "AssignmentBaselineWork": 7.5,

@@ -58,15 +58,19 @@ def _num(value: Any) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
+def _code(value: Any) -> str | None:
+    return str(value or "").strip() or None
+
+
 def _literal(dt: datetime) -> str:
     return "datetime'" + dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "'"
 
 
 # -- mappings: one payload → one record ------------------------------------------------------------------
 PROJECT_SELECT = (
-    "ProjectId,ProjectName,ProjectOwnerName,ProjectStartDate,ProjectFinishDate,"
+    "ProjectId,ProjectName,ProjectCode,ProjectOwnerName,ProjectStartDate,ProjectFinishDate,"
     "ProjectPercentCompleted,ProjectModifiedDate"
-)
+)  # ProjectCode: the enterprise custom field holding the ERP project code
 BASELINE_SELECT = (
     "ProjectId,BaselineNumber,ProjectBaselineStartDate,ProjectBaselineFinishDate,ProjectBaselineCost"
 )
@@ -78,9 +82,9 @@ TASK_SELECT = (
 )
 ASSIGNMENT_SELECT = "AssignmentId,ProjectId,TaskId,ResourceId,AssignmentWork,AssignmentModifiedDate"
 RESOURCE_SELECT = (
-    "ResourceId,ResourceName,ResourceEmailAddress,ResourceDepartments,ResourceIsActive,ResourceType,"
-    "ResourceModifiedDate"
-)
+    "ResourceId,ResourceName,ResourceCode,ResourceEmailAddress,ResourceDepartments,ResourceIsActive,"
+    "ResourceType,ResourceModifiedDate"
+)  # ResourceCode: the employee number
 TIMEPHASED_SELECT = (
     "AssignmentId,ProjectId,TaskId,ResourceId,TimeByDay,AssignmentWork,AssignmentActualWork,"
     "AssignmentBaselineWork,AssignmentCost,AssignmentActualCost,AssignmentBaselineCost"
@@ -99,6 +103,7 @@ def map_project(source: str, p: dict[str, Any], baseline: dict[str, Any] | None)
     return Project(
         source=source,
         source_id=p["ProjectId"].lower(),
+        key=_code(p.get("ProjectCode")),
         name=p.get("ProjectName"),
         owner=p.get("ProjectOwnerName"),
         status=status,
@@ -156,6 +161,7 @@ def map_resource(source: str, r: dict[str, Any]) -> Person | None:
         source_id=r["ResourceId"].lower(),
         display_name=r.get("ResourceName"),
         email=(r.get("ResourceEmailAddress") or "").lower() or None,
+        employee_number=_code(r.get("ResourceCode")),
         department=r.get("ResourceDepartments"),
         active=r.get("ResourceIsActive"),
     )

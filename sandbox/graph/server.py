@@ -6,6 +6,9 @@ Entra user. It serves what the connector uses — ``/groups`` (``$filter``), ``/
 ``/groups/{id}/planner/plans``, ``/planner/plans/{id}/buckets|tasks``, ``/planner/tasks/{id}/details``
 and ``$batch`` (≤20) — with ``@odata.nextLink`` pages of ``page_size`` (400, ``$top`` ignored) and
 ``@odata.etag`` versions. Throttling is injectable (``throttle``), inside batches too, like Graph.
+Plans are titled "<code> <name>" and tasks "<issue key> <name>", except the planted name variants: plans
+without the code prefix whose tasks carry no keys. percentComplete is 100 for done tasks, else 50 once
+time is booked, else 0.
 """
 
 from __future__ import annotations
@@ -53,9 +56,8 @@ class PlannerData:
         pf = pf or generate()
         d = cls()
         user_id = {p.employee_number: gid("user", p.email) for p in pf.people}
-        done: dict[str, float] = {}
-        for b in pf.bookings:
-            done[b.task_key] = done.get(b.task_key, 0) + float(b.hours)
+        booked = {b.task_key for b in pf.bookings}
+        titles = pf.variants("planner")  # plans titled without the code prefix, their tasks without keys
         for prog in pf.programmes:
             g = gid("group", prog.code)
             d.groups[g] = {"id": g, "displayName": prog.name, "groupTypes": ["Unified"]}
@@ -69,21 +71,25 @@ class PlannerData:
             plan = gid("plan", proj.code)
             d.plans[plan] = {
                 "id": plan,
-                "title": f"{proj.code} {proj.name}",
+                "title": titles.get(proj.code, f"{proj.code} {proj.name}"),
                 "owner": g,
                 "createdDateTime": iso(SEEDED_AT - timedelta(days=200)),
                 "container": {"containerId": g, "type": "group"},
             }
-            d.buckets[plan] = [{"id": gid("bucket", w), "name": w, "planId": plan} for w in proj.wbs]
+            d.buckets[plan] = [
+                {
+                    "id": gid("bucket", w),
+                    "name": f"Workstream {n}" if proj.code in titles else w,
+                    "planId": plan,
+                }
+                for n, w in enumerate(proj.wbs, 1)
+            ]
         for t in pf.tasks:
-            plan = gid("plan", t.project_code)
-            ratio = done.get(t.key, 0) / float(t.estimate_hours)
-            pct = 100 if ratio >= 1 else 50 if ratio > 0 else 0
             d.add_task(
-                plan,
+                gid("plan", t.project_code),
                 gid("bucket", t.wbs),
-                t.key + " " + t.name,
-                pct,
+                t.name if t.project_code in titles else f"{t.key} {t.name}",
+                100 if t.done else 50 if t.key in booked else 0,
                 user_id[t.assignee],
                 t.start.isoformat() + "T08:00:00Z",
                 t.finish.isoformat() + "T17:00:00Z",

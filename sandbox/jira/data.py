@@ -4,18 +4,22 @@ Times are epoch milliseconds inside; the server renders them as Jira does (``202
 in the site's time zone). Seeded times lie at least an hour before the simulator started, so an incremental
 sync right after a full one finds nothing unless a test edits something. ``issues``/``worklogs`` scale the
 portfolio up for benchmarks with synthetic issues and worklogs of the same shape.
+Statuses follow the truth (Done iff the task is done, else In Progress once time is logged, else To Do);
+the plants Jira shows are read from ``pf.planted``: user name variants and a decoy namesake, one extra
+worklog (D1), one issue Done too early (D6) and a Jira-only project worked on by the decoy (D7).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sandbox.portfolio import Portfolio, generate
+from sandbox.portfolio import DECOY_PERSON, Portfolio, Task, generate, hides_email, workdays
 
 SITE_TZ = ZoneInfo("Europe/Berlin")
 SPRINT_FIELD = "customfield_10020"
@@ -28,6 +32,15 @@ STATUSES = {
     "Done": ("10001", "done", "Done", 3),
 }
 TYPES = {"Epic": ("10000", 1), "Story": ("10001", 0), "Task": ("10002", 0), "Bug": ("10004", 0)}
+PROJECT_BASE = 10000  # Jira project ids: PROJECT_BASE + position; the orphan project (D7) comes last
+ORPHAN_ISSUES = ("Design onboarding flow", "Build push notifications", "Test offline mode")
+
+
+def project_ids(pf: Portfolio) -> dict[str, int]:
+    """Jira project id by project code, and by Jira key for the Jira-only project (if planted)."""
+    ids = {p.code: PROJECT_BASE + n for n, p in enumerate(pf.projects)}
+    ids.update({o.where: PROJECT_BASE + len(pf.projects) for o in pf.plants("orphan_time", "jira")})
+    return ids
 
 
 def now_ms() -> int:
@@ -119,24 +132,34 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
     # every start, so a second demo run finds nothing changed. Live edits (tests) use now_ms().
     base = _ms(pf.end, 18)
     d = JiraData()
+    names = pf.variants("jira")
     for n, p in enumerate(pf.people):
         d.users[p.jira_account_id] = User(
             account_id=p.jira_account_id,
-            display_name=p.name,
-            email=None if n % 3 == 0 else p.email,
+            display_name=names.get(p.employee_number, p.name),
+            email=None if hides_email(n) else p.email,
             active=n % 11 != 10,
             dc_key=f"JIRAUSER{10100 + n}",
             dc_name=p.email.split("@")[0],
         )
     by_no = {p.employee_number: p.jira_account_id for p in pf.people}
     accounts = list(d.users)
-    project_ids: dict[str, int] = {}
-    for n, p in enumerate(pf.projects):
-        pid = 10000 + n
-        project_ids[p.code] = pid
-        d.projects.append(
-            {"id": pid, "key": p.jira_key, "name": p.name, "category": p.programme, "lead": by_no[p.team[0]]}
-        )
+    for decoy in pf.plants("decoy", "jira"):  # a namesake who is nobody in the portfolio; email hidden
+        by_no[DECOY_PERSON] = decoy.where
+        dc_name = decoy.detail.lower().replace(" ", ".") + ".ext"
+        dc_key = f"JIRAUSER{10100 + len(pf.people)}"
+        d.users[decoy.where] = User(decoy.where, decoy.detail, None, dc_key=dc_key, dc_name=dc_name)
+    ids = project_ids(pf)
+    d.projects = [
+        {
+            "id": ids[p.code],
+            "key": p.jira_key,
+            "name": p.name,
+            "category": p.programme,
+            "lead": by_no[p.team[0]],
+        }
+        for p in pf.projects
+    ]
     epics: dict[int, int] = {}
     bookings_by_task: dict[str, list] = {}
     for b in pf.bookings:
@@ -145,22 +168,18 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
     extra = max(0, issues - len(tasks))
     for n in range(extra):  # synthetic issues, spread over the projects
         t = tasks[n % len(pf.tasks)]
-        proj = pf.project(t.project_code)
         num = 1000 + n
-        tasks.append(
-            type(t)(
-                project_code=t.project_code,
-                key=f"{proj.jira_key}-{num}",
-                wbs=t.wbs,
-                name=f"{t.name} ({num})",
-                start=t.start,
-                finish=t.finish,
-                estimate_hours=t.estimate_hours,
-                assignee=t.assignee,
-            )
-        )
+        tasks.append(replace(t, key=f"{pf.project(t.project_code).jira_key}-{num}", name=f"{t.name} ({num})"))
+    for orphan in pf.plants("orphan_time", "jira"):  # D7: a project only Jira knows, worked on by the decoy
+        d.projects.append({"id": ids[orphan.where], "key": orphan.where, "name": orphan.detail,
+                           "category": pf.projects[-1].programme, "lead": by_no[DECOY_PERSON]})  # fmt: skip
+        for n, name in enumerate(ORPHAN_ISSUES, 1):
+            tasks.append(Task(orphan.where, f"{orphan.where}-{n}", orphan.where, name, date(2026, 4, 1),
+                              date(2026, 7, 31), Decimal(80), DECOY_PERSON))  # fmt: skip
+    shown_done = {p.where for p in pf.plants("status_conflict", "jira")}  # D6
+    logged = set(bookings_by_task) | {t.key for t in tasks if t.assignee == DECOY_PERSON}
     for t in tasks:
-        pid = project_ids[t.project_code]
+        pid = ids[t.project_code]
         iid = d.next_issue_id
         d.next_issue_id += 1
         is_epic = pid not in epics
@@ -168,7 +187,7 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
             epics[pid] = iid
         created = min(base - 86_400_000, _ms(t.start, 8))
         updated = min(base, created + rng.randrange(1, 90) * 86_400_000)
-        status = rng.choice(("To Do", "In Progress", "In Progress", "Done", "Done"))
+        status = "Done" if t.done or t.key in shown_done else "In Progress" if t.key in logged else "To Do"
         assignee = by_no[t.assignee]
         f: dict[str, Any] = {
             "summary": t.name,
@@ -217,6 +236,15 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
             _add_worklog(
                 d, issue_by_key[t.key], by_no[b.employee_number], b.work_date, int(b.hours * 3600), base
             )
+    for p in pf.plants("jira_extra_worklog", "jira"):  # D1
+        key, emp, day = p.parts
+        _add_worklog(
+            d, issue_by_key[key], by_no[emp], date.fromisoformat(day), int(Decimal(p.detail) * 3600), base
+        )
+    for p in pf.plants("orphan_time", "jira"):  # D7: eight worklogs by the decoy
+        for n, day in enumerate(workdays(date(2026, 4, 1), pf.end)[::7][:8]):
+            issue = issue_by_key[f"{p.where}-{n % len(ORPHAN_ISSUES) + 1}"]
+            _add_worklog(d, issue, by_no[DECOY_PERSON], day, (4, 6, 8)[n % 3] * 3600, base)
     all_issues = list(d.issues.values())
     while len(d.worklogs) < worklogs:  # synthetic worklogs for benchmarks
         issue = all_issues[len(d.worklogs) % len(all_issues)]

@@ -6,6 +6,10 @@ Tasks 300, Assignments/Resources/TimesheetLines 1000, timephased sets 2000; ``$t
 ``odata.nextLink`` paging (``application/json;odata=nometadata``), ``$select`` projection, the ``$filter``
 shapes the connector sends (``X gt datetime'…'``, ``X eq guid'…'`` joined by ``or``, ``X eq 0``), and a
 400 for ``$expand``, which ProjectData does not support.
+Projects carry the ERP code in the enterprise custom field ``ProjectCode``, resources the employee
+number in ``ResourceCode``. Assignments: the assignee's (the plan) plus one per person who booked time on
+the task, whose timephased actuals come from the timesheets. Plants read from ``pf.planted``: a missing
+timesheet week (D2), projects without ProjectCode (one misspelt) and a 2025 namesake project.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.http import JsonSimulator, Response
-from sandbox.portfolio import HOURLY_RATE, Portfolio, generate, workdays
+from sandbox.portfolio import HOURLY_RATE, Portfolio, generate, iso_week, workdays
 
 NS = uuid.UUID("5b7e3c8e-2f7a-4a5e-bb0e-7d0f3b9a6c21")
 SEEDED_AT = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
@@ -62,69 +66,75 @@ class ProjectOnlineData:
         def modified() -> str:  # publish times spread over the weeks before the seed time, like real edits
             return ts(SEEDED_AT - timedelta(minutes=(next(clock) * 37) % 50_000))
 
-        mod = ts(SEEDED_AT)
+        # D2: a person-week whose timesheet never arrived, and with it the actual work and cost it feeds.
+        missing = {tuple(p.parts) for p in pf.plants("timesheet_missing", "projectonline")}
+        bookings = [b for b in pf.bookings if (b.employee_number, iso_week(b.work_date)) not in missing]
+        no_code = {p.where for p in pf.plants("missing_code", "projectonline")}
+        names = pf.variants("projectonline")
         res = {p.employee_number: pid("res", p.email) for p in pf.people}
         for p in pf.people:
             d.sets["Resources"].append({
                 "ResourceId": res[p.employee_number], "ResourceName": p.name, "ResourceEmailAddress": p.email,
-                "ResourceDepartments": p.department, "ResourceIsActive": True, "ResourceType": 2,
-                "ResourceModifiedDate": modified(),
+                "ResourceCode": p.employee_number, "ResourceDepartments": p.department,
+                "ResourceIsActive": True, "ResourceType": 2, "ResourceModifiedDate": modified(),
             })  # fmt: skip
-        booked: dict[tuple[str, str], dict[Any, Decimal]] = defaultdict(dict)
-        for b in pf.bookings:
-            booked[(b.task_key, b.employee_number)][b.work_date] = b.hours
+        booked: dict[str, dict[str, dict[date, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+        for b in bookings:  # task → person → day → hours
+            booked[b.task_key][b.employee_number][b.work_date] = b.hours
         for proj in pf.projects:
-            prj = pid("project", proj.code)
             tasks = [t for t in pf.tasks if t.project_code == proj.code]
             est = sum((t.estimate_hours for t in tasks), Decimal(0))
-            act = sum((sum(booked[(t.key, t.assignee)].values(), Decimal(0)) for t in tasks), Decimal(0))
-            pct = min(100, int(act * 100 / est)) if est else 0
-            d.sets["Projects"].append({
-                "ProjectId": prj, "ProjectName": proj.name, "ProjectOwnerName": pf.person(proj.team[0]).name,
-                "ProjectStartDate": ts(datetime.combine(proj.start, datetime.min.time())),
-                "ProjectFinishDate": ts(datetime.combine(proj.finish, datetime.min.time())),
-                "ProjectPercentCompleted": pct, "ProjectModifiedDate": modified(), "ProjectType": 0,
-            })  # fmt: skip
-            d.sets["ProjectBaselines"].append({
-                "ProjectId": prj, "BaselineNumber": 0,
-                "ProjectBaselineStartDate": ts(datetime.combine(proj.start, datetime.min.time())),
-                "ProjectBaselineFinishDate": ts(datetime.combine(proj.finish, datetime.min.time())),
-                "ProjectBaselineCost": float(proj.budget), "ProjectBaselineWork": float(est),
-            })  # fmt: skip
-            summary = pid("task", proj.code, "summary")
-            d.sets["Tasks"].append(_task(prj, summary, proj.name, summary, "0", 0, True, False, proj.start,
-                                         proj.finish, pct, est, act, mod, project_summary=True))  # fmt: skip
+            act = sum(
+                (h for t in tasks for days in booked[t.key].values() for h in days.values()), Decimal(0)
+            )
+            pct = 100 if all(t.done for t in tasks) else _percent(act, est)
+            code = None if proj.code in no_code else proj.code  # the ERP code, an enterprise custom field
+            d._project(proj.code, names.get(proj.code, proj.name), code, pf.person(proj.team[0]).name,
+                       proj.start, proj.finish, pct, est, act, proj.budget, modified())  # fmt: skip
+            prj, summary = pid("project", proj.code), pid("task", proj.code, "summary")
             for n, t in enumerate(tasks, 1):
                 tid = pid("task", t.key)
-                days = booked[(t.key, t.assignee)]
-                a = sum(days.values(), Decimal(0))
-                tp = min(100, int(a * 100 / t.estimate_hours))
+                a = sum((h for days in booked[t.key].values() for h in days.values()), Decimal(0))
+                tp = 100 if t.done else _percent(a, t.estimate_hours)
                 row = _task(prj, tid, f"{t.key} {t.name}", summary, f"{n}", 1, False, False,
                             t.start, t.finish, tp, t.estimate_hours, a, modified())  # fmt: skip
                 d.sets["Tasks"].append(row)
-                aid = pid("assignment", t.key)
-                rid = res[t.assignee]
-                rate = HOURLY_RATE[pf.person(t.assignee).department]
-                d.sets["Assignments"].append({
-                    "AssignmentId": aid, "ProjectId": prj, "TaskId": tid, "ResourceId": rid,
-                    "AssignmentWork": _f(t.estimate_hours), "AssignmentModifiedDate": modified(),
-                })  # fmt: skip
                 plan_days = workdays(t.start, t.finish) or [t.start]
                 per_day = (t.estimate_hours / len(plan_days)).quantize(Decimal("0.01"))
-                for day in sorted(set(plan_days) | set(days)):
-                    planned = per_day if day in plan_days else Decimal(0)
-                    actual = days.get(day, Decimal(0))
-                    d.sets["AssignmentTimephasedDataSet"].append({
+                # One assignment per person who booked time on the task, plus the assignee's (the plan).
+                for emp in [t.assignee, *sorted(set(booked[t.key]) - {t.assignee})]:
+                    mine = emp == t.assignee
+                    aid, rid = pid("assignment", t.key, *([] if mine else [emp])), res[emp]
+                    days, rate = booked[t.key].get(emp, {}), HOURLY_RATE[pf.person(emp).department]
+                    d.sets["Assignments"].append({
                         "AssignmentId": aid, "ProjectId": prj, "TaskId": tid, "ResourceId": rid,
-                        "TimeByDay": ts(datetime.combine(day, datetime.min.time())),
-                        "AssignmentWork": _f(planned), "AssignmentActualWork": _f(actual),
-                        "AssignmentBaselineWork": _f(planned), "AssignmentCost": _f(planned * rate),
-                        "AssignmentActualCost": _f(actual * rate),
-                        "AssignmentBaselineCost": _f(planned * rate),
+                        "AssignmentWork": _f(t.estimate_hours if mine else Decimal(0)),
+                        "AssignmentModifiedDate": modified(),
                     })  # fmt: skip
-        # Timesheets: every booking, by task × person × week (people book on tasks not assigned to them too).
-        weeks: dict[tuple[str, str, Any], dict[Any, Decimal]] = defaultdict(dict)
-        for b in pf.bookings:
+                    for day in sorted(set(plan_days if mine else ()) | set(days)):
+                        planned = per_day if mine and day in plan_days else Decimal(0)
+                        actual = days.get(day, Decimal(0))
+                        d.sets["AssignmentTimephasedDataSet"].append({
+                            "AssignmentId": aid, "ProjectId": prj, "TaskId": tid, "ResourceId": rid,
+                            "TimeByDay": ts(datetime.combine(day, datetime.min.time())),
+                            "AssignmentWork": _f(planned), "AssignmentActualWork": _f(actual),
+                            "AssignmentBaselineWork": _f(planned), "AssignmentCost": _f(planned * rate),
+                            "AssignmentActualCost": _f(actual * rate),
+                            "AssignmentBaselineCost": _f(planned * rate),
+                        })  # fmt: skip
+        for decoy in pf.plants("decoy", "projectonline"):  # a finished 2025 namesake: no code, no people
+            code, work = f"decoy-{decoy.where}", Decimal(120)
+            d._project(code, decoy.detail, None, pf.person(pf.project(decoy.where).team[0]).name,
+                       date(2025, 2, 3), date(2025, 11, 28), 100, 2 * work, 2 * work, Decimal(90000),
+                       modified())  # fmt: skip
+            for n, name in enumerate(("Legacy cutover", "Archive"), 1):
+                d.sets["Tasks"].append(_task(pid("project", code), pid("task", code, n), name,
+                                             pid("task", code, "summary"), f"{n}", 1, False, False,
+                                             date(2025, 2, 3 + n), date(2025, 11, 20 + n), 100, work, work,
+                                             modified()))  # fmt: skip
+        # Timesheets: every booking that reached Project Online, by task × person × week.
+        weeks: dict[tuple[str, str, date], dict[date, Decimal]] = defaultdict(dict)
+        for b in bookings:
             weeks[(b.task_key, b.employee_number, b.work_date - timedelta(days=b.work_date.weekday()))][
                 b.work_date
             ] = b.hours
@@ -145,6 +155,24 @@ class ProjectOnlineData:
                 })  # fmt: skip
         return d
 
+    def _project(self, code: str, name: str, project_code: str | None, owner: str, start: date, finish: date,
+                 pct: int, work: Decimal, actual: Decimal, budget: Decimal, mod: str) -> None:  # fmt: skip
+        """A project's Projects and ProjectBaselines rows and its summary task; ids derive from ``code``."""
+        prj, summary = pid("project", code), pid("task", code, "summary")
+        d0, d1 = (ts(datetime.combine(x, datetime.min.time())) for x in (start, finish))
+        self.sets["Projects"].append({
+            "ProjectId": prj, "ProjectName": name, "ProjectCode": project_code, "ProjectOwnerName": owner,
+            "ProjectStartDate": d0, "ProjectFinishDate": d1, "ProjectPercentCompleted": pct,
+            "ProjectModifiedDate": mod, "ProjectType": 0,
+        })  # fmt: skip
+        self.sets["ProjectBaselines"].append({
+            "ProjectId": prj, "BaselineNumber": 0, "ProjectBaselineStartDate": d0,
+            "ProjectBaselineFinishDate": d1, "ProjectBaselineCost": float(budget),
+            "ProjectBaselineWork": float(work),
+        })  # fmt: skip
+        self.sets["Tasks"].append(_task(prj, summary, name, summary, "0", 0, True, False, start, finish, pct,
+                                        work, actual, ts(SEEDED_AT), project_summary=True))  # fmt: skip
+
     def touch(self, entity_set: str, key: str, value: str, **changes: Any) -> None:
         """Edit rows (``key == value``) and stamp their modified date with now, as PWA does on publish."""
         stamp = {
@@ -162,6 +190,11 @@ class ProjectOnlineData:
 
     def delete(self, entity_set: str, key: str, value: str) -> None:
         self.sets[entity_set] = [r for r in self.sets[entity_set] if r.get(key) != value]
+
+
+def _percent(actual: Decimal, work: Decimal) -> int:
+    """% complete of work not done: 1–99 once anything is booked, 0 before."""
+    return 0 if actual <= 0 else min(99, max(1, int(actual * 100 / work))) if work else 1
 
 
 def _task(prj: str, tid: str, name: str, parent: str, wbs: str, level: int, summary: bool, milestone: bool,

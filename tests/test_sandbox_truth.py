@@ -1,0 +1,308 @@
+"""The sandbox's ground truth: one deterministic portfolio, consistent across every rendered source except
+for exactly the planted discrepancies, and identity truth covering every record the connectors load.
+
+``_rule_rows`` is a small reference implementation of the reconciliation rules (ARCHITECTURE-level
+definitions, tolerances as in model.recon) over what each simulator renders; on the sandbox it must find
+exactly ``expected_exceptions`` — no more (consistency by construction), no less (each plant shows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from connectors.base import Line
+from connectors.finance.profiles import load_profile
+from connectors.finance.reader import ExportFile
+from connectors.jira import mapping as jira_mapping
+from connectors.microsoft.mspdi import read_project_file
+from connectors.microsoft.planner import map_person, map_plan
+from connectors.microsoft.projectdata import map_project, map_resource
+from model.records import CostLine
+from sandbox.finance import write_exports
+from sandbox.graph import PlannerData
+from sandbox.jira.data import SITE_TZ, build
+from sandbox.mspdi import render
+from sandbox.portfolio import HOURLY_RATE, Expected, Portfolio, exceeds, generate, iso_week, month, workdays
+from sandbox.projectdata import ProjectOnlineData
+from sandbox.truth import expected_exceptions, identities
+
+KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
+HOURS = ("finance", "jira", "projectonline")
+
+
+@pytest.fixture(scope="module")
+def pf() -> Portfolio:
+    return generate(7)
+
+
+@pytest.fixture(scope="module")
+def rendered(pf: Portfolio, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("sandbox")
+    write_exports(pf, folder / "exports")
+    return {
+        "jira": build(pf, seed=pf.seed),
+        "planner": PlannerData.from_portfolio(pf),
+        "projectonline": ProjectOnlineData.from_portfolio(pf),
+        "files": {p.stem: read_project_file(p, "projectfiles:t") for p in render(pf, folder / "plans")},
+        "exports": folder / "exports",
+    }
+
+
+def _finance(folder: Path) -> list[CostLine]:
+    """The CJI3 lines as the warehouse keeps them: a later file replaces the periods it holds."""
+    kept: dict[str, CostLine] = {}
+    for path in sorted(folder.glob("cji3_*.csv")):
+        f = ExportFile(path, path.name, "finance:t", load_profile("sap_cji3"))
+        recs = [ln.record for batch in f.lines() for ln in batch if isinstance(ln, Line)]
+        periods = {r.fiscal_period for r in recs}
+        kept = {k: r for k, r in kept.items() if r.fiscal_period not in periods}
+        for r in recs:
+            kept.setdefault(r.source_id, r)  # a duplicate line within a file is quarantined, not loaded
+    return list(kept.values())
+
+
+def _rule_rows(pf: Portfolio, src: dict) -> set[Expected]:
+    ids = identities(pf)
+    person, project = ids["person"], ids["project"]
+    hours: dict[str, dict[tuple[str, str, date], Decimal]] = {s: defaultdict(Decimal) for s in HOURS}
+    cost: dict[str, dict[tuple[str, str], Decimal]] = {s: defaultdict(Decimal) for s in HOURS}
+    present: dict[str, set[str]] = defaultdict(set)  # system → projects it knows
+    jd, po = src["jira"], src["projectonline"].sets
+    present["jira"] = {project[("jira", str(p["id"]))] for p in jd.projects}
+    for w in jd.worklogs.values():
+        day = datetime.fromtimestamp(w.started_ms / 1000, SITE_TZ).date()
+        where = project[("jira", str(jd.issues[w.issue_id].project_id))]
+        hours["jira"][(person[("jira", w.author)], where, day)] += Decimal(w.seconds) / 3600
+    po_project = {p["ProjectId"]: project[("projectonline", p["ProjectId"])] for p in po["Projects"]}
+    present["projectonline"] = set(po_project.values())
+    lines = {ln["TimesheetLineId"]: ln for ln in po["TimesheetLines"]}
+    for a in po["TimesheetLineActualDataSet"]:
+        ln, day = lines[a["TimesheetLineId"]], date.fromisoformat(a["TimeByDay"][:10])
+        key = (person[("projectonline", ln["TimesheetOwnerId"])], po_project[ln["ProjectId"]], day)
+        hours["projectonline"][key] += Decimal(str(a["ActualWorkBillable"] + a["ActualWorkNonBillable"]))
+    for a in po["AssignmentTimephasedDataSet"]:
+        day = date.fromisoformat(a["TimeByDay"][:10])
+        cost["projectonline"][(po_project[a["ProjectId"]], month(day))] += Decimal(
+            str(a["AssignmentActualCost"])
+        )
+    for c in _finance(src["exports"]):
+        present["finance"].add(c.project_code)
+        if c.hours is not None:
+            hours["finance"][(c.person_code, c.project_code, c.posting_date)] += c.hours
+            cost["finance"][(c.project_code, month(c.posting_date))] += c.amount
+    present["planner"] = {project[("planner", p)] for p in src["planner"].plans}
+    present["projectfiles"] = {
+        project[("projectfiles", r.projects[0].source_id)] for r in src["files"].values()
+    }
+
+    out: set[Expected] = set()
+    for rule, by, abs_tol, rel_tol in (
+        ("hours_person_week", lambda k: (k[0], iso_week(k[2])), 1, "0.05"),
+        ("hours_project_month", lambda k: (k[1], month(k[2])), 8, "0.05"),
+    ):
+        sums: dict[str, dict[tuple[str, str], Decimal]] = {s: defaultdict(Decimal) for s in HOURS}
+        for s in HOURS:
+            for k, h in hours[s].items():
+                sums[s][by(k)] += h
+        for a, b in combinations(HOURS, 2):
+            subjects = {k[0] for k in sums[a]} & {k[0] for k in sums[b]}
+            for k in {k for k in [*sums[a], *sums[b]] if k[0] in subjects}:
+                if exceeds(sums[a].get(k, Decimal(0)), sums[b].get(k, Decimal(0)), abs_tol, rel_tol):
+                    out.add(Expected(rule, k[0], k[1], (a, b)))
+    fin, pwa = cost["finance"], cost["projectonline"]
+    for k in set(fin) | set(pwa):
+        if exceeds(fin.get(k, Decimal(0)), pwa.get(k, Decimal(0)), 100, "0.02"):
+            out.add(Expected("cost_project_period", k[0], k[1], ("finance", "projectonline")))
+
+    truth_days: dict[str, list[date]] = defaultdict(list)
+    for b in pf.bookings:
+        truth_days[b.employee_number].append(b.work_date)
+    timesheet: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for (emp, _, day), h in hours["projectonline"].items():
+        timesheet[(emp, iso_week(day))] += h
+    for emp, days in truth_days.items():
+        expected: dict[str, int] = defaultdict(int)
+        for day in workdays(min(days), max(days)):
+            expected[iso_week(day)] += 8
+        for week, due in expected.items():
+            if timesheet[(emp, week)] < Decimal("0.5") * due:
+                out.add(Expected("timesheet_gap", emp, week, ("projectonline",)))
+
+    finish = {
+        po_project[p["ProjectId"]]: date.fromisoformat(p["ProjectFinishDate"][:10]) for p in po["Projects"]
+    }
+    for recs in src["files"].values():
+        p = recs.projects[0]
+        code = project[("projectfiles", p.source_id)]
+        if abs((p.finish_date - finish[code]).days) > 10:
+            out.add(Expected("finish_date_mismatch", code, "", ("projectfiles", "projectonline")))
+
+    done: dict[str, dict[str, bool]] = defaultdict(dict)  # issue key → system → done
+    for i in jd.issues.values():
+        done[i.key]["jira"] = i.fields["status"] == "Done"
+    for t in src["planner"].tasks.values():
+        if m := KEY.match(t["title"]):
+            done[m.group(1)]["planner"] = t["percentComplete"] == 100
+    for t in po["Tasks"]:
+        if m := KEY.match(t["TaskName"]):
+            done[m.group(1)]["projectonline"] = t["TaskPercentCompleted"] == 100
+    for recs in src["files"].values():
+        for t in recs.tasks:
+            if m := KEY.match(t.name or ""):
+                done[m.group(1)]["projectfiles"] = t.status_category == "done"
+    for key, says in done.items():
+        for a, b in combinations(sorted(says), 2):
+            if says[a] != says[b]:
+                out.add(Expected("status_conflict", key, "", (a, b)))
+
+    for code in set().union(*present.values()):
+        systems = [s for s in present if code in present[s]]
+        if len(systems) == 1 and any(k[1] == code for k in hours[systems[0]]):
+            out.add(Expected("orphan_time", code, "", (systems[0],)))
+        if systems == ["finance"]:
+            out.add(Expected("orphan_cost", code, "", ("finance",)))
+    return out
+
+
+def test_the_rules_find_exactly_the_planted_discrepancies(pf: Portfolio, rendered: dict) -> None:
+    expected = expected_exceptions(pf)
+    assert {e.rule for e in expected} == {
+        "hours_person_week", "hours_project_month", "cost_project_period", "finish_date_mismatch",
+        "status_conflict", "orphan_time", "orphan_cost", "timesheet_gap",
+    }  # fmt: skip
+    assert _rule_rows(pf, rendered) == expected
+
+
+def test_generate_is_deterministic(pf: Portfolio, tmp_path: Path) -> None:
+    assert generate(7) == pf and generate(8) != pf
+    for n in (1, 2):
+        write_exports(generate(7), tmp_path / f"e{n}")
+        render(generate(7), tmp_path / f"p{n}")
+    for sub in ("e", "p"):
+        files = sorted(p.name for p in (tmp_path / f"{sub}1").iterdir())
+        one, two = tmp_path / f"{sub}1", tmp_path / f"{sub}2"
+        assert files and all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
+
+
+def test_everyone_books_eight_hours_every_workday_of_their_span(pf: Portfolio) -> None:
+    (absence,) = pf.plants("unrecorded_absence")
+    emp_absent, weeks = absence.parts[0], set(absence.parts[1].split("+"))
+    day_hours: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
+    for b in pf.bookings:
+        day_hours[(b.employee_number, b.work_date)] += b.hours
+    for p in pf.people:
+        spans = [(x.start, min(x.finish, pf.end)) for x in pf.projects if p.employee_number in x.team]
+        for day in workdays(pf.start, pf.end):
+            active = any(a <= day <= b for a, b in spans)
+            off = p.employee_number == emp_absent and iso_week(day) in weeks
+            assert day_hours.get((p.employee_number, day), Decimal(0)) == (8 if active and not off else 0)
+    assert len(weeks) == 2 and all(day_hours[(emp_absent, d)] == 0 for d in workdays(pf.start, pf.end)
+                                   if iso_week(d) in weeks)  # fmt: skip
+
+
+def test_each_plant_shows_in_its_source(pf: Portfolio, rendered: dict) -> None:
+    (d1,) = pf.plants("jira_extra_worklog")
+    key, emp, day = d1.parts
+    jd = rendered["jira"]
+    issue = jd.by_key(key)
+    author = pf.person(emp).jira_account_id
+    on_day = date.fromisoformat(day)
+    mine = [w for w in map(jd.worklogs.get, issue.worklog_ids) if w and w.author == author
+            and datetime.fromtimestamp(w.started_ms / 1000, SITE_TZ).date() == on_day]  # fmt: skip
+    assert len(mine) == 2 and 6 * 3600 in {w.seconds for w in mine}  # the booking's worklog, and the extra
+
+    (d5,) = pf.plants("finish_slip_in_file")
+    p5 = rendered["files"][d5.where].projects[0]
+    assert (p5.finish_date - pf.project(d5.where).finish).days == 30
+    po_dates = {p["ProjectName"]: (p["ProjectStartDate"][:10], p["ProjectFinishDate"][:10])
+                for p in rendered["projectonline"].sets["Projects"]}  # fmt: skip
+    for code, recs in rendered["files"].items():  # the files' dates are Project Online's, but for D5
+        f = recs.projects[0]
+        slip = 30 if code == d5.where else 0
+        assert (str(f.start_date), str(f.finish_date - timedelta(slip))) == po_dates[pf.project(code).name]
+
+    (d6,) = pf.plants("status_conflict")
+    assert jd.by_key(d6.where).fields["status"] == "Done" and not pf.task(d6.where).done
+
+    mat = next(p for p in jd.projects if p["key"] == "MAT")
+    (decoy,) = pf.plants("decoy", "jira")
+    assert mat["name"] == "Mobile App v3" and jd.users[decoy.where].display_name == "Ben Kowalski"
+    mat_logs = [
+        w
+        for i in jd.issues.values()
+        if i.project_id == mat["id"]
+        for w in map(jd.worklogs.get, i.worklog_ids)
+    ]
+    assert len(mat_logs) == 8 and {w.author for w in mat_logs} == {decoy.where}
+    assert jd.users[decoy.where].email is None
+
+    po = rendered["projectonline"].sets
+    (d2,) = pf.plants("timesheet_missing")
+    res = next(r["ResourceId"] for r in po["Resources"] if r["ResourceCode"] == d2.parts[0])
+    lines = {ln["TimesheetLineId"] for ln in po["TimesheetLines"] if ln["TimesheetOwnerId"] == res}
+    weeks = {iso_week(date.fromisoformat(a["TimeByDay"][:10])) for a in po["TimesheetLineActualDataSet"]
+             if a["TimesheetLineId"] in lines}  # fmt: skip
+    assert d2.parts[1] not in weeks and len(weeks) > 20
+    codes = {p["ProjectName"]: p["ProjectCode"] for p in po["Projects"]}
+    assert codes["Custmer Portal"] is None and codes["Data Lake Migration 2025"] is None
+    assert sum(c is None for c in codes.values()) == 4
+
+    cji3 = {p.name: p.read_text("cp1252") for p in rendered["exports"].glob("cji3_*.csv")}
+    assert cji3["cji3_20260703_Q2.csv"].count(";P-1099;P-1099.01;") == 3
+    q2 = [r.split(";") for r in cji3["cji3_20260703_Q2.csv"].splitlines() if ";5;" in r[:12]]
+    fix = [r.split(";") for r in cji3["cji3_20260715_P05-correction.csv"].splitlines()[1:]]
+    labour = sorted(r for r in q2 if r[13])  # Total Quantity: hours on labour lines only
+    assert labour == sorted(r for r in fix if r[13]) and len(fix) == len(q2) - 1
+    (d4,) = pf.plants("finance_rate_error")
+    wbs, emp4, posting = d4.parts
+    line = next(c for c in _finance(rendered["exports"])
+                if (c.wbs_code, c.person_code, str(c.posting_date)) == (wbs, emp4, posting))  # fmt: skip
+    assert line.amount - line.hours * HOURLY_RATE[pf.person(emp4).department] == Decimal("1500.00")
+
+
+def test_truth_ids_cover_every_person_and_project_the_connectors_load(pf: Portfolio, rendered: dict) -> None:
+    ids = identities(pf)
+    loaded: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    jd = rendered["jira"]
+    for p in jd.projects:
+        loaded["project"].add(
+            ("jira", jira_mapping.project({"id": p["id"], "key": p["key"]}, "jira:t", "").source_id)
+        )
+    for u in jd.users.values():
+        loaded["person"].add(("jira", jira_mapping.person({"accountId": u.account_id}, "jira:t").source_id))
+    planner = rendered["planner"]
+    for plan in planner.plans.values():
+        loaded["project"].add(("planner", map_plan("planner:t", plan, {}).source_id))
+    for members in planner.members.values():
+        loaded["person"] |= {("planner", map_person("planner:t", u).source_id) for u in members}
+    po = rendered["projectonline"].sets
+    loaded["project"] |= {("projectonline", map_project("po:t", p, None).source_id) for p in po["Projects"]}
+    loaded["person"] |= {("projectonline", map_resource("po:t", r).source_id) for r in po["Resources"]}
+    for recs in rendered["files"].values():
+        loaded["project"] |= {("projectfiles", p.source_id) for p in recs.projects}
+        loaded["person"] |= {("projectfiles", p.source_id) for p in recs.people}
+    for c in _finance(rendered["exports"]):
+        loaded["project"].add(("finance", c.project_code))
+        if c.person_code:
+            loaded["person"].add(("finance", c.person_code))
+    for entity in ("project", "person"):
+        assert loaded[entity] <= set(ids[entity]), loaded[entity] - set(ids[entity])
+    # Codes where sources carry them agree with the truth; look-alikes are nobody real.
+    po_keys = {
+        map_project("po:t", p, None).source_id: map_project("po:t", p, None).key for p in po["Projects"]
+    }
+    assert all(ids["project"][("projectonline", k)] == code for k, code in po_keys.items() if code)
+    assert all(ids["person"][("projectonline", map_resource("po:t", r).source_id)] == r["ResourceCode"]
+               for r in po["Resources"])  # fmt: skip
+    assert {v for v in ids["project"].values() if v.startswith("decoy:")} == {"decoy:P-1004-2025"}
+    assert sum(v == "decoy:ben" for v in ids["person"].values()) == 1
+    assert {ids["project"][("jira", str(p["id"]))] for p in jd.projects} == {p.code for p in pf.projects} | {
+        "MAT"
+    }
