@@ -273,3 +273,6 @@ recon_exception = Table(
     ),
     UniqueConstraint("rule", "subject_type", "subject_id", "period", "sources"),
 )
+
+# The marts (dimensions, facts, RAG rules) live in the same metadata: importing registers them.
+import warehouse.marts.tables  # noqa: E402, F401

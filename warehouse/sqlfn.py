@@ -1,10 +1,10 @@
-"""Date bucketing that SQLite and PostgreSQL spell differently, so aggregation can stay in SQL."""
+"""Date functions that SQLite and PostgreSQL spell differently, so aggregation can stay in SQL."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Date, String
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -13,6 +13,13 @@ class week_start(FunctionElement):
     """Monday of the ISO week of a date."""
 
     type = Date()
+    inherit_cache = True
+
+
+class date_key(FunctionElement):
+    """A DATE as the integer yyyymmdd (dim_date.date_key)."""
+
+    type = Integer()
     inherit_cache = True
 
 
@@ -41,3 +48,13 @@ def _month_sqlite(element: month_of, compiler: Any, **kw: Any) -> str:
 @compiles(month_of, "postgresql")
 def _month_pg(element: month_of, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+
+
+@compiles(date_key, "sqlite")
+def _date_key_sqlite(element: date_key, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%Y%m%d', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(date_key, "postgresql")
+def _date_key_pg(element: date_key, compiler: Any, **kw: Any) -> str:
+    return f"CAST(to_char({compiler.process(element.clauses, **kw)}, 'YYYYMMDD') AS INTEGER)"

@@ -1,0 +1,368 @@
+"""``python -m bench marts --projects N --time-entries N [--people N] [--database-url URL]``: refresh marts.
+
+A synthetic portfolio in three tools, bulk-inserted straight into the base tables (COPY on PostgreSQL,
+the driver's executemany of tuples on SQLite): Jira and Project Online hold each project, its ten tasks,
+every person and every booking (so half of the time entries are the same work seen twice, as in life),
+Project Online holds a monthly baseline and plan, finance holds weekly labour lines, monthly other costs and
+a monthly budget in two versions. Reconciliation runs once, untimed. ``seconds`` is the first
+``refresh_marts`` (every dimension and fact built from nothing); ``refresh_again_seconds`` is the nightly
+case, a second refresh on unchanged data. Loading and reconciling run in a forked child, so ``peak_rss_mb`` is
+the refresh's own. The last line is one JSON object (see ``bench/__main__.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, inspect, text
+
+from warehouse.db import describe, make_engine, upgrade
+from warehouse.marts import refresh_marts
+from warehouse.reconcile import reconcile
+from warehouse.schema import ENTITY_TABLES, metadata
+
+JIRA, PO, ERP = "jira:bench.atlassian.net", "projectonline:bench", "finance:bench-sap"
+START, END, AS_OF = date(2026, 1, 5), date(2026, 6, 30), date(2026, 7, 1)
+TASKS = 10
+RATE = Decimal(80)
+CHUNK = 50_000
+
+
+def workdays(first: date, last: date) -> list[date]:
+    return [
+        first + timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if (first + timedelta(days=i)).weekday() < 5
+    ]
+
+
+def letters(i: int) -> str:
+    out, i = "", i + 26 * 26
+    while i:
+        i, r = divmod(i, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def bulk(engine: Engine, table: Table, rows: Iterable[dict[str, Any]]) -> int:
+    """COPY on PostgreSQL; the DB-API executemany of tuples in chunks on SQLite (adapters: warehouse.db)."""
+    cols = [c.name for c in table.columns if c.name not in ("id", "loaded_at", "updated_at")]
+    n = 0
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        if engine.dialect.name == "postgresql":
+            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row([r.get(c) for c in cols])
+                    n += 1
+            return n
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        chunk: list[tuple[Any, ...]] = []
+        for r in rows:
+            chunk.append(tuple(r.get(c) for c in cols))
+            if len(chunk) == CHUNK:
+                raw.executemany(sql, chunk)
+                n, chunk = n + len(chunk), []
+        raw.executemany(sql, chunk)
+        return n + len(chunk)
+
+
+def projects(count: int) -> Iterator[dict[str, Any]]:
+    for i in range(count):
+        name = f"Project {letters(i).title()} {('Upgrade', 'Rollout', 'Migration', 'Platform')[i % 4]}"
+        yield dict(source=JIRA, source_id=str(10000 + i), key=letters(i), name=name)
+        finish = date(2026, 12, 18) - timedelta(days=i % 60)
+        yield dict(
+            source=PO,
+            source_id=f"po-{i}",
+            key=f"P-{10000 + i}",
+            name=name,
+            status="In progress",
+            status_category="in_progress",
+            owner=f"Owner {i % 97}",
+            start_date=START,
+            finish_date=finish,
+            baseline_start=START,
+            baseline_finish=finish - timedelta(days=(i % 3) * 10),
+            percent_complete=Decimal(20 + i % 60),
+            currency="EUR",
+        )
+
+
+def tasks(count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
+    for i in range(count):
+        for n in range(1, TASKS + 1):
+            roll = rng.random()
+            category = "done" if roll < 0.4 else "in_progress" if roll < 0.8 else "todo"
+            created = datetime(2026, 1, 5 + n, 9, tzinfo=UTC)
+            due = START + timedelta(days=14 * n)
+            resolved = created + timedelta(days=7 + rng.randrange(14 * n)) if category == "done" else None
+            estimate = Decimal(20 + rng.randrange(60))
+            remaining = Decimal(0) if category == "done" else estimate / 2
+            common = dict(
+                status_category=category, due_date=due, estimate_hours=estimate, remaining_hours=remaining
+            )
+            yield dict(
+                source=JIRA,
+                source_id=f"j{i}-{n}",
+                key=f"{letters(i)}-{n}",
+                name=f"Work package {n}",
+                project_source_id=str(10000 + i),
+                status={"done": "Done", "in_progress": "In Progress"}.get(category, "To Do"),
+                created_at=created,
+                resolved_at=resolved,
+                **common,
+            )
+            yield dict(
+                source=PO,
+                source_id=f"po-{i}-{n}",
+                name=f"{letters(i)}-{n} Work package {n}",
+                project_source_id=f"po-{i}",
+                status=category,
+                baseline_finish=due,
+                finish_date=due,
+                percent_complete=Decimal(100)
+                if category == "done"
+                else Decimal(50 if category == "in_progress" else 0),
+                created_at=created,
+                **common,
+            )
+
+
+def status_changes(count: int) -> Iterator[dict[str, Any]]:
+    for i in range(count):
+        for n in range(1, TASKS + 1):
+            at = datetime(2026, 1, 5 + n, 9, tzinfo=UTC) + timedelta(days=3)
+            yield dict(
+                source=JIRA,
+                source_id=f"sc{i}-{n}",
+                task_source_id=f"j{i}-{n}",
+                changed_at=at,
+                field="status",
+                from_value="To Do",
+                to_value="In Progress",
+            )
+
+
+def people(count: int) -> Iterator[dict[str, Any]]:
+    for p in range(count):
+        email = f"person{p}@bench.example"
+        yield dict(source=JIRA, source_id=f"acc{p:06d}", display_name=f"Person {p}", email=email)
+        yield dict(
+            source=PO,
+            source_id=f"res-{p}",
+            display_name=f"Person {p}",
+            email=email,
+            employee_number=f"{p:08d}",
+            department=f"Dept {p % 12}",
+            cost_centre=f"CC-{p % 40}",
+        )
+
+
+def homes(p: int, projects: int) -> tuple[int, int]:
+    return (p * 7) % projects, (p * 7 + 13) % projects
+
+
+def bookings(projects: int, people_n: int, entries: int) -> Iterator[dict[str, Any]]:
+    """``entries`` time entries: every booking once as a Jira worklog and once as a Project timesheet line."""
+    days = workdays(START, END)
+    per_day = max(1, round(entries / 2 / people_n / len(days)))
+    n = 0
+    for p in range(people_n):
+        home = homes(p, projects)
+        for d in days:
+            for k in range(per_day):
+                if n >= entries // 2:
+                    return
+                proj, task = home[k % 2], (d.toordinal() + k) % TASKS + 1
+                hours = Decimal(8) / per_day
+                yield dict(
+                    source=JIRA,
+                    source_id=f"w{n}",
+                    person_source_id=f"acc{p:06d}",
+                    task_source_id=f"j{proj}-{task}",
+                    work_date=d,
+                    hours=hours,
+                    billable=True,
+                )
+                yield dict(
+                    source=PO,
+                    source_id=f"t{n}",
+                    person_source_id=f"res-{p}",
+                    task_source_id=f"po-{proj}-{task}",
+                    project_source_id=f"po-{proj}",
+                    work_date=d,
+                    hours=hours,
+                )
+                n += 1
+
+
+def plans(projects: int, people_n: int) -> Iterator[dict[str, Any]]:
+    """Project Online's monthly baseline and plan per person and home project, January to December."""
+    for p in range(people_n):
+        for proj in homes(p, projects):
+            for month in range(1, 13):
+                hours = Decimal(80)
+                yield dict(
+                    source=PO,
+                    source_id=f"a{p}-{proj}-{month}",
+                    person_source_id=f"res-{p}",
+                    project_source_id=f"po-{proj}",
+                    work_date=date(2026, month, 1),
+                    planned_hours=hours,
+                    baseline_hours=hours,
+                    planned_cost=hours * RATE,
+                    baseline_cost=hours * RATE,
+                    currency="EUR",
+                )
+
+
+def costs(projects: int, people_n: int, entries: int) -> Iterator[dict[str, Any]]:
+    """Weekly labour lines per person and home project, and a monthly external-services line per project."""
+    days = workdays(START, END)
+    per_day = max(1, round(entries / 2 / people_n / len(days)))
+    booked_people = min(people_n, -(-(entries // 2) // (per_day * len(days))))
+    n = 0
+    for p in range(booked_people):
+        for proj in homes(p, projects):
+            for monday in days[::5]:
+                friday = monday + timedelta(days=4)
+                hours = Decimal(20)
+                yield dict(
+                    source=ERP,
+                    source_id=f"l{n}",
+                    posting_date=friday,
+                    fiscal_period=f"2026-{friday.month:02d}",
+                    project_code=f"P-{10000 + proj}",
+                    person_code=f"{p:08d}",
+                    account="619000",
+                    hours=hours,
+                    amount=hours * RATE,
+                    currency="EUR",
+                )
+                n += 1
+    for proj in range(projects):
+        for month in range(1, 7):
+            yield dict(
+                source=ERP,
+                source_id=f"x{proj}-{month}",
+                posting_date=date(2026, month, 15),
+                fiscal_period=f"2026-{month:02d}",
+                project_code=f"P-{10000 + proj}",
+                account="430000",
+                amount=Decimal(5000 + proj % 17 * 100),
+                currency="EUR",
+            )
+
+
+def budgets(projects: int, people_n: int) -> Iterator[dict[str, Any]]:
+    team = max(1, people_n * 2 // projects)  # people with this project as a home project, on average
+    for proj in range(projects):
+        for version, factor in (("original", Decimal("0.9")), ("current", Decimal(1))):
+            for month in range(1, 13):
+                amount = (team * 80 * RATE + 5000) * factor
+                yield dict(
+                    source=ERP,
+                    source_id=f"b{proj}-{version}-{month}",
+                    project_code=f"P-{10000 + proj}",
+                    fiscal_period=f"2026-{month:02d}",
+                    version=version,
+                    amount=amount,
+                    currency="EUR",
+                )
+
+
+def load(engine: Engine, n_projects: int, n_people: int, n_entries: int) -> dict[str, int]:
+    rng = random.Random(1)
+    t = ENTITY_TABLES
+    return {
+        "project": bulk(engine, t["project"], projects(n_projects)),
+        "task": bulk(engine, t["task"], tasks(n_projects, rng)),
+        "status_change": bulk(engine, t["status_change"], status_changes(n_projects)),
+        "person": bulk(engine, t["person"], people(n_people)),
+        "time_entry": bulk(engine, t["time_entry"], bookings(n_projects, n_people, n_entries)),
+        "planned_work": bulk(engine, t["planned_work"], plans(n_projects, n_people)),
+        "cost_line": bulk(engine, t["cost_line"], costs(n_projects, n_people, n_entries)),
+        "budget": bulk(engine, t["budget"], budgets(n_projects, n_people)),
+    }
+
+
+def reset(engine: Engine) -> None:
+    """A given database starts empty: views first (PostgreSQL will not drop a table a view reads)."""
+    with engine.begin() as conn:
+        for view in inspect(conn).get_view_names():
+            conn.execute(text(f"DROP VIEW IF EXISTS {view}"))
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None:
+    """Fresh schema, synthetic data, one reconciliation; reports counts and timings through ``queue``."""
+    engine = make_engine(url)
+    if given:
+        reset(engine)
+    upgrade(engine)
+    t0 = time.perf_counter()
+    loaded = load(engine, args.projects, args.people, args.time_entries)
+    if engine.dialect.name == "postgresql":  # planner statistics, as autovacuum would have them after a sync
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    recon = reconcile(engine, at=datetime(2026, 7, 1, 1, 30, tzinfo=UTC))
+    queue.put((loaded, load_s, time.perf_counter() - t0, recon.canonical))
+    engine.dispose()
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench marts")
+    ap.add_argument("--projects", type=int, default=2000)
+    ap.add_argument("--people", type=int, default=5000)
+    ap.add_argument("--time-entries", type=int, default=2_000_000)
+    ap.add_argument("--database-url", help="default: a temporary SQLite file")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        # Loading and reconciling run in a child process, so peak_rss_mb is the refresh's own high-water mark.
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=prepare, args=(url, bool(args.database_url), args, queue))
+        child.start()
+        loaded, load_s, recon_s, canonical = queue.get()
+        child.join()
+        if child.exitcode:
+            raise SystemExit(f"loading failed (exit code {child.exitcode})")
+        engine = make_engine(url)
+        t0 = time.perf_counter()
+        result = refresh_marts(engine, AS_OF)
+        seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = refresh_marts(engine, AS_OF)
+        again_s = time.perf_counter() - t0
+        database = describe(engine)
+        engine.dispose()
+    print(f"loaded {loaded} in {load_s:.1f} s; reconciled in {recon_s:.1f} s ({canonical}); "
+          f"refresh {seconds:.1f} s, again {again_s:.1f} s (scd {again.scd})")  # fmt: skip
+    return {
+        "seconds": round(seconds, 2),
+        "refresh_again_seconds": round(again_s, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "database": database,
+        "projects": args.projects,
+        "people": args.people,
+        "time_entries": loaded["time_entry"],
+        "load_seconds": round(load_s, 1),
+        "reconcile_seconds": round(recon_s, 1),
+        "rows": result.rows,
+    }

@@ -1,0 +1,148 @@
+"""Marts wiring: the ``[marts]`` settings, the Prefect flow that refreshes them, and the RAG table.
+
+``[marts]`` in the configuration file (every key optional; defaults in ``warehouse.marts.settings``)::
+
+    [marts]
+    fiscal_year_start_month = 4          # default: [reconcile] fiscal_year_start_month, else 1
+    hours_per_day = 7.5                  # capacity of a full-time person on a workday
+    workdays = [1, 2, 3, 4, 5]           # ISO weekdays, 1 = Monday
+    reporting_currency = "EUR"           # single-currency for now: no FX conversion
+    budget_version = "current"           # default: [reconcile] budget_version
+    timesheet_complete_share = 1.0
+    snapshot_fields = ["status", "status_category", "percent_complete", "remaining_hours", "is_overdue"]
+    hours_preference = ["projectonline", "jira", "planner", "projectfiles"]
+    plan_preference = ["projectonline", "projectfiles"]
+
+    [marts.task_prefer]                  # per task field, which tool wins, best first
+    status = ["jira", "projectonline"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from prefect import flow, get_run_logger
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, select, text
+
+from warehouse.db import upgrade
+from warehouse.marts import MartResult, MartSettings, refresh_marts
+
+INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
+KINDS: dict[str, type] = {
+    "fiscal_year_start_month": int,
+    "hours_per_day": Decimal,
+    "workdays": tuple,
+    "reporting_currency": str,
+    "budget_version": str,
+    "timesheet_complete_share": Decimal,
+    "snapshot_fields": tuple,
+    "hours_preference": tuple,
+    "plan_preference": tuple,
+    "task_prefer": dict,
+    "person_prefer": dict,
+}
+
+
+def settings(
+    raw: dict[str, Any], reconcile: dict[str, Any] | None = None, where: str = "marts"
+) -> tuple[MartSettings, list[str]]:
+    """``[marts]`` (with ``[reconcile]`` for the shared keys) as MartSettings, plus every problem found."""
+    base = MartSettings()
+    problems = [
+        f"{where}.{k}: unknown setting (known: {', '.join(KINDS)})" for k in sorted(set(raw) - set(KINDS))
+    ]
+    merged = {**{k: v for k, v in (reconcile or {}).items() if k in INHERITED}, **raw}
+    changes: dict[str, Any] = {}
+    for key, kind in KINDS.items():
+        if key not in merged:
+            continue
+        value, here = merged[key], f"{where}.{key}"
+        if kind is Decimal:
+            try:
+                changes[key] = Decimal(str(value))
+            except InvalidOperation:
+                problems.append(f"{here}: not a number: {value!r}")
+        elif kind is tuple:
+            item = int if key == "workdays" else str
+            if isinstance(value, list) and all(
+                isinstance(x, item) and not isinstance(x, bool) for x in value
+            ):
+                changes[key] = tuple(value)
+            else:
+                problems.append(f"{here}: expected a list of {item.__name__}s")
+        elif kind is dict:
+            if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+                changes[key] = {**getattr(base, key), **{k: tuple(v) for k, v in value.items()}}
+            else:
+                problems.append(f"{here}: expected a table of lists of systems, best first")
+        elif isinstance(value, kind) and not isinstance(value, bool):
+            changes[key] = value
+        else:
+            problems.append(f"{here}: expected {kind.__name__}, got {value!r}")
+    valid = {f.name for f in fields(MartSettings)}
+    s = replace(base, **{k: v for k, v in changes.items() if k in valid})
+    return s, problems + [f"{where}: {p}" for p in s.problems()]
+
+
+def run_refresh(engine: Engine, config: Any | None = None, at: date | None = None) -> MartResult:
+    """Settings from the configuration, then one refresh (what the flow does, without Prefect)."""
+    raw = config.raw if config is not None else {}
+    s, problems = settings(raw.get("marts") or {}, raw.get("reconcile") or {})
+    if problems:
+        raise ValueError("; ".join(problems))
+    return refresh_marts(engine, at, s)
+
+
+@flow(name="refresh-marts")
+def refresh_marts_flow(
+    config_path: str = "pmo.toml", database_url: str | None = None, at: date | None = None
+) -> dict[str, Any]:
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow."""
+    from flows import config as cfg
+
+    config = cfg.load(config_path)
+    engine = config.engine(database_url)
+    try:
+        upgrade(engine)
+        result = run_refresh(engine, config, at)
+    finally:
+        engine.dispose()
+    get_run_logger().info("marts: %s", result.as_dict())
+    return result.as_dict()
+
+
+RAG_STYLE = {"red": "bold red", "amber": "bold yellow", "green": "green", "grey": "dim"}
+
+
+def _num(value: Any, places: int = 2) -> str:
+    return "" if value is None else f"{Decimal(str(value)):,.{places}f}"
+
+
+def print_rag(engine: Engine, console: Console) -> None:
+    """The portfolio RAG table (``rpt_portfolio_status``): one line per project, worst first."""
+    query = text(
+        "SELECT project_key, project_name, status_date, percent_complete, cpi, spi, open_high_exceptions, "
+        "rag, rag_reason FROM rpt_portfolio_status"
+    )
+    with engine.connect() as conn:
+        rows = list(conn.execute(query))
+        as_of = conn.execute(select(text("as_of_date")).select_from(text("rpt_as_of"))).scalar()
+    order = {"red": 0, "amber": 1, "green": 2, "grey": 3}
+    rows.sort(key=lambda r: (order.get(r.rag, 4), r.project_key or ""))
+    table = Table("project", "name", "% done", "CPI", "SPI", "open high", "RAG", "why",
+                  title=f"Portfolio RAG as of {as_of}" if as_of else "Portfolio RAG")  # fmt: skip
+    for r in rows:
+        style = RAG_STYLE.get(r.rag, "")
+        table.add_row(
+            r.project_key or "", r.project_name or "", _num(r.percent_complete, 0), _num(r.cpi), _num(r.spi),
+            str(r.open_high_exceptions), f"[{style}]{r.rag}[/]", r.rag_reason or "",
+        )  # fmt: skip
+    if not rows:
+        console.print("No project status yet: run refresh_marts (after reconcile).")
+        return
+    console.print(table)

@@ -1,0 +1,565 @@
+"""The data dictionary: every table, view and column of the warehouse with its meaning, grain and unit.
+
+Generated, never hand-edited: ``python -m warehouse.marts.docs`` writes ``docs/data_dictionary.md`` and
+``tests/test_docs.py`` fails when the file is stale or a column has no description. Mart tables describe
+themselves (``comment`` and ``info`` in ``warehouse.marts.tables``); the base, sync and reconciliation tables
+take their descriptions from ``doc=`` on their columns and from ``BASE`` below; views from ``VIEWS``. View
+columns are read from a freshly migrated SQLite warehouse: a view that gains a column must gain a line here.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Table, inspect
+
+from warehouse.marts.tables import MART_TABLES
+from warehouse.schema import ENTITY_TABLES, metadata
+
+DICTIONARY = Path(__file__).resolve().parents[2] / "docs" / "data_dictionary.md"
+
+
+@dataclass(frozen=True)
+class Doc:
+    meaning: str
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectDoc:
+    grain: str
+    description: str
+    columns: dict[str, Doc]
+
+
+D = Doc
+# --- base, sync and reconciliation tables -------------------------------------------------------------
+
+# Columns every entity table has, and names that mean the same wherever they appear.
+COMMON: dict[str, Doc] = {
+    "id": D("Surrogate key for BI joins"),
+    "source": D("System and instance the record came from, e.g. jira:acme.atlassian.net"),
+    "source_id": D("The source's own stable id; (source, source_id) is the natural key"),
+    "deleted_at": D(
+        "When the source deleted the record; NULL while it lives (rows never disappear)", "timestamp UTC"
+    ),
+    "loaded_at": D("When the warehouse first stored the row", "timestamp UTC"),
+    "updated_at": D(
+        "When the warehouse last changed the row (identical reloads do not move it)", "timestamp UTC"
+    ),
+    "source_updated_at": D("When the source last changed the record", "timestamp UTC"),
+    "key": D("The PMO's short code: Jira key, MS Project code, ERP project definition"),
+    "name": D("Name"),
+    "status": D("Status as the tool names it"),
+    "status_category": D("todo | in_progress | done"),
+    "cost_centre": D("Cost centre"),
+    "wbs_code": D("WBS element code"),
+    "start_date": D("Start (scheduled or actual)", "date"),
+    "finish_date": D("Finish (scheduled or actual)", "date"),
+    "baseline_start": D("Baseline start", "date"),
+    "baseline_finish": D("Baseline finish", "date"),
+    "percent_complete": D("% complete 0-100", "percent"),
+    "currency": D("ISO 4217 currency code"),
+    "project_source_id": D("The project's source_id in the same source"),
+    "task_source_id": D("The task's source_id in the same source"),
+    "person_source_id": D("The person's source_id in the same source"),
+    "work_date": D("Day the work was (or is planned to be) done", "date"),
+    "fiscal_period": D("Fiscal year and period YYYY-PP"),
+    "project_code": D("Project code in finance (project definition); maps through project_xref"),
+    "account": D("Cost element / GL account"),
+    "amount": D("Amount in currency", "currency"),
+    "hours": D("Hours", "hours"),
+    "file": D("Export file the line was last loaded from"),
+    "stream": D("Stream of the source: cost_lines, issues, worklogs, …"),
+    "canonical_id": D("Canonical id: the same thing across tools"),
+    "matched_source_id": D("source_id of the record this one was matched to"),
+    "decided_at": D("When the mapping was decided", "timestamp UTC"),
+    "valid_from": D("Start of validity of this mapping", "timestamp UTC"),
+    "valid_to": D("End of validity; NULL for the current mapping", "timestamp UTC"),
+    "first_seen_at": D("First time it was seen", "timestamp UTC"),
+    "reason": D("Why: the evidence or the rejection reason"),
+}
+
+BASE: dict[str, Doc] = {
+    "project.name": D("Project name"),
+    "project.programme": D("Programme / portfolio the project belongs to"),
+    "project.owner": D("Project manager or owner"),
+    "project.budget_amount": D("Budget as the tool holds it", "currency"),
+    "project.url": D("Link to the project in its tool"),
+    "task.key": D("Issue key (Jira) or task code"),
+    "task.name": D("Task / issue name"),
+    "task.task_type": D("Issue type or task kind"),
+    "task.parent_source_id": D("Parent task or epic, source_id in the same source"),
+    "task.wbs": D("WBS code in the plan"),
+    "task.outline_level": D("Outline level in the plan (1 = top)"),
+    "task.is_summary": D("A summary task of a plan"),
+    "task.is_milestone": D("A milestone"),
+    "task.assignee_source_id": D("Assigned person, source_id in the same source"),
+    "task.reporter_source_id": D("Reporter, source_id in the same source"),
+    "task.bucket": D("Planner bucket"),
+    "task.sprint": D("Sprint (Jira)"),
+    "task.labels": D("Labels, comma-separated, sorted"),
+    "task.components": D("Components, comma-separated, sorted"),
+    "task.created_at": D("Created in the source", "timestamp UTC"),
+    "task.resolved_at": D("Resolved / completed", "timestamp UTC"),
+    "task.due_date": D("Due date", "date"),
+    "task.story_points": D("Story points", "points"),
+    "task.estimate_hours": D("Original estimate / planned work", "hours"),
+    "task.remaining_hours": D("Remaining estimate", "hours"),
+    "task.actual_hours": D("Actual work as the tool reports it", "hours"),
+    "task.extra": D("JSON object of configured custom fields, keys sorted"),
+    "person.display_name": D("Name as the tool shows it"),
+    "person.email": D("E-mail (Jira may hide it)"),
+    "person.account_id": D("Account id in the tool"),
+    "person.employee_number": D("Personnel number"),
+    "person.department": D("Department"),
+    "person.active": D("Active in the tool"),
+    "time_entry.hours": D("Hours booked", "hours"),
+    "time_entry.billable": D("Billable; NULL when the tool does not say"),
+    "time_entry.approval_status": D("Approval status of the timesheet line"),
+    "time_entry.comment": D("Worklog comment"),
+    "time_entry.started_at": D("When the work started (Jira worklog)", "timestamp UTC"),
+    "planned_work.planned_hours": D("Planned work (current schedule)", "hours"),
+    "planned_work.baseline_hours": D("Baseline work", "hours"),
+    "planned_work.actual_hours": D("Actual work", "hours"),
+    "planned_work.planned_cost": D("Planned cost", "currency"),
+    "planned_work.baseline_cost": D("Baseline cost", "currency"),
+    "planned_work.actual_cost": D("Actual cost", "currency"),
+    "cost_line.posting_date": D("Posting date", "date"),
+    "cost_line.hours": D("Hours of a labour line; NULL otherwise", "hours"),
+    "cost_line.person_code": D("Personnel number of a labour line; maps through person_xref"),
+    "cost_line.document_no": D("Finance document number"),
+    "cost_line.description": D("Line text"),
+    "budget.version": D("Budget version: original, current, forecast, …"),
+    "budget.amount": D("Budget", "currency"),
+    "budget.hours": D("Budgeted hours", "hours"),
+    "status_change.changed_at": D("When the field changed", "timestamp UTC"),
+    "status_change.field": D("The field: status, assignee, sprint, story_points"),
+    "status_change.from_value": D("Value before"),
+    "status_change.to_value": D("Value after"),
+    "status_change.author_source_id": D("Who changed it, source_id in the same source"),
+    "sync_state.source": D("Source instance"),
+    "sync_state.updated_at": D("When the watermark last moved", "timestamp UTC"),
+    "sync_item.rows": D("Rows the item held when loaded", "count"),
+    "sync_item.loaded_at": D("When the item was loaded", "timestamp UTC"),
+    "sync_run.window_start": D("Start of the window read", "timestamp UTC"),
+    "sync_run.window_end": D("End of the window read", "timestamp UTC"),
+    "sync_run.rows_read": D("Records read", "count"),
+    "sync_run.rows_written": D("Rows inserted or changed", "count"),
+    "sync_run.rows_deleted": D("Rows marked deleted", "count"),
+    "sync_run.rows_quarantined": D("Inputs quarantined", "count"),
+    "sync_run.requests": D("HTTP requests or files read", "count"),
+    "sync_run.watermark_before": D("Watermark when the run started"),
+    "sync_run.watermark_after": D("Watermark when the run ended"),
+    "sync_run.error": D("Error message of a failed run"),
+    "sync_run.started_at": D("Start of the run", "timestamp UTC"),
+    "sync_run.finished_at": D("End of the run; NULL while running", "timestamp UTC"),
+    "quarantine.field": D("Field that failed; '' for a whole record or file"),
+    "quarantine.reason": D("Why the input was rejected"),
+    "quarantine.first_seen_at": D("First run that rejected it", "timestamp UTC"),
+    "mapping_decision.entity": D("project | person | task"),
+    "mapping_decision.other_source": D("The other record's source"),
+    "mapping_decision.other_source_id": D("The other record's source_id"),
+    "mapping_decision.decided_by": D("Who decided"),
+    "mapping_decision.decided_at": D("When", "timestamp UTC"),
+    "mapping_decision.note": D("Why, in the decider's words"),
+    "mapping_review.entity": D("project | person | task"),
+    "mapping_review.name": D("Name of the record to review"),
+    "mapping_review.candidate_source": D("Source of the suggested match"),
+    "mapping_review.candidate_source_id": D("source_id of the suggested match"),
+    "mapping_review.candidate_name": D("Name of the suggested match"),
+    "mapping_review.score": D("Name similarity 0-100"),
+    "mapping_review.created_at": D("When the item was queued", "timestamp UTC"),
+    "mapping_review.decided_by": D("Who decided it"),
+    "mapping_review.decided_at": D("When", "timestamp UTC"),
+    "project_reconciled.updated_at": D("When a field last changed", "timestamp UTC"),
+    "project_reconciled.budget_amount": D("Budget: finance (budget_version) preferred", "currency"),
+    "project_reconciled.name": D("Project name"),
+    "project_reconciled.programme": D("Programme"),
+    "project_reconciled.owner": D("Project manager or owner"),
+    "recon_exception.rule": D("The rule that found it: hours_person_week, cost_project_period, …"),
+    "recon_exception.subject_name": D("Name of the subject"),
+    "recon_exception.detail": D("The figures in words"),
+    "recon_exception.first_seen_at": D("First reconciliation that found it", "timestamp UTC"),
+    "recon_exception.last_seen_at": D("Last reconciliation that still found it", "timestamp UTC"),
+    "person_xref.canonical_id": D("Stable id of the person across tools"),
+    "project_xref.canonical_id": D("Stable id of the project across tools"),
+    "task_xref.canonical_id": D("Stable id of the task across tools"),
+}
+
+TABLES: dict[str, tuple[str, str]] = {  # grain, description
+    "project": ("one row per project record per source", "Projects as each tool holds them"),
+    "task": ("one row per task record per source", "Jira issues, Planner tasks, MS Project tasks"),
+    "person": ("one row per person record per source", "People as each tool knows them"),
+    "time_entry": ("one row per time entry per source", "Jira worklogs and Project timesheet lines"),
+    "planned_work": (
+        "one row per assignment, source and day",
+        "Timephased planned, baseline and actual work",
+    ),
+    "cost_line": ("one row per finance line item", "ERP actuals: line items and invoices"),
+    "budget": ("one row per budget line (project/WBS × period × version)", "Budgets from finance"),
+    "status_change": ("one row per field change", "Task history from changelogs"),
+    "sync_state": ("one row per source instance and stream", "Incremental watermarks"),
+    "sync_item": (
+        "one row per loaded file (or other whole item)",
+        "What item streams loaded, by content hash",
+    ),
+    "sync_run": ("one row per stream per run", "Every sync: window, counts, status, error"),
+    "quarantine": ("one row per rejected input and field", "Bad input with where, which field and why"),
+    "project_xref": ("one row per project record and validity period", "Project crosswalk"),
+    "person_xref": ("one row per person record and validity period", "Person crosswalk"),
+    "task_xref": ("one row per task record and validity period", "Task crosswalk"),
+    "mapping_decision": ("one row per decided pair", "Human identity decisions (same / distinct)"),
+    "mapping_review": ("one row per suggested pair", "Identity matches waiting for (or given) a decision"),
+    "project_reconciled": ("one row per canonical project", "Each field from the most trusted source"),
+    "recon_exception": ("one row per rule, subject, period and source pair", "Reconciliation discrepancies"),
+}
+
+# --- views --------------------------------------------------------------------------------------------
+
+_P = {
+    "project_id": D("Canonical project (dim_project.project_id)"),
+    "project_key": D("Project code"),
+    "project_name": D("Project name"),
+}
+_PERSON = {
+    "person_id": D("Canonical person (dim_person.person_id)"),
+    "person_name": D("Name (current version of dim_person)"),
+    "department": D("Department (current version of dim_person)"),
+}
+_MONEY = "reporting currency"
+_EVM = {
+    "percent_complete": D("% complete used for EV", "percent"),
+    "planned_percent": D("% of the baseline scheduled by the status date", "percent"),
+    "bac": D("Budget at completion", _MONEY),
+    "pv": D("Planned value", _MONEY),
+    "ev": D("Earned value", _MONEY),
+    "ac": D("Actual cost", _MONEY),
+    "cv": D("Cost variance EV − AC", _MONEY),
+    "sv": D("Schedule variance EV − PV", _MONEY),
+    "cpi": D("Cost performance index EV ÷ AC", "ratio"),
+    "spi": D("Schedule performance index EV ÷ PV", "ratio"),
+    "eac_cpi": D("EAC = BAC ÷ CPI", _MONEY),
+    "vac": D("Variance at completion BAC − EAC(BAC ÷ CPI)", _MONEY),
+    "tcpi": D("To-complete performance index", "ratio"),
+    "rag": D("Overall RAG: red | amber | green | grey"),
+    "currency": D("Reporting currency"),
+}
+_CURRENT = {
+    "valid_from": D("First day the current version is valid", "date"),
+}
+
+VIEWS: dict[str, ObjectDoc] = {
+    "dim_project_current": ObjectDoc(
+        "one row per canonical project",
+        "The current version of every project (dim_project WHERE is_current); columns as in dim_project",
+        dict(_CURRENT),  # the other columns: from dim_project, below
+    ),
+    "dim_person_current": ObjectDoc(
+        "one row per canonical person",
+        "The current version of every person (dim_person WHERE is_current); columns as in dim_person",
+        dict(_CURRENT),
+    ),
+    "rpt_as_of": ObjectDoc(
+        "one row: the status date of the last refresh",
+        "The reporting period the marts describe, for filters such as 'last month'",
+        {
+            "as_of_date": D("Status date of the last refresh_marts", "date"),
+            "as_of_date_key": D("as_of_date as dim_date.date_key"),
+            "current_month": D("Calendar month of the status date, YYYY-MM"),
+            "previous_month": D("The month before, YYYY-MM"),
+            "current_iso_week": D("ISO week of the status date, YYYY-Www"),
+            "previous_iso_week": D("The ISO week before"),
+            "current_fiscal_period": D("Fiscal period of the status date, YYYY-PP"),
+        },
+    ),
+    "rpt_portfolio_status": ObjectDoc(
+        "one row per current project: its latest status date",
+        "Portfolio status with RAG per project, EVM, variance percentages and open exceptions",
+        {
+            "status_date": D("Status date of the figures", "date"),
+            **_P,
+            "programme": D("Programme"),
+            "owner": D("Project manager / owner"),
+            "status": D("Status in the preferred tool"),
+            "status_category": D("todo | in_progress | done"),
+            **_EVM,
+            "schedule_variance_pct": D("SV ÷ PV × 100", "percent"),
+            "cost_variance_pct": D("CV ÷ EV × 100", "percent"),
+            "budget_variance_pct": D("VAC ÷ BAC × 100", "percent"),
+            "baseline_finish": D("Baseline finish", "date"),
+            "finish_date": D("Scheduled finish", "date"),
+            "forecast_finish": D("Finish forecast from SPI", "date"),
+            "finish_variance_days": D("Forecast (else scheduled) finish − baseline finish", "days"),
+            "open_exceptions": D("Open reconciliation exceptions on the project", "count"),
+            "open_high_exceptions": D("Of those, severity high", "count"),
+            "cpi_rag": D("RAG of CPI by rag_rule"),
+            "spi_rag": D("RAG of SPI by rag_rule"),
+            "exceptions_rag": D("RAG of open high exceptions by rag_rule"),
+            "rag_reason": D("Why amber or red: the measures, their values and thresholds, worst first"),
+        },
+    ),
+    "rpt_project_evm_trend": ObjectDoc(
+        "one row per project and status date",
+        "Earned value over time: one point per refresh day (the trend builds up run by run)",
+        {
+            "status_date": D("Status date", "date"),
+            "month_label": D("Month of the status date, YYYY-MM"),
+            "iso_week_label": D("ISO week of the status date"),
+            **_P,
+            **_EVM,
+            "cpi_change": D("CPI minus the project's CPI at its previous status date", "ratio"),
+            "spi_change": D("SPI minus the project's SPI at its previous status date", "ratio"),
+            "eac_atypical": D("EAC = AC + (BAC − EV)", _MONEY),
+            "eac_cpi_spi": D("EAC = AC + (BAC − EV) ÷ (CPI × SPI)", _MONEY),
+            "eac_bottom_up": D("EAC = AC + bottom-up ETC", _MONEY),
+            "etc": D("ETC = EAC(BAC ÷ CPI) − AC", _MONEY),
+            "etc_bottom_up": D("Bottom-up ETC", _MONEY),
+        },
+    ),
+    "rpt_on_time_delivery": ObjectDoc(
+        "one row per project and month of resolution (summary tasks excluded)",
+        "On-time delivery rate: tasks done on or before their commitment date",
+        {
+            **_P,
+            "resolved_month": D("Month the tasks were done, YYYY-MM"),
+            "tasks_delivered": D("Tasks done that month", "count"),
+            "tasks_with_commitment": D("Of those, with a due date or baseline finish", "count"),
+            "tasks_on_time": D("Of those, done on or before it", "count"),
+            "on_time_rate_pct": D("tasks_on_time ÷ tasks_with_commitment × 100", "percent"),
+            "avg_lead_time_days": D("Mean created → done", "days"),
+            "avg_cycle_time_days": D("Mean started → done", "days"),
+        },
+    ),
+    "rpt_utilisation": ObjectDoc(
+        "one row per person and calendar month with hours booked or planned",
+        "Utilisation: hours of record ÷ capacity (dim_date.standard_hours: marts.hours_per_day × workdays)",
+        {
+            **_PERSON,
+            "month": D("Calendar month, YYYY-MM"),
+            "booked_hours": D("Hours booked (of record)", "hours"),
+            "billable_hours": D("Of those, billable", "hours"),
+            "planned_hours": D("Hours planned in the plans of record", "hours"),
+            "capacity_hours": D("Workdays of the month × marts.hours_per_day", "hours"),
+            "utilisation_pct": D("booked_hours ÷ capacity_hours × 100", "percent"),
+            "planned_utilisation_pct": D("planned_hours ÷ capacity_hours × 100", "percent"),
+        },
+    ),
+    "rpt_timesheet_compliance": ObjectDoc(
+        "one row per person and ISO week between the person's first and last booking",
+        "Timesheet compliance: hours booked against the week's expected hours",
+        {
+            **_PERSON,
+            "iso_week": D("ISO week, YYYY-Www"),
+            "week_start": D("Monday of the week", "date"),
+            "expected_hours": D("Standard hours of the week's days inside the person's span", "hours"),
+            "booked_hours": D("Hours booked (of record)", "hours"),
+            "booked_pct": D("booked_hours ÷ expected_hours × 100", "percent"),
+            "is_complete": D("booked_hours ≥ expected_hours × marts.timesheet_complete_share"),
+        },
+    ),
+    "rpt_estimate_accuracy": ObjectDoc(
+        "one row per project with done, estimated tasks (summary tasks excluded)",
+        "Estimate accuracy: actual hours (bookings of record, else the tool's actual) against estimates",
+        {
+            **_P,
+            "tasks_estimated": D("Done tasks with an estimate", "count"),
+            "estimate_hours": D("Their estimates", "hours"),
+            "actual_hours": D("Their actual hours", "hours"),
+            "actual_to_estimate_pct": D("actual_hours ÷ estimate_hours × 100", "percent"),
+            "mean_abs_error_pct": D("Mean of |actual − estimate| ÷ estimate × 100 over the tasks", "percent"),
+            "tasks_within_10_pct": D("Tasks whose actual is within 10 % of the estimate", "count"),
+        },
+    ),
+    "rpt_open_exceptions": ObjectDoc(
+        "one row per severity, rule and subject type with open exceptions",
+        "Open reconciliation exceptions by severity (recon_exception WHERE resolved_at IS NULL)",
+        {
+            "severity": D("high | medium | low"),
+            "severity_order": D("1 high, 2 medium, 3 low: sort by it"),
+            "rule": D("The reconciliation rule"),
+            "subject_type": D("project | person | task"),
+            "open_exceptions": D("Open exceptions", "count"),
+            "oldest_first_seen_at": D("When the oldest of them was first found", "timestamp UTC"),
+            "last_seen_at": D("Last reconciliation that found one of them", "timestamp UTC"),
+        },
+    ),
+    "rpt_data_freshness": ObjectDoc(
+        "one row per source instance and stream that ever ran",
+        "Data freshness from sync_run: last successful finish per source and stream",
+        {
+            "source": D("Source instance"),
+            "stream": D("Stream"),
+            "system": D("System of the source (dim_source)"),
+            "instance": D("Instance of the source"),
+            "last_success_at": D("End of the last successful run", "timestamp UTC"),
+            "last_attempt_at": D("Start of the last run, whatever its outcome", "timestamp UTC"),
+            "last_status": D("Status of the last run: running | succeeded | failed"),
+            "runs": D("Runs recorded", "count"),
+            "failed_runs": D("Of those, failed", "count"),
+            "hours_since_success": D("Hours from last_success_at to the moment of the query", "hours"),
+        },
+    ),
+}
+
+
+def _current_view_columns() -> None:
+    """dim_*_current share their columns' meaning with the SCD2 table they filter."""
+    for view, table in (("dim_project_current", "dim_project"), ("dim_person_current", "dim_person")):
+        cols = VIEWS[view].columns
+        for c in metadata.tables[table].columns:
+            cols.setdefault(c.name, Doc(c.comment or "", c.info.get("unit", "")))
+
+
+_current_view_columns()
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+INTRO = """\
+# Data dictionary
+
+Every table, view and column of the pmo-sync warehouse: what it means, its grain and its unit. Generated
+from the schema by `python -m warehouse.marts.docs`; do not edit by hand (`tests/test_docs.py` fails when
+this file and the schema disagree).
+
+BI reads the marts: `dim_*` (conformed dimensions), `fact_*` and the `rpt_*` views. Conformed keys are the
+canonical ids of the crosswalks: `project_id`, `person_id` and `task_id` are the same whichever tool a fact
+came from. SCD2 dimensions keep one durable id over their versions: join facts to `dim_project_current` /
+`dim_person_current`, or to the version valid on a day with `valid_from <= day AND day < valid_to`. Sum
+`fact_time_entry.hours` and `fact_planned_work` only where `of_record` (the same work often sits in two
+tools). Amounts are single-currency for now: `amount_rc` is the amount when it is in the reporting currency
+(`mart_setting.reporting_currency`), else NULL; nothing is converted. History by nature:
+`fact_task_snapshot_daily` and `fact_project_status` gain one set of rows per refresh day (a re-run the same
+day replaces that day), and `dim_project` / `dim_person` one version per real change. Earned value is taken
+as the tools report % complete at refresh time: the trend of CPI and SPI builds up refresh by refresh.
+
+Units: `hours`, `currency` (the row's currency column), `reporting currency`, `percent` (0-100), `ratio`,
+`days`, `count`, `date`, `timestamp UTC`.
+"""
+
+SECTIONS = (
+    ("Marts: dimensions", lambda n: n.startswith("dim_")),
+    ("Marts: facts", lambda n: n.startswith("fact_")),
+    ("Marts: configuration", lambda n: n in ("rag_rule", "mart_setting")),
+)
+
+
+def column_doc(table: Table, name: str) -> Doc | None:
+    c = table.columns[name]
+    if c.comment:
+        return Doc(c.comment, c.info.get("unit", ""))
+    specific = BASE.get(f"{table.name}.{name}")
+    if specific:
+        return specific
+    if c.doc:
+        return Doc(c.doc, COMMON.get(name, Doc("")).unit)
+    return COMMON.get(name)
+
+
+def table_doc(table: Table) -> tuple[str, str]:
+    if table.comment:
+        return table.info.get("grain", ""), table.comment
+    return TABLES.get(table.name, ("", ""))
+
+
+def view_columns() -> dict[str, list[str]]:
+    """Every view and its columns, as a freshly migrated SQLite warehouse has them."""
+    from warehouse.db import make_engine, upgrade
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'dictionary.db'}")
+        upgrade(engine)
+        insp = inspect(engine)
+        out = {v: [c["name"] for c in insp.get_columns(v)] for v in sorted(insp.get_view_names())}
+        engine.dispose()
+    return out
+
+
+def missing(views: dict[str, list[str]] | None = None) -> list[str]:
+    """Every table, view or column without a description (an empty list is the goal)."""
+    views = view_columns() if views is None else views
+    out = []
+    for table in metadata.sorted_tables:
+        grain, description = table_doc(table)
+        if not grain or not description:
+            out.append(f"table {table.name}: grain or description")
+        out += [
+            f"{table.name}.{c.name}"
+            for c in table.columns
+            if not (column_doc(table, c.name) or D("")).meaning
+        ]
+    for view, columns in views.items():
+        doc = VIEWS.get(view)
+        if doc is None:
+            out.append(f"view {view}")
+            continue
+        out += [f"{view}.{c}" for c in columns if not (doc.columns.get(c) or D("")).meaning]
+    return out
+
+
+def _type(table: Table, name: str) -> str:
+    return str(table.columns[name].type.compile()).lower()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(views: dict[str, list[str]] | None = None) -> str:
+    views = view_columns() if views is None else views
+    marts = {t.name for t in MART_TABLES}
+    out = [
+        INTRO,
+        "## Contents",
+        "",
+    ]
+    groups: list[tuple[str, list[tuple[str, Table | None]]]] = []
+    for title, wanted in SECTIONS:
+        groups.append((title, [(t.name, t) for t in MART_TABLES if wanted(t.name)]))
+    groups.append(("Views", [(v, None) for v in views]))
+    base = [t for t in metadata.sorted_tables if t.name not in marts]
+    entity = [(t.name, t) for t in base if t.name in ENTITY_TABLES]
+    groups.append(("Base tables: one row per source record", entity))
+    groups.append(
+        ("Sync and reconciliation tables", [(t.name, t) for t in base if t.name not in ENTITY_TABLES])
+    )
+    for title, items in groups:
+        out.append(f"- {title}: " + ", ".join(f"[`{n}`](#{n})" for n, _ in items))
+    for title, items in groups:
+        out += ["", f"## {title}"]
+        for name, table in items:
+            if table is None:
+                doc = VIEWS.get(name, ObjectDoc("", "", {}))
+                out += ["", f"### {name}", "", f"View. {doc.description}.", "", f"Grain: {doc.grain}.", ""]
+                out += ["| column | unit | meaning |", "|---|---|---|"]
+                for c in views[name]:
+                    d = doc.columns.get(c) or D("")
+                    out.append(f"| `{c}` | {d.unit} | {_cell(d.meaning)} |")
+                continue
+            grain, description = table_doc(table)
+            out += ["", f"### {name}", "", f"{description}.", "", f"Grain: {grain}.", ""]
+            out += ["| column | type | unit | meaning |", "|---|---|---|---|"]
+            for c in table.columns:
+                d = column_doc(table, c.name) or D("")
+                out.append(f"| `{c.name}` | {_type(table, c.name)} | {d.unit} | {_cell(d.meaning)} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    views = view_columns()
+    gaps = missing(views)
+    if gaps:
+        print("columns without a description:\n  " + "\n  ".join(gaps), file=sys.stderr)
+        return 1
+    target = Path(argv[0]) if argv else DICTIONARY
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(views), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

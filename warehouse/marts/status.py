@@ -1,0 +1,235 @@
+"""Per-project and per-task facts that need judgement: earned value with RAG, and task lifecycles.
+
+SQL sums what there is to sum (costs, baselines, bookings); ``model.evm`` turns the sums into figures. The
+loops here run over projects and tasks, never over time entries or cost lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, func, or_, select
+
+from model.evm import (
+    HUNDRED,
+    Rag,
+    RagRule,
+    evm,
+    fiscal_period_bounds,
+    forecast_finish,
+    linear_share,
+    phased_share,
+    rag,
+    ratio,
+    weighted_percent_complete,
+)
+from warehouse.marts.dims import as_date
+from warehouse.marts.settings import MartSettings
+from warehouse.marts.tables import (
+    dim_project,
+    dim_task,
+    fact_budget,
+    fact_cost,
+    fact_planned_work,
+    fact_project_status,
+    fact_task_lifecycle,
+    fact_time_entry,
+    rag_rule,
+)
+from warehouse.schema import ENTITY_TABLES, XREF_TABLES, project_reconciled, recon_exception
+
+PCT = Decimal("0.01")
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _key(day: date | None) -> int | None:
+    return None if day is None else day.year * 10000 + day.month * 100 + day.day
+
+
+def rag_rules(conn: Connection) -> list[RagRule]:
+    return [
+        RagRule(r.measure, r.comparison, _dec(r.amber_threshold), _dec(r.red_threshold), r.label or r.measure)
+        for r in conn.execute(select(rag_rule).order_by(rag_rule.c.measure))
+    ]
+
+
+def _by_project(conn: Connection, query: Any) -> dict[int, tuple[Any, ...]]:
+    return {r[0]: tuple(r[1:]) for r in conn.execute(query) if r[0] is not None}
+
+
+def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
+    """EVM and RAG of every current project as of ``at``; replaces that status date's rows."""
+    c, p = fact_cost.c, fact_planned_work.c
+    ac = _by_project(
+        conn,
+        select(c.project_id, func.sum(c.amount_rc), func.sum(case((c.is_labour, c.amount_rc))),
+               func.sum(case((c.is_labour, c.hours))))
+        .where(c.posting_date <= at)
+        .group_by(c.project_id),
+    )  # fmt: skip
+    due = p.work_date <= at
+    baseline = _by_project(
+        conn,
+        select(p.project_id, func.sum(case((due, p.baseline_cost))), func.sum(p.baseline_cost),
+               func.sum(case((due, p.baseline_hours))), func.sum(p.baseline_hours))
+        .where(p.of_record)
+        .group_by(p.project_id),
+    )  # fmt: skip
+    phases: dict[int, list[tuple[date, date, Decimal]]] = defaultdict(list)
+    fb = fact_budget.c
+    for pid, period, amount in conn.execute(
+        select(fb.project_id, fb.fiscal_period, func.sum(fb.amount_rc))
+        .where(fb.version == s.budget_version, fb.project_id.is_not(None), fb.fiscal_period.is_not(None))
+        .group_by(fb.project_id, fb.fiscal_period)
+    ):
+        if amount is not None and PERIOD.match(period):
+            phases[pid].append((*fiscal_period_bounds(period, s.fiscal_year_start_month), _dec(amount)))
+    r = project_reconciled.c
+    own_percent = dict(conn.execute(select(r.canonical_id, r.percent_complete)).tuples().all())
+    tasks: dict[int, list[tuple[Decimal | None, Decimal | None, bool]]] = defaultdict(list)
+    remaining: dict[int, Decimal | None] = {}
+    t = dim_task.c
+    leaf = select(t.project_id, t.estimate_hours, t.percent_complete, t.status_category, t.remaining_hours)
+    leaf = leaf.where(t.project_id.is_not(None), or_(t.is_summary.is_(None), ~t.is_summary))
+    for pid, estimate, pc, category, left in conn.execute(leaf):
+        done = category == "done"
+        tasks[pid].append((_dec(estimate), _dec(pc), done))
+        if not done and left is not None:
+            remaining[pid] = (remaining.get(pid) or Decimal(0)) + _dec(left)
+    e = recon_exception.c
+    exceptions: dict[int, dict[str, int]] = defaultdict(dict)
+    for pid, severity, n in conn.execute(
+        select(e.subject_id, e.severity, func.count())
+        .where(e.resolved_at.is_(None), e.subject_type == "project")
+        .group_by(e.subject_id, e.severity)
+    ):
+        exceptions[pid][severity] = n
+    rules = rag_rules(conn)
+    rows = []
+    for proj in conn.execute(select(dim_project).where(dim_project.c.is_current)).mappings():
+        pid = proj["project_id"]
+        bac = _dec(proj["budget_amount"])
+        cost, labour_cost, labour_hours = (_dec(v) for v in ac.get(pid, (None, None, None)))
+        cost_through, cost_total, hours_through, hours_total = (
+            _dec(v) for v in baseline.get(pid, (None,) * 4)
+        )
+        bstart, bfinish = proj["baseline_start"], proj["baseline_finish"]
+        share, pv_basis = phased_share(phases.get(pid, []), at), "budget_phasing"
+        if share is None:
+            through, total = (cost_through, cost_total) if cost_total else (hours_through, hours_total)
+            share, pv_basis = ratio(through or Decimal(0), total), "baseline_plan"
+        if share is None:
+            share = linear_share(at, bstart or proj["start_date"], bfinish or proj["finish_date"])
+            pv_basis = "baseline_dates" if share is not None else None
+        own = _dec(own_percent.get(pid))
+        percent = own if own is not None else weighted_percent_complete(tasks.get(pid, []))
+        basis = "project" if own is not None else ("tasks" if percent is not None else None)
+        pv = None if bac is None or share is None else bac * share
+        ev = None if bac is None or percent is None else bac * percent / HUNDRED
+        rate = None if not labour_hours or labour_cost is None else labour_cost / labour_hours
+        etc_bu = None if rate is None or remaining.get(pid) is None else remaining[pid] * rate
+        f = evm(bac, pv, ev, cost if cost is not None else Decimal(0), etc_bu)
+        forecast = forecast_finish(bstart, bfinish, f.spi)
+        finish = forecast or proj["finish_date"]
+        open_by = exceptions.get(pid, {})
+        high = open_by.get("high", 0)
+        judged: Rag = rag({"cpi": f.cpi, "spi": f.spi, "open_high_exceptions": Decimal(high)}, rules)
+        rows.append(
+            dict(
+                status_date=at, date_key=_key(at), project_id=pid, currency=s.reporting_currency,
+                percent_complete=None if percent is None else percent.quantize(PCT),
+                percent_complete_basis=basis,
+                planned_percent=None if share is None else (share * HUNDRED).quantize(PCT), pv_basis=pv_basis,
+                bac=f.bac, pv=f.pv, ev=f.ev, ac=f.ac, cv=f.cv, sv=f.sv, cpi=f.cpi, spi=f.spi,
+                cv_pct=f.cv_pct, sv_pct=f.sv_pct, eac_cpi=f.eac_cpi, eac_atypical=f.eac_atypical,
+                eac_cpi_spi=f.eac_cpi_spi, eac_bottom_up=f.eac_bottom_up, etc=f.etc,
+                etc_bottom_up=f.etc_bottom_up, vac=f.vac, vac_pct=f.vac_pct, tcpi=f.tcpi,
+                baseline_start=bstart, baseline_finish=bfinish, finish_date=proj["finish_date"],
+                forecast_finish=forecast,
+                finish_variance_days=None if finish is None or bfinish is None else (finish - bfinish).days,
+                open_exceptions=sum(open_by.values()), open_high_exceptions=high,
+                cpi_rag=judged.by_measure.get("cpi"), spi_rag=judged.by_measure.get("spi"),
+                exceptions_rag=judged.by_measure.get("open_high_exceptions"), rag=judged.overall,
+                rag_reason=judged.reason,
+            )
+        )  # fmt: skip
+    conn.execute(delete(fact_project_status).where(fact_project_status.c.status_date == at))
+    if rows:
+        conn.execute(fact_project_status.insert(), rows)
+    return len(rows)
+
+
+def _days(first: date | None, last: date | None) -> int | None:
+    """Days from ``first`` to ``last``; NULL when either is missing or they are out of order."""
+    if first is None or last is None or last < first:
+        return None
+    return (last - first).days
+
+
+def _first_moves(conn: Connection) -> dict[int, date]:
+    """Per canonical task, the first status change into a status its tool counts as started or done."""
+    task, change = ENTITY_TABLES["task"], ENTITY_TABLES["status_change"]
+    tx = XREF_TABLES["task"]
+    started = (
+        select(task.c.source, task.c.status)
+        .where(task.c.status_category.in_(("in_progress", "done")), task.c.status.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    rows = conn.execute(
+        select(tx.c.canonical_id, func.min(change.c.changed_at))
+        .join_from(change, tx, and_(tx.c.source == change.c.source, tx.c.source_id == change.c.task_source_id,
+                                    tx.c.valid_to.is_(None)))
+        .join(started, and_(started.c.source == change.c.source, started.c.status == change.c.to_value))
+        .where(change.c.field == "status", change.c.deleted_at.is_(None))
+        .group_by(tx.c.canonical_id)
+    )  # fmt: skip
+    return {cid: as_date(when) for cid, when in rows}
+
+
+def build_task_lifecycle(conn: Connection) -> int:
+    moves = _first_moves(conn)
+    f = fact_time_entry.c
+    booked = {
+        tid: as_date(first)
+        for tid, first in conn.execute(
+            select(f.task_id, func.min(f.work_date))
+            .where(f.task_id.is_not(None), f.hours > 0)
+            .group_by(f.task_id)
+        )
+    }
+    rows = []
+    for t in conn.execute(select(dim_task)).mappings():
+        tid, category = t["task_id"], t["status_category"]
+        created = as_date(t["created_at"])
+        signals = [d for d in (moves.get(tid), booked.get(tid)) if d is not None]
+        started = (
+            min(signals) if signals else (t["start_date"] if category in ("in_progress", "done") else None)
+        )
+        resolved = None
+        if category == "done":
+            resolved = as_date(t["resolved_at"]) or t["finish_date"]
+        commitment = t["due_date"] or t["baseline_finish"]
+        late = None if resolved is None or commitment is None else (resolved - commitment).days
+        rows.append(
+            dict(
+                task_id=tid, project_id=t["project_id"], status_category=category, created_date=created,
+                created_date_key=_key(created), started_date=started, due_date=t["due_date"],
+                baseline_finish=t["baseline_finish"], commitment_date=commitment, resolved_date=resolved,
+                resolved_date_key=_key(resolved),
+                lead_time_days=_days(created, resolved), cycle_time_days=_days(started, resolved),
+                days_late=late, on_time=None if late is None else late <= 0,
+            )
+        )  # fmt: skip
+    conn.execute(delete(fact_task_lifecycle))
+    if rows:
+        conn.execute(fact_task_lifecycle.insert(), rows)
+    return len(rows)
