@@ -73,8 +73,8 @@ def _sync(url: str, db: str, mode: str, out: Any) -> None:
         {
             "wall_s": wall,
             "requests": sum(s.requests for s in summaries),
-        "requests_by_stream": {s.stream: s.requests for s in summaries},
-        "wall_by_stream": walls,
+            "requests_by_stream": {s.stream: s.requests for s in summaries},
+            "wall_by_stream": walls,
             "rows": {s.stream: s.rows_written + s.rows_deleted for s in summaries},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }

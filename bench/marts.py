@@ -24,12 +24,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, inspect, text
+from sqlalchemy import Engine, Table
 
+from bench import reset
 from warehouse.db import describe, make_engine, upgrade
 from warehouse.marts import refresh_marts
 from warehouse.reconcile import reconcile
-from warehouse.schema import ENTITY_TABLES, metadata
+from warehouse.schema import ENTITY_TABLES
 
 JIRA, PO, ERP = "jira:bench.atlassian.net", "projectonline:bench", "finance:bench-sap"
 START, END, AS_OF = date(2026, 1, 5), date(2026, 6, 30), date(2026, 7, 1)
@@ -295,16 +296,6 @@ def load(engine: Engine, n_projects: int, n_people: int, n_entries: int) -> dict
         "cost_line": bulk(engine, t["cost_line"], costs(n_projects, n_people, n_entries)),
         "budget": bulk(engine, t["budget"], budgets(n_projects, n_people)),
     }
-
-
-def reset(engine: Engine) -> None:
-    """A given database starts empty: views first (PostgreSQL will not drop a table a view reads)."""
-    with engine.begin() as conn:
-        for view in inspect(conn).get_view_names():
-            conn.execute(text(f"DROP VIEW IF EXISTS {view}"))
-    metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None:
