@@ -43,6 +43,7 @@ PLAIN = {
     "timesheet_systems": tuple,
     "cost_plan_systems": tuple,
     "budget_version": str,
+    "currency": str,
     "fiscal_year_start_month": int,
     "high_pct": Decimal,
     "medium_pct": Decimal,
@@ -81,8 +82,8 @@ def settings(raw: dict[str, Any], where: str = "reconcile") -> tuple[ReconSettin
                 problems.append(f"{where}.{key}: expected {kind.__name__}, got {v!r}")
             else:
                 changes[key] = v
-    accept = float(raw.get("accept", s.thresholds.accept))
-    review = float(raw.get("review", s.thresholds.review))
+    accept = float(_decimal(raw.get("accept", s.thresholds.accept), f"{where}.accept", problems))
+    review = float(_decimal(raw.get("review", s.thresholds.review), f"{where}.review", problems))
     if not 0 <= review <= accept <= 100:
         problems.append(f"{where}: need 0 <= review ({review}) <= accept ({accept}) <= 100")
     changes["thresholds"] = Thresholds(accept, review)

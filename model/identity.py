@@ -5,9 +5,10 @@ decisions; ``match`` returns clusters (one per real-world thing) and the pairs a
 
 Precedence is manual > key > rule > fuzzy, applied in that order, so a weaker method can never undo a
 stronger one. A cluster holds at most one record per source (a Jira site, a tenant, an ERP): that is what
-makes matching one-to-one. Fuzzy names only compare records inside a block (same cost centre, overlapping
-dates, where both sides know them), and names whose numbers or codes differ never match: "Data Platform
-2024" is not "Data Platform 2025", "Mobile App v2" is not "Mobile App v3".
+makes matching one-to-one; a source whose records are unique only within a part of it (each project
+file's resource pool) names that part as the candidate's ``pool``. Fuzzy names only compare records inside
+a block (same cost centre, overlapping dates, where both sides know them), and names whose numbers or
+codes differ never match: "Data Platform 2024" is not "Data Platform 2025", "Mobile App v2" is not "v3".
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ class Candidate:
     cost_centre: str | None = None
     start: date | None = None
     finish: date | None = None
+    pool: str | None = None  # where records are one per real thing, when narrower than the source
 
     @property
     def source(self) -> str:
-        return self.ref[0]
+        """The one-record-per-thing scope: the source, or e.g. one project file's resource pool."""
+        return self.pool or self.ref[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +124,9 @@ class Matching:
 class _Clusters:
     """Union-find that refuses merges putting two records of one source together or a vetoed pair."""
 
-    def __init__(self, refs: Iterable[Ref], distinct: set[frozenset[Ref]]) -> None:
-        self.parent = {r: r for r in refs}
-        self.sources = {r: {r[0]} for r in self.parent}
+    def __init__(self, pools: dict[Ref, str], distinct: set[frozenset[Ref]]) -> None:
+        self.parent = {r: r for r in pools}
+        self.sources = {r: {pool} for r, pool in pools.items()}
         self.members = {r: [r] for r in self.parent}
         self.distinct = distinct
         self.joined: dict[Ref, Link] = {}
@@ -165,7 +168,7 @@ def match(
     by_ref = {c.ref: c for c in sorted(candidates, key=lambda c: c.ref)}
     decisions = list(decisions)
     distinct = {frozenset((d.a, d.b)) for d in decisions if not d.same}
-    cl = _Clusters(by_ref, distinct)
+    cl = _Clusters({ref: c.source for ref, c in by_ref.items()}, distinct)
 
     for d in decisions:  # a human may put two records of one source together; nothing else may
         if d.same and d.a in by_ref and d.b in by_ref:
@@ -245,7 +248,7 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
     for ref, best in proposals.items():
         for root, (s, _) in best.items():
             if s >= th.accept:
-                claims[(root, ref[0])].append(ref)
+                claims[(root, by_ref[ref].source)].append(ref)
 
     reviews: list[Review] = []
     asked: set[frozenset[Ref]] = set()
@@ -253,7 +256,7 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
     for ref in sorted(proposals):
         best = proposals[ref]
         strong = [(s, o, root) for root, (s, o) in best.items() if s >= th.accept]
-        if len(strong) == 1 and claims[(strong[0][2], ref[0])] == [ref]:
+        if len(strong) == 1 and claims[(strong[0][2], by_ref[ref].source)] == [ref]:
             s, other, _ = strong[0]
             accepted.append(Link(ref, other, "fuzzy", s, f"name {s:.0f}% like {by_ref[other].name!r}"))
             continue

@@ -53,6 +53,7 @@ class ReconSettings:
     timesheet_systems: tuple[str, ...] = ("projectonline",)
     cost_plan_systems: tuple[str, ...] = ("projectonline",)  # whose actual cost is compared with finance
     budget_version: str = "current"
+    currency: str = "EUR"  # what an amount without a currency is in; costs compare within one currency
     fiscal_year_start_month: int = 1
     high_pct: Decimal = Decimal(25)  # |% difference| from which a discrepancy is high severity
     medium_pct: Decimal = Decimal(5)

@@ -105,6 +105,13 @@ def _finance_projects(conn: Connection) -> list[Any]:
     return [_Row(source=s, code=c, **v) for (s, c), v in sorted(found.items())]
 
 
+def _pool(ref: Ref) -> str | None:
+    """Project files each carry their own resource pool ("<project guid>:R<uid>"): one person per file."""
+    if system_of(ref[0]) == "projectfiles" and ":" in ref[1]:
+        return f"{ref[0]}/{ref[1].split(':', 1)[0]}"
+    return None
+
+
 class _Row:
     def __init__(self, **kw: Any) -> None:
         self.__dict__.update(kw)
@@ -123,7 +130,7 @@ def person_candidates(conn: Connection) -> Candidates:
         if r.employee_number and r.employee_number.strip():
             keys.add("emp:" + r.employee_number.strip())
         ref = (r.source, r.source_id)
-        items.append(Candidate(ref, r.display_name, frozenset(keys), r.cost_centre))
+        items.append(Candidate(ref, r.display_name, frozenset(keys), r.cost_centre, pool=_pool(ref)))
         labels[ref] = (normalise_email(r.email) or r.employee_number, r.display_name)
     codes = (
         select(cost_line.c.source, cost_line.c.person_code)

@@ -146,45 +146,52 @@ def hours_project_month(conn: Connection, s: ReconSettings) -> list[Found]:
 
 
 def cost_project_period(conn: Connection, s: ReconSettings) -> list[Found]:
-    """Labour actual cost per project and fiscal period: finance against the project tools' actuals."""
+    """Labour actual cost per project and fiscal period: finance against the project tools' actuals.
+
+    Amounts are compared within one currency (a line without one is in ``s.currency``), never across.
+    """
+    fin_cur = func.coalesce(cost_line.c.currency, s.currency)
     finance = (
-        select(jx.c.canonical_id, cost_line.c.fiscal_period, cost_line.c.source, func.sum(cost_line.c.amount))
+        select(jx.c.canonical_id, cost_line.c.fiscal_period, fin_cur, cost_line.c.source,
+               func.sum(cost_line.c.amount))
         .join_from(cost_line, jx, xref_join("project", cost_line.c.source, cost_line.c.project_code))
         .where(cost_line.c.deleted_at.is_(None), cost_line.c.hours.is_not(None))
-        .group_by(jx.c.canonical_id, cost_line.c.fiscal_period, cost_line.c.source)
-    )
-    m = month_of(planned.c.work_date)
+        .group_by(jx.c.canonical_id, cost_line.c.fiscal_period, fin_cur, cost_line.c.source)
+    )  # fmt: skip
+    m, plan_cur = month_of(planned.c.work_date), func.coalesce(planned.c.currency, s.currency)
     plans = (
-        select(jx.c.canonical_id, m, planned.c.source, func.sum(planned.c.actual_cost))
+        select(jx.c.canonical_id, m, plan_cur, planned.c.source, func.sum(planned.c.actual_cost))
         .join_from(planned, jx, xref_join("project", planned.c.source, planned.c.project_source_id))
         .where(planned.c.deleted_at.is_(None), planned.c.actual_cost.is_not(None))
-        .group_by(jx.c.canonical_id, m, planned.c.source)
+        .group_by(jx.c.canonical_id, m, plan_cur, planned.c.source)
     )
-    sums: Sums = defaultdict(lambda: defaultdict(dict))
+    sums: dict[int, dict[tuple[str, str], dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
     fin: dict[int, set[str]] = defaultdict(set)
     plan: dict[int, set[str]] = defaultdict(set)
-    for cid, period, source, amount in conn.execute(finance):
-        sums[cid][period][source] = dec(amount)
+    for cid, period, currency, source, amount in conn.execute(finance):
+        sums[cid][(period, currency)][source] = dec(amount)
         fin[cid].add(source)
-    for cid, month, source, amount in conn.execute(plans):
+    for cid, month, currency, source, amount in conn.execute(plans):
         if system_of(source) not in s.cost_plan_systems or not month:
             continue
         y, mo = (int(x) for x in month.split("-"))
-        period = fiscal_period(date(y, mo, 1), s.fiscal_year_start_month)
-        sums[cid][period][source] = sums[cid][period].get(source, Decimal(0)) + dec(amount)
+        key = (fiscal_period(date(y, mo, 1), s.fiscal_year_start_month), currency)
+        sums[cid][key][source] = sums[cid][key].get(source, Decimal(0)) + dec(amount)
         plan[cid].add(source)
     out = []
     for cid, periods in sums.items():
-        for period, values in periods.items():
+        for (period, currency), values in periods.items():
             for f in sorted(fin[cid]):
                 for p in sorted(plan[cid]):
                     a, b = values.get(f, Decimal(0)), values.get(p, Decimal(0))
                     if s.cost_project_period.exceeded(a, b):
                         pair = tuple(sorted((f, p)))
                         va, vb = (a, b) if pair[0] == f else (b, a)
-                        detail = f"labour cost {va:.2f} in {pair[0]}, {vb:.2f} in {pair[1]}"
+                        detail = f"labour cost {va:.2f} {currency} in {pair[0]}, {vb:.2f} in {pair[1]}"
                         out.append(
-                            Found("cost_project_period", "project", cid, period, pair, va, vb, "cost", detail)
+                            Found(
+                                "cost_project_period", "project", cid, period, pair, va, vb, currency, detail
+                            )
                         )
     return out
 
@@ -234,7 +241,7 @@ def status_conflict(conn: Connection) -> list[Found]:
     return out
 
 
-def orphans(conn: Connection, members: Mapping[int, list[tuple[str, str]]]) -> list[Found]:
+def orphans(conn: Connection, members: Mapping[int, list[tuple[str, str]]], currency: str) -> list[Found]:
     """Time or cost on a project no other tool knows: nobody can report it against a plan or budget."""
     alone = {refs[0]: cid for cid, refs in members.items() if len({system_of(s) for s, _ in refs}) == 1}
     out = []
@@ -250,16 +257,19 @@ def orphans(conn: Connection, members: Mapping[int, list[tuple[str, str]]]) -> l
         if cid is not None and dec(hours):
             detail = f"{dec(hours):.2f} hours booked in {source} on a project no other tool has"
             out.append(Found("orphan_time", "project", cid, "", (source,), None, dec(hours), "hours", detail))
+    cur = func.coalesce(cost_line.c.currency, currency)
     costs = (
-        select(cost_line.c.source, cost_line.c.project_code, func.sum(cost_line.c.amount), func.count())
+        select(cost_line.c.source, cost_line.c.project_code, func.sum(cost_line.c.amount), func.count(),
+               func.min(cur), func.max(cur))
         .where(cost_line.c.deleted_at.is_(None), cost_line.c.project_code.is_not(None))
         .group_by(cost_line.c.source, cost_line.c.project_code)
-    )
-    for source, code, amount, lines in conn.execute(costs):
+    )  # fmt: skip
+    for source, code, amount, lines, low, high in conn.execute(costs):
         cid = alone.get((source, code))
         if cid is not None:
             detail = f"{lines} finance lines in {source} on project {code}, unknown to every other tool"
-            out.append(Found("orphan_cost", "project", cid, "", (source,), None, dec(amount), "cost", detail))
+            unit, total = (low, dec(amount)) if low == high else ("mixed", None)  # no sum across currencies
+            out.append(Found("orphan_cost", "project", cid, "", (source,), None, total, unit, detail))
     return out
 
 

@@ -91,7 +91,7 @@ def reconcile(
             *rules.cost_project_period(conn, s),
             *rules.finish_date_mismatch(conn, s),
             *rules.status_conflict(conn),
-            *rules.orphans(conn, members["project"]),
+            *rules.orphans(conn, members["project"], s.currency),
             *rules.timesheet_gaps(conn, s, week_sums),
         ]
         subject_labels: dict[tuple[str, int], tuple[str | None, str | None]] = {

@@ -264,7 +264,12 @@ recon_exception = Table(
     Column("actual", Numeric(18, 4), doc="Value in the second source (or what was found)"),
     Column("difference", Numeric(18, 4), doc="actual - expected"),
     Column("pct_difference", Numeric(12, 2), doc="difference / |expected| x 100; NULL when expected is 0"),
-    Column("unit", String(10), nullable=False, doc="hours | EUR (the currency) | days | tasks"),
+    Column(
+        "unit",
+        String(10),
+        nullable=False,
+        doc="hours | days | tasks | the currency code of an amount (EUR), 'mixed' when several",
+    ),
     Column("detail", Text),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
