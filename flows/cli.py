@@ -1,7 +1,8 @@
 """The ``pmo`` command line: sync, backfill, migrate, inspect runs, check configuration, run the demo.
 
 ``pmo sync`` and ``pmo backfill`` run the same ``flows.runner.run`` the Prefect flows use, in-process
-with progress bars; scheduled runs go through the Prefect deployments in ``prefect.yaml``.
+with progress bars, then reconcile and refresh the marts as the flows do; scheduled runs go through the
+Prefect deployments in ``prefect.yaml``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, select
 from connectors.base import Window
 from flows import config as cfg
 from flows import mappings
+from flows.marts import print_rag, run_refresh
 from flows.runner import run
 from warehouse.db import describe, make_engine, resolve_url, upgrade
 from warehouse.schema import sync_run
@@ -88,10 +90,25 @@ def _run_streams(
             progress.update(bar, total=1, completed=1, rows=summary.rows_read)
             summaries.append(summary)
     _print_summaries(summaries)
-    engine.dispose()
     if failed:
+        engine.dispose()
+        console.print("[red]✗[/red] a stream failed (see `pmo runs`): reconciliation and marts skipped")
         raise typer.Exit(1)
+    after_sync(config, engine)
+    engine.dispose()
     return summaries
+
+
+def after_sync(config: cfg.Config, engine: Engine) -> None:
+    """What follows every successful sync: reconciliation, then the marts (as in the nightly flow)."""
+    try:
+        mappings.reconcile_and_report(config, engine)
+        with console.status("Refreshing the BI marts …"):
+            result = run_refresh(engine, config)
+    except ValueError as e:
+        console.print(f"[red]✗[/red] {e}")
+        raise typer.Exit(2) from None
+    console.print(f"Marts refreshed as of {result.as_of}: {result.seconds:.2f} s.")
 
 
 def _print_summaries(summaries: list[RunSummary]) -> None:
@@ -140,6 +157,27 @@ def backfill(
         console.print(f"[red]✗[/red] {e}")
         raise typer.Exit(2) from None
     _run_streams(c, streams, "backfill", Window(since, until), database_url)
+
+
+@app.command()
+def marts(
+    config: ConfigOpt = Path("pmo.toml"),
+    database_url: UrlOpt = None,
+    refresh: Annotated[bool, typer.Option(help="Rebuild the marts first (as the nightly run does).")] = True,
+) -> None:
+    """Refresh the BI marts and print the portfolio RAG table."""
+    c = _load(config)
+    engine = c.engine(database_url)
+    upgrade(engine)
+    if refresh:
+        try:
+            with console.status("Refreshing the BI marts …"):
+                run_refresh(engine, c)
+        except ValueError as e:
+            console.print(f"[red]✗[/red] {e}")
+            raise typer.Exit(2) from None
+    print_rag(engine, console)
+    engine.dispose()
 
 
 @db_app.command("upgrade")

@@ -135,9 +135,11 @@ def load(path: str | Path) -> Config:
         sources[name] = sc
     if not sources:
         problems.append(f"{path}: no [sources.<name>] configured")
+    from flows.marts import settings as mart_settings
     from flows.reconcile import settings as recon_settings
 
     problems += recon_settings(raw.get("reconcile") or {}, f"{path}: reconcile")[1]
+    problems += mart_settings(raw.get("marts") or {}, raw.get("reconcile") or {}, f"{path}: marts")[1]
     if problems:
         raise ConfigError(problems)
     return Config(path=path, warehouse_url=wh.get("url"), sources=sources, raw=raw)

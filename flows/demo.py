@@ -119,8 +119,6 @@ def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
 
 
 def run_demo(folder: Path, seed: int, console: Console) -> None:
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.sync import nightly_sync
 
     # Named explicitly: the demo's own SQLite file, whatever PMO_WAREHOUSE_URL a shell may carry.
@@ -134,8 +132,12 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
     engine = make_engine(url)
     print_summary(engine, console)
     from flows.cli import print_runs
+    from flows.mappings import print_summary as print_reconciliation
+    from flows.marts import print_rag
 
     print_runs(engine, 10)
+    print_reconciliation(engine)
+    print_rag(engine, console)
     engine.dispose()
 
 

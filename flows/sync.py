@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task
 
 from connectors.base import Window
 from flows import config as cfg
+from flows.marts import refresh_marts_flow
 from flows.reconcile import reconcile_flow
 from flows.runner import run
 from warehouse.db import describe, upgrade
@@ -54,7 +55,8 @@ def nightly_sync(
     """Incremental sync of every configured stream (or one source's), one after another.
 
     A failed stream does not stop the others; the flow fails at the end if any stream failed. When all
-    succeeded, the ``reconcile`` flow runs on the fresh data.
+    succeeded, the ``reconcile`` flow runs on the fresh data, then ``refresh-marts`` rebuilds the BI marts
+    and takes the day's snapshot.
     """
     config = _prepare(config_path, database_url)
     results, failures = [], []
@@ -68,8 +70,11 @@ def nightly_sync(
             else:
                 failures.append(f"{s.source}/{s.name}: {state.message}")
     if failures:
-        raise RuntimeError("streams failed (see sync_run); reconciliation skipped: " + "; ".join(failures))
+        raise RuntimeError(
+            "streams failed (see sync_run); reconciliation and marts skipped: " + "; ".join(failures)
+        )
     reconcile_flow(config_path, database_url)
+    refresh_marts_flow(config_path, database_url)
     return results
 
 
@@ -91,4 +96,5 @@ def backfill(
         for s in config.streams(source, stream)
     ]
     reconcile_flow(config_path, database_url)
+    refresh_marts_flow(config_path, database_url)
     return results

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.flow
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):  # a fresh machine migrates its database first
         yield
 
 
