@@ -77,6 +77,7 @@ type = "projectonline"
 instance = "acme.sharepoint.example"
 pwa_url = "{pwa_url}"
 token = {{ env = "PMO_SANDBOX_TOKEN" }}
+project_code_field = "ProjectCode"
 """
 
 

@@ -38,9 +38,11 @@ def test_planner_builds_one_stream_with_msal_auth(tmp_path: Path) -> None:
 
 def test_projectonline_builds_five_streams_with_delegated_scope(tmp_path: Path) -> None:
     sc = _sc("projectonline", pwa_url="https://contoso.sharepoint.com/sites/pwa",
-             tenant="contoso.onmicrosoft.com", client_id="cid", refresh_token={"env": "PWA_RT"})  # fmt: skip
+             tenant="contoso.onmicrosoft.com", client_id="cid", refresh_token={"env": "PWA_RT"},
+             project_code_field="ErpProjectCode")  # fmt: skip
     assert check(sc, "cfg: sources.ms", tmp_path) == []
     streams = build(sc, tmp_path, _resolve)
+    assert {s.project_code_field for s in streams} == {"ErpProjectCode"}
     assert [s.name for s in streams] == ["projects", "tasks", "resources", "planned_work", "time_entries"]
     assert all(isinstance(s, ProjectDataStream) for s in streams)
     assert {s.source for s in streams} == {"projectonline:contoso.sharepoint.com"}
@@ -72,6 +74,9 @@ def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
                            "refresh_token": {"env": "X"},
                            "streams_enabled": ["tasks", "gantt"]},
          "cfg: sources.ms.streams_enabled: unknown ['gantt']"),
+        ("projectonline", {"pwa_url": "https://c/pwa", "token": {"env": "X"},
+                           "project_code_field": "ERP code"},
+         "cfg: sources.ms.project_code_field: not an OData property name: 'ERP code'"),
         ("projectfiles", {}, "cfg: sources.ms.folder: missing"),
     ],
 )  # fmt: skip

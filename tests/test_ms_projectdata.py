@@ -54,7 +54,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
     responses.get(f"{API}/Projects", json={"value": [row], "odata.nextLink": nxt})
     responses.get(nxt, json={"value": []})
     responses.get(f"{API}/Projects", json={"value": [{"ProjectId": pid}]})  # key-only listing
-    stream = _streams()["projects"]
+    stream = _streams(project_code_field="ProjectCode")["projects"]  # the ERP code's custom field
     pages = list(stream.read(StreamState()))
     calls = responses.calls
     assert [urlsplit(c.request.url).path for c in calls] == [
@@ -64,8 +64,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         "/sites/pwa/_api/ProjectData/Projects",
     ]
     assert _q(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
-    assert _q(calls[1]) == {"$select": PROJECT_SELECT}  # full: no $filter
-    assert "ProjectCode" in PROJECT_SELECT.split(",")  # the ERP code (enterprise custom field)
+    assert _q(calls[1]) == {"$select": PROJECT_SELECT + ",ProjectCode"}  # full: no $filter
     assert calls[2].request.url == nxt  # server paging followed verbatim
     assert _q(calls[3]) == {"$select": "ProjectId"}
     assert (
@@ -107,7 +106,8 @@ def test_mappings() -> None:
     r = {"ResourceId": "R1", "ResourceName": "Ines Weber", "ResourceCode": " 00010136 ", "ResourceType": 2}
     assert (map_resource(SRC, r).source_id, map_resource(SRC, r).employee_number) == ("r1", "00010136")
     assert map_resource(SRC, {**r, "ResourceCode": ""}).employee_number is None
-    assert map_project(SRC, {"ProjectId": "P", "ProjectCode": None}, None).key is None
+    assert map_project(SRC, {"ProjectId": "P", "ProjectCode": None}, None, "ProjectCode").key is None
+    assert map_project(SRC, {"ProjectId": "P", "ProjectCode": "P-1"}, None).key is None  # no field configured
     assert "ResourceCode" in RESOURCE_SELECT.split(",")
     pw = map_timephased(SRC, {"AssignmentId": "A", "ProjectId": "P", "TaskId": "T", "ResourceId": "R",
                               "TimeByDay": "2026-02-03T00:00:00", "AssignmentWork": 8,

@@ -296,7 +296,8 @@ def test_truth_ids_cover_every_person_and_project_the_connectors_load(pf: Portfo
         assert loaded[entity] <= set(ids[entity]), loaded[entity] - set(ids[entity])
     # Codes where sources carry them agree with the truth; look-alikes are nobody real.
     po_keys = {
-        map_project("po:t", p, None).source_id: map_project("po:t", p, None).key for p in po["Projects"]
+        map_project("po:t", p, None).source_id: map_project("po:t", p, None, "ProjectCode").key
+        for p in po["Projects"]
     }
     assert all(ids["project"][("projectonline", k)] == code for k, code in po_keys.items() if code)
     assert all(ids["person"][("projectonline", map_resource("po:t", r).source_id)] == r["ResourceCode"]

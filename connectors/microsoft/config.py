@@ -18,6 +18,7 @@ build time through ``flows.config.resolve_secret`` — passed in, so connectors 
     client_id = "…"
     refresh_token = { env = "PWA_REFRESH_TOKEN" }       # delegated; app-only via client_secret/certificate
     modified_since = "2026-01-01"                        # optional floor for the first run
+    project_code_field = "ProjectCode"   # optional: the project custom field holding the ERP project code
 
     [sources.plans]
     type = "projectfiles"
@@ -30,6 +31,7 @@ Record sources: ``planner:<tenant>``, ``projectonline:<pwa host>``, ``projectfil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,13 @@ from connectors.microsoft.planner import DEFAULT_GROUP_FILTER, PlannerStream
 from connectors.microsoft.projectdata import ENTITY_STREAMS, projectdata_streams
 
 Resolve = Callable[[Any, str], str]
+_ODATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRED_KEYS = ("client_secret", "certificate", "refresh_token", "token")
 _KNOWN = {
     "planner": {"tenant", "client_id", "group_filter", "groups", "token_cache", "graph_url", "authority_host",
                 "details", *_CRED_KEYS},
     "projectonline": {"pwa_url", "tenant", "client_id", "token_cache", "authority_host", "modified_since",
-                      "scope", "streams_enabled", *_CRED_KEYS},
+                      "scope", "streams_enabled", "project_code_field", *_CRED_KEYS},
     "projectfiles": {"folder", "patterns"},
 }  # fmt: skip
 
@@ -112,6 +115,7 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
             pwa_url=pwa,
             token=token_provider(s, where, base, scope, resolve),
             modified_since=s.get("modified_since"),
+            project_code_field=s.get("project_code_field") or None,
         )
         enabled = s.get("streams_enabled")
         return [st for st in streams if not enabled or st.name in enabled]
@@ -157,6 +161,9 @@ def check(sc: Any, where: str, base: Path) -> list[str]:
         problems.append(
             f"{where}.pwa_url: must be the PWA site URL, e.g. https://contoso.sharepoint.com/sites/pwa"
         )
+    code_field = s.get("project_code_field")
+    if sc.type == "projectonline" and code_field is not None and not _ODATA_NAME.match(str(code_field)):
+        problems.append(f"{where}.project_code_field: not an OData property name: {code_field!r}")
     if sc.type == "projectonline" and "streams_enabled" in s:
         bad = sorted(set(s["streams_enabled"]) - set(ENTITY_STREAMS))
         if bad:

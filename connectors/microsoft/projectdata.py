@@ -68,9 +68,20 @@ def _literal(dt: datetime) -> str:
 
 # -- mappings: one payload → one record ------------------------------------------------------------------
 PROJECT_SELECT = (
-    "ProjectId,ProjectName,ProjectCode,ProjectOwnerName,ProjectStartDate,ProjectFinishDate,"
+    "ProjectId,ProjectName,ProjectOwnerName,ProjectStartDate,ProjectFinishDate,"
     "ProjectPercentCompleted,ProjectModifiedDate"
-)  # ProjectCode: the enterprise custom field holding the ERP project code
+)
+
+
+def project_select(code_field: str | None) -> str:
+    """The Projects $select, plus the enterprise custom field holding the ERP project code if configured.
+
+    ProjectData exposes project custom fields under their (space-free) names, which differ per tenant; a
+    wrong name is an HTTP 400 that fails the stream loudly, so it is never guessed.
+    """
+    return f"{PROJECT_SELECT},{code_field}" if code_field else PROJECT_SELECT
+
+
 BASELINE_SELECT = (
     "ProjectId,BaselineNumber,ProjectBaselineStartDate,ProjectBaselineFinishDate,ProjectBaselineCost"
 )
@@ -96,14 +107,16 @@ LINE_SELECT = (
 ACTUAL_SELECT = "TimesheetLineId,TimeByDay,ActualWorkBillable,ActualWorkNonBillable"
 
 
-def map_project(source: str, p: dict[str, Any], baseline: dict[str, Any] | None) -> Project:
+def map_project(
+    source: str, p: dict[str, Any], baseline: dict[str, Any] | None, code_field: str | None = None
+) -> Project:
     pct = _num(p.get("ProjectPercentCompleted"))
     status, category = status_from_percent(pct)
     b = baseline or {}
     return Project(
         source=source,
         source_id=p["ProjectId"].lower(),
-        key=_code(p.get("ProjectCode")),
+        key=_code(p.get(code_field)) if code_field else None,
         name=p.get("ProjectName"),
         owner=p.get("ProjectOwnerName"),
         status=status,
@@ -215,6 +228,7 @@ class ProjectDataStream:
     client: GraphClient
     kind: str
     modified_since: str | None = None
+    project_code_field: str | None = None  # enterprise custom field with the ERP project code
     page_records: int = 2000
     _used: int = field(default=0, init=False)
 
@@ -273,10 +287,11 @@ class ProjectDataStream:
             for page in self._rows("ProjectBaselines", BASELINE_SELECT, "BaselineNumber eq 0")
             for b in page
         }
-        for page in self._rows("Projects", PROJECT_SELECT, self._modified("ProjectModifiedDate", since)):
+        code, select = self.project_code_field, project_select(self.project_code_field)
+        for page in self._rows("Projects", select, self._modified("ProjectModifiedDate", since)):
             for p in page:
                 track(p.get("ProjectModifiedDate"))
-            recs = [map_project(self.source, p, baselines.get(p["ProjectId"].lower())) for p in page]
+            recs = [map_project(self.source, p, baselines.get(p["ProjectId"].lower()), code) for p in page]
             yield Page(records=recs, requests=self._spent())
         yield self._diff(state, "project", "Projects", "ProjectId")
 
@@ -368,11 +383,13 @@ ENTITY_STREAMS = {
 
 
 def projectdata_streams(
-    source: str, pwa_url: str, token: Callable[[], str], modified_since: str | None = None, **client_kw: Any
-) -> list[ProjectDataStream]:
+    source: str, pwa_url: str, token: Callable[[], str], modified_since: str | None = None,
+    project_code_field: str | None = None, **client_kw: Any,
+) -> list[ProjectDataStream]:  # fmt: skip
     client = GraphClient(
         token, f"{pwa_url.rstrip('/')}/_api/ProjectData", label=source, accept=ACCEPT, **client_kw
     )
     return [
-        ProjectDataStream(source, name, client, kind, modified_since) for name, kind in ENTITY_STREAMS.items()
+        ProjectDataStream(source, name, client, kind, modified_since, project_code_field)
+        for name, kind in ENTITY_STREAMS.items()
     ]
