@@ -178,9 +178,12 @@ def render_decisions(rows: Iterable[Any]) -> str:
 
 
 def _q(text: str) -> str:
-    """A TOML basic string."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    """A TOML basic string: backslash, quote and every control character escaped (TOML allows none raw)."""
+    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 32 or ord(c) == 127 else c)
+                         for c in text) + '"'  # fmt: skip
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def decisions_path(config: Any) -> Path | None:

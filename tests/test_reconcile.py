@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from flows import config as cfg
 from flows.cli import app
 from flows.demo import prepare
-from flows.reconcile import read_decisions, run_reconcile, settings
+from flows.reconcile import read_decisions, render_decisions, run_reconcile, settings
 from model.recon import system_of
 from sandbox.portfolio import Expected, Portfolio, generate
 from sandbox.truth import expected_exceptions, identities
@@ -343,3 +343,21 @@ def test_reconcile_settings_problems_are_reported_together() -> None:
         "reconcile.accept: not a number: 'high'",
         "reconcile: need 0 <= review (90.0) <= accept (0.0) <= 100",
     ]
+
+
+def test_decisions_file_round_trips_any_note_and_id(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    note = 'says "same"\\ on\nthree\tlines\r and a bell \x07'
+    row = SimpleNamespace(
+        entity="person", source="jira:acme", source_id='5b10"ac', other_source="projectonline:acme",
+        other_source_id="9d63", verdict="distinct", decided_by="jane.doe", note=note,
+        decided_at=datetime(2026, 11, 22, 10, tzinfo=UTC),
+    )  # fmt: skip
+    path = tmp_path / "mappings.toml"
+    path.write_text(render_decisions([row]), encoding="utf-8")
+    (d,) = read_decisions(path)
+    assert d == dict(
+        entity="person", a=("jira:acme", '5b10"ac'), b=("projectonline:acme", "9d63"), same=False,
+        by="jane.doe", at=datetime(2026, 11, 22, 10, tzinfo=UTC), note=note,
+    )  # fmt: skip
