@@ -91,6 +91,9 @@ def adf_text(doc: Any) -> str | None:
     """Plain text of an Atlassian Document Format node (or the string Data Center sends)."""
     if doc is None or isinstance(doc, str):
         return doc
+    plain = _one_paragraph(doc)
+    if plain is not None:
+        return plain.strip() or None
     out: list[str] = []
 
     def walk(node: Any) -> None:
@@ -113,6 +116,27 @@ def adf_text(doc: Any) -> str | None:
 
     walk(doc)
     return "".join(out).strip() or None
+
+
+def _one_paragraph(doc: Any) -> str | None:
+    """The text of the common comment shape, one paragraph of plain text nodes; None for anything else."""
+    if not isinstance(doc, dict) or doc.get("type") != "doc" or doc.get("content") is None:
+        return None
+    blocks = doc["content"]
+    if not isinstance(blocks, list) or len(blocks) != 1:
+        return None
+    para = blocks[0]
+    if not isinstance(para, dict) or para.get("type") != "paragraph":
+        return None
+    texts = []
+    for node in para.get("content") or ():
+        if not isinstance(node, dict) or node.get("type") != "text" or node.get("content"):
+            return None
+        text = node.get("text", "")
+        if not isinstance(text, str):
+            return None
+        texts.append(text)
+    return "".join(texts)
 
 
 _SPRINT_STRING = re.compile(r"state=([A-Z_]+).*?name=([^,\]]*)")

@@ -244,29 +244,41 @@ class ChangelogsStream(_JiraStream):
             return
         since, until, after_id = self._window(state)
         field_ids = ["status", "assignee", self.fields.sprint, self.fields.story_points]
-        for issues in self.client.search_jql(self._jql(since, after_id, tally), ["id"], ID_PAGE, tally):
-            ids = [i["id"] for i in issues]
-            for chunk in _chunks(ids, CHANGELOG_ISSUES):
-                token: str | None = None
-                while True:
-                    body: dict[str, Any] = {
-                        "issueIdsOrKeys": chunk,
-                        "fieldIds": field_ids,
-                        "maxResults": 10000,
-                    }
-                    if token:
-                        body["nextPageToken"] = token
-                    data = self.client.post("/rest/api/3/changelog/bulkfetch", body, tally)
-                    records: list[Record] = []
-                    for log in data.get("issueChangeLogs") or []:
-                        for h in log.get("changeHistories") or []:
-                            records += M.status_changes(log["issueId"], h, self.source, self.fields)
-                    token = data.get("nextPageToken")
-                    # The cursor moves only once every page of this chunk is stored.
-                    mark = self._mark(since, until, int(chunk[-1])) if not token else None
-                    yield Page(records, watermark=mark, requests=tally.take())
-                    if not token:
-                        break
+        jql = self._jql(since, after_id, tally)
+        c = self.client
+
+        def fetch(t: Tally) -> Iterator[tuple[dict[str, Any] | None, int | None]]:
+            """(bulkfetch page, last issue id once its chunk is complete); (None, None) for an id page
+            with nothing to fetch, so its request is still counted."""
+            for issues in c.search_jql(jql, ["id"], ID_PAGE, t):
+                ids = [i["id"] for i in issues]
+                if not ids:
+                    yield None, None
+                for chunk in _chunks(ids, CHANGELOG_ISSUES):
+                    token: str | None = None
+                    while True:
+                        body: dict[str, Any] = {
+                            "issueIdsOrKeys": chunk,
+                            "fieldIds": field_ids,
+                            "maxResults": 10000,
+                        }
+                        if token:
+                            body["nextPageToken"] = token
+                        data = c.post("/rest/api/3/changelog/bulkfetch", body, t)
+                        token = data.get("nextPageToken")
+                        yield data, None if token else int(chunk[-1])
+                        if not token:
+                            break
+
+        # Fetched a page ahead (as issues and worklogs are): storing one page overlaps the next round trip.
+        for (data, last), n in ahead(fetch):
+            records: list[Record] = []
+            for log in (data or {}).get("issueChangeLogs") or []:
+                for h in log.get("changeHistories") or []:
+                    records += M.status_changes(log["issueId"], h, self.source, self.fields)
+            # The cursor moves only once every page of a chunk is stored.
+            mark = self._mark(since, until, last) if last is not None else None
+            yield Page(records, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
 
 
