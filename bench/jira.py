@@ -1,16 +1,24 @@
 """``python -m bench jira --issues 20000 --worklogs 100000 --latency-ms 20``: full + incremental sync.
 
-The simulator runs in its own process (its memory is not ours); each sync runs in a fresh child process
-so ``peak_rss_mb`` is the sync's own peak, and ``peak_rss_mb_small`` the same sync of the small seeded
-portfolio: memory should not grow with the data. ``min_requests`` is the fewest requests the API's page caps
-allow for a full sync; ``floor_s`` is that many round trips at the injected latency.
+The simulator runs in its own process (its JSON rendering does not compete with our sync for the GIL), and
+each client runs in a fresh child process, so ``peak_rss_mb`` is the sync's own peak and ``peak_rss_mb_small``
+the same sync of the small seeded portfolio: memory should not grow with the data.
+
+``min_requests`` is the fewest requests the API's page caps allow for a full sync. ``floor_s`` is measured,
+not computed: the exact requests our full sync made (the simulator's log) replayed one after another with
+plain ``requests`` against the same simulator process, bodies read and not parsed, from an equally cold
+simulator cache. ``floor_model_s`` is the old estimate (min_requests × latency), kept for comparison.
+
+``--peer tap-jira`` also runs Singer's tap-jira against the same data (``bench/peer_tap_jira.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import math
 import multiprocessing as mp
+import os
 import resource
 import tempfile
 import time
@@ -19,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 ORDER = ("projects", "people", "issues", "worklogs", "worklog_deletions", "changelogs", "issue_deletions")
+SOURCE = "jira:bench"
 
 
 def _serve(cfg: Any, urls: Any, commands: Any) -> None:
+    """The simulator process: answers HTTP on its own threads, and bench commands on this queue."""
     from sandbox.jira import JiraSimulator
 
     with JiraSimulator(cfg) as sim:
@@ -48,7 +58,49 @@ def _serve(cfg: Any, urls: Any, commands: Any) -> None:
                 for wid in list(sim.data.worklogs)[:20]:
                     sim.delete_worklog(wid)
                 sim.stats.clear()
-            urls.put("done")
+                urls.put("done")
+            elif cmd == "log":  # the requests served since the last "log", then forget them
+                with sim.lock:
+                    log, sim.log = sim.log, []
+                    n, sim.stats["requests"] = sim.stats["requests"], 0
+                urls.put((log, n))
+            elif cmd == "cpu":  # CPU seconds this process (all its threads) has used so far
+                t = os.times()
+                urls.put(t.user + t.system)
+            elif cmd == "cold":  # drop the query caches: the next client starts as cold as the first
+                with sim.lock:
+                    sim._cache.clear()
+                urls.put("done")
+            elif cmd == "truth":  # what the site holds: issues, worklogs, their seconds
+                with sim.lock:
+                    urls.put(
+                        {
+                            "issues": len(sim.data.issues),
+                            "worklogs": len(sim.data.worklogs),
+                            "worklog_seconds": sum(w.seconds for w in sim.data.worklogs.values()),
+                        }
+                    )
+
+
+class Server:
+    """A simulator in a spawned process, driven through two queues."""
+
+    def __init__(self, cfg: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self.replies, self.commands = ctx.Queue(), ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(cfg, self.replies, self.commands), daemon=True)
+        self.process.start()
+        self.url, *self.size = self.replies.get(timeout=600)
+
+    def ask(self, cmd: str) -> Any:
+        self.commands.put(cmd)
+        return self.replies.get(timeout=600)
+
+    def stop(self) -> None:
+        self.commands.put("stop")
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
 
 
 def _sync(url: str, db: str, mode: str, out: Any) -> None:
@@ -59,10 +111,8 @@ def _sync(url: str, db: str, mode: str, out: Any) -> None:
 
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
-    client = JiraClient(
-        url, "jira:bench", email="sync-bot@acme.example", token="sim-token", rate=1000, burst=50
-    )
-    t0 = time.perf_counter()
+    client = JiraClient(url, SOURCE, email="sync-bot@acme.example", token="sim-token", rate=1000, burst=50)
+    t0, c0 = time.perf_counter(), _cpu()
     summaries, walls = [], {}
     for n in ORDER:
         t = time.perf_counter()
@@ -77,6 +127,45 @@ def _sync(url: str, db: str, mode: str, out: Any) -> None:
             "wall_by_stream": walls,
             "rows": {s.stream: s.rows_written + s.rows_deleted for s in summaries},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cpu_s": _cpu() - c0,
+        }
+    )
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _replay(url: str, log: list[tuple[str, str, dict[str, list[str]], Any]], out: Any) -> None:
+    """The floor: the same requests, in order, with plain requests; bodies read, never parsed."""
+    from urllib.parse import urlsplit
+
+    import requests
+
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    s = requests.Session()
+    basic = base64.b64encode(b"sync-bot@acme.example:sim-token").decode()
+    s.headers.update({"Authorization": f"Basic {basic}", "Accept": "application/json"})
+    size = failed = 0
+    t0, c0 = time.perf_counter(), _cpu()
+    by_path: dict[str, float] = {}
+    for method, path, query, body in log:
+        params = [(k, v) for k, vs in query.items() for v in vs]
+        t = time.perf_counter()
+        r = s.request(method, origin + path, params=params, json=body, timeout=60)
+        size += len(r.content)
+        failed += r.status_code >= 400
+        name = path.removeprefix("/rest/api/3/").removeprefix("/rest/api/2/")
+        by_path[name] = by_path.get(name, 0.0) + time.perf_counter() - t
+    out.put(
+        {
+            "wall_s": time.perf_counter() - t0,
+            "bytes": size,
+            "failed": failed,
+            "cpu_s": _cpu() - c0,
+            "by_path": by_path,
         }
     )
 
@@ -89,6 +178,22 @@ def _child(target: Any, *args: Any) -> Any:
     got = q.get()
     p.join()
     return got
+
+
+def warehouse_totals(db: str) -> dict[str, int]:
+    """Our side of a comparison: live issues (tasks), worklogs (time entries) and their seconds."""
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        issues = c.execute(
+            "SELECT count(*) FROM task WHERE source = ? AND deleted_at IS NULL", (SOURCE,)
+        ).fetchone()[0]
+        n, hours = c.execute(
+            "SELECT count(*), coalesce(sum(CAST(hours AS REAL)), 0) FROM time_entry"
+            " WHERE source = ? AND deleted_at IS NULL",
+            (SOURCE,),
+        ).fetchone()
+    return {"issues": issues, "worklogs": n, "worklog_seconds": round(hours * 3600)}
 
 
 def min_requests(issues: int, worklogs: int, users: int, projects: int) -> int:
@@ -114,51 +219,79 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--issues", type=int, default=20000)
     ap.add_argument("--worklogs", type=int, default=100000)
     ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument("--peer", choices=("tap-jira",), help="also run a peer against the same data")
+    ap.add_argument("--skip-small", action="store_true", help="skip the small run (no peak_rss_mb_small)")
     args = ap.parse_args(argv)
-    ctx = mp.get_context("spawn")
+    large_cfg = SimConfig(
+        issues=args.issues, worklogs=args.worklogs, latency_ms=args.latency_ms, worklog_settle_ms=0
+    )
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, cfg in (
-            ("small", SimConfig(latency_ms=args.latency_ms, worklog_settle_ms=0)),
-            (
-                "large",
-                SimConfig(
-                    issues=args.issues,
-                    worklogs=args.worklogs,
-                    latency_ms=args.latency_ms,
-                    worklog_settle_ms=0,
-                ),
-            ),
-        ):
-            urls, commands = ctx.Queue(), ctx.Queue()
-            server = ctx.Process(target=_serve, args=(cfg, urls, commands), daemon=True)
-            server.start()
-            url, n_issues, n_worklogs, n_users, n_projects = urls.get()
-            db = str(Path(tmp) / f"{label}.db")
-            full = _child(_sync, url, db, "full")
-            results[label] = {"full": full, "size": (n_issues, n_worklogs, n_users, n_projects)}
-            if label == "large":
-                commands.put("edit")
-                urls.get()
-                results[label]["incremental"] = _child(_sync, url, db, "incremental")
-            commands.put("stop")
-            server.join(timeout=10)
-    large = results["large"]
-    n_issues, n_worklogs, n_users, n_projects = large["size"]
-    floor = min_requests(n_issues, n_worklogs, n_users, n_projects)
-    return {
+        if not args.skip_small:
+            server = Server(SimConfig(latency_ms=args.latency_ms, worklog_settle_ms=0))
+            try:
+                results["small"] = _child(_sync, server.url, str(Path(tmp) / "small.db"), "full")
+            finally:
+                server.stop()
+        server = Server(large_cfg)
+        db = str(Path(tmp) / "large.db")
+        try:
+            n_issues, n_worklogs, n_users, n_projects = server.size
+            cpu0 = server.ask("cpu")
+            full = _child(_sync, server.url, db, "full")
+            cpu1 = server.ask("cpu")
+            log, served = server.ask("log")
+            server.ask("cold")
+            cpu2 = server.ask("cpu")
+            floor = _child(_replay, server.url, log)
+            cpu3 = server.ask("cpu")
+            server.ask("log")
+            truth = server.ask("truth")
+            ours = warehouse_totals(db)
+            server.ask("edit")
+            incremental = _child(_sync, server.url, db, "incremental")
+        finally:
+            server.stop()
+        peer = None
+        if args.peer == "tap-jira":
+            from bench.peer_tap_jira import run_tap_jira
+
+            peer = run_tap_jira(large_cfg, Path(tmp))
+    fewest = min_requests(n_issues, n_worklogs, n_users, n_projects)
+    out: dict[str, Any] = {
         "issues": n_issues,
         "worklogs": n_worklogs,
         "latency_ms": args.latency_ms,
-        "requests": large["full"]["requests"],
-        "min_requests": floor,
-        "requests_by_stream": large["full"]["requests_by_stream"],
-        "wall_by_stream": large["full"]["wall_by_stream"],
-        "wall_s": round(large["full"]["wall_s"], 2),
-        "floor_s": round(floor * args.latency_ms / 1000, 2),
-        "incremental_wall_s": round(large["incremental"]["wall_s"], 2),
-        "incremental_requests": large["incremental"]["requests"],
-        "incremental_rows": large["incremental"]["rows"],
-        "peak_rss_mb": round(large["full"]["peak_rss_mb"], 1),
-        "peak_rss_mb_small": round(results["small"]["full"]["peak_rss_mb"], 1),
+        "requests": full["requests"],
+        "requests_served": served,
+        "min_requests": fewest,
+        "requests_by_stream": full["requests_by_stream"],
+        "wall_by_stream": full["wall_by_stream"],
+        "wall_s": round(full["wall_s"], 2),
+        "floor_s": round(floor["wall_s"], 2),
+        "floor_failed": floor["failed"],
+        "floor_by_endpoint": {k: round(v, 2) for k, v in sorted(floor["by_path"].items())},
+        "floor_mb": round(floor["bytes"] / 2**20, 1),
+        "floor_model_s": round(fewest * args.latency_ms / 1000, 2),
+        "wall_over_floor": round(full["wall_s"] / floor["wall_s"], 2),
+        # CPU seconds of the client process and of the simulator process, during our sync and the floor
+        "cpu_s": {
+            "ours": round(full["cpu_s"], 1),
+            "server_ours": round(cpu1 - cpu0, 1),
+            "floor": round(floor["cpu_s"], 1),
+            "server_floor": round(cpu3 - cpu2, 1),
+        },
+        "incremental_wall_s": round(incremental["wall_s"], 2),
+        "incremental_requests": incremental["requests"],
+        "incremental_rows": incremental["rows"],
+        "peak_rss_mb": round(full["peak_rss_mb"], 1),
+        "peak_rss_mb_small": round(results["small"]["peak_rss_mb"], 1) if "small" in results else None,
+        "truth": truth,
+        "ours": ours,
     }
+    if peer is not None:
+        from bench.peer_tap_jira import notes
+
+        out["peer"] = peer | {"ours": ours, "ours_wall_s": out["wall_s"], "ours_requests": out["requests"]}
+        out["peer_notes"] = notes(peer, ours)
+    return out

@@ -476,8 +476,11 @@ class JiraSimulator(LocalServer):
             # keyset paging: stable under edits and deletes between pages
             hits = hits[bisect.bisect_right(self._select_keys(jql), tuple(after["after"])) :]
         page = hits[:size]
+        expand = params.get("expand") or []
+        if isinstance(expand, str):
+            expand = expand.split(",")
         out: dict[str, Any] = {
-            "issues": [self._issue(i, fields, "3") for i in page],
+            "issues": [self._expanded(self._issue(i, fields, "3"), i, expand) for i in page],
             "isLast": len(hits) <= size,
         }
         if len(hits) > size:
@@ -585,6 +588,13 @@ class JiraSimulator(LocalServer):
             if v == "3" and f.get("description")
             else f.get("description"),
             "worklog": {"startAt": 0, "maxResults": 20, "total": len(wl), "worklogs": wl[:20]},
+            "comment": {
+                "self": f"{self.url}/rest/api/{v}/issue/{i.id}/comment",
+                "comments": [],  # the simulator keeps no comments
+                "maxResults": 0,
+                "total": 0,
+                "startAt": 0,
+            },
             D.SPRINT_FIELD: sprints,
             D.STORY_POINTS_FIELD: f.get(D.STORY_POINTS_FIELD),
             D.TEAM_FIELD: None
@@ -606,6 +616,52 @@ class JiraSimulator(LocalServer):
             "key": i.key,
             "fields": out_fields,
         }
+
+    def _expanded(self, out: dict[str, Any], i: D.Issue, expand: list[str]) -> dict[str, Any]:
+        """search/jql's ``expand``: ``changelog`` (the first 20 histories, as Jira truncates) and
+        ``transitions`` (those open from the issue's status: here, to every status)."""
+        if "changelog" in expand:
+            hist = self.data.histories.get(i.id, [])
+            out["changelog"] = {
+                "startAt": 0,
+                "maxResults": min(len(hist), 20),
+                "total": len(hist),
+                "histories": [
+                    {
+                        "id": str(h.id),
+                        "author": self._user_ref(h.author),
+                        "created": D.jira_time(h.created),
+                        "items": h.items,
+                    }
+                    for h in hist[:20]
+                ],
+            }
+        if "transitions" in expand:
+            out["transitions"] = [
+                {
+                    "id": str(11 + n),
+                    "name": name,
+                    "to": {
+                        "self": f"{self.url}/rest/api/3/status/{st[0]}",
+                        "name": name,
+                        "id": st[0],
+                        "statusCategory": {
+                            "id": st[3],
+                            "key": st[1],
+                            "name": st[2],
+                            "colorName": "blue-gray",
+                        },
+                    },
+                    "hasScreen": False,
+                    "isGlobal": True,
+                    "isInitial": False,
+                    "isAvailable": True,
+                    "isConditional": False,
+                    "isLooped": False,
+                }
+                for n, (name, st) in enumerate(D.STATUSES.items())
+            ]
+        return out
 
     def _worklog(self, w: D.Worklog) -> dict[str, Any]:
         cloud = self.config.deployment == "Cloud"
