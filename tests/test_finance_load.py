@@ -130,6 +130,17 @@ def test_each_bad_line_is_quarantined_with_line_and_reason_while_good_lines_load
     assert raw.startswith("D3,1,2026-01-05,P-1")
 
 
+def test_a_line_ending_before_a_key_column_reads_it_as_blank(engine: Engine, tmp_path: Path) -> None:
+    # Exporters drop trailing empty cells; the key's last column (Text) is then missing, not an error.
+    write(
+        tmp_path / "drop" / "costs.csv",
+        [line("D1", "2026-01-05", "100.00")[:-1], line("D2", "2026-01-05", "5")],
+    )
+    summary = run(engine, stream(tmp_path / "drop", key_columns=["Document", "Text"]))
+    assert (summary.rows_written, summary.rows_quarantined) == (2, 0)
+    assert live(engine) == {"D1|": Decimal("100.00"), "D2|Labour Jürgen Müller": Decimal("5.00")}
+
+
 def test_missing_header_column_quarantines_the_file_and_other_files_still_load(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -128,7 +128,11 @@ class _LineMapper:
             return Rejected(
                 source=self.source, locator=locator, field=e.field, reason=str(e), raw=_raw(cells, self.p)
             )
-        key_cells = [cells[i] for i in self.key_index] if self.key_index else cells
+        # A line may end early (exporters drop trailing empty cells): missing key cells count as blank,
+        # as ``_values`` reads missing value cells.
+        key_cells = (
+            [cells[i] if i < len(cells) else None for i in self.key_index] if self.key_index else cells
+        )
         values["source_id"] = _key(key_cells)
         values["file"] = self.file
         return Line(line_no, locator, self.p.record_type(source=self.source, **values))
