@@ -361,3 +361,17 @@ def test_decisions_file_round_trips_any_note_and_id(tmp_path: Path) -> None:
         entity="person", a=("jira:acme", '5b10"ac'), b=("projectonline:acme", "9d63"), same=False,
         by="jane.doe", at=datetime(2026, 11, 22, 10, tzinfo=UTC), note=note,
     )  # fmt: skip
+
+
+def test_cli_marts_refreshes_and_prints_the_rag_table(
+    tmp_path: Path, sqlite_engine: Engine, pf: Portfolio
+) -> None:
+    _, opts, _ = cli_setup(tmp_path, sqlite_engine, pf)
+    cli = CliRunner()
+    assert cli.invoke(app, ["reconcile", *opts]).exit_code == 0
+    out = cli.invoke(app, ["marts", *opts])
+    assert out.exit_code == 0, out.output
+    slipped = next(p for p in pf.planted if p.kind == "finish_slip_in_file").where
+    assert "Portfolio RAG as of" in out.output
+    row = next(ln for ln in out.output.splitlines() if slipped in ln)
+    assert "amber" in row and "open high exceptions 1" in row  # its finish-date exception
