@@ -112,13 +112,13 @@ def reconcile(
     return result
 
 
-FACTS = ("project", "person", "task", "time_entry", "cost_line", "planned_work", "budget")
+SOURCE_TABLES = ("project", "person", "task", "time_entry", "cost_line", "planned_work", "budget")
 
 
 def _analyze(conn: Connection) -> None:
     """Fresh planner statistics before the rules aggregate, or the planner nests loops over millions.
 
-    The crosswalks were just rewritten in this transaction, so they are always analysed. A fact table
+    The crosswalks were just rewritten in this transaction, so they are always analysed. A source table
     is analysed when it changed by more than a tenth since its last analysis (or never had one): right
     after a big load PostgreSQL's autovacuum has not caught up yet, and one project-month query then
     ran for over ten minutes instead of seconds (bench reconcile, 2M time entries).
@@ -131,7 +131,7 @@ def _analyze(conn: Connection) -> None:
             "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(:names) AND ((last_analyze IS NULL "
             "AND last_autoanalyze IS NULL) OR n_mod_since_analyze > 0.1 * n_live_tup + 50)"
         ),
-        {"names": list(FACTS)},
+        {"names": list(SOURCE_TABLES)},
     )
     for name in [*(t.name for t in XREF_TABLES.values()), *stale.scalars()]:
         conn.exec_driver_sql(f"ANALYZE {name}")
