@@ -18,15 +18,16 @@ import random
 import resource
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine
 
-from bench import reset
+from bench import bulk, portfolio_args, reset
+from sandbox.portfolio import workdays
 from warehouse.db import describe, make_engine, upgrade
 from warehouse.marts import refresh_marts
 from warehouse.reconcile import reconcile
@@ -36,15 +37,6 @@ JIRA, PO, ERP = "jira:bench.atlassian.net", "projectonline:bench", "finance:benc
 START, END, AS_OF = date(2026, 1, 5), date(2026, 6, 30), date(2026, 7, 1)
 TASKS = 10
 RATE = Decimal(80)
-CHUNK = 50_000
-
-
-def workdays(first: date, last: date) -> list[date]:
-    return [
-        first + timedelta(days=i)
-        for i in range((last - first).days + 1)
-        if (first + timedelta(days=i)).weekday() < 5
-    ]
 
 
 def letters(i: int) -> str:
@@ -53,29 +45,6 @@ def letters(i: int) -> str:
         i, r = divmod(i, 26)
         out = chr(65 + r) + out
     return out
-
-
-def bulk(engine: Engine, table: Table, rows: Iterable[dict[str, Any]]) -> int:
-    """COPY on PostgreSQL; the DB-API executemany of tuples in chunks on SQLite (adapters: warehouse.db)."""
-    cols = [c.name for c in table.columns if c.name not in ("id", "loaded_at", "updated_at")]
-    n = 0
-    with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        if engine.dialect.name == "postgresql":
-            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
-                for r in rows:
-                    cp.write_row([r.get(c) for c in cols])
-                    n += 1
-            return n
-        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        chunk: list[tuple[Any, ...]] = []
-        for r in rows:
-            chunk.append(tuple(r.get(c) for c in cols))
-            if len(chunk) == CHUNK:
-                raw.executemany(sql, chunk)
-                n, chunk = n + len(chunk), []
-        raw.executemany(sql, chunk)
-        return n + len(chunk)
 
 
 def projects(count: int) -> Iterator[dict[str, Any]]:
@@ -317,12 +286,7 @@ def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None
 
 
 def main(argv: list[str]) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m bench marts")
-    ap.add_argument("--projects", type=int, default=2000)
-    ap.add_argument("--people", type=int, default=5000)
-    ap.add_argument("--time-entries", type=int, default=2_000_000)
-    ap.add_argument("--database-url", help="default: a temporary SQLite file")
-    args = ap.parse_args(argv)
+    args = portfolio_args("python -m bench marts").parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         # Loading and reconciling run in a child process, so peak_rss_mb is the refresh's own high-water mark.

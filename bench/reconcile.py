@@ -9,7 +9,6 @@ identity matching for every project, person and task, the reconciled projects an
 
 from __future__ import annotations
 
-import argparse
 import random
 import resource
 import tempfile
@@ -20,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine
 
-from bench import reset
+from bench import bulk, portfolio_args, reset
 from sandbox.portfolio import FIRST, workdays
 from warehouse.db import describe, make_engine, upgrade
 from warehouse.reconcile import reconcile
@@ -115,31 +114,10 @@ def bookings(
                 n += 1
 
 
-def copy_rows(engine: Engine, table: Table, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> None:
-    """Bulk load: COPY on PostgreSQL, executemany in 50k chunks elsewhere."""
-    cols = [c.name for c in table.columns if c.name not in ("id", "loaded_at", "updated_at")]
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as cp:
-                for r in rows:
-                    cp.write_row([r.get(c) for c in cols])
-        return
-    chunk: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for r in rows:
-            chunk.append({c: r.get(c) for c in cols})
-            if len(chunk) == 50_000:
-                conn.execute(table.insert(), chunk)
-                chunk = []
-        if chunk:
-            conn.execute(table.insert(), chunk)
-
-
 def load(engine: Engine, projects: int, people: int, entries: int) -> None:
     rows = generate(projects, people, entries)
     for name, data in rows.items():
-        copy_rows(engine, ENTITY_TABLES[name], data)
+        bulk(engine, ENTITY_TABLES[name], data)
     rate = Decimal(80)
     weekly: dict[tuple[int, int, date], Decimal] = {}
 
@@ -153,8 +131,8 @@ def load(engine: Engine, projects: int, people: int, entries: int) -> None:
                        task_source_id=f"po-{proj}-{t}", project_source_id=f"po-{proj}", work_date=d,
                        hours=h)  # fmt: skip
 
-    copy_rows(engine, ENTITY_TABLES["time_entry"], time_entries())
-    copy_rows(
+    bulk(engine, ENTITY_TABLES["time_entry"], time_entries())
+    bulk(
         engine,
         ENTITY_TABLES["cost_line"],
         [
@@ -164,7 +142,7 @@ def load(engine: Engine, projects: int, people: int, entries: int) -> None:
             for n, ((p, proj, fri), h) in enumerate(sorted(weekly.items()))
         ],
     )  # fmt: skip
-    copy_rows(
+    bulk(
         engine,
         ENTITY_TABLES["planned_work"],
         [
@@ -176,12 +154,7 @@ def load(engine: Engine, projects: int, people: int, entries: int) -> None:
 
 
 def main(argv: list[str]) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m bench reconcile")
-    ap.add_argument("--projects", type=int, default=2000)
-    ap.add_argument("--people", type=int, default=5000)
-    ap.add_argument("--time-entries", type=int, default=2_000_000)
-    ap.add_argument("--database-url", help="default: a temporary SQLite file")
-    args = ap.parse_args(argv)
+    args = portfolio_args("python -m bench reconcile").parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = make_engine(url)
