@@ -23,6 +23,7 @@ from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.runner import run
 from warehouse.db import describe, make_engine, resolve_url, upgrade
+from warehouse.marts import MartResult
 from warehouse.schema import sync_run
 from warehouse.sync import RunSummary
 
@@ -103,12 +104,17 @@ def after_sync(config: cfg.Config, engine: Engine) -> None:
     """What follows every successful sync: reconciliation, then the marts (as in the nightly flow)."""
     try:
         mappings.reconcile_and_report(config, engine)
-        with console.status("Refreshing the BI marts …"):
-            result = run_refresh(engine, config)
-    except ValueError as e:
+    except ValueError as e:  # an unreadable decisions file
         console.print(f"[red]✗[/red] {e}")
         raise typer.Exit(2) from None
+    result = _refresh_marts(config, engine)
     console.print(f"Marts refreshed as of {result.as_of}: {result.seconds:.2f} s.")
+
+
+def _refresh_marts(config: cfg.Config, engine: Engine) -> MartResult:
+    """``[marts]`` was validated when the configuration loaded, so this only fails on the database."""
+    with console.status("Refreshing the BI marts …"):
+        return run_refresh(engine, config)
 
 
 def _print_summaries(summaries: list[RunSummary]) -> None:
@@ -170,12 +176,7 @@ def marts(
     engine = c.engine(database_url)
     upgrade(engine)
     if refresh:
-        try:
-            with console.status("Refreshing the BI marts …"):
-                run_refresh(engine, c)
-        except ValueError as e:
-            console.print(f"[red]✗[/red] {e}")
-            raise typer.Exit(2) from None
+        _refresh_marts(c, engine)
     print_rag(engine, console)
     engine.dispose()
 
