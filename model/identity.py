@@ -67,8 +67,8 @@ class Candidate:
     pool: str | None = None  # where records are one per real thing, when narrower than the source
 
     @property
-    def source(self) -> str:
-        """The one-record-per-thing scope: the source, or e.g. one project file's resource pool."""
+    def scope(self) -> str:
+        """Where a real thing has at most one record: the source, or e.g. one project file's resource pool."""
         return self.pool or self.ref[0]
 
 
@@ -124,9 +124,9 @@ class Matching:
 class _Clusters:
     """Union-find that refuses merges putting two records of one source together or a vetoed pair."""
 
-    def __init__(self, pools: dict[Ref, str], distinct: set[frozenset[Ref]]) -> None:
-        self.parent = {r: r for r in pools}
-        self.sources = {r: {pool} for r, pool in pools.items()}
+    def __init__(self, scopes: dict[Ref, str], distinct: set[frozenset[Ref]]) -> None:
+        self.parent = {r: r for r in scopes}
+        self.sources = {r: {scope} for r, scope in scopes.items()}
         self.members = {r: [r] for r in self.parent}
         self.distinct = distinct
         self.joined: dict[Ref, Link] = {}
@@ -168,7 +168,7 @@ def match(
     by_ref = {c.ref: c for c in sorted(candidates, key=lambda c: c.ref)}
     decisions = list(decisions)
     distinct = {frozenset((d.a, d.b)) for d in decisions if not d.same}
-    cl = _Clusters({ref: c.source for ref, c in by_ref.items()}, distinct)
+    cl = _Clusters({ref: c.scope for ref, c in by_ref.items()}, distinct)
 
     for d in decisions:  # a human may put two records of one source together; nothing else may
         if d.same and d.a in by_ref and d.b in by_ref:
@@ -248,7 +248,7 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
     for ref, best in proposals.items():
         for root, (s, _) in best.items():
             if s >= th.accept:
-                claims[(root, by_ref[ref].source)].append(ref)
+                claims[(root, by_ref[ref].scope)].append(ref)
 
     reviews: list[Review] = []
     asked: set[frozenset[Ref]] = set()
@@ -256,7 +256,7 @@ def _fuzzy(by_ref: dict[Ref, Candidate], cl: _Clusters, th: Thresholds) -> list[
     for ref in sorted(proposals):
         best = proposals[ref]
         strong = [(s, o, root) for root, (s, o) in best.items() if s >= th.accept]
-        if len(strong) == 1 and claims[(strong[0][2], by_ref[ref].source)] == [ref]:
+        if len(strong) == 1 and claims[(strong[0][2], by_ref[ref].scope)] == [ref]:
             s, other, _ = strong[0]
             accepted.append(Link(ref, other, "fuzzy", s, f"name {s:.0f}% like {by_ref[other].name!r}"))
             continue

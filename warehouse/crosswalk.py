@@ -193,7 +193,7 @@ def person_rules(items: Sequence[Candidate]) -> list[Link]:
     for c in items:
         n = normalise_name(c.name)
         if n and " " in n:  # a single word is no name to match on
-            by_name[" ".join(sorted(n.split()))][c.source].append(c.ref)
+            by_name[" ".join(sorted(n.split()))][c.scope].append(c.ref)
     links = []
     for name, per_source in sorted(by_name.items()):
         unique = sorted(refs[0] for refs in per_source.values() if len(refs) == 1)
