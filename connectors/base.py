@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from model.records import Record, Rejected
 
@@ -90,9 +90,11 @@ class SourceError(RuntimeError):
     """A source answered something we cannot use; the message names the source, the place and the reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One parsed line of an item: its line number, its locator (``file:line``) and its record."""
+class Line(NamedTuple):
+    """One parsed line of an item: its line number, its locator (``file:line``) and its record.
+
+    A tuple, because it is built once per line of every export and staged as it is.
+    """
 
     line_no: int
     locator: str

@@ -63,8 +63,7 @@ def _run_items(
         try:
             staged = sync.staged(item.record_type)
             for batch in item.lines():
-                lines = [x for x in batch if isinstance(x, Line)]
-                duplicates = staged.add([(ln.line_no, ln.locator, ln.record) for ln in lines])
+                duplicates = staged.add([x for x in batch if isinstance(x, Line)])
                 sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
                 sync.rows_read += len(batch)
                 if progress:
