@@ -141,6 +141,51 @@ def test_a_line_ending_before_a_key_column_reads_it_as_blank(engine: Engine, tmp
     assert live(engine) == {"D1|": Decimal("100.00"), "D2|Labour Jürgen Müller": Decimal("5.00")}
 
 
+def test_repeated_values_convert_alike_and_repeated_bad_values_quarantine_each_line(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Conversions are remembered per column; a bad value must still reject every line that has it.
+    write(
+        tmp_path / "drop" / "costs.csv",
+        [
+            line("D1", "2026-02-30", "1.00"),
+            line("D2", "2026-01-05", "1.00"),
+            line("D3", "2026-02-30", "1.00"),
+            line("D4", "2026-01-05", "1.00", hours="7.5"),
+        ],
+    )
+    summary = run(engine, stream(tmp_path / "drop"))
+    assert (summary.rows_written, summary.rows_quarantined) == (2, 2)
+    assert [q[0] for q in quarantined(engine)] == ["costs.csv:2", "costs.csv:4"]
+    with engine.connect() as c:
+        got = c.execute(select(cost_line.c.source_id, cost_line.c.posting_date, cost_line.c.hours)).all()
+    assert sorted((k, str(d), h) for k, d, h in got) == [
+        ("D2|1", "2026-01-05", None),
+        ("D4|1", "2026-01-05", Decimal("7.5")),
+    ]
+
+
+def test_sap_quantities_in_an_hours_unit_are_hours_whatever_the_case(engine: Engine, tmp_path: Path) -> None:
+    from sandbox.finance import CJI3_HEADER
+
+    def cji3(doc: str, quantity: str, unit: str) -> list[str]:
+        return ["1000", "2026", "1", "05.01.2026", doc, "1", "P-1", "P-1.01", "CC-1", "619000", "Labour",
+                "1.234,50", "EUR", quantity, unit, "00010001"]  # fmt: skip
+
+    rows = [
+        cji3("49", "8,00", "std"),
+        cji3("50", "2,00", " H "),
+        cji3("51", "3,00", "KG"),
+        cji3("52", "", "H"),
+    ]
+    write(tmp_path / "drop" / "cji3.csv", rows, encoding="cp1252", delimiter=";", header=CJI3_HEADER)
+    summary = run(engine, stream(tmp_path / "drop", profile="sap_cji3", hours_units=["h", "Std"]))
+    assert (summary.rows_written, summary.rows_quarantined) == (4, 0)
+    with engine.connect() as c:
+        got = dict(c.execute(select(cost_line.c.document_no, cost_line.c.hours)).all())
+    assert got == {"49": Decimal("8.00"), "50": Decimal("2.00"), "51": None, "52": None}
+
+
 def test_missing_header_column_quarantines_the_file_and_other_files_still_load(
     engine: Engine, tmp_path: Path
 ) -> None:

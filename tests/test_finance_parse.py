@@ -18,6 +18,8 @@ from connectors.finance.parse import parse_currency, parse_date, parse_decimal
         ("1,234.56", ".", ",", Decimal("1234.56")),
         (" 42 ", ".", "", Decimal("42")),
         ("1 234,00", ",", "", Decimal("1234.00")),
+        ("1\u00a0234,00 -", ",", "", Decimal("-1234.00")),  # no-break space, minus set apart
+        ("12.5", ".", "", Decimal("12.5")),
     ],
 )
 def test_decimal_formats(text: str, dec: str, thou: str, expected: Decimal) -> None:
@@ -37,3 +39,26 @@ def test_dates_and_currencies() -> None:
     assert parse_currency(" eur ") == "EUR"
     with pytest.raises(BadValue, match="unknown currency code: 'EUX'"):
         parse_currency("EUX")
+
+
+def test_remembered_conversions_stay_bounded_and_never_remember_a_bad_value() -> None:
+    from connectors.finance.reader import _Memo
+
+    calls: list[str] = []
+
+    def convert(cell: str) -> Decimal:
+        calls.append(cell)
+        return parse_decimal(cell, ",", ".")
+
+    memo = _Memo(convert)
+    assert (memo["1.234,56-"], memo["1.234,56-"], memo[""], memo[None]) == (Decimal("-1234.56"),) * 2 + (
+        None,
+    ) * 2
+    assert calls == ["1.234,56-"]  # the second lookup was remembered
+    for n in range(3 * _Memo.SIZE):  # a column of unique amounts: memory stays bounded
+        assert memo[f"{n},00"] == n
+    assert len(memo) <= _Memo.SIZE
+    for _ in range(2):
+        with pytest.raises(BadValue, match="not a number: 'zehn'"):
+            memo["zehn"]
+    assert calls.count("zehn") == 2

@@ -31,23 +31,29 @@ def parse_date(text: str, fmt: str) -> date:
 
 def parse_decimal(text: str, decimal_sep: str = ".", thousands_sep: str = "") -> Decimal:
     """Parse ``1.234,56``, ``1,234.56``, ``-12``, and SAP's trailing minus ``1.234,56-``."""
-    s = text.strip().replace("\u00a0", "").replace(" ", "")
+    s = text.strip()
     negative = s.endswith("-")
     if negative:
         s = s[:-1]
-    if thousands_sep:
-        s = s.replace(thousands_sep, "")
-    if decimal_sep != ".":
-        if "." in s:
-            raise BadValue(f"not a number with decimal {decimal_sep!r}: {text!r}")
-        s = s.replace(decimal_sep, ".")
+    if decimal_sep != "." and thousands_sep != "." and "." in s:
+        raise BadValue(f"not a number with decimal {decimal_sep!r}: {text!r}")
     try:
-        value = Decimal(s)
+        value = Decimal(s.translate(_number_table(decimal_sep, thousands_sep)))
     except InvalidOperation:
         raise BadValue(f"not a number: {text!r}") from None
     if not value.is_finite():
         raise BadValue(f"not a finite number: {text!r}")
     return -value if negative else value
+
+
+@lru_cache(maxsize=16)
+def _number_table(decimal_sep: str, thousands_sep: str) -> dict[int, str | None]:
+    """One ``str.translate`` table: drop spaces (also no-break) and the thousands separator, and make
+    the decimal separator a point."""
+    table: dict[int, str | None] = {ord(" "): None, 0xA0: None, ord(decimal_sep): "."}
+    if thousands_sep:
+        table[ord(thousands_sep)] = None
+    return table
 
 
 def parse_currency(text: str) -> str:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,8 @@ class ExportFile:
         mapper.bind(header, header_no)
         batch: list[Line | Rejected] = []
         for line_no, cells in rows:
-            if not any(c not in (None, "") for c in cells):
-                continue  # blank lines are layout, not data
+            if not any(cells) and all(c in _BLANK for c in cells):
+                continue  # blank lines are layout, not data (any() first: a 0 cell is not blank)
             batch.append(mapper.map(line_no, cells))
             if len(batch) >= BATCH:
                 yield batch
@@ -101,9 +102,13 @@ class _LineMapper:
 
     def __init__(self, profile: Profile, source: str, file: str) -> None:
         self.p, self.source, self.file = profile, source, file
-        self.plan: list[tuple[str, int, Callable[[Any], Any]]] = []
-        self.key_index: list[int] = []
+        self.plan: list[tuple[str, int, _Memo | _Each]] = []
         self.record_fields = set(profile.record_type.field_names())
+        self.required = REQUIRED[profile.record]
+        self.anchors = [a for a in ANCHORS if a in profile.columns]
+        # A quantity in an hours unit is the line's hours (when the record has hours).
+        units = {u.strip().upper() for u in profile.hours_units} if "hours" in self.record_fields else set()
+        self.hours_units = frozenset(units)
 
     def bind(self, header: list[Any], header_no: int) -> None:
         """Match the header to the profile once, and pick one converter per mapped column."""
@@ -116,62 +121,60 @@ class _LineMapper:
                 f"{self.file}:{header_no}: columns {missing} required by profile {self.p.name} not in header"
                 f" (found: {[n for n in names if n]})"
             )
-        self.plan = [(t, position[c], self._converter(t)) for t, c in self.p.columns.items()]
-        self.key_index = [position[c] for c in self.p.key_columns]
+        # CSV cells are all text, so a cell's value decides its conversion and can be remembered; XLSX
+        # cells of different types compare equal (1 == 1.0 == True), so each is converted.
+        cells = _Memo if self.p.format == "csv" else _Each
+        self.plan = [(t, position[c], cells(self._converter(t))) for t, c in self.p.columns.items()]
+        key = [position[c] for c in self.p.key_columns]
+        # The key columns' cells; without key columns the whole line as read is the key.
+        self.key_cells: Callable[[list[Any]], Sequence[Any]] | None = (
+            itemgetter(*key) if len(key) > 1 else (lambda cells: (cells[key[0]],)) if key else None
+        )
         self.width = len(names)
 
     def map(self, line_no: int, cells: list[Any]) -> Line | Rejected:
         locator = f"{self.file}:{line_no}"
+        # A line may end early (exporters drop trailing empty cells): missing cells count as blank.
+        full = cells if len(cells) >= self.width else cells + [None] * (self.width - len(cells))
         try:
-            values = self._values(cells)
+            values = self._values(full)
         except _FieldError as e:
             return Rejected(
                 source=self.source, locator=locator, field=e.field, reason=str(e), raw=_raw(cells, self.p)
             )
-        # A line may end early (exporters drop trailing empty cells): missing key cells count as blank,
-        # as ``_values`` reads missing value cells.
-        key_cells = (
-            [cells[i] if i < len(cells) else None for i in self.key_index] if self.key_index else cells
-        )
-        values["source_id"] = _key(key_cells)
+        values["source_id"] = _key(self.key_cells(full) if self.key_cells else cells)
         values["file"] = self.file
         return Line(line_no, locator, self.p.record_type(source=self.source, **values))
 
     def _values(self, cells: list[Any]) -> dict[str, Any]:
         p = self.p
-        if len(cells) < self.width:
-            cells = cells + [None] * (self.width - len(cells))
         try:  # fast path: one comprehension; on a bad value, find the field in the slow loop below
-            out = {t: conv(cells[i]) for t, i, conv in self.plan if cells[i] not in _BLANK}
+            out = {t: conv[cells[i]] for t, i, conv in self.plan}
         except BadValue:
             for target, i, convert in self.plan:
                 try:
-                    if cells[i] not in _BLANK:
-                        convert(cells[i])
+                    convert[cells[i]]
                 except BadValue as e:
                     raise _FieldError(target, f"{p.columns[target]}: {e}") from None
             raise
-        if "quantity" in out:
-            unit = str(out.pop("unit", "")).upper()
-            qty = out.pop("quantity")
-            if unit in p.hours_units and "hours" in self.record_fields:
-                out["hours"] = qty
-        out.pop("unit", None)
+        qty, unit = out.pop("quantity", None), out.pop("unit", None)
+        if qty is not None and unit in self.hours_units:
+            out["hours"] = qty
         year, period = out.pop("fiscal_year", None), out.pop("period", None)
-        if "fiscal_period" not in out:
+        if out.get("fiscal_period") is None:
             if year is not None and period is not None:
                 out["fiscal_period"] = f"{year:04d}-{period:02d}"
             elif out.get("posting_date") is not None:
                 out["fiscal_period"] = fiscal_period(out["posting_date"], p.fiscal_year_start_month)
-        if "currency" not in out:
+        if out.get("currency") is None:
             if not p.currency:
                 raise _FieldError("currency", f"{p.columns.get('currency', 'currency')}: missing value")
             out["currency"] = p.currency
-        for f in REQUIRED[p.record]:
-            if out.get(f) is None:
-                raise _FieldError(f, f"{p.columns.get(f, f)}: missing value")
-        if not any(out.get(a) for a in ANCHORS):
-            cols = [p.columns[a] for a in ANCHORS if a in p.columns]
+        if None in map(out.get, self.required):
+            f = next(f for f in self.required if out.get(f) is None)
+            raise _FieldError(f, f"{p.columns.get(f, f)}: missing value")
+        if not any(map(out.get, self.anchors)):
+            cols = [p.columns[a] for a in self.anchors]
             raise _FieldError(ANCHORS[0], f"no project, WBS or cost centre: {cols} all empty")
         return out
 
@@ -207,6 +210,8 @@ class _LineMapper:
             return _to_int
         if target == "currency":
             return lambda cell: parse_currency(str(cell))
+        if target == "unit":  # only compared with the profile's hours units
+            return lambda cell: str(cell).strip().upper() or None
         return _strip if text_only else _to_text
 
 
@@ -232,17 +237,52 @@ def _to_text(cell: Any) -> str | None:
     return str(cell).strip()
 
 
+class _Memo(dict[Any, Any]):
+    """One column's converter with its recent results: export columns repeat their values (periods,
+    WBS elements, cost elements, currencies), so most cells cost one dict lookup. Blank cells are None.
+    Bounded, so a column of unique values (document numbers, amounts) keeps memory flat."""
+
+    __slots__ = ("convert",)
+    SIZE = 4096
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__({None: None, "": None})
+        self.convert = convert
+
+    def __missing__(self, cell: Any) -> Any:
+        value = self.convert(cell)  # a BadValue propagates and is not remembered
+        if len(self) >= self.SIZE:
+            self.clear()
+            self.update({None: None, "": None})
+        self[cell] = value
+        return value
+
+
+class _Each:
+    """One column's converter, indexed like ``_Memo``: blank cells are None, others are converted."""
+
+    __slots__ = ("convert",)
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        self.convert = convert
+
+    def __getitem__(self, cell: Any) -> Any:
+        return None if cell in _BLANK else self.convert(cell)
+
+
 class _FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
 
 
-def _key(cells: list[Any]) -> str:
+def _key(cells: Sequence[Any]) -> str:
     """The line's natural key: the key columns joined, or a digest of the whole line."""
-    parts = ["" if c is None else str(c).strip() for c in cells]
-    joined = "|".join(parts)
-    if len(joined) <= 200 and len(parts) <= 6:
+    try:
+        joined = "|".join([c.strip() for c in cells])  # CSV: all text
+    except AttributeError:  # XLSX numbers and dates, or missing cells
+        joined = "|".join(["" if c is None else str(c).strip() for c in cells])
+    if len(joined) <= 200 and len(cells) <= 6:
         return joined
     return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
