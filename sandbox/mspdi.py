@@ -78,6 +78,25 @@ def _dt(d: date, hour: int = 8) -> str:
     return f"{d.isoformat()}T{hour:02d}:00:00"
 
 
+# Microsoft Project always saves the project's base calendar; readers such as Aspose.Tasks refuse a
+# plan without one ("Stack empty"). Monday to Friday 08:00–12:00 and 13:00–17:00.
+_HOURS = (
+    "<WorkingTimes><WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>"
+    "<WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes>"
+)
+STANDARD_CALENDAR = (
+    "<Calendars><Calendar><UID>1</UID><Name>Standard</Name><IsBaseCalendar>1</IsBaseCalendar>"
+    "<BaseCalendarUID>-1</BaseCalendarUID><WeekDays>"
+    + "".join(
+        f"<WeekDay><DayType>{day}</DayType><DayWorking>{int(1 < day < 7)}</DayWorking>"
+        + (_HOURS if 1 < day < 7 else "")
+        + "</WeekDay>"
+        for day in range(1, 8)  # 1 = Sunday
+    )
+    + "</WeekDays></Calendar></Calendars>\n"
+)
+
+
 def write_plan(
     out: IO[str],
     *,
@@ -96,7 +115,9 @@ def write_plan(
     w(f"<SaveVersion>14</SaveVersion><GUID>{guid}</GUID><Name>{escape(title)}.xml</Name>")
     w(f"<Title>{escape(title)}</Title><Manager>{escape(manager)}</Manager>")
     w(f"<StartDate>{_dt(start)}</StartDate><FinishDate>{_dt(finish, 17)}</FinishDate>")
-    w("<CurrencyCode>EUR</CurrencyCode><LastSaved>2026-07-01T09:00:00</LastSaved>\n")
+    w("<CurrencyCode>EUR</CurrencyCode><LastSaved>2026-07-01T09:00:00</LastSaved>")
+    w("<CalendarUID>1</CalendarUID><MinutesPerDay>480</MinutesPerDay><MinutesPerWeek>2400</MinutesPerWeek>\n")
+    w(STANDARD_CALENDAR)
     work = sum((t.work_h for t in tasks if not t.summary), Decimal(0))
     actual = sum((t.actual_h for t in tasks if not t.summary), Decimal(0))
     leaves = [t for t in tasks if not t.summary and not t.milestone]
