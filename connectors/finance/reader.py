@@ -123,8 +123,8 @@ class _LineMapper:
             )
         # CSV cells are all text, so a cell's value decides its conversion and can be remembered; XLSX
         # cells of different types compare equal (1 == 1.0 == True), so each is converted.
-        cells = _Memo if self.p.format == "csv" else _Each
-        self.plan = [(t, position[c], cells(self._converter(t))) for t, c in self.p.columns.items()]
+        column = _Memo if self.p.format == "csv" else _Each
+        self.plan = [(t, position[c], column(self._converter(t))) for t, c in self.p.columns.items()]
         key = [position[c] for c in self.p.key_columns]
         # The key columns' cells; without key columns the whole line as read is the key.
         self.key_cells: Callable[[list[Any]], Sequence[Any]] | None = (
