@@ -30,31 +30,24 @@ class month_of(FunctionElement):
     inherit_cache = True
 
 
-@compiles(week_start, "sqlite")
-def _week_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, '-6 days', 'weekday 1')"
+def _spell(function: type[FunctionElement], **by_dialect: str) -> None:
+    """Compile ``function(x)`` as each dialect's template with ``{}`` standing for x."""
+    for dialect, template in by_dialect.items():
+
+        def compile_(element: FunctionElement, compiler: Any, _template: str = template, **kw: Any) -> str:
+            return _template.format(compiler.process(element.clauses, **kw))
+
+        compiles(function, dialect)(compile_)
 
 
-@compiles(week_start, "postgresql")
-def _week_pg(element: week_start, compiler: Any, **kw: Any) -> str:
-    return f"CAST(date_trunc('week', {compiler.process(element.clauses, **kw)}) AS DATE)"
-
-
-@compiles(month_of, "sqlite")
-def _month_sqlite(element: month_of, compiler: Any, **kw: Any) -> str:
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(month_of, "postgresql")
-def _month_pg(element: month_of, compiler: Any, **kw: Any) -> str:
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
-
-
-@compiles(date_key, "sqlite")
-def _date_key_sqlite(element: date_key, compiler: Any, **kw: Any) -> str:
-    return f"CAST(strftime('%Y%m%d', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(date_key, "postgresql")
-def _date_key_pg(element: date_key, compiler: Any, **kw: Any) -> str:
-    return f"CAST(to_char({compiler.process(element.clauses, **kw)}, 'YYYYMMDD') AS INTEGER)"
+_spell(
+    week_start,
+    sqlite="date({}, '-6 days', 'weekday 1')",
+    postgresql="CAST(date_trunc('week', {}) AS DATE)",
+)
+_spell(month_of, sqlite="strftime('%Y-%m', {})", postgresql="to_char({}, 'YYYY-MM')")
+_spell(
+    date_key,
+    sqlite="CAST(strftime('%Y%m%d', {}) AS INTEGER)",
+    postgresql="CAST(to_char({}, 'YYYYMMDD') AS INTEGER)",
+)

@@ -53,6 +53,11 @@ SYSTEM_NAMES = {
 STATUSES = (("todo", "To do", 1, True), ("in_progress", "In progress", 2, True), ("done", "Done", 3, False))
 
 
+
+def day_key(day: date) -> int:
+    """A day as ``dim_date.date_key`` (yyyymmdd); ``warehouse.sqlfn.date_key`` spells the same in SQL."""
+    return day.year * 10000 + day.month * 100 + day.day
+
 def norm(value: Any) -> Any:
     """A value as comparable across dialects: numbers as 4-decimal Decimals, timestamps as naive UTC."""
     if isinstance(value, bool) or value is None:
@@ -87,7 +92,7 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
         fy, fp = fiscal_period(day, s.fiscal_year_start_month).split("-")
         rows.append(
             dict(
-                date_key=day.year * 10000 + day.month * 100 + day.day, date=day, day_number=day.toordinal(),
+                date_key=day_key(day), date=day, day_number=day.toordinal(),
                 year=day.year, quarter=(day.month - 1) // 3 + 1,
                 quarter_label=f"{day.year}-Q{(day.month - 1) // 3 + 1}", month=day.month,
                 month_label=f"{day.year:04d}-{day.month:02d}", month_name=day.strftime("%B"),

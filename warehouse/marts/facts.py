@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
+from warehouse.marts.dims import day_key
 from warehouse.marts.settings import SNAPSHOT_FIELDS, MartSettings
 from warehouse.marts.tables import (
     dim_source,
@@ -186,7 +187,7 @@ def build_task_snapshot(conn: Connection, at: date, s: MartSettings) -> int:
     overdue = case((and_(is_open, commitment < at), true()), else_=false())
     values = {name: overdue if name == "is_overdue" else d[name] for name in SNAPSHOT_FIELDS}
     chosen = [values[n] if n in s.snapshot_fields else null() for n in SNAPSHOT_FIELDS]
-    rows = select(literal(at, fact_task_snapshot_daily.c.snapshot_date.type), literal(_key(at)), d.task_id,
+    rows = select(literal(at, fact_task_snapshot_daily.c.snapshot_date.type), literal(day_key(at)), d.task_id,
                   d.project_id, *chosen)  # fmt: skip
     conn.execute(delete(fact_task_snapshot_daily).where(fact_task_snapshot_daily.c.snapshot_date == at))
     cols = ["snapshot_date", "date_key", "task_id", "project_id", *SNAPSHOT_FIELDS]
@@ -194,6 +195,3 @@ def build_task_snapshot(conn: Connection, at: date, s: MartSettings) -> int:
     day = fact_task_snapshot_daily.c.snapshot_date == at
     return conn.execute(select(func.count()).select_from(fact_task_snapshot_daily).where(day)).scalar_one()
 
-
-def _key(day: date) -> int:
-    return day.year * 10000 + day.month * 100 + day.day

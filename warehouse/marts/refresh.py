@@ -119,7 +119,7 @@ SETTING_DOCS = {
 
 def _write_settings(conn: Connection, s: MartSettings, at: date) -> None:
     values = {f.name: getattr(s, f.name) for f in fields(s)}
-    values["as_of_date_key"] = at.year * 10000 + at.month * 100 + at.day
+    values["as_of_date_key"] = dims.day_key(at)
     rows = []
     for name, doc in SETTING_DOCS.items():
         v = values[name]

@@ -27,7 +27,7 @@ from model.evm import (
     ratio,
     weighted_percent_complete,
 )
-from warehouse.marts.dims import as_date
+from warehouse.marts.dims import as_date, day_key
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
     dim_project,
@@ -48,10 +48,6 @@ PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
-
-
-def _key(day: date | None) -> int | None:
-    return None if day is None else day.year * 10000 + day.month * 100 + day.day
 
 
 def rag_rules(conn: Connection) -> list[RagRule]:
@@ -144,7 +140,7 @@ def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
         judged: Rag = rag({"cpi": f.cpi, "spi": f.spi, "open_high_exceptions": Decimal(high)}, rules)
         rows.append(
             dict(
-                status_date=at, date_key=_key(at), project_id=pid, currency=s.reporting_currency,
+                status_date=at, date_key=day_key(at), project_id=pid, currency=s.reporting_currency,
                 percent_complete=None if percent is None else percent.quantize(PCT),
                 percent_complete_basis=basis,
                 planned_percent=None if share is None else (share * HUNDRED).quantize(PCT), pv_basis=pv_basis,
@@ -222,9 +218,9 @@ def build_task_lifecycle(conn: Connection) -> int:
         rows.append(
             dict(
                 task_id=tid, project_id=t["project_id"], status_category=category, created_date=created,
-                created_date_key=_key(created), started_date=started, due_date=t["due_date"],
+                created_date_key=created and day_key(created), started_date=started, due_date=t["due_date"],
                 baseline_finish=t["baseline_finish"], commitment_date=commitment, resolved_date=resolved,
-                resolved_date_key=_key(resolved),
+                resolved_date_key=resolved and day_key(resolved),
                 lead_time_days=_days(created, resolved), cycle_time_days=_days(started, resolved),
                 days_late=late, on_time=None if late is None else late <= 0,
             )
