@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -29,63 +29,31 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select, text
 
+from flows.settings import INVALID, read_setting
 from warehouse.db import upgrade
 from warehouse.marts import MartResult, MartSettings, refresh_marts
 
 INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
-KINDS: dict[str, type] = {
-    "fiscal_year_start_month": int,
-    "hours_per_day": Decimal,
-    "workdays": tuple,
-    "reporting_currency": str,
-    "budget_version": str,
-    "timesheet_complete_share": Decimal,
-    "snapshot_fields": tuple,
-    "hours_preference": tuple,
-    "plan_preference": tuple,
-    "task_prefer": dict,
-    "person_prefer": dict,
-}
+DEFAULTS = MartSettings()
+KNOWN = [f.name for f in fields(MartSettings)]
 
 
 def settings(
     raw: dict[str, Any], reconcile: dict[str, Any] | None = None, where: str = "marts"
 ) -> tuple[MartSettings, list[str]]:
     """``[marts]`` (with ``[reconcile]`` for the shared keys) as MartSettings, plus every problem found."""
-    base = MartSettings()
     problems = [
-        f"{where}.{k}: unknown setting (known: {', '.join(KINDS)})" for k in sorted(set(raw) - set(KINDS))
+        f"{where}.{k}: unknown setting (known: {', '.join(KNOWN)})" for k in sorted(set(raw) - set(KNOWN))
     ]
     merged = {**{k: v for k, v in (reconcile or {}).items() if k in INHERITED}, **raw}
-    changes: dict[str, Any] = {}
-    for key, kind in KINDS.items():
-        if key not in merged:
-            continue
-        value, here = merged[key], f"{where}.{key}"
-        if kind is Decimal:
-            try:
-                changes[key] = Decimal(str(value))
-            except InvalidOperation:
-                problems.append(f"{here}: not a number: {value!r}")
-        elif kind is tuple:
-            item = int if key == "workdays" else str
-            if isinstance(value, list) and all(
-                isinstance(x, item) and not isinstance(x, bool) for x in value
-            ):
-                changes[key] = tuple(value)
-            else:
-                problems.append(f"{here}: expected a list of {item.__name__}s")
-        elif kind is dict:
-            if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
-                changes[key] = {**getattr(base, key), **{k: tuple(v) for k, v in value.items()}}
-            else:
-                problems.append(f"{here}: expected a table of lists of systems, best first")
-        elif isinstance(value, kind) and not isinstance(value, bool):
-            changes[key] = value
-        else:
-            problems.append(f"{here}: expected {kind.__name__}, got {value!r}")
-    valid = {f.name for f in fields(MartSettings)}
-    s = replace(base, **{k: v for k, v in changes.items() if k in valid})
+    changes = {
+        key: value
+        for key in KNOWN
+        if key in merged
+        and (value := read_setting(merged[key], getattr(DEFAULTS, key), f"{where}.{key}", problems))
+        is not INVALID
+    }
+    s = replace(DEFAULTS, **changes)
     return s, problems + [f"{where}: {p}" for p in s.problems()]
 
 

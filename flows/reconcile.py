@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from sqlalchemy import Engine, select
 
+from flows.settings import INVALID, read_setting
 from model.identity import Thresholds
 from model.recon import ReconSettings, Tolerance
 from warehouse.crosswalk import record_decision
@@ -36,24 +37,17 @@ from warehouse.reconcile import ReconResult, reconcile
 from warehouse.schema import XREF_ENTITIES, mapping_decision
 
 TOLERANCES = ("hours_person_week", "hours_project_month", "cost_project_period")
-PLAIN = {
-    "finish_date_days": int,
-    "hours_per_day": Decimal,
-    "timesheet_min_share": Decimal,
-    "timesheet_systems": tuple,
-    "cost_plan_systems": tuple,
-    "budget_version": str,
-    "currency": str,
-    "fiscal_year_start_month": int,
-    "high_pct": Decimal,
-    "medium_pct": Decimal,
-}
+# Settings read as the kind of their ReconSettings default (flows.settings).
+PLAIN = (
+    "finish_date_days", "hours_per_day", "timesheet_min_share", "timesheet_systems", "cost_plan_systems",
+    "budget_version", "currency", "fiscal_year_start_month", "high_pct", "medium_pct", "prefer",
+)  # fmt: skip
 
 
 def settings(raw: dict[str, Any], where: str = "reconcile") -> tuple[ReconSettings, list[str]]:
     """``[reconcile]`` of the configuration as ReconSettings, plus every problem found in it."""
     s, problems = ReconSettings(), []
-    known = {*TOLERANCES, *PLAIN, "accept", "review", "prefer", "decisions"}
+    known = {*TOLERANCES, *PLAIN, "accept", "review", "decisions"}
     for key in sorted(set(raw) - known):
         problems.append(f"{where}.{key}: unknown setting (known: {', '.join(sorted(known))})")
     changes: dict[str, Any] = {}
@@ -68,43 +62,22 @@ def settings(raw: dict[str, Any], where: str = "reconcile") -> tuple[ReconSettin
                 _decimal(t.get("absolute", base.absolute), f"{where}.{key}.absolute", problems),
                 _decimal(t.get("relative", base.relative), f"{where}.{key}.relative", problems),
             )
-    for key, kind in PLAIN.items():
+    for key in PLAIN:
         if key in raw:
-            v = raw[key]
-            if kind is Decimal:
-                changes[key] = _decimal(v, f"{where}.{key}", problems)
-            elif kind is tuple:
-                if isinstance(v, list) and all(isinstance(x, str) for x in v):
-                    changes[key] = tuple(v)
-                else:
-                    problems.append(f"{where}.{key}: expected a list of systems")
-            elif not isinstance(v, kind):
-                problems.append(f"{where}.{key}: expected {kind.__name__}, got {v!r}")
-            else:
-                changes[key] = v
+            value = read_setting(raw[key], getattr(s, key), f"{where}.{key}", problems)
+            if value is not INVALID:
+                changes[key] = value
     accept = float(_decimal(raw.get("accept", s.thresholds.accept), f"{where}.accept", problems))
     review = float(_decimal(raw.get("review", s.thresholds.review), f"{where}.review", problems))
     if not 0 <= review <= accept <= 100:
         problems.append(f"{where}: need 0 <= review ({review}) <= accept ({accept}) <= 100")
     changes["thresholds"] = Thresholds(accept, review)
-    if "prefer" in raw:
-        prefer = dict(s.prefer)
-        for name, order in raw["prefer"].items():
-            if not isinstance(order, list):
-                problems.append(f"{where}.prefer.{name}: expected a list of systems, best first")
-                continue
-            prefer[name] = tuple(order)
-        changes["prefer"] = prefer
-    valid = {f.name for f in fields(ReconSettings)}
-    return replace(s, **{k: v for k, v in changes.items() if k in valid}), problems
+    return replace(s, **changes), problems
 
 
 def _decimal(value: Any, where: str, problems: list[str]) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        problems.append(f"{where}: not a number: {value!r}")
-        return Decimal(0)
+    number = read_setting(value, Decimal(0), where, problems)
+    return Decimal(0) if number is INVALID else number
 
 
 def read_decisions(path: Path) -> list[dict[str, Any]]:
