@@ -53,10 +53,10 @@ SYSTEM_NAMES = {
 STATUSES = (("todo", "To do", 1, True), ("in_progress", "In progress", 2, True), ("done", "Done", 3, False))
 
 
-
 def day_key(day: date) -> int:
     """A day as ``dim_date.date_key`` (yyyymmdd); ``warehouse.sqlfn.date_key`` spells the same in SQL."""
     return day.year * 10000 + day.month * 100 + day.day
+
 
 def norm(value: Any) -> Any:
     """A value as comparable across dialects: numbers as 4-decimal Decimals, timestamps as naive UTC."""

@@ -194,4 +194,3 @@ def build_task_snapshot(conn: Connection, at: date, s: MartSettings) -> int:
     conn.execute(insert(fact_task_snapshot_daily).from_select(cols, rows))
     day = fact_task_snapshot_daily.c.snapshot_date == at
     return conn.execute(select(func.count()).select_from(fact_task_snapshot_daily).where(day)).scalar_one()
-
