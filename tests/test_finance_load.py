@@ -130,6 +130,23 @@ def test_each_bad_line_is_quarantined_with_line_and_reason_while_good_lines_load
     assert raw.startswith("D3,1,2026-01-05,P-1")
 
 
+def test_a_line_with_several_faults_is_refused_for_its_first_column_and_its_neighbours_load(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Lines are converted a column at a time: a bad cell must not spill into the lines around it.
+    rows = [line(f"D{n}", "2026-02-03", f"{n}.25") for n in range(1, 7)]
+    rows[2] = line("D3", "03.02.2026", "zehn", currency="EUX")  # line 4: date, amount and currency bad
+    rows[4] = line("D5", "2026-02-03", "1e3x", project="")  # line 6: amount bad; project empty
+    write(tmp_path / "drop" / "costs.csv", rows)
+    summary = run(engine, stream(tmp_path / "drop"))
+    assert (summary.rows_read, summary.rows_written, summary.rows_quarantined) == (6, 4, 2)
+    assert live(engine) == {f"D{n}|1": Decimal(f"{n}.25") for n in (1, 2, 4, 6)}
+    assert quarantined(engine) == [
+        ("costs.csv:4", "posting_date", "Posting Date: not a date in format %Y-%m-%d: '03.02.2026'"),
+        ("costs.csv:6", "amount", "Amount: not a number: '1e3x'"),
+    ]
+
+
 def test_a_line_ending_before_a_key_column_reads_it_as_blank(engine: Engine, tmp_path: Path) -> None:
     # Exporters drop trailing empty cells; the key's last column (Text) is then missing, not an error.
     write(

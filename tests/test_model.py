@@ -44,3 +44,20 @@ def test_records_stay_frozen_comparable_hashable_replaceable_and_picklable() -> 
     assert dataclasses.replace(line, amount=Decimal(5)).amount == Decimal(5)
     assert pickle.loads(pickle.dumps(line)) == line
     assert repr(line).startswith("CostLine(source='s', source_id='1', deleted_at=None, posting_date=None")
+
+
+def test_many_builds_the_same_records_as_keywords_from_columns_and_refuses_what_keywords_refuse() -> None:
+    columns = {"source_id": ["1", "2"], "amount": [Decimal("1.50"), None], "currency": ["EUR", "CHF"]}
+    built = CostLine.many(2, columns, source="finance:sap", file="a.csv")
+    assert built == [
+        CostLine(source="finance:sap", source_id="1", amount=Decimal("1.50"), currency="EUR", file="a.csv"),
+        CostLine(source="finance:sap", source_id="2", currency="CHF", file="a.csv"),
+    ]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].amount = Decimal(0)  # type: ignore[misc]
+    with pytest.raises(TypeError, match=r"CostLine has no fields \['amount_eur'\]"):
+        CostLine.many(1, {"source_id": ["1"], "amount_eur": [1]}, source="s")
+    with pytest.raises(ValueError, match=r"CostLine.many\(2\): columns \['amount'\] do not hold 2 values"):
+        CostLine.many(2, {"source_id": ["1", "2"], "amount": [1]}, source="s")
+    with pytest.raises(TypeError, match=r"required fields \['source'\] not given"):
+        CostLine.many(1, {"source_id": ["1"]})
