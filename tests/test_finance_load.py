@@ -381,3 +381,20 @@ def test_sandbox_exports_load_with_exactly_the_planted_defects(engine: Engine, t
             text("select sum(hours) from cost_line where deleted_at is null and account = '619000'")
         )
         assert hours.scalar() > 0
+
+
+def test_a_load_collects_garbage_less_often_and_restores_the_collector_even_when_it_fails(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import gc
+
+    from flows.runner import LOADING_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    seen: list[int] = []
+    write(tmp_path / "drop" / "costs.csv", [line("D1", "2026-01-05", "1.00")])
+    run(engine, stream(tmp_path / "drop"), progress=lambda _what, _rows: seen.append(gc.get_threshold()[0]))
+    assert seen == [LOADING_GC_THRESHOLD] and gc.get_threshold() == before
+    with pytest.raises(FileNotFoundError, match="drop folder"):
+        run(engine, stream(tmp_path / "missing"))
+    assert gc.get_threshold() == before
