@@ -51,14 +51,15 @@ def _fewer_collections() -> Iterator[None]:
 
     A batch allocates records, tuples and numbers by the ten thousand and none of them form cycles,
     yet at the default threshold the collector ran about seventy times per batch, each time walking
-    the batch built so far: 1.22x on a 200k-line finance load. Memory stays flat: what a load frees
-    it frees by reference counting. Counted, so concurrent runs restore the threshold only when the last
-    one ends.
+    the batch built so far: 1.22x on a 200k-line finance load, and 10-20% less CPU for a Jira sync.
+    Memory stays flat: what a load frees it frees by reference counting. Counted, so concurrent runs
+    restore the threshold only when the last one ends.
     """
     with _loading_lock:
         if _loading["runs"] == 0:
             _loading["threshold"] = before = gc.get_threshold()
-            gc.set_threshold(max(LOADING_GC_THRESHOLD, before[0]), *before[1:])
+            if before[0]:  # 0: automatic collection is off, and stays off
+                gc.set_threshold(max(LOADING_GC_THRESHOLD, before[0]), *before[1:])
         _loading["runs"] += 1
     try:
         yield
