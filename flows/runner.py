@@ -22,8 +22,9 @@ Progress = Callable[[str, int], None]  # (what, rows so far)
 
 # Allocations between two collections of the youngest generation while a stream loads (default 700).
 LOADING_GC_THRESHOLD = 100_000
-_loading: dict[str, int | tuple[int, ...]] = {"runs": 0, "threshold": gc.get_threshold()}
-_loading_lock = threading.Lock()
+_gc_lock = threading.Lock()
+_gc_runs = 0  # runs loading now
+_gc_threshold = gc.get_threshold()  # what to restore when the last of them ends
 
 
 def run(
@@ -55,19 +56,20 @@ def _fewer_collections() -> Iterator[None]:
     Memory stays flat: what a load frees it frees by reference counting. Counted, so concurrent runs
     restore the threshold only when the last one ends.
     """
-    with _loading_lock:
-        if _loading["runs"] == 0:
-            _loading["threshold"] = before = gc.get_threshold()
-            if before[0]:  # 0: automatic collection is off, and stays off
-                gc.set_threshold(max(LOADING_GC_THRESHOLD, before[0]), *before[1:])
-        _loading["runs"] += 1
+    global _gc_runs, _gc_threshold
+    with _gc_lock:
+        if _gc_runs == 0:
+            _gc_threshold = gc.get_threshold()
+            if _gc_threshold[0]:  # 0: automatic collection is off, and stays off
+                gc.set_threshold(max(LOADING_GC_THRESHOLD, _gc_threshold[0]), *_gc_threshold[1:])
+        _gc_runs += 1
     try:
         yield
     finally:
-        with _loading_lock:
-            _loading["runs"] -= 1
-            if _loading["runs"] == 0:
-                gc.set_threshold(*_loading["threshold"])
+        with _gc_lock:
+            _gc_runs -= 1
+            if _gc_runs == 0:
+                gc.set_threshold(*_gc_threshold)
 
 
 def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:

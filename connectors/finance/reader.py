@@ -168,16 +168,15 @@ class _LineMapper:
         """One column converted; a bad cell becomes None and its row's error (the first one counts)."""
         try:
             return list(map(convert.__getitem__, cells))
-        except BadValue:
-            pass
-        values: list[Any] = []
-        for i, cell in enumerate(cells):
-            try:
-                values.append(convert[cell])
-            except BadValue as e:
-                values.append(None)
-                errors.setdefault(i, (target, f"{self.p.columns[target]}: {e}"))
-        return values
+        except BadValue:  # some cell is bad: convert cell by cell to find each one
+            values: list[Any] = []
+            for i, cell in enumerate(cells):
+                try:
+                    values.append(convert[cell])
+                except BadValue as e:
+                    values.append(None)
+                    errors.setdefault(i, (target, f"{self.p.columns[target]}: {e}"))
+            return values
 
     def _derive(self, n: int, out: dict[str, list[Any]], errors: dict[int, tuple[str, str]]) -> None:
         """Fields computed from others (hours, fiscal period, currency), then the checks of whole lines:
