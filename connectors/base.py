@@ -13,7 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from model.records import Record, Rejected
+from model.records import DELETED_AT_SOURCE, Record, Rejected
+
+# A deletion scan may retire at most this share of an entity's live rows in one run (unless allowed):
+# a listing that suddenly lacks most rows is far likelier a fault (a narrowed permission, a half-answered
+# search) than a real mass deletion, and a wrong soft-delete hides rows from every report.
+MAX_DELETE_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,7 @@ class Page:
     """A page of records plus what the warehouse must do with it.
 
     ``watermark``: safe to persist once this page (and all before it) is committed.
-    ``deleted``: entity → source ids the source reported deleted.
+    ``deleted``: entity → source ids the source reported gone, retired with ``deleted_reason``.
     ``requests``: HTTP requests (or files) spent producing this page, for ``sync_run``.
     ``items``: item → fingerprint to remember with this page (``None`` forgets the item). Lets a stream
     that must rescan fully (Graph v1.0 has no delta) skip what is unchanged (by etag) next time and
@@ -39,6 +44,7 @@ class Page:
     records: Sequence[Record] = ()
     rejected: Sequence[Rejected] = ()
     deleted: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    deleted_reason: str = DELETED_AT_SOURCE
     watermark: str | None = None
     requests: int = 0
     items: Mapping[str, str | None] = field(default_factory=dict)
@@ -58,6 +64,17 @@ class StreamState:
     window: Window = Window()
     mode: str = "incremental"  # incremental | backfill | full
     known_ids: Callable[[str], Collection[str]] | None = None
+    allow_mass_delete: bool = False
+
+    def check_deletions(self, where: str, entity: str, gone: int, live: int) -> None:
+        """Refuse to retire more than ``MAX_DELETE_SHARE`` of ``live`` rows unless the run allows it."""
+        if self.allow_mass_delete or gone <= max(1, live * MAX_DELETE_SHARE):
+            return
+        raise SourceError(
+            f"{where}: refusing to mark {gone:,} of {live:,} live {entity} rows deleted"
+            f" ({gone / live:.0%} > {MAX_DELETE_SHARE:.0%}); if the source really lost them,"
+            " run again with --allow-mass-delete"
+        )
 
 
 class Stream(Protocol):

@@ -33,8 +33,12 @@ def run(
     mode: str = "incremental",
     window: Window = Window(),
     progress: Progress | None = None,
+    allow_mass_delete: bool = False,
 ) -> RunSummary:
-    """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised."""
+    """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised.
+
+    ``allow_mass_delete`` lets a deletion scan retire more than ``MAX_DELETE_SHARE`` of the live rows.
+    """
     with (
         _fewer_collections(),
         SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
@@ -42,7 +46,7 @@ def run(
         if hasattr(stream, "items"):
             _run_items(sync, stream, mode, window, progress)
         else:
-            _run_pages(sync, stream, mode, window, progress)
+            _run_pages(sync, stream, mode, window, progress, allow_mass_delete)
     return sync.summary()
 
 
@@ -72,17 +76,29 @@ def _fewer_collections() -> Iterator[None]:
                 gc.set_threshold(*_gc_threshold)
 
 
-def _run_pages(sync: SyncRun, stream: Stream, mode: str, window: Window, progress: Progress | None) -> None:
+def _run_pages(
+    sync: SyncRun,
+    stream: Stream,
+    mode: str,
+    window: Window,
+    progress: Progress | None,
+    allow_mass_delete: bool = False,
+) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
     state = StreamState(
-        watermark=sync.watermark_before, items=items, window=window, mode=mode, known_ids=sync.known_ids
+        watermark=sync.watermark_before,
+        items=items,
+        window=window,
+        mode=mode,
+        known_ids=sync.known_ids,
+        allow_mass_delete=allow_mass_delete,
     )
     for page in stream.read(state):
         sync.requests += page.requests
         sync.write(page.records)
         sync.reject(page.rejected)
         for entity, ids in page.deleted.items():
-            sync.mark_deleted(entity, ids)
+            sync.mark_deleted(entity, ids, reason=page.deleted_reason)
         if page.items:
             sync.record_items(page.items)
         if page.watermark is not None or page.items:  # remembered items commit with their records

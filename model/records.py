@@ -19,6 +19,7 @@ from itertools import repeat
 from typing import Any, ClassVar, Self
 
 STATUS_CATEGORIES = ("todo", "in_progress", "done")
+DELETED_AT_SOURCE = "deleted at the source"  # the usual ``deleted_reason``: the source said so
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +30,9 @@ class Record:
     source: str
     source_id: str
     deleted_at: datetime | None = None
+    # Why the row was retired: gone at the source, outside the configured scope, replaced by a file's new
+    # version. A record a connector yields is live, so both are None and loading it again revives the row.
+    deleted_reason: str | None = None
 
     # Set by ``_install_slot_init``: a positional constructor, every field in declaration order.
     _from_values: ClassVar[Callable[..., Any]]

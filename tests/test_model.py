@@ -43,7 +43,9 @@ def test_records_stay_frozen_comparable_hashable_replaceable_and_picklable() -> 
     assert line == again and hash(line) == hash(again) and line is not again
     assert dataclasses.replace(line, amount=Decimal(5)).amount == Decimal(5)
     assert pickle.loads(pickle.dumps(line)) == line
-    assert repr(line).startswith("CostLine(source='s', source_id='1', deleted_at=None, posting_date=None")
+    assert repr(line).startswith(
+        "CostLine(source='s', source_id='1', deleted_at=None, deleted_reason=None, posting_date=None"
+    )
 
 
 def test_many_builds_the_same_records_as_keywords_from_columns_and_refuses_what_keywords_refuse() -> None:

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from model.records import Record, Rejected
+from model.records import DELETED_AT_SOURCE, Record, Rejected
 from warehouse.schema import CURRENT_TIMESTAMP, ENTITY_TABLES, data_columns, quarantine
 
 _ROW_GETTERS: dict[type, tuple[list[str], attrgetter]] = {}
@@ -114,15 +114,22 @@ def _upsert_sqlite(conn: Connection, table: Table, records: Sequence[Record]) ->
     return max(result.rowcount, 0)
 
 
-def mark_deleted(conn: Connection, entity: str, source: str, source_ids: Sequence[str], at: datetime) -> int:
-    """Set ``deleted_at`` on the rows a source reported deleted; rows stay for history and audit."""
+def mark_deleted(
+    conn: Connection,
+    entity: str,
+    source: str,
+    source_ids: Sequence[str],
+    at: datetime,
+    reason: str = DELETED_AT_SOURCE,
+) -> int:
+    """Set ``deleted_at`` and why on the rows a source reported gone; rows stay for history and audit."""
     if not source_ids:
         return 0
     table = ENTITY_TABLES[entity]
     stmt = (
         update(table)
         .where(table.c.source == source, table.c.source_id.in_(source_ids), table.c.deleted_at.is_(None))
-        .values(deleted_at=at, updated_at=CURRENT_TIMESTAMP)
+        .values(deleted_at=at, deleted_reason=reason, updated_at=CURRENT_TIMESTAMP)
     )
     return max(conn.execute(stmt).rowcount, 0)
 
@@ -233,7 +240,11 @@ class StagedLoad:
             retire = (
                 update(t)
                 .where(t.c.source == source, t.c.deleted_at.is_(None), in_scope, ~still_there)
-                .values(deleted_at=datetime.now(UTC), updated_at=CURRENT_TIMESTAMP)
+                .values(
+                    deleted_at=datetime.now(UTC),
+                    deleted_reason="not in the new version of its replace scope",
+                    updated_at=CURRENT_TIMESTAMP,
+                )
             )
             deleted = max(conn.execute(retire).rowcount, 0)
         self.stage.drop(conn)

@@ -135,6 +135,16 @@ sync_run = Table(
     Index(None, "source", "stream", "started_at"),
 )
 
+sync_lock = Table(
+    "sync_lock",
+    metadata,
+    Column("source", String(255), primary_key=True, doc="The source instance a running sync holds"),
+    Column("holder", String(255), nullable=False, doc="host:pid of the process holding it"),
+    Column("run_id", Id, doc="sync_run of the holder's current stream"),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, doc="Moves while the holder works"),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,

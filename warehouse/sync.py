@@ -16,7 +16,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from model.records import Record, Rejected
+from model.records import DELETED_AT_SOURCE, Record, Rejected
 from warehouse import load
 from warehouse.load import StagedLoad
 from warehouse.schema import ENTITY_TABLES, sync_item, sync_run, sync_state
@@ -159,8 +159,14 @@ class SyncRun:
     def reject(self, rejects: Sequence[Rejected]) -> None:
         self.rows_quarantined += load.quarantine_rows(self.connection, self.stream, rejects, self.run_id)
 
-    def mark_deleted(self, entity: str, source_ids: Sequence[str], at: datetime | None = None) -> int:
-        n = load.mark_deleted(self.connection, entity, self.source, source_ids, at or now())
+    def mark_deleted(
+        self,
+        entity: str,
+        source_ids: Sequence[str],
+        at: datetime | None = None,
+        reason: str = DELETED_AT_SOURCE,
+    ) -> int:
+        n = load.mark_deleted(self.connection, entity, self.source, source_ids, at or now(), reason)
         self.rows_deleted += n
         return n
 

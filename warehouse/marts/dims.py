@@ -296,7 +296,7 @@ def build_dim_person(conn: Connection, s: MartSettings, at: date) -> ScdCounts:
     return apply_scd2(conn, PERSON_SCD, wanted, at)
 
 
-_NOT_TASK_FIELDS = ("source", "source_id", "deleted_at", "extra", "reporter_source_id")
+_NOT_TASK_FIELDS = ("source", "source_id", "deleted_at", "deleted_reason", "extra", "reporter_source_id")
 TASK_FIELDS = tuple(n for n in Task.field_names() if n not in _NOT_TASK_FIELDS)
 _TASK_COLUMNS = {c.name for c in dim_task.columns}
 

@@ -46,6 +46,9 @@ COMMON: dict[str, Doc] = {
     "deleted_at": D(
         "When the source deleted the record; NULL while it lives (rows never disappear)", "timestamp UTC"
     ),
+    "deleted_reason": D(
+        "Why the row was retired: deleted at the source, out of scope, not in a file's new version"
+    ),
     "loaded_at": D("When the warehouse first stored the row", "timestamp UTC"),
     "updated_at": D(
         "When the warehouse last changed the row (identical reloads do not move it)", "timestamp UTC"
@@ -145,6 +148,10 @@ BASE: dict[str, Doc] = {
     "sync_state.updated_at": D("When the watermark last moved", "timestamp UTC"),
     "sync_item.rows": D("Rows the item held when loaded", "count"),
     "sync_item.loaded_at": D("When the item was loaded", "timestamp UTC"),
+    "sync_lock.holder": D("host:pid of the process holding the source"),
+    "sync_lock.run_id": D("sync_run of the holder's current stream"),
+    "sync_lock.acquired_at": D("When the holder took the source", "timestamp UTC"),
+    "sync_lock.heartbeat_at": D("Last sign of life from the holder", "timestamp UTC"),
     "sync_run.window_start": D("Start of the window read", "timestamp UTC"),
     "sync_run.window_end": D("End of the window read", "timestamp UTC"),
     "sync_run.rows_read": D("Records read", "count"),
@@ -206,6 +213,10 @@ TABLES: dict[str, tuple[str, str]] = {  # grain, description
     "sync_item": (
         "one row per loaded file (or other whole item)",
         "What item streams loaded, by content hash",
+    ),
+    "sync_lock": (
+        "one row per source instance being synced now",
+        "Held by a running sync so a second run on the warehouse waits or refuses",
     ),
     "sync_run": ("one row per stream per run", "Every sync: window, counts, status, error"),
     "quarantine": ("one row per rejected input and field", "Bad input with where, which field and why"),
