@@ -272,7 +272,12 @@ def test_worklogs_stream_updated_then_list() -> None:
     assert calls[0].request.params == {"since": "1700000000000"}  # watermark − 1 min lookback
     assert json.loads(calls[1].request.body) == {"ids": [100016, 100017]}
     assert calls[2].request.params == {"since": "1700000100000"}
-    assert [len(p.records) for p in pages] == [2, 0] and pages[0].watermark == "1700000100000"
+    # Two entries, and their author once: the warehouse does not know them (no people listing ran).
+    assert [[type(r).__name__ for r in p.records] for p in pages] == [
+        ["TimeEntry", "Person", "TimeEntry"],
+        [],
+    ]
+    assert pages[0].watermark == "1700000100000"
     assert pages[0].requests == 2
 
 
@@ -329,14 +334,24 @@ def test_issue_deletions_key_only_scan_against_known_ids() -> None:
     url = f"{BASE}/rest/api/3/search/jql"
     responses.post(url, json={"issues": [{"id": "1"}, {"id": "2"}], "nextPageToken": "n", "isLast": False})
     responses.post(url, json={"issues": [{"id": "4"}], "isLast": True})
-    state = StreamState(known_ids=lambda entity: {"task": {"1", "2", "3", "4", "10"}}[entity])
+    responses.post(
+        f"{BASE}/rest/api/3/issue/bulkfetch",
+        json={"issues": [{"id": "3"}], "issueErrors": [{"issueIdsOrKeys": ["10"], "status": 404}]},
+    )
+    known = {"task": {"1", "2", "3", "4", "10"}}
+    state = StreamState(known_ids=lambda entity: known[entity], allow_mass_delete=True)
     pages = list(IssueDeletionsStream(cloud(), SRC, scope="project = CRM").read(state))
     assert json.loads(responses.calls[0].request.body) == {
         "jql": "(project = CRM) ORDER BY id ASC",
         "fields": ["id"],
         "maxResults": 5000,
     }
-    assert [p.deleted for p in pages] == [{"task": ["3", "10"]}]
+    # 3 is still on the site (it left the scope); 10 is gone. Asked without the scope, by id.
+    assert json.loads(responses.calls[2].request.body) == {"issueIdsOrKeys": ["3", "10"], "fields": ["id"]}
+    assert [(p.deleted, p.deleted_reason) for p in pages] == [
+        ({"task": ["3"]}, "out of scope: project = CRM"),
+        ({"task": ["10"]}, "deleted at the source"),
+    ]
 
 
 def test_issue_deletions_refuses_without_known_ids() -> None:

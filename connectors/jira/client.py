@@ -6,6 +6,12 @@ changelog/bulkfetch (ARCHITECTURE.md, "Facts about the sources"). Here every req
 timeouts, passes a shared token bucket (which slows down on ``X-RateLimit-NearLimit`` and stops everyone for
 a Retry-After), and is retried by tenacity on 429, 5xx and connection errors, waiting at least Retry-After.
 Any other 4xx fails loudly with the endpoint and status, never the token.
+
+Every listing goes through one pager, ``follow``, which believes a page only once its shape checks out: a
+``{}``, a missing list, a cursor seen before in the same listing, a ``total`` that moves or a page past it
+fail the run with one line naming the endpoint, before anything of that page is stored. Otherwise a
+half-answered listing would look complete: its watermark would move past what was never read, and a
+deletion scan would retire what was merely not listed.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import base64
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
@@ -190,6 +196,8 @@ class JiraClient:
             ) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise Retryable(f"connection failed ({type(e).__name__})") from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise Retryable("the body was cut short") from None
         if r.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
             self.bucket.slow_down()
         elif r.status_code < 400:
@@ -205,7 +213,8 @@ class JiraClient:
         try:
             return r.json()
         except ValueError:
-            raise SourceError(f"{where}: HTTP {r.status_code} but the body is not JSON") from None
+            # A truncated body or a proxy's HTML page: usually gone on the next try.
+            raise Retryable(f"HTTP {r.status_code} but the body is not JSON") from None
 
     def _scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -239,6 +248,42 @@ class JiraClient:
         return self._zone
 
     # -- paging -----------------------------------------------------------------------------------------
+    def follow(
+        self,
+        method: str,
+        path: str,
+        ask: Callable[[Any], dict[str, Any]],
+        read: Reader,
+        tally: Tally | None = None,
+        first: Any = None,
+    ) -> Iterator[Fetched]:
+        """Every page of one listing, each handed out only once its shape checks out.
+
+        ``ask(cursor)`` is a page's query (GET) or body (POST); ``read(reply, cursor)`` gives its items and
+        the next cursor (None after the last page) or raises ``BadReply``. A cursor this listing has followed
+        already would loop for ever: refused. A bad page is never handed out, so nothing of it is stored,
+        no watermark moves past it, and no deletion is inferred from the listing.
+        """
+        seen = {first}
+        cursor = first
+        while True:
+            sent = ask(cursor)
+            get = method == "GET"
+            reply = self.request(
+                method, path, params=sent if get else None, body=None if get else sent, tally=tally
+            )
+            try:
+                items, after = read(reply, cursor)
+                if after is not None and after in seen:
+                    raise BadReply("the next-page cursor repeats one this listing has already followed")
+            except BadReply as e:
+                raise SourceError(f"{self.source}: {method} {path}: {e}") from None
+            seen.add(after)
+            yield Fetched(cursor, reply, items, after is None)
+            if after is None:
+                return
+            cursor = after
+
     def search_jql(
         self,
         jql: str,
@@ -248,35 +293,29 @@ class JiraClient:
         expand: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues from ``POST /rest/api/3/search/jql``, following nextPageToken until isLast."""
-        token: str | None = None
-        while True:
+
+        def ask(token: str | None) -> dict[str, Any]:
             body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
             if expand:
                 body["expand"] = expand
             if token:
                 body["nextPageToken"] = token
-            data = self.post("/rest/api/3/search/jql", body, tally)
-            yield data.get("issues") or []
-            token = data.get("nextPageToken")
-            if data.get("isLast", token is None) or not token:
-                return
+            return body
+
+        for page in self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally):
+            yield page.items
 
     def search_v2(
-        self, jql: str, fields: list[str], max_results: int, tally: Tally | None = None
+        self,
+        jql: str,
+        fields: list[str],
+        max_results: int,
+        tally: Tally | None = None,
+        params: dict[str, Any] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages from Data Center's ``GET /rest/api/2/search`` (startAt/total)."""
-        start = 0
-        while True:
-            data = self.get(
-                "/rest/api/2/search",
-                {"jql": jql, "fields": ",".join(fields), "startAt": start, "maxResults": max_results},
-                tally,
-            )
-            issues = data.get("issues") or []
-            yield issues
-            start += len(issues)
-            if not issues or start >= int(data.get("total") or 0):
-                return
+        query = {"jql": jql, "fields": ",".join(fields), **(params or {})}
+        yield from self.paged_values("/rest/api/2/search", query, max_results, tally, key="issues")
 
     def paged_values(
         self,
@@ -287,18 +326,186 @@ class JiraClient:
         key: str = "values",
     ) -> Iterator[list[dict[str, Any]]]:
         """startAt paging for list endpoints: ``{key: [...], isLast|total}`` or a bare JSON list."""
-        start = 0
-        while True:
-            data = self.get(path, {**params, "startAt": start, "maxResults": page_size}, tally)
-            values = data.get(key, []) if isinstance(data, dict) else (data or [])
-            yield values
-            start += len(values)
-            if isinstance(data, dict):
-                last = data["isLast"] if "isLast" in data else start >= int(data.get("total", start))
+
+        def ask(start: int) -> dict[str, Any]:
+            return {**params, "startAt": start, "maxResults": page_size}
+
+        for page in self.follow("GET", path, ask, _Offsets(key, page_size), tally, first=0):
+            yield page.items
+
+    def listed(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        key: str | None = None,
+        tally: Tally | None = None,
+    ) -> list[dict[str, Any]]:
+        """A one-page reply that must be a list of objects: the reply itself, or its ``key`` list."""
+        reply = self.request(method, path, params=params, body=body, tally=tally)
+        try:
+            return _objects(reply, reply) if key is None else _items(reply, key)
+        except BadReply as e:
+            raise SourceError(f"{self.source}: {method} {path}: {e}") from None
+
+    def worklog_changes(
+        self, kind: str, since: int, tally: Tally | None = None
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(until, values) per page of ``worklog/updated|deleted`` from ``since`` (epoch ms)."""
+        path = f"/rest/api/3/worklog/{kind}"
+        for page in self.follow("GET", path, lambda s: {"since": s}, _worklog_changes, tally, first=since):
+            yield page.reply.get("until", page.cursor), page.items
+
+    def changelogs(
+        self, issue_ids: list[str], field_ids: list[str], tally: Tally | None = None
+    ) -> Iterator[Fetched]:
+        """Pages of ``POST /rest/api/3/changelog/bulkfetch`` for ≤1000 issues, following nextPageToken."""
+
+        def ask(token: str | None) -> dict[str, Any]:
+            body: dict[str, Any] = {"issueIdsOrKeys": issue_ids, "fieldIds": field_ids, "maxResults": 10000}
+            if token:
+                body["nextPageToken"] = token
+            return body
+
+        yield from self.follow("POST", "/rest/api/3/changelog/bulkfetch", ask, _changelog_page, tally)
+
+    def existing_issues(self, ids: Sequence[str], tally: Tally | None = None) -> set[str]:
+        """Which of ``ids`` the site still has, whatever the scope (``BULK_ISSUES`` a request).
+
+        Not ``id in (..)`` on search/jql: Jira rejects the whole query when one of the ids was deleted
+        (HTTP 400 "An issue with key .. does not exist"). Cloud's issue/bulkfetch lists unknown ids under
+        ``issueErrors`` instead; Data Center's v2 search is told ``validateQuery=false``.
+        """
+        found: set[str] = set()
+        for chunk in (list(ids[i : i + BULK_ISSUES]) for i in range(0, len(ids), BULK_ISSUES)):
+            if self.site(tally) == "cloud":
+                body = {"issueIdsOrKeys": chunk, "fields": ["id"]}
+                path = "/rest/api/3/issue/bulkfetch"
+                issues = self.listed("POST", path, body=body, key="issues", tally=tally)
             else:
-                last = len(values) < page_size
-            if last or not values:
-                return
+                jql = f"id in ({', '.join(chunk)})"
+                pages = self.search_v2(jql, ["id"], BULK_ISSUES, tally, {"validateQuery": "false"})
+                issues = [i for page in pages for i in page]
+            found.update(str(i.get("id")) for i in issues)
+        return found
+
+
+BULK_ISSUES = 100  # issue/bulkfetch takes at most 100 issues
+
+
+class BadReply(ValueError):
+    """A reply that is not what its endpoint promises; ``follow`` names the endpoint and fails the run."""
+
+
+class Fetched(NamedTuple):
+    """One checked page: the cursor that asked for it, the reply, its items, whether it ends the listing."""
+
+    cursor: Any
+    reply: Any
+    items: list[dict[str, Any]]
+    last: bool
+
+
+Reader = Callable[[Any, Any], tuple[list[dict[str, Any]], Any]]
+
+
+def _looks(reply: Any) -> str:
+    """What came instead, without its values (they may hold tokens or personal data)."""
+    if reply is None:
+        return "an empty body"
+    if isinstance(reply, dict):
+        return f"an object with keys {sorted(reply)[:6]}" if reply else "an empty object {}"
+    return f"a JSON {type(reply).__name__}"
+
+
+def _objects(items: Any, reply: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        raise BadReply(f"expected a list, got {_looks(reply)}")
+    if not all(isinstance(i, dict) for i in items):
+        raise BadReply("the list holds something that is not an object")
+    return items
+
+
+def _items(reply: Any, key: str) -> list[dict[str, Any]]:
+    """``reply[key]``, which must be a list of objects."""
+    if not isinstance(reply, dict) or not isinstance(reply.get(key), list):
+        raise BadReply(f"the reply has no {key!r} list ({_looks(reply)})")
+    return _objects(reply[key], reply)
+
+
+def _jql_page(reply: Any, _: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """search/jql: ``{issues, nextPageToken, isLast}``; a page that is not the last must say where next."""
+    issues = _items(reply, "issues")
+    if reply.get("isLast") is True:
+        return issues, None
+    token = reply.get("nextPageToken")
+    if not isinstance(token, str) or not token:
+        raise BadReply(
+            "isLast is false but there is no nextPageToken"
+            if "isLast" in reply
+            else "the reply has neither isLast nor nextPageToken"
+        )
+    return issues, token
+
+
+def _changelog_page(reply: Any, _: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """changelog/bulkfetch: ``{issueChangeLogs, nextPageToken}``; no token after the last page."""
+    return _items(reply, "issueChangeLogs"), reply.get("nextPageToken") or None
+
+
+def _worklog_changes(reply: Any, since: int) -> tuple[list[dict[str, Any]], int | None]:
+    """worklog/updated|deleted: ``{values, since, until, lastPage}``; the next page starts at ``until``."""
+    values = _items(reply, "values")
+    last, until = reply.get("lastPage"), reply.get("until", since)
+    if not isinstance(last, bool):
+        raise BadReply("the reply has no lastPage flag")
+    if not isinstance(until, int) or until < since:
+        raise BadReply(f"until {until!r} is not a time at or after since={since}")
+    if not all(isinstance(v.get("worklogId"), int) for v in values):
+        raise BadReply("a value without a numeric worklogId")
+    if last:
+        return values, None
+    if until == since:
+        raise BadReply(f"until did not advance past since={since}")
+    return values, until
+
+
+@dataclass
+class _Offsets:
+    """startAt paging checked against what the server announced: ``total`` stays put, no page runs past it,
+    and no page comes back empty before the end (or the listing would end early, looking complete)."""
+
+    key: str
+    page_size: int
+    total: int | None = None
+
+    def __call__(self, reply: Any, start: int) -> tuple[list[dict[str, Any]], int | None]:
+        if isinstance(reply, list):  # a bare list (users): a short page is the last
+            items = _objects(reply, reply)
+            return items, None if len(items) < self.page_size else start + len(items)
+        items = _items(reply, self.key)
+        end = start + len(items)
+        if reply.get("startAt", start) != start:
+            raise BadReply(f"asked for startAt={start}, answered startAt={reply['startAt']!r}")
+        total = reply.get("total")
+        if total is not None:
+            if not isinstance(total, int) or total < 0:
+                raise BadReply(f"total {total!r} is not a count")
+            if self.total is not None and total != self.total:
+                raise BadReply(f"total changed from {self.total} to {total} mid-listing")
+            self.total = total
+            if end > total:
+                raise BadReply(f"the page at startAt={start} runs past the announced total {total}")
+        last = reply.get("isLast")
+        if not isinstance(last, bool):
+            if total is None:
+                raise BadReply("the reply has neither isLast nor total")
+            last = end >= total
+        if not last and not items:
+            raise BadReply(f"an empty page at startAt={start} before the end of the listing")
+        return items, None if last else end
 
 
 def ahead(make: Callable[[Tally], Iterator[T]], depth: int = 2) -> Iterator[tuple[T, int]]:

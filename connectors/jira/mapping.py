@@ -193,8 +193,21 @@ def person(u: Mapping[str, Any], source: str) -> Person:
     )
 
 
+class Unmappable(ValueError):
+    """A payload without what its record cannot do without; ``field`` names it in the quarantine row."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
 def task(issue: Mapping[str, Any], source: str, fm: FieldMap) -> Task:
-    f = issue.get("fields") or {}
+    """Raises ``Unmappable`` for an issue without id or fields: loaded, it would be a blank task."""
+    if not issue.get("id"):
+        raise Unmappable("id", "the issue has no id")
+    f = issue.get("fields")
+    if not isinstance(f, Mapping) or not f:
+        raise Unmappable("fields", "the issue came without its fields")
     status = f.get("status") or {}
     points = f.get(fm.story_points)
     extra = {name: simple(f.get(fid)) for name, fid in sorted(fm.custom.items())}
@@ -279,7 +292,8 @@ def reject(source: str, where: str, payload: Mapping[str, Any], error: Exception
     """A payload we could not map, kept with its id and the reason; the page goes on."""
     return Rejected(
         source=source,
-        locator=f"{where}#{payload.get('id')}",
+        locator=f"{where}#{payload.get('id') or payload.get('key')}",
         reason=f"{type(error).__name__}: {error}",
+        field=getattr(error, "field", None),
         raw=json.dumps(payload, default=str)[:4000],
     )

@@ -7,11 +7,18 @@ Cursors (``sync_state.watermark``):
   and whatever was edited after the run began is caught by the next window (``updated`` − lookback).
 - worklogs, worklog_deletions: the ``until`` (epoch ms) of the last worklog/updated|deleted page.
 - projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
+
+Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
+worklogs are kept only for issues in scope; an issue that leaves the scope is retired as "out of scope",
+not as deleted. People: the people listing is the record of a person; an issue's assignee or reporter
+and a worklog's author only introduce someone the warehouse does not know yet. One precedence, so two
+paths never overwrite each other and an unchanged run writes nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +29,9 @@ from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient, Tally, ahead
 from model.records import Person, Record, Rejected
 
+log = logging.getLogger(__name__)
+
+WHOLE_SITE = 'created >= "1970-01-01"'  # the default scope: search/jql needs a bounded query
 ISSUE_PAGE = 100  # the most search/jql returns per page once fields beyond id/key are asked for
 ID_PAGE = 5000  # ... and for id-only queries
 WORKLOG_IDS = 1000  # worklog/list takes at most 1000 ids
@@ -36,7 +46,7 @@ def _now() -> datetime:
 class _JiraStream:
     client: JiraClient
     source: str
-    scope: str = 'created >= "1970-01-01"'  # the site's JQL scope; search/jql needs a bounded query
+    scope: str = WHOLE_SITE  # the site's JQL scope
     fields: M.FieldMap = field(default_factory=M.FieldMap)
     lookback: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = _now
@@ -84,7 +94,7 @@ class ProjectsStream(_JiraStream):
         pages = (
             c.paged_values("/rest/api/3/project/search", {"expand": "lead,description"}, 50, tally)
             if c.site(tally) == "cloud"
-            else iter([c.get("/rest/api/2/project", {"expand": "lead"}, tally)])
+            else iter([c.listed("GET", "/rest/api/2/project", params={"expand": "lead"}, tally=tally)])
         )
         for values in pages:
             records, rejected = _map_each(
@@ -130,15 +140,13 @@ class IssuesStream(_JiraStream):
             return c.search_v2(jql, fields, ISSUE_PAGE, t)
 
         seen: set[str] = set()
-        people: set[str] = set()
+        people = _NewPeople(_known(state, "person"))
         for issues, n in ahead(fetch):
-            fresh = [i for i in issues if i["id"] not in seen]  # a page the server repeats is not new work
-            seen.update(i["id"] for i in fresh)
+            fresh = [i for i in issues if i.get("id") is None or i["id"] not in seen]  # a repeat is no news
+            seen.update(i["id"] for i in fresh if i.get("id") is not None)
             records, rejected = _map_each(fresh, self._records, self.source, "issue")
-            # Assignees and reporters repeat on every page: store each person once a run.
-            records = [r for r in records if not isinstance(r, Person) or r.source_id not in people]
-            people.update(r.source_id for r in records if isinstance(r, Person))
-            last = max((int(i["id"]) for i in issues), default=after_id)
+            records = [r for r in records if not isinstance(r, Person) or people.new(r.source_id)]
+            last = max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=after_id)
             mark = self._mark(since, until, last)
             yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
@@ -155,38 +163,48 @@ class WorklogsStream(_JiraStream):
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
+        people = _NewPeople(_known(state, "person"))
         if self.client.site(tally) != "cloud":
-            yield from self._read_per_issue(state, tally)
+            yield from self._read_per_issue(state, tally, people)
             return
         since = _since_ms(state, self.lookback)
-        for (until, worklogs), n in ahead(lambda t: self._fetch(since, t)):
-            records, rejected = _map_each(
-                worklogs, lambda w: [M.time_entry(w, self.source)], self.source, "worklog"
-            )
+        scope = None if self.scope == WHOLE_SITE else _InScope(self, set(_known(state, "task")))
+        for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
+            records, rejected = self._map(worklogs, people)
             yield Page(records, rejected, watermark=str(until), requests=tally.take() + n)
+        if scope is not None and scope.skipped:
+            log.info(
+                "%s/worklogs: skipped %d worklogs of %d issues outside the scope (%s)",
+                self.source,
+                scope.skipped,
+                len(scope.outside),
+                self.scope,
+            )
 
-    def _fetch(self, since: int, tally: Tally) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    def _map(self, worklogs: list[dict[str, Any]], people: _NewPeople) -> tuple[list[Record], list[Rejected]]:
+        """TimeEntries, and their authors when the warehouse does not know them yet."""
+
+        def records(w: dict[str, Any]) -> list[Record]:
+            entry, author = M.time_entry(w, self.source), w.get("author")
+            return [entry, M.person(author, self.source)] if people.new(M.person_id(author)) else [entry]
+
+        return _map_each(worklogs, records, self.source, "worklog")
+
+    def _fetch(
+        self, since: int, tally: Tally, scope: _InScope | None
+    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them."""
         seen: set[str] = set()
-        while True:
-            data = self.client.get("/rest/api/3/worklog/updated", {"since": since}, tally)
-            ids = [str(v["worklogId"]) for v in data.get("values") or []]
+        for until, values in self.client.worklog_changes("updated", since, tally):
+            ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
+            seen.update(ids)
             worklogs: list[dict[str, Any]] = []
-            for chunk in _chunks([i for i in ids if i not in seen], WORKLOG_IDS):
-                seen.update(chunk)
+            for chunk in _chunks(ids, WORKLOG_IDS):
                 body = {"ids": [int(i) for i in chunk]}
-                worklogs += self.client.post("/rest/api/3/worklog/list", body, tally) or []
-            until = int(data.get("until") or since)
-            yield until, worklogs
-            if data.get("lastPage", True):
-                return
-            if until <= since:
-                raise SourceError(
-                    f"{self.source}: GET /rest/api/3/worklog/updated did not advance past {since}"
-                )
-            since = until
+                worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+            yield until, worklogs if scope is None else scope.keep(worklogs, tally)
 
-    def _read_per_issue(self, state: StreamState, tally: Tally) -> Iterator[Page]:
+    def _read_per_issue(self, state: StreamState, tally: Tally, people: _NewPeople) -> Iterator[Page]:
         """Data Center: issues updated in the window (logging work updates the issue), then their worklogs."""
         since, until, after_id = self._window(state)
         for issues in self.client.search_v2(self._jql(since, after_id, tally), ["id"], 1000, tally):
@@ -197,7 +215,7 @@ class WorklogsStream(_JiraStream):
                     f"/rest/api/2/issue/{issue['id']}/worklog", {}, 5000, tally, key="worklogs"
                 ):
                     values = [{**w, "issueId": w.get("issueId") or issue["id"]} for w in values]
-                    r, x = _map_each(values, lambda w: [M.time_entry(w, self.source)], self.source, "worklog")
+                    r, x = self._map(values, people)
                     records += r
                     rejected += x
             last = max((int(i["id"]) for i in issues), default=after_id)
@@ -216,19 +234,9 @@ class WorklogDeletionsStream(_JiraStream):
         if self.client.site(tally) != "cloud":  # Data Center: per-issue listings, not diffed yet
             yield Page(requests=tally.take())
             return
-        since = _since_ms(state, self.lookback)
-        while True:
-            data = self.client.get("/rest/api/3/worklog/deleted", {"since": since}, tally)
-            ids = [str(v["worklogId"]) for v in data.get("values") or []]
-            until = int(data.get("until") or since)
+        for until, values in self.client.worklog_changes("deleted", _since_ms(state, self.lookback), tally):
+            ids = [str(v["worklogId"]) for v in values]
             yield Page(deleted={"time_entry": ids}, watermark=str(until), requests=tally.take())
-            if data.get("lastPage", True):
-                return
-            if until <= since:
-                raise SourceError(
-                    f"{self.source}: GET /rest/api/3/worklog/deleted did not advance past {since}"
-                )
-            since = until
 
 
 @dataclass
@@ -247,35 +255,23 @@ class ChangelogsStream(_JiraStream):
         jql = self._jql(since, after_id, tally)
         c = self.client
 
-        def fetch(t: Tally) -> Iterator[tuple[dict[str, Any] | None, int | None]]:
-            """(bulkfetch page, last issue id once its chunk is complete); (None, None) for an id page
-            with nothing to fetch, so its request is still counted."""
+        def fetch(t: Tally) -> Iterator[tuple[list[dict[str, Any]] | None, int | None]]:
+            """(bulkfetch page's changelogs, last issue id once its chunk is complete); (None, None) for an
+            id page with nothing to fetch, so its request is still counted."""
             for issues in c.search_jql(jql, ["id"], ID_PAGE, t):
-                ids = [i["id"] for i in issues]
+                ids = _ids(issues, f"{self.source}/{self.name}")
                 if not ids:
                     yield None, None
                 for chunk in _chunks(ids, CHANGELOG_ISSUES):
-                    token: str | None = None
-                    while True:
-                        body: dict[str, Any] = {
-                            "issueIdsOrKeys": chunk,
-                            "fieldIds": field_ids,
-                            "maxResults": 10000,
-                        }
-                        if token:
-                            body["nextPageToken"] = token
-                        data = c.post("/rest/api/3/changelog/bulkfetch", body, t)
-                        token = data.get("nextPageToken")
-                        yield data, None if token else int(chunk[-1])
-                        if not token:
-                            break
+                    for page in c.changelogs(chunk, field_ids, t):
+                        yield page.items, int(chunk[-1]) if page.last else None
 
         # Fetched a page ahead (as issues and worklogs are): storing one page overlaps the next round trip.
-        for (data, last), n in ahead(fetch):
+        for (logs, last), n in ahead(fetch):
             records: list[Record] = []
-            for log in (data or {}).get("issueChangeLogs") or []:
-                for h in log.get("changeHistories") or []:
-                    records += M.status_changes(log["issueId"], h, self.source, self.fields)
+            for changes in logs or []:
+                for h in changes.get("changeHistories") or []:
+                    records += M.status_changes(changes["issueId"], h, self.source, self.fields)
             # The cursor moves only once every page of a chunk is stored.
             mark = self._mark(since, until, last) if last is not None else None
             yield Page(records, watermark=mark, requests=tally.take() + n)
@@ -284,15 +280,19 @@ class ChangelogsStream(_JiraStream):
 
 @dataclass
 class IssueDeletionsStream(_JiraStream):
-    """Deleted issues: every issue id in scope (search/jql, fields=id, 5000 a page) vs the warehouse's."""
+    """Deleted issues: every issue id in scope (search/jql, fields=id, 5000 a page) vs the warehouse's.
+
+    Only a complete listing may delete (the pager fails the run on any page it cannot believe), never more
+    than ``MAX_DELETE_SHARE`` of the live tasks unless the run allows it, and only what the site lost: an
+    issue missing from the listing that the site still has left the scope, and is retired as such.
+    """
 
     name = "issue_deletions"
 
     def read(self, state: StreamState) -> Iterator[Page]:
+        where = f"{self.source}/{self.name}"
         if state.known_ids is None:
-            raise SourceError(
-                f"{self.source}/{self.name}: needs the warehouse's known task ids (StreamState.known_ids)"
-            )
+            raise SourceError(f"{where}: needs the warehouse's known task ids (StreamState.known_ids)")
         known = set(state.known_ids("task"))  # read first: anything stored before the scan must show up in it
         tally = Tally()
         c = self.client
@@ -303,10 +303,14 @@ class IssueDeletionsStream(_JiraStream):
             else c.search_v2(self._jql(None), ["id"], 1000, tally)
         )
         for issues in pages:
-            present.update(str(i["id"]) for i in issues)
-        # Only a complete listing may delete anything: an exception above leaves the warehouse untouched.
-        gone = sorted(known - present, key=lambda s: (len(s), s))
-        for chunk in _chunks(gone, 1000) or [[]]:
+            present.update(_ids(issues, where))
+        missing = sorted(known - present, key=lambda s: (len(s), s))
+        state.check_deletions(where, "task", len(missing), len(known))
+        still = c.existing_issues(missing, tally) if self.scope != WHOLE_SITE else set()
+        reason = f"out of scope: {self.scope}"
+        for chunk in _chunks([i for i in missing if i in still], 1000):
+            yield Page(deleted={"task": chunk}, deleted_reason=reason, requests=tally.take())
+        for chunk in _chunks([i for i in missing if i not in still], 1000) or [[]]:
             yield Page(deleted={"task": chunk}, requests=tally.take())
 
 
@@ -322,6 +326,63 @@ STREAMS: dict[str, type[_JiraStream]] = {
         IssueDeletionsStream,
     )
 }
+
+
+@dataclass
+class _NewPeople:
+    """People a reference may introduce: those neither in the warehouse nor introduced earlier this run.
+
+    The people listing writes every person it returns; references (assignee, reporter, worklog author)
+    carry fewer or other details (hidden e-mails, fallback names), so they never overwrite a known person.
+    """
+
+    done: set[str]
+
+    def new(self, person_id: str | None) -> bool:
+        if person_id is None or person_id in self.done:
+            return False
+        self.done.add(person_id)
+        return True
+
+
+@dataclass
+class _InScope:
+    """Cloud's worklog/list answers for the whole site: keep the worklogs of issues in this source's scope.
+
+    The warehouse's live tasks are in scope; about any other issue the site is asked once, with one
+    search per worklog page that has such issues, so an issue created after the issues stream ran keeps
+    its worklogs. Worklogs of out-of-scope issues are skipped and counted.
+    """
+
+    stream: _JiraStream
+    inside: set[str]
+    outside: set[str] = field(default_factory=set)
+    skipped: int = 0
+
+    def keep(self, worklogs: list[dict[str, Any]], tally: Tally) -> list[dict[str, Any]]:
+        issue_ids = {str(w.get("issueId")) for w in worklogs}
+        ask = sorted(i for i in issue_ids - self.inside - self.outside if i.isdigit())
+        if ask:
+            jql = f"({self.stream.scope}) AND id in ({', '.join(ask)}) ORDER BY id ASC"
+            pages = self.stream.client.search_jql(jql, ["id"], ID_PAGE, tally)
+            found = {i for page in pages for i in _ids(page, f"{self.stream.source}/worklogs")}
+            self.inside |= found
+            self.outside |= set(ask) - found
+        kept = [w for w in worklogs if str(w.get("issueId")) in self.inside]
+        self.skipped += len(worklogs) - len(kept)
+        return kept
+
+
+def _known(state: StreamState, entity: str) -> set[str]:
+    """The warehouse's live ids of ``entity`` (none when the stream runs without a warehouse)."""
+    return set(state.known_ids(entity)) if state.known_ids is not None else set()
+
+
+def _ids(issues: Sequence[dict[str, Any]], where: str) -> list[str]:
+    """The ids of an id listing; an entry without one makes the listing unusable (it would delete)."""
+    if not all(i.get("id") for i in issues):
+        raise SourceError(f"{where}: the id listing holds an issue without an id")
+    return [str(i["id"]) for i in issues]
 
 
 def _since_ms(state: StreamState, lookback: timedelta) -> int:

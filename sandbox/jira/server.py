@@ -3,9 +3,10 @@
 It answers the endpoints the connector uses with Jira's request and response shapes and limits: page caps
 (100 issues with fields, 5000 id-only, 1000 worklog ids, 20 embedded worklogs), ``nextPageToken``/``isLast``,
 HTTP 410 on the removed ``/rest/api/{2,3}/search`` (Cloud), basic auth (email + token) or Bearer PAT (Data
-Center). Tests inject latency, 429/503 storms with ``Retry-After`` and ``X-RateLimit-*`` headers, and edits
-between pages (``on``); ``stats["early"]`` counts requests that arrived while a Retry-After was still running,
-so a test can prove the client waited.
+Center). Tests inject latency, 429/503 storms with ``Retry-After`` and ``X-RateLimit-*`` headers, edits
+between pages (``on``) and spoilt replies (``fault``: ``{}``, HTML, truncated bodies, repeated tokens, issues
+without fields, or any change to a reply); ``stats["early"]`` counts requests that arrived while a
+Retry-After was still running, so a test can prove the client waited.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class SimConfig:
     issues: int = 0  # scale up for benchmarks
     worklogs: int = 0
     seed: int = 7
+    # Embedded users (assignee, reporter, worklog author) as Jira's short UserDetails, without emailAddress
+    # or accountType: what the people listing shows is not what every reference shows.
+    short_user_refs: bool = False
     cert: Path | None = None
     key: Path | None = None
 
@@ -66,6 +70,49 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent instead of ``body`` as JSON: what no JSON encoder would write
+    content_type: str = "application/json;charset=UTF-8"
+
+
+Spoil = Callable[[Reply, Any], Reply]  # (the true reply, what the request sent) -> what is answered
+
+
+def _html(_: Reply, __: Any) -> Reply:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>upstream timed out</body></html>"
+    return Reply(200, None, raw=page, content_type="text/html")
+
+
+def _truncated(reply: Reply, _: Any) -> Reply:
+    whole = json.dumps(reply.body).encode()
+    return Reply(200, None, raw=whole[: len(whole) // 2])
+
+
+def _repeat_token(reply: Reply, sent: Any) -> Reply:
+    """The page's own token again, as if the server never moved on (use it from the second page on)."""
+    return Reply(reply.status, {**reply.body, "nextPageToken": sent["nextPageToken"], "isLast": False})
+
+
+def _no_fields(reply: Reply, _: Any) -> Reply:
+    """The first issue of the page without its ``fields``."""
+    issues = [{k: v for k, v in reply.body["issues"][0].items() if k != "fields"}, *reply.body["issues"][1:]]
+    return Reply(reply.status, {**reply.body, "issues": issues})
+
+
+FAULTS: dict[str, Spoil] = {
+    "empty": lambda r, _: Reply(200, {}),
+    "html": _html,
+    "truncated": _truncated,
+    "repeat_token": _repeat_token,
+    "no_fields": _no_fields,
+}
+
+
+@dataclass
+class _Fault:
+    path: str
+    wait: int  # requests to ``path`` still to answer truly before the first spoilt one
+    spoil: Spoil
+    times: int
 
 
 class JiraSimulator(LocalServer):
@@ -81,6 +128,7 @@ class JiraSimulator(LocalServer):
         self.stats: Counter[str] = Counter()
         self.log: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.hooks: list[_Hook] = []
+        self.faults: list[_Fault] = []
         self.blocked_until = 0.0
         self._storm_left = 0
         self._served = 0
@@ -92,6 +140,29 @@ class JiraSimulator(LocalServer):
         """Run ``action`` just before the ``nth`` request (from now) to ``path`` is answered."""
         with self.lock:
             self.hooks.append(_Hook(path, nth, action))
+
+    def fault(self, path: str, nth: int, spoil: str | Spoil, times: int = 1) -> None:
+        """Spoil the reply to the ``nth`` request (from now) to ``path`` and the ``times - 1`` after it.
+
+        ``spoil`` names one of ``FAULTS`` or changes the true reply itself (a ``total`` that moves, ...).
+        """
+        with self.lock:
+            how = FAULTS[spoil] if isinstance(spoil, str) else spoil
+            self.faults.append(_Fault(path, nth - 1, how, times))
+
+    def _spoilt(self, path: str, reply: Reply, sent: Any) -> Reply:
+        for f in list(self.faults):
+            if f.path != path:
+                continue
+            if f.wait > 0:
+                f.wait -= 1
+                continue
+            f.times -= 1
+            if f.times <= 0:
+                self.faults.remove(f)
+            self.stats["spoilt"] += 1
+            return f.spoil(reply, sent)
+        return reply
 
     def now(self) -> int:
         return D.now_ms()
@@ -212,9 +283,12 @@ class JiraSimulator(LocalServer):
             self.log.append((method, url.path, query, body))
             self.stats["requests"] += 1
             reply = self._throttle() or self._auth(h) or self._hooks_then_route(method, url.path, query, body)
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if reply.raw is not None:
+            payload = reply.raw
+        else:
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         h.send_response(reply.status)
-        h.send_header("Content-Type", "application/json;charset=UTF-8")
+        h.send_header("Content-Type", reply.content_type)
         h.send_header("Content-Length", str(len(payload)))
         for k, v in reply.headers.items():
             h.send_header(k, v)
@@ -283,7 +357,7 @@ class JiraSimulator(LocalServer):
         except (KeyError, ValueError, TypeError) as e:
             reply = Reply(400, {"errorMessages": [f"Bad request: {e}"], "errors": {}})
         self._served_ok(reply)
-        return reply
+        return self._spoilt(path, reply, body if method == "POST" else {k: v[0] for k, v in query.items()})
 
     def _served_ok(self, reply: Reply) -> None:
         n = self.config.near_limit_every
@@ -342,6 +416,8 @@ class JiraSimulator(LocalServer):
             return Reply(
                 200, [self._worklog(self.data.worklogs[int(i)]) for i in ids if int(i) in self.data.worklogs]
             )
+        if rest == "issue/bulkfetch" and method == "POST" and cloud:
+            return self._issue_bulkfetch(body)
         if rest == "changelog/bulkfetch" and method == "POST" and cloud:
             return self._changelog_bulkfetch(body)
         if rest.startswith("issue/") and rest.endswith("/worklog"):
@@ -387,7 +463,12 @@ class JiraSimulator(LocalServer):
     def _user_ref(self, account_id: str | None) -> dict[str, Any] | None:
         if account_id is None:
             return None
-        return self._cached(("user", account_id), lambda: self._user(self.data.users[account_id]))
+        return self._cached(("user", account_id), lambda: self._ref(self._user(self.data.users[account_id])))
+
+    def _ref(self, user: dict[str, Any]) -> dict[str, Any]:
+        if not self.config.short_user_refs:
+            return user
+        return {k: v for k, v in user.items() if k not in ("emailAddress", "accountType")}
 
     def _project(self, p: dict[str, Any]) -> dict[str, Any]:
         v = "3" if self.config.deployment == "Cloud" else "2"
@@ -706,6 +787,26 @@ class JiraSimulator(LocalServer):
         if not last:
             out["nextPage"] = f"{self.url}/rest/api/3/worklog/{kind}?since={until}"
         return Reply(200, out)
+
+    def _issue_bulkfetch(self, body: dict[str, Any]) -> Reply:
+        """Issues by id or key, whatever any scope; ids the site does not have come back as issueErrors."""
+        refs = [str(r) for r in body.get("issueIdsOrKeys") or []]
+        if len(refs) > 100:
+            return Reply(400, {"errorMessages": ["At most 100 issues can be requested."]})
+        by_key = {i.key: i for i in self.data.issues.values()}
+        hits = {r: by_key.get(r) or self.data.issues.get(int(r) if r.isdigit() else -1) for r in refs}
+        fields = body.get("fields") or ["*navigable"]
+        missing = [r for r, i in hits.items() if i is None]
+        return Reply(
+            200,
+            {
+                "expand": "schema,names",
+                "issues": [self._issue(i, fields, "3") for i in hits.values() if i is not None],
+                "issueErrors": [{"issueIdsOrKeys": missing, "status": 404, "elementErrors": {}}]
+                if missing
+                else [],
+            },
+        )
 
     def _changelog_bulkfetch(self, body: dict[str, Any]) -> Reply:
         ids = body.get("issueIdsOrKeys") or []
