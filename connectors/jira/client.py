@@ -226,6 +226,10 @@ class JiraClient:
         """``cloud`` or ``datacenter``: configured, else serverInfo's deploymentType (asked once, counted)."""
         if self._deployment is None:
             info = self.get("/rest/api/2/serverInfo", tally=tally)
+            if not isinstance(info, dict):
+                raise SourceError(
+                    f"{self.source}: GET /rest/api/2/serverInfo: {_looks(info)}, not the server's info"
+                )
             self._deployment = "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
         return self._deployment
 

@@ -14,6 +14,11 @@ jql = "project in (CRM, DLM)"             # the scope of this site
 # custom_fields = { team = "customfield_10001" }
 # [sources.acme.streams.issues] ...      # optional: only the streams listed run (default: all)
 ```
+The scope limits every stream, Cloud's site-wide worklog listings included. Narrowing it retires the
+issues left outside as ``deleted_reason = "out of scope: <jql>"`` (not "deleted at the source"); like any
+deletion scan it refuses to retire more than a fifth of the live tasks in one run unless the run allows a
+mass delete. A wider scope brings retired issues back when they are loaded again (a full run).
+
 ``build``/``check`` are registered by ``flows.config``, which hands ``resolve_secret`` to ``build``.
 """
 

@@ -168,7 +168,7 @@ class WorklogsStream(_JiraStream):
             yield from self._read_per_issue(state, tally, people)
             return
         since = _since_ms(state, self.lookback)
-        scope = None if self.scope == WHOLE_SITE else _InScope(self, set(_known(state, "task")))
+        scope = None if self.scope == WHOLE_SITE else _InScope(self, _known(state, "task"))
         for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
             records, rejected = self._map(worklogs, people)
             yield Page(records, rejected, watermark=str(until), requests=tally.take() + n)
@@ -210,15 +210,16 @@ class WorklogsStream(_JiraStream):
         for issues in self.client.search_v2(self._jql(since, after_id, tally), ["id"], 1000, tally):
             records: list[Record] = []
             rejected: list[Rejected] = []
-            for issue in issues:
+            ids = _ids(issues, f"{self.source}/{self.name}")
+            for issue_id in ids:
                 for values in self.client.paged_values(
-                    f"/rest/api/2/issue/{issue['id']}/worklog", {}, 5000, tally, key="worklogs"
+                    f"/rest/api/2/issue/{issue_id}/worklog", {}, 5000, tally, key="worklogs"
                 ):
-                    values = [{**w, "issueId": w.get("issueId") or issue["id"]} for w in values]
+                    values = [{**w, "issueId": w.get("issueId") or issue_id} for w in values]
                     r, x = self._map(values, people)
                     records += r
                     rejected += x
-            last = max((int(i["id"]) for i in issues), default=after_id)
+            last = max(map(int, ids), default=after_id)
             yield Page(records, rejected, watermark=self._mark(since, until, last), requests=tally.take())
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
 
