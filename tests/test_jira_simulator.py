@@ -104,3 +104,13 @@ def test_tls_when_given_cert_and_key(tmp_path: Path) -> None:
         untrusted = JiraClient(sim.url, "jira:tls", email=sim.config.email, token=sim.config.token)
         with pytest.raises(SourceError, match="TLS handshake failed"):  # at once: no retries on a bad cert
             untrusted.get("/rest/api/2/serverInfo")
+
+
+def test_a_query_naming_a_deleted_issue_is_refused_unless_validation_is_off(sim: JiraSimulator) -> None:
+    s = session(sim)
+    r = s.post(f"{sim.url}/rest/api/3/search/jql", json={"jql": "id in (10000, 99999999)"})
+    assert r.status_code == 400
+    assert r.json()["errorMessages"] == ["An issue with key '99999999' does not exist for field 'id'."]
+    bulk = s.post(f"{sim.url}/rest/api/3/issue/bulkfetch", json={"issueIdsOrKeys": ["10000", "99999999"]})
+    assert [i["id"] for i in bulk.json()["issues"]] == ["10000"]
+    assert bulk.json()["issueErrors"][0]["issueIdsOrKeys"] == ["99999999"]

@@ -15,6 +15,7 @@ import base64
 import bisect
 import json
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -56,6 +57,7 @@ class SimConfig:
 
 
 Action = Callable[["JiraSimulator"], None]
+_ISSUE_LIST = re.compile(r"\b(id|key|issuekey)\s+in\s*\(([^)]*)\)", re.I)
 
 
 @dataclass
@@ -537,8 +539,23 @@ class JiraSimulator(LocalServer):
         hits = [i for i in self.data.issues.values() if all(p(i) for p in preds)]
         return sorted(hits, key=sort_key(order))
 
+    def _missing_issue(self, jql: str) -> Reply | None:
+        """Jira refuses a whole query naming an issue it does not have (``id in (..)``, ``key in (..)``)."""
+        for name, values in _ISSUE_LIST.findall(jql):
+            for ref in (v.strip().strip("\"'") for v in values.split(",")):
+                known = int(ref) in self.data.issues if ref.isdigit() else ref in self._keys()
+                if ref and not known:
+                    msg = f"An issue with key '{ref}' does not exist for field '{name}'."
+                    return Reply(400, {"errorMessages": [msg], "warningMessages": []})
+        return None
+
+    def _keys(self) -> set[str]:
+        return self._cached("keys", lambda: {i.key for i in self.data.issues.values()})
+
     def _search_jql(self, params: dict[str, Any]) -> Reply:
         jql = params.get("jql") or ""
+        if refused := self._missing_issue(jql):
+            return refused
         fields = params.get("fields") or ["id"]
         if isinstance(fields, str):
             fields = fields.split(",")
@@ -574,6 +591,10 @@ class JiraSimulator(LocalServer):
 
     def _search_v2(self, q: dict[str, list[str]]) -> Reply:
         jql = q.get("jql", [""])[0]
+        if q.get("validateQuery", ["strict"])[0] not in ("false", "none", "warn") and (
+            refused := self._missing_issue(jql)
+        ):
+            return refused
         fields = q.get("fields", ["*navigable"])[0].split(",")
         start = int(q.get("startAt", ["0"])[0])
         size = min(int(q.get("maxResults", ["50"])[0]), 1000 if set(fields) <= {"id", "key"} else 100)
