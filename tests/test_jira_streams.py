@@ -394,3 +394,19 @@ def test_projects_and_people_streams() -> None:
     )
     assert responses.calls[1].request.params == {"startAt": "0", "maxResults": "1000"}
     assert [p.source_id for p in people] == [USER["accountId"]]  # app accounts are not people
+
+
+@responses.activate
+def test_data_center_people_listing_includes_inactive_users() -> None:
+    """References never overwrite a known person, so the listing must show who left (active = false)."""
+    url = "http://dc/rest/api/2/user/search"
+    responses.get(url, json=[{"key": "JIRAUSER1", "name": "ann", "displayName": "Ann", "active": False}])
+    dc = JiraClient("http://dc", "jira:dc", pat="p", deployment="datacenter", rate=1000)
+    people = [r for p in PeopleStream(dc, "jira:dc").read(StreamState()) for r in p.records]
+    assert responses.calls[0].request.params == {
+        "username": ".",
+        "includeInactive": "true",
+        "startAt": "0",
+        "maxResults": "1000",
+    }
+    assert [(p.source_id, p.active) for p in people] == [("JIRAUSER1", False)]

@@ -113,7 +113,10 @@ class PeopleStream(_JiraStream):
         if c.site(tally) == "cloud":
             pages = c.paged_values("/rest/api/3/users/search", {}, 1000, tally)
         else:
-            pages = c.paged_values("/rest/api/2/user/search", {"username": "."}, 1000, tally)
+            # Inactive users too: the listing is the only writer of a known person, so one who leaves must
+            # show up here to be marked inactive (Data Center lists active users only by default).
+            query = {"username": ".", "includeInactive": "true"}
+            pages = c.paged_values("/rest/api/2/user/search", query, 1000, tally)
         for values in pages:
             people = [u for u in values if u.get("accountType", "atlassian") == "atlassian"]  # no apps/bots
             records, rejected = _map_each(people, lambda u: [M.person(u, self.source)], self.source, "user")

@@ -406,7 +406,9 @@ class JiraSimulator(LocalServer):
         if rest == "users/search" and cloud:
             return self._users_search(q)
         if rest == "user/search" and not cloud:
-            users = [self._user(u) for u in self.data.users.values()]
+            # Data Center lists active users only, unless asked for inactive ones too.
+            everyone = q.get("includeInactive", ["false"])[0] == "true"
+            users = [self._user(u) for u in self.data.users.values() if u.active or everyone]
             start, size = int(q.get("startAt", ["0"])[0]), min(int(q.get("maxResults", ["50"])[0]), 1000)
             return Reply(200, users[start : start + size])
         if rest in ("worklog/updated", "worklog/deleted") and cloud:
