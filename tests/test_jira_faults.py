@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select, text
 from support import count_rows
 
 from connectors.base import SourceError, StreamState
+from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS, WorklogsStream
@@ -95,6 +96,21 @@ def test_empty_reply_on_page_2_of_issues_fails_the_run_and_the_next_run_loads_ev
         run(engine, stream(sim, "issues"))
         assert count_rows(engine, "task", SRC) == len(sim.data.issues) == 108
         assert last_run(engine, "issues").status == "succeeded"
+
+
+def test_empty_reply_mid_nightly_run_keeps_the_window_start_and_loses_no_edit(engine: Engine) -> None:
+    with site() as sim:
+        run(engine, stream(sim, "issues"))
+        before = json.loads(watermark(engine, "issues"))
+        for issue in list(sim.data.issues.values()):  # 108 edits: two pages of the next run
+            sim.edit_issue(issue.key, summary=f"Renamed {issue.key}")
+        sim.fault(SEARCH, 2, "empty")
+        fails_in_one_line(lambda: run(engine, stream(sim, "issues")), f"POST {SEARCH}: the reply has no")
+        assert json.loads(watermark(engine, "issues"))["updated"] == before["updated"]
+        run(engine, stream(sim, "issues"))
+    with engine.connect() as c:
+        renamed = c.execute(text("select count(*) from task where name like 'Renamed %'")).scalar()
+    assert renamed == 108
 
 
 def test_empty_reply_on_the_deletion_scan_marks_no_task_deleted(engine: Engine) -> None:
@@ -386,3 +402,21 @@ def test_worklogs_of_unknown_issues_are_asked_about_once_within_the_scope() -> N
         "maxResults": 5000,
     }
     assert [r.source_id for r in pages[0].records] == ["1", "2"]  # 30 is outside; a-1 is known: no person
+
+
+@pytest.mark.parametrize(
+    ("issue", "locator", "field", "reason"),
+    [
+        ({"key": "A-1", "fields": {"summary": "x"}}, "issue#A-1", "id", "the issue has no id"),
+        ({"id": "7", "key": "A-7", "fields": {}}, "issue#7", "fields", "the issue came without its fields"),
+        ({"id": "8", "key": "A-8", "fields": None}, "issue#8", "fields", "the issue came without its fields"),
+    ],
+)
+def test_an_issue_without_id_or_fields_is_rejected_with_its_field(
+    issue: dict[str, Any], locator: str, field: str, reason: str
+) -> None:
+    with pytest.raises(M.Unmappable) as e:
+        M.task(issue, SRC, FieldMap())
+    got = M.reject(SRC, "issue", issue, e.value)
+    assert (got.locator, got.field, got.reason) == (locator, field, f"Unmappable: {reason}")
+    assert json.loads(got.raw) == issue
