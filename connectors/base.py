@@ -162,6 +162,18 @@ def map_each(
     return records, rejected
 
 
+def keyed(
+    payloads: Iterable[Mapping[str, Any]], key: str, source: str, where: str, rejected: list[Rejected]
+) -> Iterator[Mapping[str, Any]]:
+    """The payloads whose ``key`` is a non-empty string; the others go to ``rejected`` (as ``<where>#?``)."""
+    for p in payloads:
+        value = p.get(key)
+        if isinstance(value, str) and value:
+            yield p
+        else:
+            rejected.append(unmappable(source, f"{where}#{value}", p, KeyError(key)))
+
+
 def unmappable(source: str, locator: str, payload: Mapping[str, Any], error: Exception) -> Rejected:
     """A payload that could not become a record: a missing key names the field, anything else its error."""
     if isinstance(error, KeyError):

@@ -13,14 +13,14 @@ description-only edit does not, and is picked up by the next full (``--mode full
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from connectors.base import Page, StreamState, map_each, unmappable
+from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
 from model.records import Person, Project, Record, Rejected, Task
 from model.status import status_from_percent
@@ -132,7 +132,7 @@ class PlannerStream:
         seen: set[str] = set()
         used = self.client.requests
         rejected: list[Rejected] = []  # quarantined with the next page
-        for group in self._keyed(self._groups(), "group", rejected):
+        for group in keyed(self._groups(), "id", self.source, "group", rejected):
             users = [
                 u
                 for page in self.client.pages(
@@ -145,7 +145,7 @@ class PlannerStream:
             people, bad = map_each(users, partial(map_person, self.source), self.source, "user")
             rejected += bad
             plans = (p for page in self.client.pages(f"groups/{group['id']}/planner/plans") for p in page)
-            for plan in self._keyed(plans, "plan", rejected):
+            for plan in keyed(plans, "id", self.source, "plan", rejected):
                 records, items = self._plan(plan, group, state, seen, rejected)
                 yield Page(
                     records=[*people, *records],
@@ -197,7 +197,7 @@ class PlannerStream:
         }
         tasks = (t for tp in self.client.pages(f"planner/plans/{plan['id']}/tasks") for t in tp)
         changed: list[dict[str, Any]] = []
-        for t in self._keyed(tasks, "task", rejected):
+        for t in keyed(tasks, "id", self.source, "task", rejected):
             seen.add(f"task:{t['id']}")
             if rescan or known.get(f"task:{t['id']}") != (t.get("@odata.etag") or ""):
                 changed.append(t)
@@ -218,13 +218,3 @@ class PlannerStream:
             {f"task:{t['id']}": t.get("@odata.etag") or "" for t in changed if t["id"] not in unmapped}
         )
         return records, items
-
-    def _keyed(
-        self, payloads: Iterable[dict[str, Any]], where: str, rejected: list[Rejected]
-    ) -> Iterator[dict[str, Any]]:
-        """The payloads that carry an id; the others are quarantined: nothing can be read or kept of them."""
-        for p in payloads:
-            if isinstance(p.get("id"), str) and p["id"]:
-                yield p
-            else:
-                rejected.append(unmappable(self.source, f"{where}#{p.get('id')}", p, KeyError("id")))
