@@ -146,12 +146,12 @@ def map_each(
     where: str,
     id_key: str = "id",
 ) -> tuple[list[Record], list[Rejected]]:
-    """Map every payload; one that cannot be mapped (a key missing, a value of the wrong shape) is
-    quarantined as ``<where>#<id>`` with its reason and raw JSON, and the rest still load. ``fn`` may
-    return None for a payload that is no record by design."""
+    """Map every payload; one that cannot be mapped (no ``id_key``, another key missing, a value of the
+    wrong shape) is quarantined as ``<where>#<id>`` with its reason and raw JSON, and the rest still load.
+    ``fn`` may return None for a payload that is no record by design."""
     records: list[Record] = []
     rejected: list[Rejected] = []
-    for p in payloads:
+    for p in keyed(payloads, id_key, source, where, rejected):
         try:
             record = fn(p)
         except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as e:
@@ -165,13 +165,15 @@ def map_each(
 def keyed(
     payloads: Iterable[Mapping[str, Any]], key: str, source: str, where: str, rejected: list[Rejected]
 ) -> Iterator[Mapping[str, Any]]:
-    """The payloads whose ``key`` is a non-empty string; the others go to ``rejected`` (as ``<where>#?``)."""
+    """The payloads whose ``key`` is a non-empty string; the others go to ``rejected``, each named by a
+    digest of its content (the same bad payload, the same quarantine row, run after run)."""
     for p in payloads:
         value = p.get(key)
         if isinstance(value, str) and value:
             yield p
         else:
-            rejected.append(unmappable(source, f"{where}#{value}", p, KeyError(key)))
+            digest = hashlib.blake2b(json.dumps(p, sort_keys=True, default=str).encode(), digest_size=6)
+            rejected.append(unmappable(source, f"{where}#no {key}:{digest.hexdigest()}", p, KeyError(key)))
 
 
 def unmappable(source: str, locator: str, payload: Mapping[str, Any], error: Exception) -> Rejected:

@@ -280,7 +280,8 @@ class ProjectDataStream:
 
     def _diff(self, state: StreamState, entity: str, entity_set: str, key: str) -> Page:
         """Key-only listing of the whole set: ids remembered but no longer listed are deleted."""
-        listed = {r[key].lower() for page in self._rows(entity_set, key) for r in page}
+        # A row without its key was never loaded (the read quarantines it), so it cannot be among the known.
+        listed = {r[key].lower() for page in self._rows(entity_set, key) for r in page if r.get(key)}
         gone = sorted(k for k in state.items if k not in listed)
         new = {k: "1" for k in listed if k not in state.items}
         return Page(
