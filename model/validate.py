@@ -27,9 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from itertools import chain
-from operator import attrgetter
+from functools import cache, partial
+from operator import attrgetter, is_not
 from typing import Any, Generic, TypeVar
 
 from model.records import PlannedWork, Record, Rejected, TimeEntry
@@ -44,6 +43,7 @@ MAX_INT = 2**31 - 1
 MAX_NUMBER = Decimal(10) ** 14  # NUMERIC(18, 4): 14 digits before the point
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_given = partial(is_not, None)
 
 
 # -- the rules of each entity, declared once ------------------------------------------------------------
@@ -196,10 +196,15 @@ def _rules(cls: type[Record]) -> tuple[Rule, ...]:
 
 def _text_rule(names: tuple[str, ...]) -> Rule:
     get = attrgetter(*names)  # every record has at least source and source_id: always a tuple
+    columns = [attrgetter(n) for n in names]
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
+        distinct: set[Any] = set()  # columns repeat their values (codes, periods, the source): test each once
         try:
-            if _is_clean("".join(filter(None, chain.from_iterable(map(get, records))))):
+            for column in columns:
+                distinct.update(map(column, records))
+            distinct.discard(None)
+            if _is_clean("".join(distinct)):
                 return
         except TypeError:  # something other than text in a text field: found below
             pass
@@ -245,8 +250,8 @@ def _date_rule(name: str, required: bool) -> Rule:
     get, low, high = attrgetter(name), *YEARS
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
-        years = [v.year for v in map(get, records) if v is not None]
-        if not years or (low <= min(years) and max(years) <= high):
+        values = list(filter(None, map(get, records)))  # dates are never false: only None goes
+        if not values or (low <= min(values).year and max(values).year <= high):
             return
         for i, value in enumerate(map(get, records)):
             if value is not None and not low <= value.year <= high:
@@ -263,7 +268,7 @@ def _number_rule(name: str, limit: int | Decimal) -> Rule:
     get = attrgetter(name)
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
-        values = [v for v in map(get, records) if v is not None]
+        values = list(filter(None, map(get, records)))  # None and 0 go: 0 is always within
         try:
             if not values or (-limit < min(values) and max(values) < limit):
                 return
@@ -289,11 +294,10 @@ def _required_rule(name: str) -> Rule:
     get = attrgetter(name)
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
-        values = list(map(get, records))
-        if None in values:
-            yield from (
-                (i, _Finding(name, f"{name} is missing", None)) for i, v in enumerate(values) if v is None
-            )
+        if None in map(get, records):
+            for i, value in enumerate(map(get, records)):
+                if value is None:
+                    yield i, _Finding(name, f"{name} is missing", None)
 
     return rule
 
@@ -309,7 +313,7 @@ def _range_rule(b: Between) -> Rule:
             return False
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
-        values = [v for v in map(get, records) if v is not None]
+        values = list(filter(_given, map(get, records)))
         try:
             if not values or not (outside(min(values)) or outside(max(values))):
                 return
