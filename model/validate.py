@@ -14,8 +14,8 @@ identical, and nothing changes silently:
   a required field is missing, or a value is outside its entity's range (negative or absurd hours).
 
 ``check`` works on a page of records of one type and is built for the common case, a clean page: each
-rule first looks at a whole column with C-level operations (one join of all text, min and max), and only
-a column that fails that look is examined value by value.
+rule first looks at whole columns with C-level operations (the distinct text values joined once, min and
+max), and only a column that fails that look is examined value by value.
 """
 
 from __future__ import annotations
@@ -251,8 +251,11 @@ def _date_rule(name: str, required: bool) -> Rule:
 
     def rule(records: Sequence[Record]) -> Iterator[tuple[int, _Finding]]:
         values = list(filter(None, map(get, records)))  # dates are never false: only None goes
-        if not values or (low <= min(values).year and max(values).year <= high):
-            return
+        try:
+            if not values or (low <= min(values).year and max(values).year <= high):
+                return
+        except TypeError:  # naive and aware times mixed: look at each
+            pass
         for i, value in enumerate(map(get, records)):
             if value is not None and not low <= value.year <= high:
                 if required:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 from support import count_rows
 from test_finance_load import line, stream, write
 from test_ms_mspdi import SMALL
@@ -158,23 +158,24 @@ def test_a_projectdata_task_without_task_id_is_quarantined_and_the_others_load(e
 
 
 # -- the database's own refusal -----------------------------------------------------------------------------
-def _forbid_poison(engine: Engine) -> str:
-    """A rule of the database's own (as a DBA might add one); returns the message it refuses with."""
-    with engine.begin() as c:
-        if engine.dialect.name == "postgresql":
-            c.execute(text("ALTER TABLE task ADD CONSTRAINT no_poison CHECK (name <> 'poison')"))
-            return 'violates check constraint "no_poison"'
-        c.execute(text(
-            "CREATE TRIGGER no_poison BEFORE INSERT ON task WHEN NEW.name = 'poison' "
-            "BEGIN SELECT RAISE(ABORT, 'poison is not a task name'); END"
-        ))  # fmt: skip
-        return "poison is not a task name"
+def _forbid_poison(c: Connection, table: str, column: str, temporary: bool = False) -> str:
+    """A rule of the database's own (as a DBA might add one): no 'poison' in ``column``. Returns the
+    message the database refuses such a row with. SQLite: a trigger (``temporary`` for a TEMP table)."""
+    if c.dialect.name == "postgresql":
+        c.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT no_poison CHECK ({column} <> 'poison')"))
+        return 'violates check constraint "no_poison"'
+    c.execute(text(
+        f"CREATE {'TEMP ' if temporary else ''}TRIGGER no_poison BEFORE INSERT ON {table} WHEN NEW.{column} = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poison is refused here'); END"
+    ))  # fmt: skip
+    return "poison is refused here"
 
 
 def test_records_the_database_refuses_are_quarantined_with_its_reason_and_the_rest_load(
     engine: Engine,
 ) -> None:
-    why = _forbid_poison(engine)
+    with engine.begin() as c:
+        why = _forbid_poison(c, "task", "name")
     source = "jira:test"
     page = [
         Task(source=source, source_id=f"T{i}", name="poison" if i in (3, 7) else f"task {i}")
@@ -220,6 +221,32 @@ def test_a_finance_line_with_a_nul_cell_loads_repaired_and_its_file_loads(
     assert quarantined(engine) == {
         ("costs_2026_03.csv:2", "description", "repaired: 1 NUL character(s) removed", "Labour\\x00 Jürgen")
     }
+
+
+def test_a_staged_line_the_database_refuses_is_quarantined_with_its_reason_and_the_rest_merge(
+    engine: Engine,
+) -> None:
+    source = "finance:test"
+    lines = [
+        (n, f"costs.csv:{n}", CostLine(source=source, source_id=f"D{n}", amount=Decimal(n), description=d))
+        for n, d in enumerate(["rent", "poison", "travel", "poison", "licences"], start=2)
+    ]
+    with SyncRun(engine, source, "cost_lines") as sync:
+        staged = sync.staged(CostLine)
+        why = _forbid_poison(sync.connection, "stage_cost_line", "description", temporary=True)
+        rejected = staged.add(lines)
+        written, _ = staged.merge()
+
+    assert written == staged.rows_staged == 3
+    assert [
+        (r.locator, r.reason.startswith("refused by the database: "), why in r.reason) for r in rejected
+    ] == [
+        ("costs.csv:3", True, True),
+        ("costs.csv:5", True, True),
+    ]
+    t = ENTITY_TABLES["cost_line"]
+    with engine.connect() as c:
+        assert set(c.execute(select(t.c.source_id)).scalars()) == {"D2", "D4", "D6"}
 
 
 def test_project_file_resources_and_assignments_without_uid_are_quarantined(tmp_path: Path) -> None:

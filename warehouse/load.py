@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -125,12 +126,8 @@ def upsert_each(conn: Connection, records: Sequence[Record]) -> tuple[int, list[
     refuses it, the page is halved until each refused record stands alone (a few statements per bad
     record), and each is quarantined with the database's own one-line reason.
     """
-    try:
-        return _isolating(conn, lambda rs: upsert(conn, rs), records), []
-    except _Refused:
-        pass
     unique = list({(r.source, r.source_id): r for r in records}.values())  # halves must not share a key
-    written, refused = _bisect(conn, lambda rs: upsert(conn, rs), unique)
+    written, refused = _bisect(conn, partial(upsert, conn), unique)
     return written, [_refusal(r, validate.locator(r), why) for r, why in refused]
 
 
@@ -165,7 +162,8 @@ def _isolating(conn: Connection, store: Callable[[Sequence[T]], int], items: Seq
 def _bisect(
     conn: Connection, store: Callable[[Sequence[T]], int], items: Sequence[T]
 ) -> tuple[int, list[tuple[T, str]]]:
-    """Store what the database accepts of ``items``; returns the count and each refused item with why."""
+    """Store what the database accepts of ``items`` (in one statement when it accepts them all); returns
+    the count stored and each refused item with the database's reason."""
     try:
         return _isolating(conn, store, items), []
     except _Refused as e:
@@ -273,12 +271,9 @@ class StagedLoad:
             records = [
                 (records[i][0], records[i][1], r) for i, r in zip(checked.index, checked.records, strict=True)
             ]
-        try:
-            inserted = _isolating(self.conn, self._stage, records)
-            refused: list[Rejected] = []
-        except _Refused:
-            inserted, bad = _bisect(self.conn, self._stage, records)
-            refused = [_refusal(r, loc, why) for (_, loc, r), why in bad]
+        inserted, bad = _bisect(self.conn, self._stage, records)
+        refused = [_refusal(r, loc, why) for (_, loc, r), why in bad]
+        if bad:
             gone = {id(line) for line, _ in bad}
             records = [line for line in records if id(line) not in gone]
         self.rows_staged += inserted
