@@ -165,8 +165,8 @@ def _forbid_poison(c: Connection, table: str, column: str, temporary: bool = Fal
         c.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT no_poison CHECK ({column} <> 'poison')"))
         return 'violates check constraint "no_poison"'
     c.execute(text(
-        f"CREATE {'TEMP ' if temporary else ''}TRIGGER no_poison BEFORE INSERT ON {table} WHEN NEW.{column} = 'poison' "
-        "BEGIN SELECT RAISE(ABORT, 'poison is refused here'); END"
+        f"CREATE {'TEMP ' if temporary else ''}TRIGGER no_poison BEFORE INSERT ON {table} "
+        f"WHEN NEW.{column} = 'poison' BEGIN SELECT RAISE(ABORT, 'poison is refused here'); END"
     ))  # fmt: skip
     return "poison is refused here"
 
