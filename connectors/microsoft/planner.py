@@ -187,7 +187,8 @@ class PlannerStream:
             mapped, bad = map_each([plan], partial(map_plan, self.source, group=group), self.source, "plan")
             records += mapped
             rejected += bad
-            items[key] = etag
+            if mapped:  # one that could not be mapped is not remembered: the next run tries it again
+                items[key] = etag
         # A bucket without an id can hold no task (tasks name their bucket by id): there is nothing to keep.
         buckets = {
             b["id"]: b.get("name")
@@ -213,7 +214,7 @@ class PlannerStream:
         mapped, bad = map_each(changed, task, self.source, "task")
         records += mapped
         rejected += bad
-        unmapped = {r.locator.partition("#")[2] for r in bad}  # not remembered: the next run tries again
+        unmapped = {r.locator.partition("#")[2] for r in bad}  # not remembered either
         items.update(
             {f"task:{t['id']}": t.get("@odata.etag") or "" for t in changed if t["id"] not in unmapped}
         )
