@@ -7,11 +7,12 @@ each page and, when the page says so, commits it together with the watermark it 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from model.records import DELETED_AT_SOURCE, Record, Rejected
 
@@ -136,3 +137,55 @@ class ItemStream(Protocol):
     name: str
 
     def items(self, state: StreamState) -> Iterator[Item]: ...
+
+
+def map_each(
+    payloads: Iterable[Mapping[str, Any]],
+    fn: Callable[[Mapping[str, Any]], Record | None],
+    source: str,
+    where: str,
+    id_key: str = "id",
+) -> tuple[list[Record], list[Rejected]]:
+    """Map every payload; one that cannot be mapped (no ``id_key``, another key missing, a value of the
+    wrong shape) is quarantined as ``<where>#<id>`` with its reason and raw JSON, and the rest still load.
+    ``fn`` may return None for a payload that is no record by design."""
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    for p in keyed(payloads, id_key, source, where, rejected):
+        try:
+            record = fn(p)
+        except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as e:
+            rejected.append(unmappable(source, f"{where}#{p.get(id_key)}", p, e))
+            continue
+        if record is not None:
+            records.append(record)
+    return records, rejected
+
+
+def keyed(
+    payloads: Iterable[Mapping[str, Any]], key: str, source: str, where: str, rejected: list[Rejected]
+) -> Iterator[Mapping[str, Any]]:
+    """The payloads whose ``key`` is a non-empty string; the others go to ``rejected``, each named by a
+    digest of its content (the same bad payload, the same quarantine row, run after run)."""
+    for p in payloads:
+        value = p.get(key)
+        if isinstance(value, str) and value:
+            yield p
+        else:
+            digest = hashlib.blake2b(json.dumps(p, sort_keys=True, default=str).encode(), digest_size=6)
+            rejected.append(unmappable(source, f"{where}#no {key}:{digest.hexdigest()}", p, KeyError(key)))
+
+
+def unmappable(source: str, locator: str, payload: Mapping[str, Any], error: Exception) -> Rejected:
+    """A payload that could not become a record: a missing key names the field, anything else its error."""
+    if isinstance(error, KeyError):
+        field, reason = str(error.args[0]), f"missing {error.args[0]!r}"
+    else:
+        field, reason = None, f"{type(error).__name__}: {error}"
+    return Rejected(
+        source=source,
+        locator=locator,
+        field=field,
+        reason=reason,
+        raw=json.dumps(payload, default=str)[:4000],
+    )

@@ -8,10 +8,11 @@ keeps meaning "last real change".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -29,11 +30,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from model import validate
 from model.records import DELETED_AT_SOURCE, Record, Rejected
 from warehouse.schema import CURRENT_TIMESTAMP, ENTITY_TABLES, data_columns, quarantine
+
+T = TypeVar("T")
 
 _ROW_GETTERS: dict[type, tuple[list[str], attrgetter]] = {}
 
@@ -114,6 +119,69 @@ def _upsert_sqlite(conn: Connection, table: Table, records: Sequence[Record]) ->
     return max(result.rowcount, 0)
 
 
+def upsert_each(conn: Connection, records: Sequence[Record]) -> tuple[int, list[Rejected]]:
+    """``upsert``, except that records the database refuses are returned as ``Rejected`` and the rest load.
+
+    The last line of defence behind ``model.validate``: a page runs in a savepoint; when the database
+    refuses it, the page is halved until each refused record stands alone (a few statements per bad
+    record), and each is quarantined with the database's own one-line reason.
+    """
+    unique = list({(r.source, r.source_id): r for r in records}.values())  # halves must not share a key
+    written, refused = _bisect(conn, partial(upsert, conn), unique)
+    return written, [_refusal(r, validate.locator(r), why) for r, why in refused]
+
+
+def _refusal(record: Record, locator: str, why: str) -> Rejected:
+    return Rejected(
+        source=record.source,
+        locator=locator,
+        reason=f"refused by the database: {why}",
+        raw=validate.describe(record),
+    )
+
+
+class _Refused(Exception):
+    """A batch the database refused for its data (not for its connection or our SQL)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _isolating(conn: Connection, store: Callable[[Sequence[T]], int], items: Sequence[T]) -> int:
+    """``store(items)`` in a savepoint: all of it, or none of it and ``_Refused``."""
+    try:
+        with conn.begin_nested():
+            return store(items)
+    except (sa_exc.StatementError, UnicodeError, OverflowError) as e:
+        if isinstance(e, sa_exc.DBAPIError) and not isinstance(e, sa_exc.DataError | sa_exc.IntegrityError):
+            raise  # the connection, a lock or our SQL: not any record's fault
+        raise _Refused(_one_line(e)) from e
+
+
+def _bisect(
+    conn: Connection, store: Callable[[Sequence[T]], int], items: Sequence[T]
+) -> tuple[int, list[tuple[T, str]]]:
+    """Store what the database accepts of ``items`` (in one statement when it accepts them all); returns
+    the count stored and each refused item with the database's reason."""
+    try:
+        return _isolating(conn, store, items), []
+    except _Refused as e:
+        if len(items) == 1:
+            return 0, [(items[0], e.why)]
+    half = len(items) // 2
+    n1, bad1 = _bisect(conn, store, items[:half])
+    n2, bad2 = _bisect(conn, store, items[half:])
+    return n1 + n2, bad1 + bad2
+
+
+def _one_line(e: BaseException) -> str:
+    """The database's (or driver's) own message, first line: no SQL, no parameters."""
+    orig = getattr(e, "orig", None) or e
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
 def mark_deleted(
     conn: Connection,
     entity: str,
@@ -138,18 +206,19 @@ def quarantine_rows(conn: Connection, stream: str, rejects: Sequence[Rejected], 
     """Record bad input; seeing the same bad line again adds nothing."""
     if not rejects:
         return 0
-    rows = {
-        (r.source, r.locator, r.field or ""): {
-            "source": r.source,
+    text = validate.printable  # quarantine holds source text too: spelt out, so every dialect stores it
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rejects:
+        key = (text(r.source)[:255], text(r.locator)[:1000], text(r.field or "")[:255])
+        rows[key] = {
+            "source": key[0],
             "stream": stream,
-            "locator": r.locator,
-            "field": r.field or "",
-            "reason": r.reason,
-            "raw": r.raw,
+            "locator": key[1],
+            "field": key[2],
+            "reason": text(r.reason),
+            "raw": None if r.raw is None else text(r.raw),
             "run_id": run_id,
         }
-        for r in rejects
-    }
     stmt = _insert(conn, quarantine).on_conflict_do_nothing()
     conn.execute(stmt, list(rows.values()))
     return len(rows)
@@ -189,18 +258,32 @@ class StagedLoad:
         )
 
     def add(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
-        """Stage ``(line_no, locator, record)`` triples; returns the lines refused as duplicate keys.
+        """Stage ``(line_no, locator, record)`` triples; returns what to quarantine: lines refused (by
+        ``model.validate``, by the database, or as duplicate keys) and notes of repaired ones.
 
         One driver executemany of plain tuples: SQLAlchemy's per-row parameter processing was most of
         the load time. Only a batch that lost rows to the unique key is looked at again.
         """
         if not records:
             return []
+        checked = validate.check([r for _, _, r in records], [loc for _, loc, _ in records])
+        if checked.rejected:
+            records = [
+                (records[i][0], records[i][1], r) for i, r in zip(checked.index, checked.records, strict=True)
+            ]
+        inserted, bad = _bisect(self.conn, self._stage, records)
+        refused = [_refusal(r, loc, why) for (_, loc, r), why in bad]
+        if bad:
+            gone = {id(line) for line, _ in bad}
+            records = [line for line in records if id(line) not in gone]
+        self.rows_staged += inserted
+        duplicates = self._duplicates(records) if inserted < len(records) else []
+        return checked.rejected + refused + duplicates
+
+    def _stage(self, records: Sequence[tuple[int, str, Record]]) -> int:
         getter = self._getter
         rows = [(n, *getter(r)) for n, _, r in records]
-        inserted = self.conn.exec_driver_sql(self._insert_sql, rows).rowcount
-        self.rows_staged += inserted
-        return self._duplicates(records) if inserted < len(records) else []
+        return self.conn.exec_driver_sql(self._insert_sql, rows).rowcount
 
     def _duplicates(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
         s = self.stage

@@ -16,6 +16,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from model import validate
 from model.records import DELETED_AT_SOURCE, Record, Rejected
 from warehouse import load
 from warehouse.load import StagedLoad
@@ -147,16 +148,27 @@ class SyncRun:
         return self.conn
 
     def write(self, records: Sequence[Record]) -> int:
-        """Upsert a page of records (any mix of entities)."""
+        """Upsert a page of records (any mix of entities); what cannot be stored goes to quarantine.
+
+        Each entity's records pass ``model.validate`` (repaired text is stored and noted, invalid records
+        refused), then the database; a record it still refuses is quarantined alone, the rest load.
+        """
         by_entity: dict[type, list[Record]] = {}
         for r in records:
             by_entity.setdefault(type(r), []).append(r)
-        written = sum(load.upsert(self.connection, page) for page in by_entity.values())
+        written, rejected = 0, []
+        for page in by_entity.values():
+            checked = validate.check(page)
+            n, refused = load.upsert_each(self.connection, checked.records)
+            written += n
+            rejected += checked.rejected + refused
         self.rows_read += len(records)
         self.rows_written += written
+        self.reject(rejected)
         return written
 
     def reject(self, rejects: Sequence[Rejected]) -> None:
+        """Quarantine bad input (counted in ``rows_quarantined``: refused records and repair notes)."""
         self.rows_quarantined += load.quarantine_rows(self.connection, self.stream, rejects, self.run_id)
 
     def mark_deleted(

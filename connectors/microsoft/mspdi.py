@@ -196,7 +196,12 @@ class ProjectFileMapper:
         if kind == "task":
             self._pending_tasks.append(d)
         elif kind == "resource":
-            self._resources[d.get("UID", "")] = d
+            if d.get("UID", "").strip():
+                self._resources[d["UID"]] = d
+            elif d.get("IsNull") != "1":
+                self._reject(
+                    f"Resource ID={d.get('ID')}", "UID", BadValue("resource without UID"), d.get("Name")
+                )
         elif kind == "assignment":
             self._assignments.append(d)
 
@@ -205,7 +210,7 @@ class ProjectFileMapper:
         self.pid = pid
         summary = next((t for t in self._pending_tasks if t.get("UID") == "0"), None)
         self._project(props, summary)
-        people = {uid: self._person(r) for uid, r in self._resources.items() if uid not in ("", "0")}
+        people = {uid: self._person(r) for uid, r in self._resources.items() if uid != "0"}
         self.out.people = [p for p in people.values() if p is not None]
         tasks: dict[str, Task] = {}
         parents: list[tuple[int, str]] = []  # outline stack: (level, task id)
@@ -234,7 +239,7 @@ class ProjectFileMapper:
             return None
         try:
             return parse(text)
-        except BadValue as e:
+        except ValueError as e:  # BadValue, or int()'s own
             self._reject(where, name, e, text)
             return None
 
@@ -290,7 +295,7 @@ class ProjectFileMapper:
         uid = t.get("UID", "")
         where = f"Task UID={uid}"
         if not uid.strip():
-            self._reject("Task", "UID", BadValue("task without UID"))
+            self._reject(f"Task ID={t.get('ID')}", "UID", BadValue("task without UID"), t.get("Name"))
             return None
         level = self._get(t, "OutlineLevel", int, where) or 1
         while parents and parents[-1][0] >= level:
@@ -348,9 +353,15 @@ class ProjectFileMapper:
         self, a: dict[str, Any], tasks: dict[str, Task], best: dict[str, tuple[Decimal, str]]
     ) -> None:
         """One assignment → daily PlannedWork; planned = actual + remaining (what MSPDI stores per day)."""
-        uid = a.get("UID", "")
+        uid, task_uid = a.get("UID", ""), a.get("TaskUID", "")
         where = f"Assignment UID={uid}"
-        task_id = f"{self.pid}:T{a.get('TaskUID', '')}"
+        if not uid.strip() or not task_uid.strip():  # its rows' ids, and the task they plan
+            missing = "UID" if not uid.strip() else "TaskUID"
+            raw = json.dumps({k: v for k, v in a.items() if isinstance(v, str)})
+            at = f"Assignment UID={uid} TaskUID={task_uid}"
+            self._reject(at, missing, BadValue(f"assignment without {missing}"), raw)
+            return
+        task_id = f"{self.pid}:T{task_uid}"
         res_uid = a.get("ResourceUID", "")
         person = f"{self.pid}:R{res_uid}" if res_uid and res_uid not in ("0", "-65535") else None
         work = self._get(a, "Work", parse_duration_hours, where) or Decimal(0)

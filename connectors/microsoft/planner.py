@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from connectors.base import Page, StreamState
+from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
-from model.records import Person, Project, Record, Task
+from model.records import Person, Project, Record, Rejected, Task
 from model.status import status_from_percent
 
 DEFAULT_GROUP_FILTER = "groupTypes/any(c:c eq 'Unified')"
@@ -127,59 +128,35 @@ class PlannerStream:
             yield from page
 
     def read(self, state: StreamState) -> Iterator[Page]:
-        rescan = state.mode != "incremental"
         known = state.items
         seen: set[str] = set()
         used = self.client.requests
-        for group in self._groups():
-            people: dict[str, Person] = {}
-            for page in self.client.pages(
-                f"groups/{group['id']}/members",
-                {"$select": "id,displayName,mail,userPrincipalName,department,accountEnabled"},
-            ):
-                for u in page:
-                    if u.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user":
-                        people[u["id"]] = map_person(self.source, u)
-            for plans in self.client.pages(f"groups/{group['id']}/planner/plans"):
-                for plan in plans:
-                    records: list[Record] = list(people.values())
-                    people = {}  # once per group is enough
-                    items: dict[str, str | None] = {}
-                    key = f"plan:{plan['id']}"
-                    seen.add(key)
-                    etag = plan.get("@odata.etag") or ""
-                    if rescan or known.get(key) != etag:
-                        records.append(map_plan(self.source, plan, group))
-                        items[key] = etag
-                    buckets = {
-                        b["id"]: b.get("name")
-                        for bp in self.client.pages(f"planner/plans/{plan['id']}/buckets")
-                        for b in bp
-                    }
-                    changed: list[dict[str, Any]] = []
-                    for tp in self.client.pages(f"planner/plans/{plan['id']}/tasks"):
-                        for t in tp:
-                            tkey = f"task:{t['id']}"
-                            seen.add(tkey)
-                            if rescan or known.get(tkey) != (t.get("@odata.etag") or ""):
-                                changed.append(t)
-                    details = (
-                        self.client.batch(
-                            [{"id": t["id"], "url": f"/planner/tasks/{t['id']}/details"} for t in changed]
-                        )
-                        if self.details and changed
-                        else {}
-                    )
-                    for t in changed:
-                        records.append(
-                            map_task(self.source, t, buckets.get(t.get("bucketId")), details.get(t["id"]))
-                        )
-                        items[f"task:{t['id']}"] = t.get("@odata.etag") or ""
-                    yield Page(records=records, items=items, requests=self.client.requests - used)
-                    used = self.client.requests
-            if people:  # a group without plans still has its people
-                yield Page(records=list(people.values()), requests=self.client.requests - used)
-                used = self.client.requests
+        rejected: list[Rejected] = []  # quarantined with the next page
+        for group in keyed(self._groups(), "id", self.source, "group", rejected):
+            users = [
+                u
+                for page in self.client.pages(
+                    f"groups/{group['id']}/members",
+                    {"$select": "id,displayName,mail,userPrincipalName,department,accountEnabled"},
+                )
+                for u in page
+                if u.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
+            ]
+            people, bad = map_each(users, partial(map_person, self.source), self.source, "user")
+            rejected += bad
+            plans = (p for page in self.client.pages(f"groups/{group['id']}/planner/plans") for p in page)
+            for plan in keyed(plans, "id", self.source, "plan", rejected):
+                records, items = self._plan(plan, group, state, seen, rejected)
+                yield Page(
+                    records=[*people, *records],
+                    rejected=rejected,
+                    items=items,
+                    requests=self.client.requests - used,
+                )
+                people, rejected, used = [], [], self.client.requests  # people: once per group is enough
+            if people or rejected:  # a group without plans still has its people
+                yield Page(records=people, rejected=rejected, requests=self.client.requests - used)
+                rejected, used = [], self.client.requests
         gone = sorted(k for k in known if k not in seen)
         deleted = {
             "task": [k[5:] for k in gone if k.startswith("task:")],
@@ -190,3 +167,55 @@ class PlannerStream:
             items=dict.fromkeys(gone),
             requests=self.client.requests - used,
         )
+
+    def _plan(
+        self,
+        plan: dict[str, Any],
+        group: dict[str, Any],
+        state: StreamState,
+        seen: set[str],
+        rejected: list[Rejected],
+    ) -> tuple[list[Record], dict[str, str | None]]:
+        """One plan's changed records (itself, its changed tasks) and the items (etags) to remember."""
+        rescan, known = state.mode != "incremental", state.items
+        records: list[Record] = []
+        items: dict[str, str | None] = {}
+        key = f"plan:{plan['id']}"
+        seen.add(key)
+        etag = plan.get("@odata.etag") or ""
+        if rescan or known.get(key) != etag:
+            mapped, bad = map_each([plan], partial(map_plan, self.source, group=group), self.source, "plan")
+            records += mapped
+            rejected += bad
+            if mapped:  # one that could not be mapped is not remembered: the next run tries it again
+                items[key] = etag
+        # A bucket without an id can hold no task (tasks name their bucket by id): there is nothing to keep.
+        buckets = {
+            b["id"]: b.get("name")
+            for bp in self.client.pages(f"planner/plans/{plan['id']}/buckets")
+            for b in bp
+            if b.get("id")
+        }
+        tasks = (t for tp in self.client.pages(f"planner/plans/{plan['id']}/tasks") for t in tp)
+        changed: list[dict[str, Any]] = []
+        for t in keyed(tasks, "id", self.source, "task", rejected):
+            seen.add(f"task:{t['id']}")
+            if rescan or known.get(f"task:{t['id']}") != (t.get("@odata.etag") or ""):
+                changed.append(t)
+        details = (
+            self.client.batch([{"id": t["id"], "url": f"/planner/tasks/{t['id']}/details"} for t in changed])
+            if self.details and changed
+            else {}
+        )
+
+        def task(t: dict[str, Any]) -> Task:
+            return map_task(self.source, t, buckets.get(t.get("bucketId")), details.get(t["id"]))
+
+        mapped, bad = map_each(changed, task, self.source, "task")
+        records += mapped
+        rejected += bad
+        unmapped = {r.locator.partition("#")[2] for r in bad}  # not remembered either
+        items.update(
+            {f"task:{t['id']}": t.get("@odata.etag") or "" for t in changed if t["id"] not in unmapped}
+        )
+        return records, items

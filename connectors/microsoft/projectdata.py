@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from connectors.base import Page, StreamState
+from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
-from model.records import Person, PlannedWork, Project, Record, Task, TimeEntry
+from model.records import Person, PlannedWork, Project, Rejected, Task, TimeEntry
 from model.status import status_from_percent
 
 ACCEPT = "application/json;odata=nometadata"
@@ -66,6 +67,14 @@ def _literal(dt: datetime) -> str:
     return "datetime'" + dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "'"
 
 
+def _day(row: dict[str, Any]) -> date:
+    """A timephased row's day: part of its id, so a row without one cannot be kept."""
+    day = _d(row.get("TimeByDay"))
+    if day is None:
+        raise KeyError("TimeByDay")
+    return day
+
+
 # -- mappings: one payload → one record ------------------------------------------------------------------
 PROJECT_SELECT = (
     "ProjectId,ProjectName,ProjectOwnerName,ProjectStartDate,ProjectFinishDate,"
@@ -104,6 +113,7 @@ LINE_SELECT = (
     "TimesheetLineId,ProjectId,TaskId,TimesheetOwnerId,TimesheetLineStatus,TimesheetLineComment,"
     "TimesheetLineModifiedDate"
 )
+ACTUALS = "TimesheetLineActualDataSet"
 ACTUAL_SELECT = "TimesheetLineId,TimeByDay,ActualWorkBillable,ActualWorkNonBillable"
 
 
@@ -181,8 +191,7 @@ def map_resource(source: str, r: dict[str, Any]) -> Person | None:
 
 
 def map_timephased(source: str, a: dict[str, Any]) -> PlannedWork:
-    day = _d(a["TimeByDay"])
-    assert day is not None
+    day = _day(a)
     return PlannedWork(
         source=source,
         source_id=f"{a['AssignmentId'].lower()}:{day.isoformat()}",
@@ -200,8 +209,7 @@ def map_timephased(source: str, a: dict[str, Any]) -> PlannedWork:
 
 
 def map_actual(source: str, line: dict[str, Any], a: dict[str, Any]) -> TimeEntry:
-    day = _d(a["TimeByDay"])
-    assert day is not None
+    day = _day(a)
     billable, non = _num(a.get("ActualWorkBillable")) or 0, _num(a.get("ActualWorkNonBillable")) or 0
     return TimeEntry(
         source=source,
@@ -272,7 +280,8 @@ class ProjectDataStream:
 
     def _diff(self, state: StreamState, entity: str, entity_set: str, key: str) -> Page:
         """Key-only listing of the whole set: ids remembered but no longer listed are deleted."""
-        listed = {r[key].lower() for page in self._rows(entity_set, key) for r in page}
+        # A row without its key was never loaded (the read quarantines it), so it cannot be among the known.
+        listed = {r[key].lower() for page in self._rows(entity_set, key) for r in page if r.get(key)}
         gone = sorted(k for k in state.items if k not in listed)
         new = {k: "1" for k in listed if k not in state.items}
         return Page(
@@ -282,45 +291,52 @@ class ProjectDataStream:
         )
 
     def _read_projects(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
+        rejected: list[Rejected] = []
         baselines = {
             b["ProjectId"].lower(): b
             for page in self._rows("ProjectBaselines", BASELINE_SELECT, "BaselineNumber eq 0")
-            for b in page
+            for b in keyed(page, "ProjectId", self.source, "ProjectBaselines", rejected)
         }
         code, select = self.project_code_field, project_select(self.project_code_field)
+
+        def project(p: dict[str, Any]) -> Project:
+            track(p.get("ProjectModifiedDate"))
+            return map_project(self.source, p, baselines.get(p["ProjectId"].lower()), code)
+
         for page in self._rows("Projects", select, self._modified("ProjectModifiedDate", since)):
-            for p in page:
-                track(p.get("ProjectModifiedDate"))
-            recs = [map_project(self.source, p, baselines.get(p["ProjectId"].lower()), code) for p in page]
-            yield Page(records=recs, requests=self._spent())
+            recs, bad = map_each(page, project, self.source, "Projects", "ProjectId")
+            yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
+            rejected = []
         yield self._diff(state, "project", "Projects", "ProjectId")
 
     def _read_tasks(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
         # Assignee = the resource with the most work on the task (Assignments has no $expand to Tasks).
+        rejected: list[Rejected] = []
         best: dict[str, tuple[Decimal, str]] = {}
         for page in self._rows("Assignments", ASSIGNMENT_SELECT):
-            for a in page:
+            for a in keyed(page, "TaskId", self.source, "Assignments", rejected):
                 w, tid = _num(a.get("AssignmentWork")) or Decimal(0), a["TaskId"].lower()
                 if a.get("ResourceId") and (tid not in best or w > best[tid][0]):
                     best[tid] = (w, a["ResourceId"].lower())
+
+        def task(t: dict[str, Any]) -> Task | None:
+            track(t.get("TaskModifiedDate"))
+            return map_task(self.source, t, best.get(t["TaskId"].lower(), (0, None))[1])
+
         for page in self._rows("Tasks", TASK_SELECT, self._modified("TaskModifiedDate", since)):
-            recs: list[Record] = []
-            for t in page:
-                track(t.get("TaskModifiedDate"))
-                rec = map_task(self.source, t, best.get(t["TaskId"].lower(), (0, None))[1])
-                if rec is not None:
-                    recs.append(rec)
-            yield Page(records=recs, requests=self._spent())
+            recs, bad = map_each(page, task, self.source, "Tasks", "TaskId")
+            yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
+            rejected = []
         yield self._diff(state, "task", "Tasks", "TaskId")
 
     def _read_resources(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
+        def resource(r: dict[str, Any]) -> Person | None:
+            track(r.get("ResourceModifiedDate"))
+            return map_resource(self.source, r)
+
         for page in self._rows("Resources", RESOURCE_SELECT, self._modified("ResourceModifiedDate", since)):
-            recs = []
-            for r in page:
-                track(r.get("ResourceModifiedDate"))
-                if (rec := map_resource(self.source, r)) is not None:
-                    recs.append(rec)
-            yield Page(records=recs, requests=self._spent())
+            recs, bad = map_each(page, resource, self.source, "Resources", "ResourceId")
+            yield Page(records=recs, rejected=bad, requests=self._spent())
 
     def _changed_projects(self, since: datetime | None, track: Callable) -> list[str] | None:
         if since is None:
@@ -331,7 +347,8 @@ class ProjectDataStream:
         ):
             for p in page:
                 track(p.get("ProjectModifiedDate"))
-                ids.append(p["ProjectId"].lower())
+                if isinstance(p.get("ProjectId"), str):  # one without is quarantined by the projects stream
+                    ids.append(p["ProjectId"].lower())
         return ids
 
     def _read_planned_work(
@@ -343,16 +360,21 @@ class ProjectDataStream:
         )
         for flt in filters:
             for page in self._rows("AssignmentTimephasedDataSet", TIMEPHASED_SELECT, flt):
-                yield Page(records=[map_timephased(self.source, a) for a in page], requests=self._spent())
+                timephased = partial(map_timephased, self.source)
+                recs, bad = map_each(
+                    page, timephased, self.source, "AssignmentTimephasedDataSet", "AssignmentId"
+                )
+                yield Page(records=recs, rejected=bad, requests=self._spent())
 
     def _read_time_entries(
         self, state: StreamState, since: datetime | None, track: Callable
     ) -> Iterator[Page]:
+        rejected: list[Rejected] = []
         lines: dict[str, dict[str, Any]] = {}
         for page in self._rows(
             "TimesheetLines", LINE_SELECT, self._modified("TimesheetLineModifiedDate", since)
         ):
-            for ln in page:
+            for ln in keyed(page, "TimesheetLineId", self.source, "TimesheetLines", rejected):
                 track(ln.get("TimesheetLineModifiedDate"))
                 lines[ln["TimesheetLineId"].lower()] = ln
         ids = list(lines)
@@ -363,14 +385,18 @@ class ProjectDataStream:
                 " or ".join(f"TimesheetLineId eq guid'{i}'" for i in ids[n : n + IDS_PER_FILTER])
                 for n in range(0, len(ids), IDS_PER_FILTER)
             ]
+
+        def actual(a: dict[str, Any]) -> TimeEntry | None:
+            line = lines.get(a["TimesheetLineId"].lower())  # None: a line outside the window
+            return map_actual(self.source, line, a) if line is not None else None
+
         for flt in chunks:
-            for page in self._rows("TimesheetLineActualDataSet", ACTUAL_SELECT, flt):
-                recs = [
-                    map_actual(self.source, lines[a["TimesheetLineId"].lower()], a)
-                    for a in page
-                    if a["TimesheetLineId"].lower() in lines
-                ]
-                yield Page(records=recs, requests=self._spent())
+            for page in self._rows(ACTUALS, ACTUAL_SELECT, flt):
+                recs, bad = map_each(page, actual, self.source, ACTUALS, "TimesheetLineId")
+                yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
+                rejected = []
+        if rejected:
+            yield Page(rejected=rejected, requests=self._spent())
 
 
 ENTITY_STREAMS = {
