@@ -28,7 +28,7 @@ from connectors.microsoft.mspdi import (
 from flows.runner import run
 from sandbox.mspdi import render
 from sandbox.portfolio import generate
-from warehouse.schema import quarantine, sync_item, sync_run
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_item, sync_run
 
 SRC = "projectfiles:pmo"
 
@@ -243,7 +243,12 @@ def test_folder_stream_loads_skips_replaces_and_quarantines(engine: Engine, tmp_
     paths[0].write_text(text[:start] + text[text.index("</Task>", start) + len("</Task>\n") :])
     third = run(engine, stream)
     assert third.requests == 5 and third.rows_deleted >= 1
+    assert third.retired == {"P-1001.xml": {"P-1001.xml": third.rows_deleted}}
     assert _count(engine, "task", deleted=True) == 1
+    with engine.connect() as c:
+        task = ENTITY_TABLES["task"]
+        (why,) = c.execute(select(task.c.deleted_reason).where(task.c.deleted_at.is_not(None))).scalars()
+    assert why.startswith("replaced by P-1001.xml (project source id ")
     assert _count(engine, "task") == expected["task"] - 1
 
 

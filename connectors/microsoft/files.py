@@ -28,6 +28,7 @@ _SCOPES: dict[type[Record], tuple[str, ...]] = {
     Task: ("project_source_id",),
     PlannedWork: ("project_source_id",),
 }
+_PARTS = tuple(_SCOPES)  # a file's record types: one item each, all four on record once it is loaded
 
 
 @dataclass
@@ -105,7 +106,7 @@ class ProjectFilesStream:
             name = path.relative_to(self.folder).as_posix()
             digest = fingerprint(path)
             if state.mode != "backfill" and all(
-                state.items.get(f"{name}#{rtype.entity}") == digest for rtype in _SCOPES
+                state.items.get(f"{name}#{rtype.entity}") == digest for rtype in _PARTS
             ):
                 continue  # every part loaded from this very content
             try:
