@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
-from connectors.base import ItemError, ItemStream, Line, Stream, StreamState, Window
+from connectors.base import Item, ItemError, ItemStream, Line, Stream, StreamState, Window
 from model.records import Rejected
+from warehouse.load import Merged
 from warehouse.sync import RunSummary, SyncRun, loaded_items
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
@@ -110,28 +112,47 @@ def _run_pages(
 def _run_items(
     sync: SyncRun, stream: ItemStream, mode: str, window: Window, progress: Progress | None
 ) -> None:
+    """Load each unit the stream yields in one transaction with its fingerprints.
+
+    A unit is an item, or a file whose ``parts`` are several items (a project file's project, people,
+    tasks and planned work): all of them commit together or, on any failure, none of them.
+    """
     state = StreamState(items=loaded_items(sync.engine, stream.source, stream.name), window=window, mode=mode)
-    for item in stream.items(state):
-        sync.requests += 1
+    for unit in stream.items(state):
+        parts: Sequence[Item] = getattr(unit, "parts", (unit,))
+        sync.requests += len(parts)
         counts = (sync.rows_read, sync.rows_quarantined)
         try:
-            staged = sync.staged(item.record_type)
-            for batch in item.lines():
-                duplicates = staged.add([x for x in batch if isinstance(x, Line)])
-                sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
-                sync.rows_read += len(batch)
-                if progress:
-                    progress(item.name, sync.rows_read)
-            written, deleted = staged.merge(item.replace_scope, stream.source)
+            merged = [_load_item(sync, stream.source, unit.name, item, progress) for item in parts]
         except ItemError as e:
             # The whole file is unusable: undo its partial work, quarantine it by name, go on with the next.
             sync.connection.rollback()
             sync.connection.begin()
             sync.rows_read, sync.rows_quarantined = counts
-            sync.reject([Rejected(source=stream.source, locator=item.name, reason=str(e), field="file")])
+            sync.reject([Rejected(source=stream.source, locator=unit.name, reason=str(e), field="file")])
             sync.checkpoint()
             continue
-        sync.rows_written += written
-        sync.rows_deleted += deleted
-        sync.record_items({item.name: item.fingerprint}, rows=staged.rows_staged)
+        retired: Counter[str] = Counter()
+        for item, (result, rows) in zip(parts, merged, strict=True):
+            sync.rows_written += result.written
+            sync.rows_deleted += result.deleted
+            retired.update(result.retired)
+            sync.record_items({item.name: item.fingerprint}, rows=rows)
+        if retired:
+            sync.retired[unit.name] = dict(retired)
         sync.checkpoint()
+
+
+def _load_item(
+    sync: SyncRun, source: str, unit: str, item: Item, progress: Progress | None
+) -> tuple[Merged, int]:
+    """Stage one item's lines (quarantining the bad ones) and merge them as ``unit``'s (the file's):
+    what the merge did, and how many rows were staged."""
+    staged = sync.staged(item.record_type)
+    for batch in item.lines():
+        duplicates = staged.add([x for x in batch if isinstance(x, Line)])
+        sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
+        sync.rows_read += len(batch)
+        if progress:
+            progress(item.name, sync.rows_read)
+    return staged.merge(unit, item.replace_scope, source), staged.rows_staged

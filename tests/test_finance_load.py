@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, func, select, text
 from connectors.finance import FinanceStream, load_profile
 from connectors.finance.profiles import ProfileError, parse_profile
 from flows.runner import run
-from sandbox.finance import BUDGET_HEADER, GENERIC_HEADER
+from sandbox.finance import BUDGET_HEADER, CJI3_HEADER, GENERIC_HEADER
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 
 cost_line = ENTITY_TABLES["cost_line"]
@@ -46,13 +47,22 @@ def line(
     return [doc, "1", day, project, f"{project}.01", "CC-1", "619000", amount, currency, hours, "0001", text_]
 
 
+def cji3(doc: str, quantity: str = "", unit: str = "", day: str = "05.01.2026") -> list[str]:
+    """A line of the sap_cji3 profile's layout; its key is ``1000|2026|<doc>|1``."""
+    period = str(int(day[3:5]))
+    return ["1000", "2026", period, day, doc, "1", "P-1", "P-1.01", "CC-1", "619000", "Labour",
+            "1.234,50", "EUR", quantity, unit, "00010001"]  # fmt: skip
+
+
+def write_cji3(path: Path, rows: list[list[str]]) -> Path:
+    return write(path, rows, encoding="cp1252", delimiter=";", header=CJI3_HEADER)
+
+
 def stream(
     folder: Path, profile: str = "generic_costs", pattern: str = "*.csv", **overrides
 ) -> FinanceStream:
     p = load_profile(profile)
     if overrides:
-        from dataclasses import asdict
-
         p = parse_profile({**asdict(p), **overrides})
     return FinanceStream("finance:test", "cost_lines", folder, pattern, p)
 
@@ -183,19 +193,13 @@ def test_repeated_values_convert_alike_and_repeated_bad_values_quarantine_each_l
 
 
 def test_sap_quantities_in_an_hours_unit_are_hours_whatever_the_case(engine: Engine, tmp_path: Path) -> None:
-    from sandbox.finance import CJI3_HEADER
-
-    def cji3(doc: str, quantity: str, unit: str) -> list[str]:
-        return ["1000", "2026", "1", "05.01.2026", doc, "1", "P-1", "P-1.01", "CC-1", "619000", "Labour",
-                "1.234,50", "EUR", quantity, unit, "00010001"]  # fmt: skip
-
     rows = [
         cji3("49", "8,00", "std"),
         cji3("50", "2,00", " H "),
         cji3("51", "3,00", "KG"),
         cji3("52", "", "H"),
     ]
-    write(tmp_path / "drop" / "cji3.csv", rows, encoding="cp1252", delimiter=";", header=CJI3_HEADER)
+    write_cji3(tmp_path / "drop" / "cji3.csv", rows)
     summary = run(engine, stream(tmp_path / "drop", profile="sap_cji3", hours_units=["h", "Std"]))
     assert (summary.rows_written, summary.rows_quarantined) == (4, 0)
     with engine.connect() as c:
@@ -287,7 +291,9 @@ def test_reloading_the_same_file_changes_nothing(engine: Engine, tmp_path: Path)
     assert table_dump(engine, cost_line) == before["cost_line"]
 
 
-def test_corrected_reexport_replaces_its_period_only(engine: Engine, tmp_path: Path) -> None:
+def test_a_period_scoped_profile_replaces_the_periods_a_file_contains_only(
+    engine: Engine, tmp_path: Path
+) -> None:
     drop = tmp_path / "drop"
     write(
         drop / "2026-04-05_export.csv",
@@ -297,13 +303,13 @@ def test_corrected_reexport_replaces_its_period_only(engine: Engine, tmp_path: P
             line("F1", "2026-02-10", "30.00"),
         ],
     )
-    run(engine, stream(drop))
+    run(engine, stream(drop, replace_scope=["fiscal_period"]))
     # Re-export of January: J1 corrected, J2 reversed (gone), J3 new. February is not in the file.
     write(
         drop / "2026-04-20_january-correction.csv",
         [line("J1", "2026-01-10", "15.00"), line("J3", "2026-01-12", "5.00")],
     )
-    summary = run(engine, stream(drop))
+    summary = run(engine, stream(drop, replace_scope=["fiscal_period"]))
     assert (summary.rows_read, summary.rows_written, summary.rows_deleted) == (2, 2, 1)
     assert live(engine) == {"J1|1": Decimal("15.00"), "J3|1": Decimal("5.00"), "F1|1": Decimal("30.00")}
     with engine.connect() as c:  # the reversed line stays, marked deleted: nothing disappears silently
@@ -316,6 +322,108 @@ def test_corrected_reexport_replaces_its_period_only(engine: Engine, tmp_path: P
             select(func.sum(cost_line.c.amount)).where(cost_line.c.deleted_at.is_(None))
         ).scalar()
     assert gone == ["J2|1"] and Decimal(str(total)) == Decimal("50.00")
+
+
+def lines_by_file(engine: Engine) -> dict[str, tuple[str | None, str | None]]:
+    """source_id → (file it was last loaded from, deleted_reason or None while live)."""
+    with engine.connect() as c:
+        rows = c.execute(select(cost_line.c.source_id, cost_line.c.file, cost_line.c.deleted_reason))
+        return {key: (file, reason) for key, file, reason in rows}
+
+
+def test_two_daily_files_of_one_month_both_stay_live(engine: Engine, tmp_path: Path) -> None:
+    # generic_costs with default settings: daily AP exports of March, each with its own postings.
+    drop = tmp_path / "drop"
+    write(drop / "ap_2026-03-02.csv", [line("A1", "2026-03-02", "10.00"), line("A2", "2026-03-02", "20.00")])
+    first = run(engine, stream(drop))
+    write(drop / "ap_2026-03-03.csv", [line("B1", "2026-03-03", "30.00")])
+    second = run(engine, stream(drop))
+    assert (first.rows_deleted, second.rows_read, second.rows_deleted) == (0, 1, 0)
+    assert lines_by_file(engine) == {
+        "A1|1": ("ap_2026-03-02.csv", None),
+        "A2|1": ("ap_2026-03-02.csv", None),
+        "B1|1": ("ap_2026-03-03.csv", None),
+    }
+
+
+def test_a_corrected_file_retires_only_its_own_missing_line_and_leaves_other_files_alone(
+    engine: Engine, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    a = [line("A1", "2026-03-02", "10.00"), line("A2", "2026-03-02", "20.00"), line("A3", "2026-03-02", "5")]
+    write(drop / "ap_a.csv", a)
+    write(drop / "ap_b.csv", [line("B1", "2026-03-03", "30.00"), line("B2", "2026-03-03", "40.00")])
+    run(engine, stream(drop))
+    write(drop / "ap_a.csv", [a[0], a[2]])  # A2 reversed: the corrected file no longer has it
+    summary = run(engine, stream(drop))
+    assert (summary.rows_read, summary.rows_written, summary.rows_deleted) == (2, 0, 1)
+    assert summary.retired == {"ap_a.csv": {"ap_a.csv": 1}}
+    assert lines_by_file(engine) == {
+        "A1|1": ("ap_a.csv", None),
+        "A2|1": ("ap_a.csv", "not in ap_a.csv's new version"),
+        "A3|1": ("ap_a.csv", None),
+        "B1|1": ("ap_b.csv", None),
+        "B2|1": ("ap_b.csv", None),
+    }
+    assert sum(live(engine).values()) == Decimal("85.00")
+
+
+def test_a_line_in_two_files_is_one_row_of_the_later_file(engine: Engine, tmp_path: Path) -> None:
+    # A line's key is its key columns, never the file name: an export repeating yesterday's posting
+    # moves the line to it rather than duplicating it, and yesterday's correction no longer owns it.
+    drop = tmp_path / "drop"
+    write(drop / "ap_1.csv", [line("A1", "2026-03-02", "10.00"), line("S1", "2026-03-02", "7.00")])
+    write(drop / "ap_2.csv", [line("S1", "2026-03-02", "7.50"), line("B1", "2026-03-03", "30.00")])
+    first = run(engine, stream(drop))
+    assert (first.rows_read, first.rows_written, first.rows_deleted) == (4, 4, 0)  # S1 inserted, then moved
+    assert lines_by_file(engine) == {
+        "A1|1": ("ap_1.csv", None),
+        "S1|1": ("ap_2.csv", None),
+        "B1|1": ("ap_2.csv", None),
+    }
+    assert live(engine)["S1|1"] == Decimal("7.50")
+    write(drop / "ap_1.csv", [line("A1", "2026-03-02", "10.00")])  # its correction drops S1
+    second = run(engine, stream(drop))
+    assert second.rows_deleted == 0
+    assert lines_by_file(engine)["S1|1"] == ("ap_2.csv", None)
+
+
+def test_sap_cji3_replaces_whole_periods_and_reports_the_retired_lines_per_file(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # CJI3 exports are complete per period: a later export of a period retires that period's lines of
+    # every earlier file, and the run says how many lines of which file it retired, and why.
+    drop = tmp_path / "drop"
+    jan, feb = "05.01.2026", "10.02.2026"
+    write_cji3(drop / "cji3_1_Q1.csv", [cji3("J1", day=jan), cji3("J2", day=jan), cji3("F1", day=feb)])
+    write_cji3(drop / "cji3_2_P02.csv", [cji3("F2", day=feb), cji3("F3", day=feb)])
+    first = run(engine, stream(drop, profile="sap_cji3"))
+    assert first.retired == {"cji3_2_P02.csv": {"cji3_1_Q1.csv": 1}}
+    write_cji3(drop / "cji3_3_P01-P02.csv", [cji3("J1", day=jan), cji3("F2", day=feb)])
+    second = run(engine, stream(drop, profile="sap_cji3"))
+    assert (second.rows_read, second.rows_deleted) == (2, 2)
+    assert second.retired == {"cji3_3_P01-P02.csv": {"cji3_1_Q1.csv": 1, "cji3_2_P02.csv": 1}}
+    assert lines_by_file(engine) == {
+        "1000|2026|J1|1": ("cji3_3_P01-P02.csv", None),
+        "1000|2026|J2|1": ("cji3_1_Q1.csv", "replaced by cji3_3_P01-P02.csv (fiscal period 2026-01)"),
+        "1000|2026|F1|1": ("cji3_1_Q1.csv", "replaced by cji3_2_P02.csv (fiscal period 2026-02)"),
+        "1000|2026|F2|1": ("cji3_3_P01-P02.csv", None),
+        "1000|2026|F3|1": ("cji3_2_P02.csv", "replaced by cji3_3_P01-P02.csv (fiscal period 2026-02)"),
+    }
+
+
+def test_the_built_in_profiles_replace_by_file_except_sap_cji3() -> None:
+    assert [load_profile(n).replace_scope for n in ("generic_costs", "generic_budget", "sap_cji3")] == [
+        ("file",),
+        ("file",),
+        ("fiscal_period",),
+    ]
+    own = {
+        "name": "x",
+        "currency": "EUR",
+        "columns": {"posting_date": "D", "amount": "A", "project_code": "P"},
+    }
+    assert parse_profile(own).replace_scope == ("file",)  # a profile that says nothing replaces by file
 
 
 def test_xlsx_budget_with_period_columns(engine: Engine, tmp_path: Path) -> None:
@@ -336,6 +444,44 @@ def test_xlsx_budget_with_period_columns(engine: Engine, tmp_path: Path) -> None
         row = c.execute(select(budget)).mappings().one()
     assert (row["fiscal_period"], row["version"], float(row["amount"])) == ("2026-03", "original", 1000.5)
     assert quarantined(engine) == [("budget.xlsx:3", "amount", "Amount: not a number: 'tbd'")]
+
+
+def test_a_budget_export_scoped_by_period_and_version_replaces_only_those(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    def xlsx(name: str, rows: list[list]) -> None:
+        wb = Workbook()
+        wb.active.append(BUDGET_HEADER)
+        for r in rows:
+            wb.active.append(["P-1", *r, None, "CC-1", 100.0, "EUR", None])
+        wb.save(tmp_path / "drop" / name)
+
+    (tmp_path / "drop").mkdir()
+    xlsx("budget_1.xlsx", [["P-1.01", 2026, 3, "original"], ["P-1.02", 2026, 3, "original"],
+                           ["P-1.02", 2026, 3, "current"], ["P-1.02", 2026, 4, "original"]])  # fmt: skip
+    xlsx("budget_2.xlsx", [["P-1.01", 2026, 3, "original"]])
+    profile = parse_profile(
+        {**asdict(load_profile("generic_budget")), "replace_scope": ["fiscal_period", "version"]}
+    )
+    summary = run(engine, FinanceStream("finance:test", "budgets", tmp_path / "drop", "*.xlsx", profile))
+    assert summary.retired == {"budget_2.xlsx": {"budget_1.xlsx": 1}}
+    budget = ENTITY_TABLES["budget"]
+    with engine.connect() as c:
+        gone = c.execute(
+            select(
+                budget.c.wbs_code, budget.c.fiscal_period, budget.c.version, budget.c.deleted_reason
+            ).where(budget.c.deleted_at.is_not(None))
+        ).all()
+    assert [tuple(g) for g in gone] == [
+        (
+            "P-1.02",
+            "2026-03",
+            "original",
+            "replaced by budget_2.xlsx (fiscal period 2026-03, version original)",
+        )
+    ]
 
 
 def test_profile_errors_name_the_problem() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from support import count_rows
 
 from connectors.base import StreamState
@@ -27,7 +28,7 @@ from connectors.microsoft.mspdi import (
 from flows.runner import run
 from sandbox.mspdi import render
 from sandbox.portfolio import generate
-from warehouse.schema import quarantine
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_item, sync_run
 
 SRC = "projectfiles:pmo"
 
@@ -242,22 +243,85 @@ def test_folder_stream_loads_skips_replaces_and_quarantines(engine: Engine, tmp_
     paths[0].write_text(text[:start] + text[text.index("</Task>", start) + len("</Task>\n") :])
     third = run(engine, stream)
     assert third.requests == 5 and third.rows_deleted >= 1
+    assert third.retired == {"P-1001.xml": {"P-1001.xml": third.rows_deleted}}
     assert _count(engine, "task", deleted=True) == 1
+    with engine.connect() as c:
+        task = ENTITY_TABLES["task"]
+        (why,) = c.execute(select(task.c.deleted_reason).where(task.c.deleted_at.is_not(None))).scalars()
+    assert why.startswith("replaced by P-1001.xml (project source id ")
     assert _count(engine, "task") == expected["task"] - 1
 
 
-def test_stream_state_skip_uses_task_item_fingerprint(tmp_path: Path) -> None:
+def test_a_file_is_skipped_only_when_all_four_parts_are_on_record_with_its_fingerprint(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "plans"
     folder.mkdir()
     shutil.copy(render(generate(), tmp_path / "src", ["P-1003"])[0], folder / "P-1003.xml")
     stream = ProjectFilesStream(SRC, "project_files", folder)
-    items = list(stream.items(StreamState()))
-    assert [i.name for i in items] == [
+    (unit,) = stream.items(StreamState())
+    assert unit.name == "P-1003.xml"
+    assert [i.name for i in unit.parts] == [
         f"P-1003.xml#{e}" for e in ("project", "person", "task", "planned_work")
     ]
-    loaded = {i.name: i.fingerprint for i in items}
+    loaded = {i.name: i.fingerprint for i in unit.parts}
     assert list(stream.items(StreamState(items=loaded))) == []
-    assert len(list(stream.items(StreamState(items=loaded, mode="backfill")))) == 4
+    assert len(list(stream.items(StreamState(items=loaded, mode="backfill")))) == 1
+    # A file whose parts are not all on record (a crash of older code between them) loads again, whole.
+    partial = {k: v for k, v in loaded.items() if not k.endswith("#planned_work")}
+    (again,) = stream.items(StreamState(items=partial))
+    assert len(again.parts) == 4
+
+
+REFUSE_PLANNED_WORK = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_planned_work BEFORE INSERT ON planned_work"
+        " BEGIN SELECT RAISE(ABORT, 'planned work refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_planned_work() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'planned work refused'; END $$",
+        "CREATE TRIGGER refuse_planned_work BEFORE INSERT ON planned_work"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_planned_work()",
+    ],
+}
+
+
+ALLOW_PLANNED_WORK = {
+    "sqlite": "DROP TRIGGER refuse_planned_work",
+    "postgresql": "DROP TRIGGER refuse_planned_work ON planned_work",
+}
+
+
+def test_a_project_file_failing_mid_load_leaves_nothing_and_loads_whole_next_time(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The database refuses the planned work, the file's last part, after project, people and tasks
+    # have been merged: none of them may stay, and the next run must not take the file as loaded.
+    folder = tmp_path / "plans"
+    (path,) = render(generate(), folder, ["P-1001"])
+    expected = {rtype.entity: len(rows) for rtype, rows in read_project_file(path, SRC).by_type().items()}
+    assert all(expected.values())
+    with engine.begin() as c:
+        for ddl in REFUSE_PLANNED_WORK[engine.dialect.name]:
+            c.exec_driver_sql(ddl)
+    stream = ProjectFilesStream(SRC, "project_files", folder)
+    with pytest.raises(DBAPIError, match="planned work refused"):
+        run(engine, stream)
+    assert {e: _count(engine, e) for e in expected} == {e: 0 for e in expected}
+    with engine.connect() as c:
+        assert c.execute(select(sync_item.c.item)).all() == []
+        assert c.execute(select(sync_run.c.status)).scalars().all() == ["failed"]
+
+    with engine.begin() as c:
+        c.exec_driver_sql(ALLOW_PLANNED_WORK[engine.dialect.name])
+    retry = run(engine, stream)
+    assert (retry.status, retry.requests) == ("succeeded", 4)
+    assert {e: _count(engine, e) for e in expected} == expected
+    with engine.connect() as c:
+        assert sorted(c.execute(select(sync_item.c.item)).scalars()) == sorted(
+            f"P-1001.xml#{e}" for e in expected
+        )
 
 
 TASK_KEY = ("source_id", "name", "wbs", "outline_level", "parent_source_id", "is_summary", "is_milestone",

@@ -8,31 +8,36 @@ keeps meaning "last real change".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Column,
     Connection,
-    Index,
     Integer,
     MetaData,
     Table,
+    Text,
     UniqueConstraint,
     and_,
+    cast,
     exists,
     func,
+    literal,
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from model import validate
 from model.records import DELETED_AT_SOURCE, Record, Rejected
@@ -224,13 +229,22 @@ def quarantine_rows(conn: Connection, stream: str, rejects: Sequence[Rejected], 
     return len(rows)
 
 
+class Merged(NamedTuple):
+    """What merging one unit did: rows inserted or changed, rows retired, and the retired rows by the
+    file they had been loaded from (the unit itself where the table records no file)."""
+
+    written: int
+    deleted: int
+    retired: dict[str, int]
+
+
 class StagedLoad:
     """Load one whole unit (an export file, a full listing) through a temporary table, then merge it.
 
     Lets the database do what Python would need memory for: spotting duplicate keys across a
     million-line file (the stage's unique key refuses them as they arrive), merging in one set-based
-    statement, and marking rows of the replaced scope (e.g. the file's fiscal periods) that the new unit
-    no longer contains as deleted.
+    statement, and marking rows of the replaced scope (the file's earlier version, or its fiscal periods)
+    that the new unit no longer contains as deleted.
     """
 
     def __init__(self, conn: Connection, record_type: type[Record]) -> None:
@@ -304,34 +318,50 @@ class StagedLoad:
             if first.get(r.source_id) != n
         ]
 
-    def merge(self, replace_scope: Sequence[str] = (), source: str | None = None) -> tuple[int, int]:
-        """Upsert the staged rows, then retire rows gone from the replaced scope; ``(written, deleted)``.
+    def merge(self, unit: str, replace_scope: Sequence[str] = (), source: str | None = None) -> Merged:
+        """Upsert the staged rows of ``unit`` (a file), then retire rows gone from the replaced scope.
 
-        ``replace_scope`` names target columns (e.g. ``fiscal_period``): rows of ``source`` whose scope
-        values occur in this unit but whose keys do not are marked deleted.
+        ``replace_scope`` names target columns: rows of ``source`` whose scope values occur in this unit
+        but whose keys do not are marked deleted, each saying why. ``("file",)``: the lines this file's
+        earlier version loaded; ``("fiscal_period",)``: every line of its periods, whichever file loaded
+        it, so the result counts the retired lines per file they were loaded from.
         """
         conn, s, t = self.conn, self.stage, self.target
         # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
         staged = select(*(s.c[c] for c in self.columns)).where(true())
         merge = _upsert_statement(conn, t, self.columns, _insert(conn, t).from_select(self.columns, staged))
         written = max(conn.execute(merge).rowcount, 0)
-        deleted = 0
+        retired: Counter[str] = Counter()
         if replace_scope and source is not None and self._others_in_scope(replace_scope, source):
-            Index(f"ix_stage_{t.name}_scope", *(s.c[c] for c in replace_scope)).create(conn)
-            in_scope = exists().where(and_(*(s.c[c] == t.c[c] for c in replace_scope)))
+            scope = tuple_(*(t.c[c] for c in replace_scope))
+            in_scope = scope.in_(select(*(s.c[c] for c in replace_scope)).distinct())
             still_there = exists().where(s.c.source_id == t.c.source_id)
             retire = (
                 update(t)
                 .where(t.c.source == source, t.c.deleted_at.is_(None), in_scope, ~still_there)
                 .values(
                     deleted_at=datetime.now(UTC),
-                    deleted_reason="not in the new version of its replace scope",
+                    deleted_reason=self._why(unit, replace_scope),
                     updated_at=CURRENT_TIMESTAMP,
                 )
             )
-            deleted = max(conn.execute(retire).rowcount, 0)
+            if "file" in t.c:
+                retired.update(f or "(no file)" for f in conn.execute(retire.returning(t.c.file)).scalars())
+            elif (n := conn.execute(retire).rowcount) > 0:
+                retired[unit] = n
         self.stage.drop(conn)
-        return written, deleted
+        return Merged(written, retired.total(), dict(retired))
+
+    def _why(self, unit: str, replace_scope: Sequence[str]) -> ColumnElement[str]:
+        """A retired row's ``deleted_reason``: its file's new version, or the unit and scope values
+        (``replaced by cji3_P05.csv (fiscal period 2026-05)``) that replaced it."""
+        if "file" in replace_scope:
+            return literal(f"not in {unit}'s new version", Text)
+        why: ColumnElement[str] = literal(f"replaced by {unit} (", Text)
+        for i, c in enumerate(replace_scope):
+            label = f"{', ' if i else ''}{c.replace('_', ' ')} "  # fiscal_period → "fiscal period "
+            why = why + literal(label, Text) + cast(self.target.c[c], Text)
+        return why + literal(")", Text)
 
     def _others_in_scope(self, replace_scope: Sequence[str], source: str) -> bool:
         """Whether the target holds rows of the replaced scope besides the ones just merged.

@@ -89,6 +89,8 @@ ENTITY_TABLES: dict[str, Table] = {name: _entity_table(name, rt) for name, rt in
 # Lookups the replace/diff and reconciliation paths rely on.
 Index(None, ENTITY_TABLES["cost_line"].c.source, ENTITY_TABLES["cost_line"].c.fiscal_period)
 Index(None, ENTITY_TABLES["budget"].c.source, ENTITY_TABLES["budget"].c.fiscal_period)
+Index(None, ENTITY_TABLES["cost_line"].c.source, ENTITY_TABLES["cost_line"].c.file)
+Index(None, ENTITY_TABLES["budget"].c.source, ENTITY_TABLES["budget"].c.file)
 Index(None, ENTITY_TABLES["time_entry"].c.source, ENTITY_TABLES["time_entry"].c.work_date)
 Index(None, ENTITY_TABLES["task"].c.source, ENTITY_TABLES["task"].c.project_source_id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
@@ -51,6 +51,9 @@ class RunSummary:
     rows_deleted: int
     rows_quarantined: int
     requests: int
+    # file loaded → {file its retired lines had been loaded from: lines retired}; e.g. a re-export of
+    # a fiscal period retiring lines of the file that loaded the period before
+    retired: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +75,7 @@ class SyncRun:
         self.window_start, self.window_end = window_start, window_end
         self.rows_read = self.rows_written = self.rows_deleted = self.rows_quarantined = 0
         self.requests = 0
+        self.retired: dict[str, dict[str, int]] = {}
         self.run_id: int | None = None
         self.status = "running"
         self.conn: Connection | None = None
@@ -231,6 +235,7 @@ class SyncRun:
             rows_deleted=self.rows_deleted,
             rows_quarantined=self.rows_quarantined,
             requests=self.requests,
+            retired=self.retired,
         )
 
     def checkpoint(self, watermark: str | None = None) -> None:

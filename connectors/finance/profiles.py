@@ -43,7 +43,10 @@ class Profile:
     fiscal_year_start_month: int = 1
     hours_units: tuple[str, ...] = ("H", "HR", "HRS", "STD", "HUR")
     key_columns: tuple[str, ...] = ()  # export columns that identify a line; empty = the whole line
-    replace_scope: tuple[str, ...] = ("fiscal_period",)
+    # What a file's new version replaces. "file": the lines its own earlier version loaded, never another
+    # file's (daily or partial exports). "fiscal_period" (and "version" for budgets): every line of the
+    # periods it contains, whichever file loaded them, for exports complete per period (SAP CJI3).
+    replace_scope: tuple[str, ...] = ("file",)
     columns: dict[str, str] = field(default_factory=dict)  # record field (or helper) → export column
 
     # helper targets that are not record fields

@@ -1,10 +1,13 @@
 """A folder of project files (MSPDI .xml, .mpp) as a source.
 
-Each new or changed file (by content hash) is parsed once and handed to the warehouse as four items, one
-per record type (``<file>#project``, ``#person``, ``#task``, ``#planned_work``), because the staged
-loader merges one record type per item. Tasks and planned work replace their project's rows wholesale
-(``replace_scope = project_source_id``), so a task deleted from the plan is marked deleted. A file that
-cannot be read (malformed, hostile) becomes one failing item: quarantined by name, nothing loaded.
+Each new or changed file (by content hash) is parsed once and handed to the warehouse as one unit of
+four parts, one per record type (``<file>#project``, ``#person``, ``#task``, ``#planned_work``), because
+the staged loader merges one record type per item. The parts commit together, with their four
+fingerprints, or not at all; a file counts as loaded only when all four are on record with its
+fingerprint, so a crash mid-file reloads the whole file. Tasks and planned work replace their project's
+rows wholesale (``replace_scope = project_source_id``), so a task deleted from the plan is marked
+deleted. A file that cannot be read (malformed, hostile) becomes one failing item: quarantined by name,
+nothing loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ _SCOPES: dict[type[Record], tuple[str, ...]] = {
     Task: ("project_source_id",),
     PlannedWork: ("project_source_id",),
 }
+_PARTS = tuple(_SCOPES)  # a file's record types: one item each, all four on record once it is loaded
 
 
 @dataclass
@@ -51,6 +55,14 @@ class ProjectFileItem:
 
 
 @dataclass
+class ProjectFile:
+    """One project file: the unit the runner loads, its ``parts`` in one transaction."""
+
+    name: str
+    parts: Sequence[ProjectFileItem]
+
+
+@dataclass
 class UnreadableFile:
     """A project file that failed as a whole: raising in ``lines`` makes the runner quarantine it by name."""
 
@@ -65,6 +77,7 @@ class UnreadableFile:
 
 
 def file_items(name: str, digest: str, recs: ProjectFileRecords) -> list[ProjectFileItem]:
+    """The file's four parts: ``<file>#<entity>`` per record type, each with the file's fingerprint."""
     return [
         ProjectFileItem(
             name=f"{name}#{rtype.entity}",
@@ -85,18 +98,20 @@ class ProjectFilesStream:
     folder: Path
     patterns: Sequence[str] = ("*.xml", "*.mpp")
 
-    def items(self, state: StreamState) -> Iterator[ProjectFileItem | UnreadableFile]:
+    def items(self, state: StreamState) -> Iterator[ProjectFile | UnreadableFile]:
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{self.source}/{self.name}: folder {self.folder} does not exist")
         paths = sorted({p for pat in self.patterns for p in self.folder.glob(pat) if p.is_file()})
         for path in paths:
             name = path.relative_to(self.folder).as_posix()
             digest = fingerprint(path)
-            if state.mode != "backfill" and state.items.get(f"{name}#task") == digest:
-                continue  # unchanged since it was loaded
+            if state.mode != "backfill" and all(
+                state.items.get(f"{name}#{rtype.entity}") == digest for rtype in _PARTS
+            ):
+                continue  # every part loaded from this very content
             try:
                 recs = read_project_file(path, self.source, name)
             except ItemError as e:
                 yield UnreadableFile(name, digest, e)
                 continue
-            yield from file_items(name, digest, recs)
+            yield ProjectFile(name, file_items(name, digest, recs))
