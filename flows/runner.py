@@ -2,23 +2,34 @@
 
 Page streams (APIs) commit each page with the watermark it carries; item streams (file drops) stage
 each file, merge it in one statement and commit it with its fingerprint. Either way one ``sync_run``
-row records what happened, failures included.
+row records what happened, failures included, and the stream's source is held in ``sync_lock`` while
+it runs, so two runs never write one source at once.
+
+``run_streams`` runs many: a failed stream does not stop the others, but a source that proved
+unreachable (or busy) is not tried again in the same run. ``failure_lines`` says what failed, one line
+per stream, or per source when the whole source was lost.
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from connectors.base import ItemError, ItemStream, Line, Stream, StreamState, Window
+from connectors.http import SourceUnreachable
 from model.records import Rejected
-from warehouse.sync import RunSummary, SyncRun, loaded_items
+from warehouse.runlock import SourceBusy, SourceLock
+from warehouse.sync import RunSummary, SyncRun, loaded_items, redact
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
+AnyStream = Stream | ItemStream
+T = TypeVar("T")
 
 # Allocations between two collections of the youngest generation while a stream loads (default 700).
 LOADING_GC_THRESHOLD = 100_000
@@ -34,20 +45,102 @@ def run(
     window: Window = Window(),
     progress: Progress | None = None,
     allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> RunSummary:
     """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised.
 
     ``allow_mass_delete`` lets a deletion scan retire more than ``MAX_DELETE_SHARE`` of the live rows.
+    ``wait``: seconds to wait for another run holding the source, then ``SourceBusy``.
     """
     with (
         _fewer_collections(),
+        SourceLock(engine, stream.source, wait) as lock,
         SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
     ):
+        lock.attach(sync.run_id)
         if hasattr(stream, "items"):
-            _run_items(sync, stream, mode, window, progress)
+            _run_items(sync, stream, mode, window, progress, lock)
         else:
-            _run_pages(sync, stream, mode, window, progress, allow_mass_delete)
+            _run_pages(sync, stream, mode, window, progress, lock, allow_mass_delete)
     return sync.summary()
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What became of one stream in ``run_streams``: its result, or the error it failed with."""
+
+    stream: AnyStream
+    result: T | None = None
+    error: Exception | None = None
+    tried: bool = True  # False: skipped, because its source was unreachable or busy earlier
+
+
+def run_streams(
+    engine: Engine,
+    streams: Iterable[AnyStream],
+    run_one: Callable[[AnyStream], T],
+    mode: str = "incremental",
+    window: Window = Window(),
+) -> Iterator[Outcome[T]]:
+    """Run each stream with ``run_one`` (``run``, or a Prefect task around it), one after another.
+
+    A failed stream does not stop the others. But once a source proved unreachable its other streams
+    are not tried: each is put on record in ``sync_run`` as failed with the same reason, so freshness
+    reports see them. A busy source's other streams are skipped without a record: its holder runs them.
+    """
+    lost: dict[str, Exception] = {}
+    for s in streams:
+        if s.source in lost:
+            reason = lost[s.source]
+            if isinstance(reason, SourceUnreachable):
+                skip(engine, s, reason, mode, window)
+            yield Outcome(s, error=reason, tried=False)
+            continue
+        try:
+            outcome: Outcome[T] = Outcome(s, result=run_one(s))
+        except Exception as e:  # on record in sync_run; the caller reports it
+            if isinstance(e, SourceUnreachable | SourceBusy):
+                lost[s.source] = e
+            outcome = Outcome(s, error=e)
+        yield outcome
+
+
+def skip(engine: Engine, stream: AnyStream, reason: Exception, mode: str, window: Window) -> None:
+    """Put a stream that was not run on record: a ``sync_run`` row, failed with ``reason``."""
+    try:
+        with SyncRun(engine, stream.source, stream.name, mode, window.start, window.end):
+            raise reason
+    except type(reason):
+        pass
+
+
+def failure_lines(outcomes: Iterable[Outcome]) -> list[str]:
+    """One line per failure, for stderr and notifications: a stream that failed by itself gets its own
+    line; a source lost as a whole (unreachable, busy) one line saying how many streams it cost."""
+    lines: list[str] = []
+    lost: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        if o.error is None:
+            continue
+        if isinstance(o.error, SourceUnreachable | SourceBusy):
+            lost.setdefault(o.stream.source, []).append(o)
+        else:
+            lines.append(f"{o.stream.source}/{o.stream.name} failed: {one_line(o.error, o.stream.source)}")
+    for source, gone in lost.items():
+        n = len(gone)
+        lines.append(
+            f"{one_line(gone[0].error, source)} ({n} stream{'s' if n > 1 else ''}"
+            f" not synced: {', '.join(o.stream.name for o in gone)})"
+        )
+    return lines
+
+
+def one_line(error: BaseException | None, source: str) -> str:
+    """The first line of an error, redacted, led by its source (database errors span many lines)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if not isinstance(error, SourceUnreachable | SourceBusy):
+        text = f"{type(error).__name__}: {text}"
+    return redact(text if text.startswith(source) else f"{source}: {text}")
 
 
 @contextmanager
@@ -82,6 +175,7 @@ def _run_pages(
     mode: str,
     window: Window,
     progress: Progress | None,
+    lock: SourceLock,
     allow_mass_delete: bool = False,
 ) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
@@ -94,6 +188,7 @@ def _run_pages(
         allow_mass_delete=allow_mass_delete,
     )
     for page in stream.read(state):
+        lock.check()
         sync.requests += page.requests
         sync.write(page.records)
         sync.reject(page.rejected)
@@ -108,10 +203,16 @@ def _run_pages(
 
 
 def _run_items(
-    sync: SyncRun, stream: ItemStream, mode: str, window: Window, progress: Progress | None
+    sync: SyncRun,
+    stream: ItemStream,
+    mode: str,
+    window: Window,
+    progress: Progress | None,
+    lock: SourceLock,
 ) -> None:
     state = StreamState(items=loaded_items(sync.engine, stream.source, stream.name), window=window, mode=mode)
     for item in stream.items(state):
+        lock.check()
         sync.requests += 1
         counts = (sync.rows_read, sync.rows_quarantined)
         try:
