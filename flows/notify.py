@@ -56,8 +56,8 @@ def settings(raw: Mapping[str, Any], where: str = "notify") -> tuple[NotifySetti
 def stale_sources(
     engine: Engine, sources: Collection[str], stale_after: timedelta, now: datetime | None = None
 ) -> dict[str, str]:
-    """source → why it is stale, for those of ``sources`` with a stream whose last success is older
-    than ``stale_after`` (or that never succeeded)."""
+    """source → its stale streams, for those of ``sources`` with a stream whose last success is older
+    than ``stale_after`` or that never succeeded; a source with no run on record at all is stale too."""
     now = now or datetime.now(UTC)
     last = func.max(case((sync_run.c.status == "succeeded", sync_run.c.finished_at)))
     q = (
@@ -66,21 +66,15 @@ def stale_sources(
         .group_by(sync_run.c.source, sync_run.c.stream)
         .order_by(sync_run.c.source, sync_run.c.stream)
     )
-    stale: dict[str, list[str]] = {}
     with engine.connect() as c:
-        for source, stream, at in c.execute(q):
-            at = at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
-            if at is None or now - at > stale_after:
-                when = "never" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
-                stale.setdefault(source, []).append(f"{stream} (last success {when})")
-    return {source: ", ".join(streams) for source, streams in stale.items()}
-
-
-def ran_since(engine: Engine, since: datetime) -> list[str]:
-    """The sources a run that started at ``since`` touched (each has sync_run rows since then)."""
-    q = select(sync_run.c.source).where(sync_run.c.started_at >= since).distinct().order_by(sync_run.c.source)
-    with engine.connect() as c:
-        return list(c.execute(q).scalars())
+        rows = c.execute(q).all()
+    stale: dict[str, list[str]] = {s: [] for s in sorted(set(sources) - {source for source, _, _ in rows})}
+    for source, stream, at in rows:
+        at = at if at is None or at.tzinfo else at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        if at is None or now - at > stale_after:
+            when = "never" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+            stale.setdefault(source, []).append(f"{stream} (last success {when})")
+    return {source: ", ".join(streams) or "no run on record" for source, streams in stale.items()}
 
 
 def message(flow: str, outcome: str, failure: str | None, stale: Mapping[str, str], hours: float) -> str:
@@ -95,7 +89,7 @@ def message(flow: str, outcome: str, failure: str | None, stale: Mapping[str, st
 
 
 def send(block: str, subject: str, body: str) -> None:
-    """Through the configured Prefect notification block (Slack, Teams, any webhook, e-mail via Apprise)."""
+    """Through the configured Prefect notification block (Slack, Teams, any webhook)."""
     from prefect.blocks.core import Block
     from prefect.blocks.notifications import NotificationBlock
 
@@ -121,9 +115,9 @@ def report(flow: Any, flow_run: Any, state: Any) -> None:
     if problems or wanted.block is None:
         return  # the flow reported the problems when it started; without a block nobody can be told
     try:
-        stale = _stale(config.engine(params.get("database_url")), flow_run, wanted.stale_after)
-    except Exception as e:  # the warehouse itself failed: the run's failure message says so
-        log.warning("notify: cannot read sync_run: %s", redact(str(e).splitlines()[0]))
+        stale = _stale(config, params.get("database_url"), wanted.stale_after)
+    except Exception as e:  # the warehouse or a source's settings failed: the run's message says so
+        log.warning("notify: cannot tell which sources are stale: %s", redact(str(e).splitlines()[0]))
         stale = {}
     if not failed and not stale:
         return
@@ -131,15 +125,16 @@ def report(flow: Any, flow_run: Any, state: Any) -> None:
     hours = wanted.stale_after.total_seconds() / 3600
     body = message(flow.name, outcome, state.message if failed else None, stale, hours)
     try:
-        send(wanted.block, f"pmo-sync {flow.name} {outcome}", body)
+        send(wanted.block, f"pmo-sync {flow.name}: {outcome}", body)
     except Exception as e:  # a hook that raises would hide the run's own outcome
         log.error("notify: could not send through %s: %s", wanted.block, redact(str(e)))
 
 
-def _stale(engine: Engine, flow_run: Any, stale_after: timedelta) -> dict[str, str]:
-    """The stale sources among those this flow run touched."""
-    since = flow_run.start_time or flow_run.expected_start_time
+def _stale(config: Any, database_url: str | None, stale_after: timedelta) -> dict[str, str]:
+    """The stale sources among those configured (built streams name them as their records do)."""
+    sources = {s.source for s in config.streams()}
+    engine = config.engine(database_url)
     try:
-        return stale_sources(engine, ran_since(engine, since), stale_after) if since else {}
+        return stale_sources(engine, sources, stale_after)
     finally:
         engine.dispose()
