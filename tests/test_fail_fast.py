@@ -25,7 +25,7 @@ from connectors.microsoft.graph import GraphClient
 from flows.cli import app
 from flows.runner import run
 from model.records import Project
-from warehouse.runlock import HOST, SourceBusy
+from warehouse.runlock import HOST, SourceBusy, SourceLock
 from warehouse.schema import sync_lock, sync_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,3 +330,22 @@ profile = "generic_costs"
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     assert [r["status"] for r in runs(sqlite_engine)] == ["succeeded"]
+
+
+def test_the_holder_heartbeats_and_stops_when_its_lock_was_taken_over(engine: Engine) -> None:
+    with SourceLock(engine, "test:acme", heartbeat_every=0.1) as lock:
+        (before,) = locks(engine)
+        time.sleep(0.5)
+        (after,) = locks(engine)
+        assert _utc(after["heartbeat_at"]) > _utc(before["heartbeat_at"])  # alive, and it shows
+        lock.check()
+        with engine.begin() as c:  # someone judged it dead and took the source over
+            c.execute(sync_lock.update().values(holder="elsewhere:1:abcd"))
+        time.sleep(0.5)
+        with pytest.raises(
+            SourceBusy, match=r"^test:acme: lost the lock: another run holds the source \(elsewhere"
+        ):
+            lock.check()
+    assert [r["holder"] for r in locks(engine)] == [
+        "elsewhere:1:abcd"
+    ]  # leaving does not free another's lock
