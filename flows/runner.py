@@ -72,7 +72,6 @@ class Outcome(Generic[T]):
     stream: AnyStream
     result: T | None = None
     error: Exception | None = None
-    tried: bool = True  # False: skipped, because its source was unreachable or busy earlier
 
 
 def run_streams(
@@ -94,7 +93,7 @@ def run_streams(
             reason = lost[s.source]
             if isinstance(reason, SourceUnreachable):
                 skip(engine, s, reason, mode, window)
-            yield Outcome(s, error=reason, tried=False)
+            yield Outcome(s, error=reason)
             continue
         try:
             outcome: Outcome[T] = Outcome(s, result=run_one(s))
@@ -116,31 +115,28 @@ def skip(engine: Engine, stream: AnyStream, reason: Exception, mode: str, window
 
 def failure_lines(outcomes: Iterable[Outcome]) -> list[str]:
     """One line per failure, for stderr and notifications: a stream that failed by itself gets its own
-    line; a source lost as a whole (unreachable, busy) one line saying how many streams it cost."""
+    line; a source lost as a whole (unreachable, busy) one line saying which streams it cost."""
     lines: list[str] = []
     lost: dict[str, list[Outcome]] = {}
     for o in outcomes:
-        if o.error is None:
-            continue
         if isinstance(o.error, SourceUnreachable | SourceBusy):
             lost.setdefault(o.stream.source, []).append(o)
-        else:
-            lines.append(f"{o.stream.source}/{o.stream.name} failed: {one_line(o.error, o.stream.source)}")
+        elif o.error is not None:
+            lines.append(f"{o.stream.source}/{o.stream.name} failed: {first_line(o.error, named=True)}")
     for source, gone in lost.items():
-        n = len(gone)
+        text = first_line(gone[0].error)
+        names = ", ".join(o.stream.name for o in gone)
         lines.append(
-            f"{one_line(gone[0].error, source)} ({n} stream{'s' if n > 1 else ''}"
-            f" not synced: {', '.join(o.stream.name for o in gone)})"
+            f"{text if text.startswith(source) else f'{source}: {text}'}"
+            f" ({len(gone)} stream{'s' if len(gone) > 1 else ''} not synced: {names})"
         )
     return lines
 
 
-def one_line(error: BaseException | None, source: str) -> str:
-    """The first line of an error, redacted, led by its source (database errors span many lines)."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if not isinstance(error, SourceUnreachable | SourceBusy):
-        text = f"{type(error).__name__}: {text}"
-    return redact(text if text.startswith(source) else f"{source}: {text}")
+def first_line(error: BaseException | None, named: bool = False) -> str:
+    """The first line of an error, redacted (a database error spans many), after its type if ``named``."""
+    text = next(iter(str(error).strip().splitlines()), "")
+    return redact(f"{type(error).__name__}: {text}" if named or not text else text)
 
 
 @contextmanager

@@ -349,3 +349,39 @@ def test_the_holder_heartbeats_and_stops_when_its_lock_was_taken_over(engine: En
     assert [r["holder"] for r in locks(engine)] == [
         "elsewhere:1:abcd"
     ]  # leaving does not free another's lock
+
+
+def test_a_stream_that_fails_by_itself_gets_its_own_line_and_the_others_run(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox.jira import JiraSimulator, SimConfig
+
+    sim_config = SimConfig(worklog_settle_ms=0)
+    monkeypatch.setenv("PMO_TEST_JIRA_TOKEN", sim_config.token)
+    with JiraSimulator(sim_config) as sim:
+        config = tmp_path / "pmo.toml"
+        config.write_text(
+            f"""
+[sources.acme]
+type = "jira"
+instance = "acme"
+url = "{sim.url}"
+email = "{sim_config.email}"
+token = {{ env = "PMO_TEST_JIRA_TOKEN" }}
+jql = "project in (CRM"
+
+[sources.acme.streams.projects]
+[sources.acme.streams.issues]
+""",
+            encoding="utf-8",
+        )
+        done = CliRunner().invoke(app, ["sync", "-c", str(config), "--database-url", url_of(sqlite_engine)])
+    assert done.exit_code == 1, done.output
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "jira:acme/issues failed: SourceError: jira:acme: POST /rest/api/3/search/jql: HTTP 400"
+    )
+    assert [(r["stream"], r["status"]) for r in runs(sqlite_engine)] == [
+        ("projects", "succeeded"),
+        ("issues", "failed"),
+    ]
