@@ -78,12 +78,13 @@ def fail(line: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 
 def _load(config: Path) -> cfg.Config:
+    """The configuration; each problem in it is a line on stderr, then exit 2."""
     try:
         return cfg.load(config)
     except cfg.ConfigError as e:
         for p in e.problems:
-            console.print(f"[red]✗[/red] {p}")
-        raise typer.Exit(2) from None
+            typer.echo(p, err=True)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:

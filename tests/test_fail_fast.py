@@ -29,6 +29,16 @@ from warehouse.runlock import HOST, SourceBusy, SourceLock
 from warehouse.schema import sync_lock, sync_run
 
 ROOT = Path(__file__).resolve().parents[1]
+FINANCE = """
+[sources.erp]
+type = "finance"
+instance = "acme"
+folder = "exports"
+
+[sources.erp.streams.cost_lines]
+pattern = "*.csv"
+profile = "generic_costs"
+"""
 JIRA_STREAMS = "projects, people, issues, worklogs, worklog_deletions, changelogs, issue_deletions"
 
 
@@ -297,19 +307,7 @@ def test_pmo_sync_refuses_a_source_another_run_holds_with_exit_3(
 ) -> None:
     (tmp_path / "exports").mkdir()
     config = tmp_path / "pmo.toml"
-    config.write_text(
-        """
-[sources.erp]
-type = "finance"
-instance = "acme"
-folder = "exports"
-
-[sources.erp.streams.cost_lines]
-pattern = "*.csv"
-profile = "generic_costs"
-""",
-        encoding="utf-8",
-    )
+    config.write_text(FINANCE, encoding="utf-8")
     now = datetime.now(UTC)
     holder = f"{HOST}:{os.getpid()}:other"  # alive: this very process
     with sqlite_engine.begin() as c:
@@ -385,3 +383,11 @@ jql = "project in (CRM"
         ("projects", "succeeded"),
         ("issues", "failed"),
     ]
+
+
+def test_a_usage_error_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "pmo.toml"
+    config.write_text(FINANCE, encoding="utf-8")
+    done = CliRunner().invoke(app, ["sync", "-c", str(config), "--source", "nope"])
+    assert done.exit_code == 2
+    assert done.stderr.splitlines() == [f"{config}: no source named 'nope' (sources: ['erp'])"]
