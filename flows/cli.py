@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import Window
 from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
-from flows.runner import AnyStream, failure_lines, run, run_streams
+from flows.runner import AnyStream, failure_lines, first_line, run, run_streams
 from warehouse.db import describe, make_engine, resolve_url, upgrade
 from warehouse.marts import MartResult
 from warehouse.runlock import SourceBusy
@@ -103,8 +104,7 @@ def _run_streams(
     wait: float = 0.0,
 ) -> list[RunSummary]:
     """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
-    engine = config.engine(url)
-    upgrade(engine)
+    engine = _warehouse(config, url)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -143,6 +143,16 @@ def _run_streams(
     after_sync(config, engine)
     engine.dispose()
     return summaries
+
+
+def _warehouse(config: cfg.Config, url: str | None) -> Engine:
+    """The migrated warehouse; one that cannot be reached is one line (password hidden) and exit 1."""
+    engine = config.engine(url)
+    try:
+        upgrade(engine)
+    except OperationalError as e:
+        raise fail(f"warehouse {describe(engine)}: {first_line(e.orig or e)}") from None
+    return engine
 
 
 def after_sync(config: cfg.Config, engine: Engine) -> None:

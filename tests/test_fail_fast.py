@@ -391,3 +391,18 @@ def test_a_usage_error_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["sync", "-c", str(config), "--source", "nope"])
     assert done.exit_code == 2
     assert done.stderr.splitlines() == [f"{config}: no source named 'nope' (sources: ['erp'])"]
+
+
+def test_a_warehouse_that_cannot_be_reached_is_one_line_without_its_password(
+    tmp_path: Path, closed_port: int
+) -> None:
+    config = tmp_path / "pmo.toml"
+    config.write_text(FINANCE, encoding="utf-8")
+    url = f"postgresql://pmo:s3cr3t-pw@127.0.0.1:{closed_port}/pmo"
+    done = CliRunner().invoke(app, ["sync", "-c", str(config), "--database-url", url])
+    assert done.exit_code == 1
+    assert done.stderr.splitlines() == [
+        f"warehouse postgresql+psycopg://pmo:***@127.0.0.1:{closed_port}/pmo: connection failed:"
+        f' connection to server at "127.0.0.1", port {closed_port} failed: Connection refused'
+    ]
+    assert "s3cr3t" not in done.output
