@@ -78,7 +78,6 @@ class SourceLock:
         self.engine, self.source, self.wait = engine, source, wait
         self.stale_after, self.heartbeat_every = stale_after, heartbeat_every
         self.holder = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.run_id: int | None = None
         self.lost: str | None = None  # why the lock is no longer ours, if it was taken over
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -111,7 +110,6 @@ class SourceLock:
 
     def attach(self, run_id: int | None) -> None:
         """Name the sync_run the holder works on now (shown to whoever finds the source busy)."""
-        self.run_id = run_id
         with self.engine.begin() as c:
             c.execute(update(sync_lock).where(self._mine()).values(run_id=run_id))
 
@@ -124,13 +122,7 @@ class SourceLock:
         """Take the lock (over a stale holder, too): None when ours, else the live holder's row."""
         try:
             with self.engine.begin() as c:
-                now = _now()
-                c.execute(
-                    insert(sync_lock).values(
-                        source=self.source, holder=self.holder, acquired_at=now, heartbeat_at=now
-                    )
-                )
-                self._abandon(c, None)
+                self._take(c, None)
             return None
         except IntegrityError:
             pass
@@ -149,13 +141,7 @@ class SourceLock:
                 )
             ).rowcount
             if gone:
-                now = _now()
-                c.execute(
-                    insert(sync_lock).values(
-                        source=self.source, holder=self.holder, acquired_at=now, heartbeat_at=now
-                    )
-                )
-                self._abandon(c, dict(row))
+                self._take(c, dict(row))
                 log.warning("%s: took over the lock of a dead run (%s)", self.source, describe(row))
                 return None
         return self._try()  # someone else took it over first: see who holds it now
@@ -164,8 +150,15 @@ class SourceLock:
         alive = process_alive(row["holder"])
         return alive is False or _now() - _aware(row["heartbeat_at"]) > self.stale_after
 
-    def _abandon(self, c: Connection, dead: dict[str, Any] | None) -> None:
-        """Mark the source's ``running`` rows abandoned: we hold the source, so nobody runs them."""
+    def _take(self, c: Connection, dead: dict[str, Any] | None) -> None:
+        """Insert our lock row (the primary key lets one run in), then mark the source's ``running``
+        rows abandoned, in the same transaction: we hold the source now, so nobody runs them."""
+        now = _now()
+        c.execute(
+            insert(sync_lock).values(
+                source=self.source, holder=self.holder, acquired_at=now, heartbeat_at=now
+            )
+        )
         error = "abandoned: the run stopped without finishing"
         if dead is not None:
             beat = _aware(dead["heartbeat_at"])
@@ -174,7 +167,7 @@ class SourceLock:
         c.execute(
             update(sync_run)
             .where(sync_run.c.source == self.source, sync_run.c.status == "running")
-            .values(status="abandoned", error=error, finished_at=_now())
+            .values(status="abandoned", error=error, finished_at=now)
         )
 
     def _mine(self) -> Any:
