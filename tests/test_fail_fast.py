@@ -256,15 +256,16 @@ def test_a_killed_run_is_marked_abandoned_by_the_next_run(engine: Engine, tmp_pa
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "loading"
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, and not reaped yet: a zombie
+        (dead,) = runs(engine)
+        assert dead["status"] == "running" and locks(engine)[0]["holder"].startswith(f"{HOST}:{child.pid}:")
+        nxt = Gate("test:acme")
+        nxt.release.set()
+        assert run(engine, nxt).status == "succeeded"  # the dead holder's lock is taken over at once
     finally:
         child.kill()
         child.wait(10)
-    (dead,) = runs(engine)
-    assert dead["status"] == "running" and locks(engine)[0]["holder"].startswith(f"{HOST}:{child.pid}:")
-
-    nxt = Gate("test:acme")
-    nxt.release.set()
-    assert run(engine, nxt).status == "succeeded"  # the dead holder's lock is taken over at once
     old, new = runs(engine)
     assert old["status"] == "abandoned" and new["status"] == "succeeded"
     assert old["error"].startswith(

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -57,7 +58,16 @@ def process_alive(holder: str) -> bool | None:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    return not _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers ``kill(pid, 0)``, but is dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS) or already gone
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class SourceLock:
