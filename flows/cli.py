@@ -3,6 +3,9 @@
 ``pmo sync`` and ``pmo backfill`` run the same ``flows.runner.run`` the Prefect flows use, in-process
 with progress bars, then reconcile and refresh the marts as the flows do; scheduled runs go through the
 Prefect deployments in ``prefect.yaml``.
+
+Every failure is one plain line on stderr, whether or not a terminal is attached; the exit codes are
+in ``EXIT_CODES`` (and ``pmo --help``).
 """
 
 from __future__ import annotations
@@ -16,19 +19,28 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import Window
 from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
-from flows.runner import run
+from flows.runner import AnyStream, failure_lines, first_line, run, run_streams
 from warehouse.db import describe, make_engine, resolve_url, upgrade
 from warehouse.marts import MartResult
+from warehouse.runlock import SourceBusy
 from warehouse.schema import sync_run
 from warehouse.sync import RunSummary
 
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3  # and 0: every stream synced
+EXIT_CODES = (
+    "Exit codes: 0 all streams synced; 1 a stream or source failed (one line each on stderr);"
+    " 2 usage or configuration error; 3 refused: another run holds a source and nothing else failed."
+)
+
 app = typer.Typer(
     help="pmo-sync: one reconciled warehouse from Jira, Microsoft Project/Planner and ERP exports.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
@@ -47,15 +59,33 @@ UrlOpt = Annotated[
         help="Warehouse URL; default PMO_WAREHOUSE_URL, then [warehouse] url, then sqlite:///pmo_warehouse.db",
     ),
 ]
+MassDeleteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mass-delete",
+        help="Let deletion scans retire more than 20% of a source's live rows (a real mass deletion).",
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", min=0, help="Seconds to wait for another run holding a source, then exit 3."),
+]
+
+
+def fail(line: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Say what went wrong in one plain line on stderr (no markup: logs and cron mails read it)."""
+    typer.echo(line, err=True)
+    return typer.Exit(code)
 
 
 def _load(config: Path) -> cfg.Config:
+    """The configuration; each problem in it is a line on stderr, then exit 2."""
     try:
         return cfg.load(config)
     except cfg.ConfigError as e:
         for p in e.problems:
-            console.print(f"[red]✗[/red] {p}")
-        raise typer.Exit(2) from None
+            typer.echo(p, err=True)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:
@@ -65,11 +95,16 @@ def _engine(config: Path, database_url: str | None) -> Engine:
 
 
 def _run_streams(
-    config: cfg.Config, streams: list, mode: str, window: Window, url: str | None
+    config: cfg.Config,
+    streams: list[AnyStream],
+    mode: str,
+    window: Window,
+    url: str | None,
+    allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> list[RunSummary]:
-    engine = config.engine(url)
-    upgrade(engine)
-    summaries, failed = [], False
+    """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
+    engine = _warehouse(config, url)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -78,26 +113,46 @@ def _run_streams(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for s in streams:
+
+        def one(s: AnyStream) -> RunSummary:
             bar = progress.add_task(f"{s.source}/{s.name}", total=None, rows=0)
+
+            def rows(_what: str, n: int) -> None:
+                progress.update(bar, rows=n)
+
             try:
-                summary = run(engine, s, mode, window, lambda _what, n, bar=bar: progress.update(bar, rows=n))
-            except Exception as e:  # recorded in sync_run; keep going with the other streams
-                failed = True
-                progress.update(
-                    bar, description=f"[red]{s.source}/{s.name} failed: {e}", total=1, completed=1
-                )
-                continue
+                summary = run(engine, s, mode, window, rows, allow_mass_delete, wait)
+            except Exception:
+                progress.update(bar, description=f"[red]{s.source}/{s.name} failed", total=1, completed=1)
+                raise
             progress.update(bar, total=1, completed=1, rows=summary.rows_read)
-            summaries.append(summary)
-    _print_summaries(summaries)
+            return summary
+
+        outcomes = list(run_streams(engine, streams, one, mode, window))
+    summaries = [o.result for o in outcomes if o.result is not None]
+    if summaries:
+        _print_summaries(summaries)
+    failed = [o for o in outcomes if o.error is not None]
     if failed:
         engine.dispose()
-        console.print("[red]✗[/red] a stream failed (see `pmo runs`): reconciliation and marts skipped")
-        raise typer.Exit(1)
+        for line in failure_lines(failed):
+            typer.echo(line, err=True)
+        console.print("A stream failed (see `pmo runs`): reconciliation and marts skipped.")
+        busy = all(isinstance(o.error, SourceBusy) for o in failed)
+        raise typer.Exit(EXIT_BUSY if busy else EXIT_FAILED)
     after_sync(config, engine)
     engine.dispose()
     return summaries
+
+
+def _warehouse(config: cfg.Config, url: str | None) -> Engine:
+    """The migrated warehouse; one that cannot be reached is one line (password hidden) and exit 1."""
+    engine = config.engine(url)
+    try:
+        upgrade(engine)
+    except OperationalError as e:
+        raise fail(f"warehouse {describe(engine)}: {first_line(e.orig or e)}") from None
+    return engine
 
 
 def after_sync(config: cfg.Config, engine: Engine) -> None:
@@ -136,10 +191,21 @@ def sync(
     config: ConfigOpt = Path("pmo.toml"),
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     database_url: UrlOpt = None,
+    allow_mass_delete: MassDeleteOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Incremental sync of every configured source (or one)."""
     c = _load(config)
-    _run_streams(c, c.streams(source), "incremental", Window(), database_url)
+    streams = _streams(c, source)
+    _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait)
+
+
+def _streams(c: cfg.Config, source: str | None, stream: str | None = None) -> list[AnyStream]:
+    """The streams to run; an unknown source or stream, or an unresolvable secret, is a usage error."""
+    try:
+        return c.streams(source, stream)
+    except cfg.ConfigError as e:
+        raise fail("; ".join(e.problems), EXIT_USAGE) from None
 
 
 @app.command()
@@ -150,19 +216,16 @@ def backfill(
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
     config: ConfigOpt = Path("pmo.toml"),
     database_url: UrlOpt = None,
+    allow_mass_delete: MassDeleteOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Reload a window for one source without moving the nightly watermark."""
     since, until = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     if since >= until:
-        console.print(f"[red]✗[/red] --since {since} must be before --until {until}")
-        raise typer.Exit(2)
+        raise fail(f"--since {since} must be before --until {until}", EXIT_USAGE)
     c = _load(config)
-    try:
-        streams = c.streams(source, stream)
-    except cfg.ConfigError as e:
-        console.print(f"[red]✗[/red] {e}")
-        raise typer.Exit(2) from None
-    _run_streams(c, streams, "backfill", Window(since, until), database_url)
+    streams = _streams(c, source, stream)
+    _run_streams(c, streams, "backfill", Window(since, until), database_url, allow_mass_delete, wait)
 
 
 @app.command()
@@ -220,7 +283,7 @@ def print_runs(engine, limit: int = 20) -> None:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         rows = c.execute(select(sync_run).order_by(sync_run.c.id.desc()).limit(limit)).mappings().all()
     for r in rows:
-        colour = {"succeeded": "green", "failed": "red"}.get(r["status"], "yellow")
+        colour = {"succeeded": "green", "failed": "red", "abandoned": "red"}.get(r["status"], "yellow")
         t.add_row(
             str(r["id"]),
             r["source"],

@@ -2,7 +2,12 @@
 
 Page streams (APIs) commit each page with the watermark it carries; item streams (file drops) stage
 each file, merge it in one statement and commit it with its fingerprint. Either way one ``sync_run``
-row records what happened, failures included.
+row records what happened, failures included, and the stream's source is held in ``sync_lock`` while
+it runs, so two runs never write one source at once.
+
+``run_streams`` runs many: a failed stream does not stop the others, but a source that proved
+unreachable (or busy) is not tried again in the same run. ``failure_lines`` says what failed, one line
+per stream, or per source when the whole source was lost.
 """
 
 from __future__ import annotations
@@ -10,17 +15,23 @@ from __future__ import annotations
 import gc
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from connectors.base import Item, ItemError, ItemStream, Line, Stream, StreamState, Window
+from connectors.http import SourceUnreachable
 from model.records import Rejected
 from warehouse.load import Merged
-from warehouse.sync import RunSummary, SyncRun, loaded_items
+from warehouse.runlock import SourceBusy, SourceLock
+from warehouse.sync import RunSummary, SyncRun, loaded_items, redact
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
+AnyStream = Stream | ItemStream
+T = TypeVar("T")
 
 # Allocations between two collections of the youngest generation while a stream loads (default 700).
 LOADING_GC_THRESHOLD = 100_000
@@ -36,20 +47,98 @@ def run(
     window: Window = Window(),
     progress: Progress | None = None,
     allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> RunSummary:
     """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised.
 
     ``allow_mass_delete`` lets a deletion scan retire more than ``MAX_DELETE_SHARE`` of the live rows.
+    ``wait``: seconds to wait for another run holding the source, then ``SourceBusy``.
     """
     with (
         _fewer_collections(),
+        SourceLock(engine, stream.source, wait) as lock,
         SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
     ):
+        lock.attach(sync.run_id)
         if hasattr(stream, "items"):
-            _run_items(sync, stream, mode, window, progress)
+            _run_items(sync, stream, mode, window, progress, lock)
         else:
-            _run_pages(sync, stream, mode, window, progress, allow_mass_delete)
+            _run_pages(sync, stream, mode, window, progress, lock, allow_mass_delete)
     return sync.summary()
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What became of one stream in ``run_streams``: its result, or the error it failed with."""
+
+    stream: AnyStream
+    result: T | None = None
+    error: Exception | None = None
+
+
+def run_streams(
+    engine: Engine,
+    streams: Iterable[AnyStream],
+    run_one: Callable[[AnyStream], T],
+    mode: str = "incremental",
+    window: Window = Window(),
+) -> Iterator[Outcome[T]]:
+    """Run each stream with ``run_one`` (``run``, or a Prefect task around it), one after another.
+
+    A failed stream does not stop the others. But once a source proved unreachable its other streams
+    are not tried: each is put on record in ``sync_run`` as failed with the same reason, so freshness
+    reports see them. A busy source's other streams are skipped without a record: its holder runs them.
+    """
+    lost: dict[str, Exception] = {}
+    for s in streams:
+        if s.source in lost:
+            reason = lost[s.source]
+            if isinstance(reason, SourceUnreachable):
+                skip(engine, s, reason, mode, window)
+            yield Outcome(s, error=reason)
+            continue
+        try:
+            outcome: Outcome[T] = Outcome(s, result=run_one(s))
+        except Exception as e:  # on record in sync_run; the caller reports it
+            if isinstance(e, SourceUnreachable | SourceBusy):
+                lost[s.source] = e
+            outcome = Outcome(s, error=e)
+        yield outcome
+
+
+def skip(engine: Engine, stream: AnyStream, reason: Exception, mode: str, window: Window) -> None:
+    """Put a stream that was not run on record: a ``sync_run`` row, failed with ``reason``."""
+    try:
+        with SyncRun(engine, stream.source, stream.name, mode, window.start, window.end):
+            raise reason
+    except type(reason):
+        pass
+
+
+def failure_lines(outcomes: Iterable[Outcome]) -> list[str]:
+    """One line per failure, for stderr and notifications: a stream that failed by itself gets its own
+    line; a source lost as a whole (unreachable, busy) one line saying which streams it cost."""
+    lines: list[str] = []
+    lost: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        if isinstance(o.error, SourceUnreachable | SourceBusy):
+            lost.setdefault(o.stream.source, []).append(o)
+        elif o.error is not None:
+            lines.append(f"{o.stream.source}/{o.stream.name} failed: {first_line(o.error, named=True)}")
+    for source, gone in lost.items():
+        text = first_line(gone[0].error)
+        names = ", ".join(o.stream.name for o in gone)
+        lines.append(
+            f"{text if text.startswith(source) else f'{source}: {text}'}"
+            f" ({len(gone)} stream{'s' if len(gone) > 1 else ''} not synced: {names})"
+        )
+    return lines
+
+
+def first_line(error: BaseException | None, named: bool = False) -> str:
+    """The first line of an error, redacted (a database error spans many), after its type if ``named``."""
+    text = next(iter(str(error).strip().splitlines()), "")
+    return redact(f"{type(error).__name__}: {text}" if named or not text else text)
 
 
 @contextmanager
@@ -84,6 +173,7 @@ def _run_pages(
     mode: str,
     window: Window,
     progress: Progress | None,
+    lock: SourceLock,
     allow_mass_delete: bool = False,
 ) -> None:
     items = loaded_items(sync.engine, stream.source, stream.name)
@@ -96,6 +186,7 @@ def _run_pages(
         allow_mass_delete=allow_mass_delete,
     )
     for page in stream.read(state):
+        lock.check()
         sync.requests += page.requests
         sync.write(page.records)
         sync.reject(page.rejected)
@@ -110,7 +201,12 @@ def _run_pages(
 
 
 def _run_items(
-    sync: SyncRun, stream: ItemStream, mode: str, window: Window, progress: Progress | None
+    sync: SyncRun,
+    stream: ItemStream,
+    mode: str,
+    window: Window,
+    progress: Progress | None,
+    lock: SourceLock,
 ) -> None:
     """Load each unit the stream yields in one transaction with its fingerprints.
 
@@ -119,6 +215,7 @@ def _run_items(
     """
     state = StreamState(items=loaded_items(sync.engine, stream.source, stream.name), window=window, mode=mode)
     for unit in stream.items(state):
+        lock.check()
         parts: Sequence[Item] = getattr(unit, "parts", (unit,))
         sync.requests += len(parts)
         counts = (sync.rows_read, sync.rows_quarantined)

@@ -2,6 +2,9 @@
 
 Tasks receive references (config path, source and stream names, window), never rows: Prefect hashes task
 inputs at ~130 µs a row (ARCHITECTURE.md, "Prefect costs"). The warehouse is migrated before any load.
+A source that cannot be reached fails its first stream within seconds and its other streams are put on
+record as failed with the same reason, not tried; a source another run holds is skipped. When a run
+fails, or leaves a source stale, ``flows.notify`` tells the block named in ``[notify]``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from prefect import flow, get_run_logger, task
 
 from connectors.base import Window
 from flows import config as cfg
+from flows import notify
 from flows.marts import refresh_marts_flow
 from flows.reconcile import reconcile_flow
-from flows.runner import run
+from flows.runner import AnyStream, failure_lines, run, run_streams
 from warehouse.db import describe, upgrade
+
+HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
 
 
 @task(name="sync-stream", retries=0)
@@ -27,12 +33,14 @@ def sync_stream(
     start: datetime | None = None,
     end: datetime | None = None,
     database_url: str | None = None,
+    allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> dict:
     config = cfg.load(config_path)
     engine = config.engine(database_url)
     try:
         (s,) = config.streams(source, stream)
-        summary = run(engine, s, mode, Window(start, end))
+        summary = run(engine, s, mode, Window(start, end), allow_mass_delete=allow_mass_delete, wait=wait)
     finally:
         engine.dispose()
     get_run_logger().info("%s/%s: %s", source, stream, summary.as_dict())
@@ -41,6 +49,9 @@ def sync_stream(
 
 def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
     config = cfg.load(config_path)
+    problems = notify.settings(config.raw.get("notify", {}), f"{config_path}: notify")[1]
+    if problems:
+        raise cfg.ConfigError(problems)
     engine = config.engine(database_url)
     upgrade(engine)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
@@ -48,37 +59,65 @@ def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
     return config
 
 
-@flow(name="nightly-sync")
+def _sync(
+    config: cfg.Config,
+    config_path: str,
+    streams: list[tuple[str, AnyStream]],
+    mode: str,
+    window: Window,
+    database_url: str | None,
+    allow_mass_delete: bool,
+    wait: float,
+) -> list[dict]:
+    """Run (configured source name, stream) pairs as ``sync-stream`` tasks; fail at the end if any failed."""
+    names = {(s.source, s.name): name for name, s in streams}
+
+    def one(s: AnyStream) -> dict:
+        name = names[(s.source, s.name)]
+        return sync_stream(
+            config_path, name, s.name, mode, window.start, window.end, database_url, allow_mass_delete, wait
+        )
+
+    engine = config.engine(database_url)
+    try:
+        outcomes = list(run_streams(engine, [s for _, s in streams], one, mode, window))
+    finally:
+        engine.dispose()
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(outcomes)} streams failed (see sync_run); reconciliation and marts"
+            " skipped:\n" + "\n".join(failure_lines(failed))
+        )
+    return [o.result for o in outcomes if o.result is not None]
+
+
+@flow(name="nightly-sync", **HOOKS)
 def nightly_sync(
-    config_path: str = "pmo.toml", source: str | None = None, database_url: str | None = None
+    config_path: str = "pmo.toml",
+    source: str | None = None,
+    database_url: str | None = None,
+    allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> list[dict]:
     """Incremental sync of every configured stream (or one source's), one after another.
 
     A failed stream does not stop the others; the flow fails at the end if any stream failed. When all
     succeeded, the ``reconcile`` flow runs on the fresh data, then ``refresh-marts`` rebuilds the BI marts
-    and takes the day's snapshot.
+    and takes the day's snapshot. ``allow_mass_delete``: deletion scans may retire more than 20% of a
+    source's live rows. ``wait``: seconds to wait for a source another run holds before skipping it.
     """
     config = _prepare(config_path, database_url)
-    results, failures = [], []
-    for name in config.sources:
-        if source is not None and name != source:
-            continue
-        for s in config.streams(name):
-            state = sync_stream(config_path, name, s.name, database_url=database_url, return_state=True)
-            if state.is_completed():
-                results.append(state.result())
-            else:
-                failures.append(f"{s.source}/{s.name}: {state.message}")
-    if failures:
-        raise RuntimeError(
-            "streams failed (see sync_run); reconciliation and marts skipped: " + "; ".join(failures)
-        )
+    streams = [(name, s) for name in config.sources if source in (None, name) for s in config.streams(name)]
+    results = _sync(
+        config, config_path, streams, "incremental", Window(), database_url, allow_mass_delete, wait
+    )
     reconcile_flow(config_path, database_url)
     refresh_marts_flow(config_path, database_url)
     return results
 
 
-@flow(name="backfill")
+@flow(name="backfill", **HOOKS)
 def backfill(
     source: str,
     start: datetime,
@@ -86,15 +125,16 @@ def backfill(
     stream: str | None = None,
     config_path: str = "pmo.toml",
     database_url: str | None = None,
+    allow_mass_delete: bool = False,
+    wait: float = 0.0,
 ) -> list[dict]:
     """Reload ``[start, end)`` for one source (or one of its streams) without moving nightly watermarks."""
     if start >= end:
         raise ValueError(f"backfill window is empty: start {start} is not before end {end}")
     config = _prepare(config_path, database_url)
-    results = [
-        sync_stream(config_path, source, s.name, "backfill", start, end, database_url)
-        for s in config.streams(source, stream)
-    ]
+    streams = [(source, s) for s in config.streams(source, stream)]
+    window = Window(start, end)
+    results = _sync(config, config_path, streams, "backfill", window, database_url, allow_mass_delete, wait)
     reconcile_flow(config_path, database_url)
     refresh_marts_flow(config_path, database_url)
     return results

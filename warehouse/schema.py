@@ -123,7 +123,7 @@ sync_run = Table(
     Column("mode", String(20), nullable=False, doc="incremental | backfill | full"),
     Column("window_start", DateTime(timezone=True)),
     Column("window_end", DateTime(timezone=True)),
-    Column("status", String(20), nullable=False, doc="running | succeeded | failed"),
+    Column("status", String(20), nullable=False, doc="running | succeeded | failed | abandoned"),
     Column("rows_read", Integer, nullable=False, default=0),
     Column("rows_written", Integer, nullable=False, default=0),
     Column("rows_deleted", Integer, nullable=False, default=0),

@@ -5,6 +5,7 @@ Retry-After asks, and it has no helpers for search/jql paging by token, worklog/
 changelog/bulkfetch (ARCHITECTURE.md, "Facts about the sources"). Here every request has connect and read
 timeouts, passes a shared token bucket (which slows down on ``X-RateLimit-NearLimit`` and stops everyone for
 a Retry-After), and is retried by tenacity on 429, 5xx and connection errors, waiting at least Retry-After.
+A site that refuses connections spends the client's ``ConnectBudget`` (shared by the site's streams) instead.
 Any other 4xx fails loudly with the endpoint and status, never the token.
 
 Every listing goes through one pager, ``follow``, which believes a page only once its shape checks out: a
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from connectors.base import SourceError
-from connectors.http import RETRY_STATUSES, Retryable, retry_after_seconds, retrying
+from connectors.http import RETRY_STATUSES, ConnectBudget, Retryable, retry_after_seconds, retrying
 
 T = TypeVar("T")
 _DONE = object()
@@ -138,6 +139,7 @@ class JiraClient:
         self._deployment = deployment
         self._zone: ZoneInfo | None = None
         self.waits: list[float] = []  # every retry wait, for tests and logs
+        self.budget = ConnectBudget(source)  # one per site: its streams share this client
 
     # -- requests ---------------------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None, tally: Tally | None = None) -> Any:
@@ -182,6 +184,7 @@ class JiraClient:
         tally: Tally | None,
         where: str,
     ) -> Any:
+        self.budget.check()
         self.bucket.acquire()
         if tally is not None:
             tally.n += 1
@@ -195,9 +198,11 @@ class JiraClient:
                 f"{where}: TLS handshake failed (certificate or protocol; see `verify`)"
             ) from None
         except (requests.ConnectionError, requests.Timeout) as e:
+            self.budget.charge(e, self.base)
             raise Retryable(f"connection failed ({type(e).__name__})") from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
             raise Retryable("the body was cut short") from None
+        self.budget.answered()
         if r.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
             self.bucket.slow_down()
         elif r.status_code < 400:

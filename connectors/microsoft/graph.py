@@ -3,7 +3,8 @@
 - Paging follows ``@odata.nextLink`` (Graph) or ``odata.nextLink`` / ``__next`` (ProjectData OData v3)
   to the end; the server's page size rules (``$top`` is ignored by Planner).
 - 429 and 503 wait exactly ``Retry-After`` seconds (``connectors.http``: never shortened), else back off;
-  other 5xx and connection errors back off; 401 fetches a fresh token once.
+  other 5xx and connection errors back off; 401 fetches a fresh token once. Failed connects spend the
+  client's ``ConnectBudget`` (one client per source): a dead host fails the source within seconds.
 - ``$batch`` sends ≤20 requests per call; each inner request is throttled on its own, so a 429 inside a
   200 is retried — only the throttled ones — after its Retry-After.
 Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors.
@@ -19,7 +20,14 @@ from urllib.parse import urljoin
 import requests
 
 from connectors.base import SourceError
-from connectors.http import RETRY_STATUSES, Retryable, header, retry_after_seconds, retrying
+from connectors.http import (
+    RETRY_STATUSES,
+    ConnectBudget,
+    Retryable,
+    header,
+    retry_after_seconds,
+    retrying,
+)
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 BATCH_MAX = 20
@@ -46,6 +54,7 @@ class GraphClient:
         self.requests = 0
         self.waited = 0.0
         self._token: str | None = None
+        self.budget = ConnectBudget(label)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -64,15 +73,18 @@ class GraphClient:
     def _send(self, method: str, url: str, **kw: Any) -> requests.Response:
         renewed = False
         while True:
+            self.budget.check()
             self.requests += 1
             try:
                 resp = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kw)
             except (requests.ConnectionError, requests.Timeout) as e:
+                self.budget.charge(e, url)
                 raise Retryable(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
             if resp.status_code == 401 and not renewed:
                 self._token, renewed = None, True  # expired: one fresh token, then give up
                 continue
             break
+        self.budget.answered()
         where = f"{self.label} {method} {url.split('?')[0]}"
         if resp.status_code in RETRY_STATUSES:
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))

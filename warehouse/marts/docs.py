@@ -408,9 +408,11 @@ VIEWS: dict[str, ObjectDoc] = {
             "instance": D("Instance of the source"),
             "last_success_at": D("End of the last successful run", "timestamp UTC"),
             "last_attempt_at": D("Start of the last run, whatever its outcome", "timestamp UTC"),
-            "last_status": D("Status of the last run: running | succeeded | failed"),
+            "last_status": D("Status of the last run: running | succeeded | failed | abandoned"),
             "runs": D("Runs recorded", "count"),
-            "failed_runs": D("Of those, failed", "count"),
+            "failed_runs": D(
+                "Of those, failed or abandoned (the process died; found by the next run)", "count"
+            ),
             "hours_since_success": D("Hours from last_success_at to the moment of the query", "hours"),
         },
     ),
