@@ -22,7 +22,10 @@ from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.runner import run
-from warehouse.db import describe, make_engine, resolve_url, upgrade
+from flows.warehouse import open_for_cli
+from model.redact import redact
+from warehouse.db import describe, masked, resolve_url
+from warehouse.grants import GrantError, grant_readonly
 from warehouse.marts import MartResult
 from warehouse.schema import sync_run
 from warehouse.sync import RunSummary
@@ -59,16 +62,15 @@ def _load(config: Path) -> cfg.Config:
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:
-    """For commands that work without a configuration file (db upgrade, runs)."""
+    """For commands that work without a configuration file (db upgrade, runs): migrated, or exit 3."""
     configured = _load(config).warehouse_url if config.exists() else None
-    return make_engine(resolve_url(database_url, configured))
+    return open_for_cli(resolve_url(database_url, configured))
 
 
 def _run_streams(
     config: cfg.Config, streams: list, mode: str, window: Window, url: str | None
 ) -> list[RunSummary]:
-    engine = config.engine(url)
-    upgrade(engine)
+    engine = open_for_cli(resolve_url(url, config.warehouse_url))
     summaries, failed = [], False
     with Progress(
         SpinnerColumn(),
@@ -84,9 +86,8 @@ def _run_streams(
                 summary = run(engine, s, mode, window, lambda _what, n, bar=bar: progress.update(bar, rows=n))
             except Exception as e:  # recorded in sync_run; keep going with the other streams
                 failed = True
-                progress.update(
-                    bar, description=f"[red]{s.source}/{s.name} failed: {e}", total=1, completed=1
-                )
+                why = f"[red]{s.source}/{s.name} failed: {redact(str(e))}"
+                progress.update(bar, description=why, total=1, completed=1)
                 continue
             progress.update(bar, total=1, completed=1, rows=summary.rows_read)
             summaries.append(summary)
@@ -173,8 +174,7 @@ def marts(
 ) -> None:
     """Refresh the BI marts and print the portfolio RAG table."""
     c = _load(config)
-    engine = c.engine(database_url)
-    upgrade(engine)
+    engine = open_for_cli(resolve_url(database_url, c.warehouse_url))
     if refresh:
         _refresh_marts(c, engine)
     print_rag(engine, console)
@@ -185,8 +185,25 @@ def marts(
 def db_upgrade(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
     """Migrate the warehouse to the latest schema."""
     engine = _engine(config, database_url)
-    upgrade(engine)
     console.print(f"[green]✓[/green] {describe(engine)} is at the latest schema")
+
+
+@db_app.command("grant-readonly")
+def db_grant_readonly(
+    role: Annotated[str, typer.Argument(help="An existing PostgreSQL role (LOGIN) for the BI tool.")],
+    database_url: UrlOpt = None,
+    config: ConfigOpt = Path("pmo.toml"),
+) -> None:
+    """Let ROLE read the marts and rpt_* views, and nothing else (PostgreSQL)."""
+    engine = _engine(config, database_url)
+    try:
+        names = grant_readonly(engine, role)
+    except GrantError as e:
+        typer.echo(f"✗ {e}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"[green]✓[/green] {role} may SELECT {len(names)} marts and views: {', '.join(names)}")
 
 
 @app.command()
@@ -197,7 +214,6 @@ def runs(
 ) -> None:
     """Recent sync runs, newest first (from sync_run)."""
     engine = _engine(config, database_url)
-    upgrade(engine)
     print_runs(engine, limit)
 
 
@@ -250,7 +266,7 @@ def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
             raise typer.Exit(2) from None
         sources = sorted({s.source for s in streams})
         console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
-    console.print(f"[green]✓[/green] warehouse: {resolve_url(None, c.warehouse_url)}")
+    console.print(f"[green]✓[/green] warehouse: {masked(resolve_url(None, c.warehouse_url))}")
 
 
 @app.command()

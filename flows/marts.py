@@ -30,6 +30,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
+from flows.warehouse import WarehouseRef, warehouse_url
 from warehouse.db import upgrade
 from warehouse.marts import MartResult, MartSettings, refresh_marts
 
@@ -68,13 +69,15 @@ def run_refresh(engine: Engine, config: Any | None = None, at: date | None = Non
 
 @flow(name="refresh-marts")
 def refresh_marts_flow(
-    config_path: str = "pmo.toml", database_url: str | None = None, at: date | None = None
+    config_path: str = "pmo.toml", warehouse: WarehouseRef = None, at: date | None = None
 ) -> dict[str, Any]:
-    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow."""
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = config.engine(warehouse_url(warehouse))
     try:
         upgrade(engine)
         result = run_refresh(engine, config, at)

@@ -29,6 +29,7 @@ from prefect import flow, get_run_logger
 from sqlalchemy import Engine, select
 
 from flows.settings import INVALID, read_setting
+from flows.warehouse import WarehouseRef, warehouse_url
 from model.identity import Thresholds
 from model.recon import ReconSettings, Tolerance
 from warehouse.crosswalk import record_decision
@@ -178,12 +179,14 @@ def run_reconcile(engine: Engine, config: Any | None = None) -> ReconResult:
 
 
 @flow(name="reconcile")
-def reconcile_flow(config_path: str = "pmo.toml", database_url: str | None = None) -> dict[str, Any]:
-    """Match identities across the tools and refresh the exceptions; runs after every sync."""
+def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None) -> dict[str, Any]:
+    """Match identities across the tools and refresh the exceptions; runs after every sync.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = config.engine(warehouse_url(warehouse))
     try:
         upgrade(engine)
         result = run_reconcile(engine, config)

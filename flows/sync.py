@@ -15,6 +15,7 @@ from flows import config as cfg
 from flows.marts import refresh_marts_flow
 from flows.reconcile import reconcile_flow
 from flows.runner import run
+from flows.warehouse import WarehouseRef, warehouse_url
 from warehouse.db import describe, upgrade
 
 
@@ -26,10 +27,10 @@ def sync_stream(
     mode: str = "incremental",
     start: datetime | None = None,
     end: datetime | None = None,
-    database_url: str | None = None,
+    warehouse: WarehouseRef = None,
 ) -> dict:
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = config.engine(warehouse_url(warehouse))
     try:
         (s,) = config.streams(source, stream)
         summary = run(engine, s, mode, Window(start, end))
@@ -39,9 +40,9 @@ def sync_stream(
     return summary.as_dict()
 
 
-def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
+def _prepare(config_path: str, warehouse: str | None) -> cfg.Config:
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = config.engine(warehouse_url(warehouse))
     upgrade(engine)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
     engine.dispose()
@@ -50,7 +51,7 @@ def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
 
 @flow(name="nightly-sync")
 def nightly_sync(
-    config_path: str = "pmo.toml", source: str | None = None, database_url: str | None = None
+    config_path: str = "pmo.toml", source: str | None = None, warehouse: WarehouseRef = None
 ) -> list[dict]:
     """Incremental sync of every configured stream (or one source's), one after another.
 
@@ -58,13 +59,13 @@ def nightly_sync(
     succeeded, the ``reconcile`` flow runs on the fresh data, then ``refresh-marts`` rebuilds the BI marts
     and takes the day's snapshot.
     """
-    config = _prepare(config_path, database_url)
+    config = _prepare(config_path, warehouse)
     results, failures = [], []
     for name in config.sources:
         if source is not None and name != source:
             continue
         for s in config.streams(name):
-            state = sync_stream(config_path, name, s.name, database_url=database_url, return_state=True)
+            state = sync_stream(config_path, name, s.name, warehouse=warehouse, return_state=True)
             if state.is_completed():
                 results.append(state.result())
             else:
@@ -73,8 +74,8 @@ def nightly_sync(
         raise RuntimeError(
             "streams failed (see sync_run); reconciliation and marts skipped: " + "; ".join(failures)
         )
-    reconcile_flow(config_path, database_url)
-    refresh_marts_flow(config_path, database_url)
+    reconcile_flow(config_path, warehouse)
+    refresh_marts_flow(config_path, warehouse)
     return results
 
 
@@ -85,16 +86,16 @@ def backfill(
     end: datetime,
     stream: str | None = None,
     config_path: str = "pmo.toml",
-    database_url: str | None = None,
+    warehouse: WarehouseRef = None,
 ) -> list[dict]:
     """Reload ``[start, end)`` for one source (or one of its streams) without moving nightly watermarks."""
     if start >= end:
         raise ValueError(f"backfill window is empty: start {start} is not before end {end}")
-    config = _prepare(config_path, database_url)
+    config = _prepare(config_path, warehouse)
     results = [
-        sync_stream(config_path, source, s.name, "backfill", start, end, database_url)
+        sync_stream(config_path, source, s.name, "backfill", start, end, warehouse)
         for s in config.streams(source, stream)
     ]
-    reconcile_flow(config_path, database_url)
-    refresh_marts_flow(config_path, database_url)
+    reconcile_flow(config_path, warehouse)
+    refresh_marts_flow(config_path, warehouse)
     return results

@@ -11,6 +11,7 @@ Any other 4xx fails loudly with the endpoint and status, never the token.
 from __future__ import annotations
 
 import base64
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,7 @@ import requests
 
 from connectors.base import SourceError
 from connectors.http import RETRY_STATUSES, Retryable, retry_after_seconds, retrying
+from model.redact import redact, register
 
 T = TypeVar("T")
 _DONE = object()
@@ -120,9 +122,16 @@ class JiraClient:
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
         self.max_attempts, self.max_backoff, self.sleep = max_attempts, max_backoff, sleep
-        self._secrets = [s for s in (token, pat) if s]
+        register(token, pat)
         self.session = requests.Session()
         self.verify = verify  # passed per request: REQUESTS_CA_BUNDLE would silently override session.verify
+        if verify is False:  # every run says so, not just the first in a process (as warnings.warn would)
+            logging.getLogger(__name__).warning(
+                "%s: verify = false: the TLS certificate of %s is not checked; anyone on the way can read"
+                " the credentials",
+                source,
+                self.base,
+            )
         self.session.headers["Accept"] = "application/json"
         if pat:
             self.session.headers["Authorization"] = f"Bearer {pat}"
@@ -157,9 +166,7 @@ class JiraClient:
                 with attempt:
                     return self._once(method, path, params, body, tally, where)
         except Retryable as e:
-            raise SourceError(
-                self._scrub(f"{where}: {e} (gave up after {self.max_attempts} attempts)")
-            ) from None
+            raise SourceError(redact(f"{where}: {e} (gave up after {self.max_attempts} attempts)")) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _waiting(self, seconds: float, asked_by_server: bool) -> None:
@@ -199,18 +206,13 @@ class JiraClient:
                 f"HTTP {r.status_code}", retry_after_seconds(r.headers.get("Retry-After")), r.status_code
             )
         if r.status_code >= 400:
-            raise SourceError(self._scrub(f"{where}: HTTP {r.status_code}{_messages(r)}"))
+            raise SourceError(redact(f"{where}: HTTP {r.status_code}{_messages(r)}"))
         if not r.content:
             return None
         try:
             return r.json()
         except ValueError:
             raise SourceError(f"{where}: HTTP {r.status_code} but the body is not JSON") from None
-
-    def _scrub(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
 
     # -- site facts -------------------------------------------------------------------------------------
     def site(self, tally: Tally | None = None) -> str:
