@@ -1,4 +1,4 @@
-"""The Prefect flows, under one prefect_test_harness for the session (ARCHITECTURE.md: ~10 s to start)."""
+"""The Prefect flows, under the session's prefect_test_harness (conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ from warehouse.db import make_engine
 from warehouse.schema import metadata, sync_run
 
 pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):  # a fresh machine migrates its database first
-        yield
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:
