@@ -30,8 +30,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
-from flows.warehouse import WarehouseRef, warehouse_url
-from warehouse.db import upgrade
+from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.marts import MartResult, MartSettings, refresh_marts
 
 INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
@@ -77,9 +76,8 @@ def refresh_marts_flow(
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(warehouse_url(warehouse))
+    engine = open_for_flow(config, warehouse)
     try:
-        upgrade(engine)
         result = run_refresh(engine, config, at)
     finally:
         engine.dispose()

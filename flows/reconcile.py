@@ -29,11 +29,10 @@ from prefect import flow, get_run_logger
 from sqlalchemy import Engine, select
 
 from flows.settings import INVALID, read_setting
-from flows.warehouse import WarehouseRef, warehouse_url
+from flows.warehouse import WarehouseRef, open_for_flow
 from model.identity import Thresholds
 from model.recon import ReconSettings, Tolerance
 from warehouse.crosswalk import record_decision
-from warehouse.db import upgrade
 from warehouse.reconcile import ReconResult, reconcile
 from warehouse.schema import XREF_ENTITIES, mapping_decision
 
@@ -186,9 +185,8 @@ def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(warehouse_url(warehouse))
+    engine = open_for_flow(config, warehouse)
     try:
-        upgrade(engine)
         result = run_reconcile(engine, config)
     finally:
         engine.dispose()

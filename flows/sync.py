@@ -15,8 +15,8 @@ from flows import config as cfg
 from flows.marts import refresh_marts_flow
 from flows.reconcile import reconcile_flow
 from flows.runner import run
-from flows.warehouse import WarehouseRef, warehouse_url
-from warehouse.db import describe, upgrade
+from flows.warehouse import WarehouseRef, open_for_flow
+from warehouse.db import describe
 
 
 @task(name="sync-stream", retries=0)
@@ -30,7 +30,7 @@ def sync_stream(
     warehouse: WarehouseRef = None,
 ) -> dict:
     config = cfg.load(config_path)
-    engine = config.engine(warehouse_url(warehouse))
+    engine = open_for_flow(config, warehouse, migrate=False)  # _prepare migrated it
     try:
         (s,) = config.streams(source, stream)
         summary = run(engine, s, mode, Window(start, end))
@@ -42,8 +42,7 @@ def sync_stream(
 
 def _prepare(config_path: str, warehouse: str | None) -> cfg.Config:
     config = cfg.load(config_path)
-    engine = config.engine(warehouse_url(warehouse))
-    upgrade(engine)
+    engine = open_for_flow(config, warehouse)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
     engine.dispose()
     return config

@@ -22,9 +22,12 @@ import typer
 from pydantic import Field
 from sqlalchemy import Engine
 
+from model.redact import redact_logs
 from warehouse.db import WarehouseError, make_engine, upgrade
 
 EXIT_WAREHOUSE = 3  # the warehouse cannot be opened (wrong password, host down, unusable URL)
+# Where Prefect's handlers hang: the console (root) and its API, which stores run logs in its database.
+LOGGERS = ("", "prefect.flow_runs", "prefect.task_runs", "prefect.extra")
 
 # env:NAME | [secret:]block-name | a URL whose user part has no ":password" (no lookaround: the Prefect
 # server checks this pattern too, with an engine that has none).
@@ -54,14 +57,9 @@ def warehouse_url(ref: str | None) -> str | None:
         return None
     ref = ref.strip()
     if not _REFERENCE.match(ref):
+        what = "a URL with a password is stored by Prefect with the run" if "://" in ref else "not a name"
         raise WarehouseRefError(
-            "warehouse: "
-            + (
-                "a URL with a password would be stored by Prefect with the flow run"
-                if "://" in ref
-                else "not a reference"
-            )
-            + "; pass the name of a Prefect Secret block holding the URL, or env:VARNAME"
+            f"warehouse: {what}; pass the name of a Prefect Secret block holding the URL, or env:VARNAME"
         )
     if "://" in ref:
         return ref
@@ -81,8 +79,18 @@ def configured_url(raw: Any, where: str = "warehouse.url") -> str | None:
     raise WarehouseRefError(f'{where}: a URL, {{ env = "NAME" }} or {{ secret = "prefect-block" }}')
 
 
+def open_for_flow(config: Any, ref: str | None, migrate: bool = True) -> Engine:
+    """The engine of a flow's warehouse (migrated unless ``migrate`` is false), with its logs redacted."""
+    redact_logs(*LOGGERS)
+    engine = config.engine(warehouse_url(ref))
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
 def open_for_cli(url: str | None) -> Engine:
     """A migrated engine for a command, or one line on stderr (no traceback, no password) and exit 3."""
+    redact_logs(*LOGGERS)
     try:
         engine = make_engine(url)
         upgrade(engine)

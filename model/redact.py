@@ -66,4 +66,12 @@ class RedactFilter(logging.Filter):
         return True
 
 
-__all__ = ["MASK", "MIN_LITERAL", "RedactFilter", "redact", "register"]
+def redact_logs(*names: str) -> None:
+    """Redact every record the handlers of these loggers (``""``: the root) write or send, once each."""
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactFilter) for f in handler.filters):
+                handler.addFilter(RedactFilter())
+
+
+__all__ = ["MASK", "MIN_LITERAL", "RedactFilter", "redact", "redact_logs", "register"]

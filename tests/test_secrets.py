@@ -3,6 +3,7 @@ that go only to their own hosts, a refused token dropped from msal's cache, and 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from connectors.microsoft.auth import MicrosoftAuth
 from connectors.microsoft.graph import GraphClient
 from flows import config as cfg
 from flows.cli import app
-from model.redact import redact, register
+from model.redact import redact, redact_logs, register
 from warehouse.db import make_engine
 from warehouse.schema import sync_run
 from warehouse.sync import SyncRun
@@ -82,6 +83,24 @@ def test_a_failed_run_stores_its_error_redacted(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as c:
         error = c.execute(select(sync_run.c.error)).scalar_one()
     assert error == "RuntimeError: postgresql://pmo:***@db/pmo refused key ***"
+
+
+def test_logs_are_redacted_by_every_handler_they_reach() -> None:
+    out = io.StringIO()
+    logger = logging.getLogger("pmo-test-redact")
+    handler = logging.StreamHandler(out)
+    logger.addHandler(handler)
+    logger.propagate = False
+    redact_logs("pmo-test-redact")
+    redact_logs("pmo-test-redact")  # idempotent: one filter per handler
+    try:
+        raise RuntimeError("refused: api_key=abcdef123456")
+    except RuntimeError:
+        logger.exception("cannot open %s", "postgresql://pmo:Pg-Pa55word@db/pmo")
+    logger.removeHandler(handler)
+    assert out.getvalue().splitlines()[0] == "cannot open postgresql://pmo:***@db/pmo"
+    assert "RuntimeError: refused: api_key=***" in out.getvalue()
+    assert "Pa55word" not in out.getvalue() and "abcdef" not in out.getvalue() and len(handler.filters) == 1
 
 
 # -- the warehouse password --------------------------------------------------------------------------------
@@ -317,6 +336,18 @@ def test_a_flow_refuses_a_url_with_a_password_in_one_line() -> None:
         warehouse_url("postgresql://pmo:Pg-Pa55word@db/pmo")
     assert "Pa55word" not in str(e.value) and "\n" not in str(e.value)
     assert warehouse_url("sqlite:///wh.db") == "sqlite:///wh.db"
+
+
+def test_warehouse_url_in_the_configuration_may_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.warehouse import WarehouseRefError, configured_url
+
+    monkeypatch.setenv("PMO_TEST_WH_URL", "postgresql://pmo:Pg-Pa55word@db/pmo")
+    assert configured_url({"env": "PMO_TEST_WH_URL"}) == "postgresql://pmo:Pg-Pa55word@db/pmo"
+    assert configured_url("sqlite:///wh.db") == "sqlite:///wh.db"
+    with pytest.raises(WarehouseRefError, match=r"warehouse\.url: environment variable PMO_TEST_NONE"):
+        configured_url({"env": "PMO_TEST_NONE"})
 
 
 # -- BI reads only what it should ----------------------------------------------------------------------

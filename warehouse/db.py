@@ -50,7 +50,7 @@ def make_engine(url: str | None = None) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         parsed = _parse(url)
-        register(parsed.password)  # type: ignore[arg-type]  # masked in any error text from here on
+        register(parsed.password)  # masked in any error text from here on
         # preserve_rowcount: INSERT .. ON CONFLICT row counts feed sync_run (SQLAlchemy drops them).
         engine = create_engine(parsed, execution_options={"preserve_rowcount": True})
     except (exc.ArgumentError, ValueError, ImportError) as e:
