@@ -17,6 +17,7 @@ import threading
 
 MASK = "***"
 MIN_LITERAL = 8
+MAX_LITERALS = 256  # a long-lived worker renews tokens for weeks; the oldest have long expired
 
 # Up to the last ``@`` of the word: a password written with a raw ``@`` is still masked whole.
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)\S+@")
@@ -26,7 +27,7 @@ _KEYED = re.compile(
     r"(?!\*\*\*)(?!bearer\b|basic\b)[^\s,;\"'&}]+"
 )
 
-_known: set[str] = set()
+_known: dict[str, None] = {}  # insertion-ordered set: the oldest go first
 _literal: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
@@ -34,11 +35,13 @@ _lock = threading.Lock()
 def register(*secrets: str | None) -> None:
     """Remember literal secret values so ``redact`` masks them anywhere; short or empty ones are ignored."""
     global _literal
-    fresh = {s for s in secrets if s and len(s) >= MIN_LITERAL} - _known
+    fresh = [s for s in secrets if s and len(s) >= MIN_LITERAL and s not in _known]
     if not fresh:
         return
     with _lock:
-        _known.update(fresh)
+        _known.update(dict.fromkeys(fresh))
+        for old in list(_known)[: max(0, len(_known) - MAX_LITERALS)]:
+            del _known[old]
         alternatives = "|".join(re.escape(s) for s in sorted(_known, key=len, reverse=True))
         # Whole words only: a secret glued to other letters or digits is another word.
         _literal = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
