@@ -19,14 +19,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
 
 from connectors.base import Window
 from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
-from flows.runner import AnyStream, failure_lines, first_line, run, run_streams
-from warehouse.db import describe, make_engine, resolve_url, upgrade
+from flows.runner import AnyStream, failure_lines, run, run_streams
+from flows.warehouse import open_for_cli
+from warehouse.db import describe, masked, resolve_url
+from warehouse.grants import GrantError, grant_readonly
 from warehouse.marts import MartResult
 from warehouse.runlock import SourceBusy
 from warehouse.schema import sync_run
@@ -35,7 +36,8 @@ from warehouse.sync import RunSummary
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3  # and 0: every stream synced
 EXIT_CODES = (
     "Exit codes: 0 all streams synced; 1 a stream or source failed (one line each on stderr);"
-    " 2 usage or configuration error; 3 refused: another run holds a source and nothing else failed."
+    " 2 usage or configuration error; 3 refused: another run holds a source and nothing else failed;"
+    " 4 the warehouse cannot be opened (wrong password, host down, unusable URL)."
 )
 
 app = typer.Typer(
@@ -89,9 +91,9 @@ def _load(config: Path) -> cfg.Config:
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:
-    """For commands that work without a configuration file (db upgrade, runs)."""
+    """For commands that work without a configuration file (db upgrade, runs): migrated, or exit 3."""
     configured = _load(config).warehouse_url if config.exists() else None
-    return make_engine(resolve_url(database_url, configured))
+    return open_for_cli(resolve_url(database_url, configured))
 
 
 def _run_streams(
@@ -104,7 +106,7 @@ def _run_streams(
     wait: float = 0.0,
 ) -> list[RunSummary]:
     """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
-    engine = _warehouse(config, url)
+    engine = open_for_cli(resolve_url(url, config.warehouse_url))
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -143,16 +145,6 @@ def _run_streams(
     after_sync(config, engine)
     engine.dispose()
     return summaries
-
-
-def _warehouse(config: cfg.Config, url: str | None) -> Engine:
-    """The migrated warehouse; one that cannot be reached is one line (password hidden) and exit 1."""
-    engine = config.engine(url)
-    try:
-        upgrade(engine)
-    except OperationalError as e:
-        raise fail(f"warehouse {describe(engine)}: {first_line(e.orig or e)}") from None
-    return engine
 
 
 def after_sync(config: cfg.Config, engine: Engine) -> None:
@@ -236,8 +228,7 @@ def marts(
 ) -> None:
     """Refresh the BI marts and print the portfolio RAG table."""
     c = _load(config)
-    engine = c.engine(database_url)
-    upgrade(engine)
+    engine = open_for_cli(resolve_url(database_url, c.warehouse_url))
     if refresh:
         _refresh_marts(c, engine)
     print_rag(engine, console)
@@ -248,8 +239,25 @@ def marts(
 def db_upgrade(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
     """Migrate the warehouse to the latest schema."""
     engine = _engine(config, database_url)
-    upgrade(engine)
     console.print(f"[green]✓[/green] {describe(engine)} is at the latest schema")
+
+
+@db_app.command("grant-readonly")
+def db_grant_readonly(
+    role: Annotated[str, typer.Argument(help="An existing PostgreSQL role (LOGIN) for the BI tool.")],
+    database_url: UrlOpt = None,
+    config: ConfigOpt = Path("pmo.toml"),
+) -> None:
+    """Let ROLE read the marts and rpt_* views, and nothing else (PostgreSQL)."""
+    engine = _engine(config, database_url)
+    try:
+        names = grant_readonly(engine, role)
+    except GrantError as e:
+        typer.echo(f"✗ {e}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"[green]✓[/green] {role} may SELECT {len(names)} marts and views: {', '.join(names)}")
 
 
 @app.command()
@@ -260,7 +268,6 @@ def runs(
 ) -> None:
     """Recent sync runs, newest first (from sync_run)."""
     engine = _engine(config, database_url)
-    upgrade(engine)
     print_runs(engine, limit)
 
 
@@ -313,7 +320,7 @@ def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
             raise typer.Exit(2) from None
         sources = sorted({s.source for s in streams})
         console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
-    console.print(f"[green]✓[/green] warehouse: {resolve_url(None, c.warehouse_url)}")
+    console.print(f"[green]✓[/green] warehouse: {masked(resolve_url(None, c.warehouse_url))}")
 
 
 @app.command()

@@ -129,7 +129,7 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
         console.print(
             f"Sandbox portfolio (seed {seed}) in {config.parent}; simulators up; running nightly_sync …"
         )
-        nightly_sync(config_path=str(config), database_url=url)
+        nightly_sync(config_path=str(config), warehouse=url)  # a SQLite file: no password to keep
     engine = make_engine(url)
     print_summary(engine, console)
     from flows.cli import print_runs

@@ -30,7 +30,7 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
-from warehouse.db import upgrade
+from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.marts import MartResult, MartSettings, refresh_marts
 
 INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
@@ -68,15 +68,16 @@ def run_refresh(engine: Engine, config: Any | None = None, at: date | None = Non
 
 @flow(name="refresh-marts")
 def refresh_marts_flow(
-    config_path: str = "pmo.toml", database_url: str | None = None, at: date | None = None
+    config_path: str = "pmo.toml", warehouse: WarehouseRef = None, at: date | None = None
 ) -> dict[str, Any]:
-    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow."""
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = open_for_flow(config, warehouse)
     try:
-        upgrade(engine)
         result = run_refresh(engine, config, at)
     finally:
         engine.dispose()

@@ -22,8 +22,9 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
+from flows.warehouse import open_for_flow
+from model.redact import redact
 from warehouse.schema import sync_run
-from warehouse.sync import redact
 
 KEYS = {"block", "stale_after_hours"}
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def report(flow: Any, flow_run: Any, state: Any) -> None:
     if problems or wanted.block is None:
         return  # the flow reported the problems when it started; without a block nobody can be told
     try:
-        stale = _stale(config, params.get("database_url"), wanted.stale_after)
+        stale = _stale(config, params.get("warehouse"), wanted.stale_after)
     except Exception as e:  # the warehouse or a source's settings failed: the run's message says so
         log.warning("notify: cannot tell which sources are stale: %s", redact(str(e).splitlines()[0]))
         stale = {}
@@ -130,10 +131,10 @@ def report(flow: Any, flow_run: Any, state: Any) -> None:
         log.error("notify: could not send through %s: %s", wanted.block, redact(str(e)))
 
 
-def _stale(config: Any, database_url: str | None, stale_after: timedelta) -> dict[str, str]:
+def _stale(config: Any, warehouse: str | None, stale_after: timedelta) -> dict[str, str]:
     """The stale sources among those configured (built streams name them as their records do)."""
     sources = {s.source for s in config.streams()}
-    engine = config.engine(database_url)
+    engine = open_for_flow(config, warehouse, migrate=False)
     try:
         return stale_sources(engine, sources, stale_after)
     finally:

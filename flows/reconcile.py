@@ -29,10 +29,10 @@ from prefect import flow, get_run_logger
 from sqlalchemy import Engine, select
 
 from flows.settings import INVALID, read_setting
+from flows.warehouse import WarehouseRef, open_for_flow
 from model.identity import Thresholds
 from model.recon import ReconSettings, Tolerance
 from warehouse.crosswalk import record_decision
-from warehouse.db import upgrade
 from warehouse.reconcile import ReconResult, reconcile
 from warehouse.schema import XREF_ENTITIES, mapping_decision
 
@@ -178,14 +178,15 @@ def run_reconcile(engine: Engine, config: Any | None = None) -> ReconResult:
 
 
 @flow(name="reconcile")
-def reconcile_flow(config_path: str = "pmo.toml", database_url: str | None = None) -> dict[str, Any]:
-    """Match identities across the tools and refresh the exceptions; runs after every sync."""
+def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None) -> dict[str, Any]:
+    """Match identities across the tools and refresh the exceptions; runs after every sync.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
     from flows import config as cfg
 
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = open_for_flow(config, warehouse)
     try:
-        upgrade(engine)
         result = run_reconcile(engine, config)
     finally:
         engine.dispose()

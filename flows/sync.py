@@ -19,7 +19,8 @@ from flows import notify
 from flows.marts import refresh_marts_flow
 from flows.reconcile import reconcile_flow
 from flows.runner import AnyStream, failure_lines, run, run_streams
-from warehouse.db import describe, upgrade
+from flows.warehouse import WarehouseRef, open_for_flow
+from warehouse.db import describe
 
 HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
 
@@ -32,12 +33,12 @@ def sync_stream(
     mode: str = "incremental",
     start: datetime | None = None,
     end: datetime | None = None,
-    database_url: str | None = None,
+    warehouse: WarehouseRef = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
 ) -> dict:
     config = cfg.load(config_path)
-    engine = config.engine(database_url)
+    engine = open_for_flow(config, warehouse, migrate=False)  # _prepare migrated it
     try:
         (s,) = config.streams(source, stream)
         summary = run(engine, s, mode, Window(start, end), allow_mass_delete=allow_mass_delete, wait=wait)
@@ -47,13 +48,12 @@ def sync_stream(
     return summary.as_dict()
 
 
-def _prepare(config_path: str, database_url: str | None) -> cfg.Config:
+def _prepare(config_path: str, warehouse: str | None) -> cfg.Config:
     config = cfg.load(config_path)
     problems = notify.settings(config.raw.get("notify", {}), f"{config_path}: notify")[1]
     if problems:
         raise cfg.ConfigError(problems)
-    engine = config.engine(database_url)
-    upgrade(engine)
+    engine = open_for_flow(config, warehouse)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
     engine.dispose()
     return config
@@ -65,7 +65,7 @@ def _sync(
     streams: list[tuple[str, AnyStream]],
     mode: str,
     window: Window,
-    database_url: str | None,
+    warehouse: WarehouseRef,
     allow_mass_delete: bool,
     wait: float,
 ) -> list[dict]:
@@ -75,10 +75,10 @@ def _sync(
     def one(s: AnyStream) -> dict:
         name = names[(s.source, s.name)]
         return sync_stream(
-            config_path, name, s.name, mode, window.start, window.end, database_url, allow_mass_delete, wait
+            config_path, name, s.name, mode, window.start, window.end, warehouse, allow_mass_delete, wait
         )
 
-    engine = config.engine(database_url)
+    engine = open_for_flow(config, warehouse, migrate=False)  # _prepare migrated it
     try:
         outcomes = list(run_streams(engine, [s for _, s in streams], one, mode, window))
     finally:
@@ -96,7 +96,7 @@ def _sync(
 def nightly_sync(
     config_path: str = "pmo.toml",
     source: str | None = None,
-    database_url: str | None = None,
+    warehouse: WarehouseRef = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
 ) -> list[dict]:
@@ -107,13 +107,13 @@ def nightly_sync(
     and takes the day's snapshot. ``allow_mass_delete``: deletion scans may retire more than 20% of a
     source's live rows. ``wait``: seconds to wait for a source another run holds before skipping it.
     """
-    config = _prepare(config_path, database_url)
+    config = _prepare(config_path, warehouse)
     streams = [(name, s) for name in config.sources if source in (None, name) for s in config.streams(name)]
     results = _sync(
-        config, config_path, streams, "incremental", Window(), database_url, allow_mass_delete, wait
+        config, config_path, streams, "incremental", Window(), warehouse, allow_mass_delete, wait
     )
-    reconcile_flow(config_path, database_url)
-    refresh_marts_flow(config_path, database_url)
+    reconcile_flow(config_path, warehouse)
+    refresh_marts_flow(config_path, warehouse)
     return results
 
 
@@ -124,17 +124,17 @@ def backfill(
     end: datetime,
     stream: str | None = None,
     config_path: str = "pmo.toml",
-    database_url: str | None = None,
+    warehouse: WarehouseRef = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
 ) -> list[dict]:
     """Reload ``[start, end)`` for one source (or one of its streams) without moving nightly watermarks."""
     if start >= end:
         raise ValueError(f"backfill window is empty: start {start} is not before end {end}")
-    config = _prepare(config_path, database_url)
+    config = _prepare(config_path, warehouse)
     streams = [(source, s) for s in config.streams(source, stream)]
     window = Window(start, end)
-    results = _sync(config, config_path, streams, "backfill", window, database_url, allow_mass_delete, wait)
-    reconcile_flow(config_path, database_url)
-    refresh_marts_flow(config_path, database_url)
+    results = _sync(config, config_path, streams, "backfill", window, warehouse, allow_mass_delete, wait)
+    reconcile_flow(config_path, warehouse)
+    refresh_marts_flow(config_path, warehouse)
     return results

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from model.records import Task, TimeEntry
+from model.redact import redact
 from warehouse.schema import ENTITY_TABLES, sync_run, sync_state
-from warehouse.sync import SyncRun, redact
+from warehouse.sync import SyncRun
 
 time_entry = ENTITY_TABLES["time_entry"]
 SRC = "jira:test"

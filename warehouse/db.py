@@ -9,7 +9,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, make_url
+
+from model.redact import redact, register
 
 DEFAULT_URL = "sqlite:///pmo_warehouse.db"
 
@@ -37,12 +40,25 @@ def resolve_url(explicit: str | None = None, configured: str | None = None) -> s
     return explicit or os.environ.get("PMO_WAREHOUSE_URL") or configured or DEFAULT_URL
 
 
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be opened; the message is one line and shows no password."""
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = resolve_url(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # preserve_rowcount: INSERT .. ON CONFLICT row counts feed sync_run (SQLAlchemy drops them by default).
-    engine = create_engine(url, execution_options={"preserve_rowcount": True})
+    try:
+        parsed = _parse(url)
+        register(parsed.password)  # masked in any error text from here on
+        # preserve_rowcount: INSERT .. ON CONFLICT row counts feed sync_run (SQLAlchemy drops them).
+        engine = create_engine(parsed, execution_options={"preserve_rowcount": True})
+    except (exc.ArgumentError, ValueError, ImportError) as e:
+        raise WarehouseError(
+            f"warehouse URL {masked(url)} is not usable ({type(e).__name__}): write it as"
+            " dialect://user:password@host/database, with @ : / % in the password percent-encoded"
+            " (%40 %3A %2F %25)"
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take control so a transaction spans reads too.
@@ -64,12 +80,39 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
+    # The URL never goes into Alembic's Config: its ConfigParser would read a ``%`` of a percent-encoded
+    # password as interpolation and fail, printing the URL. env.py migrates the connection handed over.
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with connect(engine) as conn, conn.begin():
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection, or a one-line WarehouseError saying why none (wrong password, host down …)."""
+    try:
+        return engine.connect()
+    except exc.DBAPIError as e:
+        reason = " ".join(str(e.orig or e).split())  # the driver's words, on one line
+        where = describe(engine)
+        raise WarehouseError(f"cannot connect to the warehouse {where}: {redact(reason)}") from None
+
+
+def masked(url: str) -> str:
+    """A URL as text with its password hidden (also when it does not parse), for output and logs."""
+    try:
+        return _parse(url).render_as_string(hide_password=True)
+    except (exc.ArgumentError, ValueError):
+        return redact(url)
+
+
+def _parse(url: str) -> URL:
+    """SQLAlchemy's URL, refusing a raw ``@`` in the password (it would be read as part of the host)."""
+    parsed = make_url(url)
+    if "@" in (parsed.host or ""):
+        raise ValueError("an @ in the host: a password with a raw @")
+    return parsed
 
 
 def describe(engine: Engine) -> str:
@@ -77,4 +120,14 @@ def describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-__all__ = ["DEFAULT_URL", "describe", "exc", "make_engine", "resolve_url", "upgrade"]
+__all__ = [
+    "DEFAULT_URL",
+    "WarehouseError",
+    "connect",
+    "describe",
+    "exc",
+    "make_engine",
+    "masked",
+    "resolve_url",
+    "upgrade",
+]

@@ -7,7 +7,6 @@ transactions so a failed run is still on record, with its error, for BI freshnes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -18,20 +17,10 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from model import validate
 from model.records import DELETED_AT_SOURCE, Record, Rejected
+from model.redact import redact
 from warehouse import load
 from warehouse.load import StagedLoad
 from warehouse.schema import ENTITY_TABLES, sync_item, sync_run, sync_state
-
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-_KEYED = re.compile(
-    r"(?i)([\w-]*(?:token|secret|password|passwd|api[_-]?key|authorization)[\"']?\s*[:=]\s*[\"']?)"
-    r"(?!\*\*\*)[^\s,;\"'&}]+"
-)
-
-
-def redact(text: str) -> str:
-    """Strip anything that looks like a credential before text reaches logs or the warehouse."""
-    return _KEYED.sub(r"\1***", _BEARER.sub(r"\1 ***", text))
 
 
 def now() -> datetime:

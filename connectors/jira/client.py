@@ -18,6 +18,7 @@ deletion scan would retire what was merely not listed.
 from __future__ import annotations
 
 import base64
+import logging
 import queue
 import threading
 import time
@@ -30,6 +31,7 @@ import requests
 
 from connectors.base import SourceError
 from connectors.http import RETRY_STATUSES, ConnectBudget, Retryable, retry_after_seconds, retrying
+from model.redact import redact, register
 
 T = TypeVar("T")
 _DONE = object()
@@ -127,9 +129,16 @@ class JiraClient:
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
         self.max_attempts, self.max_backoff, self.sleep = max_attempts, max_backoff, sleep
-        self._secrets = [s for s in (token, pat) if s]
+        register(token, pat)
         self.session = requests.Session()
         self.verify = verify  # passed per request: REQUESTS_CA_BUNDLE would silently override session.verify
+        if verify is False:  # every run says so, not just the first in a process (as warnings.warn would)
+            logging.getLogger(__name__).warning(
+                "%s: verify = false: the TLS certificate of %s is not checked; anyone on the way can read"
+                " the credentials",
+                source,
+                self.base,
+            )
         self.session.headers["Accept"] = "application/json"
         if pat:
             self.session.headers["Authorization"] = f"Bearer {pat}"
@@ -165,9 +174,7 @@ class JiraClient:
                 with attempt:
                     return self._once(method, path, params, body, tally, where)
         except Retryable as e:
-            raise SourceError(
-                self._scrub(f"{where}: {e} (gave up after {self.max_attempts} attempts)")
-            ) from None
+            raise SourceError(redact(f"{where}: {e} (gave up after {self.max_attempts} attempts)")) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _waiting(self, seconds: float, asked_by_server: bool) -> None:
@@ -212,7 +219,7 @@ class JiraClient:
                 f"HTTP {r.status_code}", retry_after_seconds(r.headers.get("Retry-After")), r.status_code
             )
         if r.status_code >= 400:
-            raise SourceError(self._scrub(f"{where}: HTTP {r.status_code}{_messages(r)}"))
+            raise SourceError(redact(f"{where}: HTTP {r.status_code}{_messages(r)}"))
         if not r.content:
             return None
         try:
@@ -220,11 +227,6 @@ class JiraClient:
         except ValueError:
             # A truncated body or a proxy's HTML page: usually gone on the next try.
             raise Retryable(f"HTTP {r.status_code} but the body is not JSON") from None
-
-    def _scrub(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
 
     # -- site facts -------------------------------------------------------------------------------------
     def site(self, tally: Tally | None = None) -> str:

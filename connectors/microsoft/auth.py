@@ -6,8 +6,10 @@ Modes (ARCHITECTURE.md, "Microsoft Graph", "Project Online"):
 - delegated with a refresh token: ProjectData is reported not to accept app-only tokens, so a service
   account's refresh token is exchanged (and the rotated one kept in the cache).
 Tokens live in msal's ``SerializableTokenCache`` — in memory, and in a 0600 file when ``cache_path`` is
-set — so a run asks the token endpoint once, not per request. Errors carry msal's error code and
-description, never a token or a secret.
+set — so a run asks the token endpoint once, not per request. A token the API refuses mid-run (revoked,
+or expired early) is dropped from that cache by ``invalidate``, else msal would hand it back until its
+expiry. Errors carry msal's error code and description, never a token or a secret; every secret and
+token is registered with ``model.redact``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import msal
+
+from model.redact import register
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -65,6 +69,9 @@ class MicrosoftAuth:
     )
     _last: tuple[str, float] = field(default=("", 0.0), init=False, repr=False)  # token, expiry (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        register(self.client_secret, self.refresh_token)
 
     @property
     def mode(self) -> str:
@@ -128,7 +135,18 @@ class MicrosoftAuth:
                 str(result["access_token"]),
                 time.monotonic() + float(result.get("expires_in") or 0),
             )
+            register(self._last[0])
             return self._last[0]
+
+    def invalidate(self, token: str) -> None:
+        """The API refused ``token``: remove it from msal's cache (and ours), so ``token()`` fetches anew."""
+        with self._lock:
+            at = msal.TokenCache.CredentialType.ACCESS_TOKEN
+            for entry in list(self._cache.search(at, query={"secret": token})):
+                self._cache.remove_at(entry)
+            if self._last[0] == token:
+                self._last = ("", 0.0)
+            self._save()
 
     def _save(self) -> None:
         if self.cache_path and self._cache.has_state_changed:

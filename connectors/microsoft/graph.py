@@ -3,11 +3,16 @@
 - Paging follows ``@odata.nextLink`` (Graph) or ``odata.nextLink`` / ``__next`` (ProjectData OData v3)
   to the end; the server's page size rules (``$top`` is ignored by Planner).
 - 429 and 503 wait exactly ``Retry-After`` seconds (``connectors.http``: never shortened), else back off;
-  other 5xx and connection errors back off; 401 fetches a fresh token once. Failed connects spend the
-  client's ``ConnectBudget`` (one client per source): a dead host fails the source within seconds.
+  other 5xx and connection errors back off; 401 fetches a fresh token once, after telling the token
+  provider (``invalidate``, e.g. ``MicrosoftAuth``) to drop the refused one from its cache. Failed
+  connects spend the client's ``ConnectBudget`` (one client per source): a dead host fails the source
+  within seconds.
+- The token goes only to the configured base's scheme and host: a next link (or any URL) elsewhere is
+  refused with a SourceError before anything is sent there.
 - ``$batch`` sends ≤20 requests per call; each inner request is throttled on its own, so a 429 inside a
   200 is retried — only the throttled ones — after its Retry-After.
-Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors.
+Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors (each one is
+registered with ``model.redact``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -28,6 +33,7 @@ from connectors.http import (
     retry_after_seconds,
     retrying,
 )
+from model.redact import register
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 BATCH_MAX = 20
@@ -55,6 +61,7 @@ class GraphClient:
         self.waited = 0.0
         self._token: str | None = None
         self.budget = ConnectBudget(label)
+        self._origin = _origin(self.base_url)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -68,7 +75,24 @@ class GraphClient:
     def _headers(self) -> dict[str, str]:
         if self._token is None:
             self._token = self.token_provider()
+            register(self._token)
         return {"Authorization": f"Bearer {self._token}", "Accept": self.accept}
+
+    def _drop_token(self) -> None:
+        """The server refused our token: forget it here and in the provider's cache, if it keeps one."""
+        refused, self._token = self._token, None
+        invalidate = getattr(self.token_provider, "invalidate", None)
+        if invalidate is not None and refused:
+            invalidate(refused)
+
+    def _check_host(self, url: str) -> None:
+        """Refuse to send the token anywhere but the configured base's scheme, host and port."""
+        if _origin(url) != self._origin:
+            scheme, host, port = _origin(url)
+            raise SourceError(
+                f"{self.label}: refusing to send the token to {scheme}://{host}:{port} (a link the"
+                f" server gave); only {self._origin[0]}://{self._origin[1]} is trusted"
+            )
 
     def _send(self, method: str, url: str, **kw: Any) -> requests.Response:
         renewed = False
@@ -81,7 +105,8 @@ class GraphClient:
                 self.budget.charge(e, url)
                 raise Retryable(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
             if resp.status_code == 401 and not renewed:
-                self._token, renewed = None, True  # expired: one fresh token, then give up
+                self._drop_token()  # revoked or expired early: one fresh token, then give up
+                renewed = True
                 continue
             break
         self.budget.answered()
@@ -95,6 +120,7 @@ class GraphClient:
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         url = self.url(path)
+        self._check_host(url)
         policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
         try:
             resp = policy(self._send, method, url, **kw)
@@ -162,6 +188,13 @@ class GraphClient:
                 self.waited += wait
                 self.sleep(wait)
         return out
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the scheme's default when none is written): where a request goes."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"https": 443, "http": 80}.get(scheme)
 
 
 def _error_text(resp: requests.Response) -> str:
