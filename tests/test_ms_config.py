@@ -53,6 +53,10 @@ def test_projectonline_builds_five_streams_with_delegated_scope(tmp_path: Path) 
 
 def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
     sc = _sc("projectfiles", folder="drops/plans", patterns=["*.xml"])
+    assert check(sc, "cfg: sources.ms", tmp_path) == [
+        "cfg: sources.ms.folder: folder " + str(tmp_path / "drops/plans") + " does not exist"
+    ]
+    (tmp_path / "drops/plans").mkdir(parents=True)
     assert check(sc, "cfg: sources.ms", tmp_path) == []
     (stream,) = build(sc, tmp_path, _resolve)
     assert isinstance(stream, ProjectFilesStream) and stream.source == "projectfiles:ms"
@@ -67,7 +71,7 @@ def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
         ("planner", {"tenant": "t", "client_id": "c", "client_secret": {"env": "X"}, "colour": 1},
          "cfg: sources.ms: unknown keys ['colour']"),
         ("planner", {"tenant": "t", "client_id": "c", "certificate": {"private_key": {"env": "K"}}},
-         "cfg: sources.ms.certificate: needs private_key"),
+         "cfg: sources.ms.certificate.thumbprint: missing"),
         ("projectonline", {"tenant": "t", "client_id": "c", "refresh_token": {"env": "X"}},
          "cfg: sources.ms.pwa_url: missing"),
         ("projectonline", {"pwa_url": "contoso/pwa", "tenant": "t", "client_id": "c",
