@@ -11,7 +11,7 @@ import difflib
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, NamedTuple, Self, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +25,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 Loc = tuple[str | int, ...]
-Problem = tuple[Loc, str]  # (where in the file, what is wrong)
+
+
+class Problem(NamedTuple):
+    loc: Loc  # the dotted place it is about
+    message: str
+    anchor: Loc | None = None  # the place whose line shows it, when not ``loc`` (a table's unknown key)
+
+
 Resolve = Callable[[Any, str], str]  # flows.config.resolve_secret, handed in: connectors never import flows
 
 
@@ -60,7 +67,7 @@ class SourceTable(Table):
     instance: str | None = None  # as configured; None lets the connector derive it (tenant, site host)
 
     @classmethod
-    def of(cls, sc: Any, base: Path) -> Any:
+    def of(cls, sc: Any, base: Path) -> Self:
         """The validated table of a ``flows.config.SourceConfig`` (raises ValidationError)."""
         return cls.model_validate(table_of(sc), context={"base": base})
 
@@ -149,16 +156,20 @@ def problems(
             model = _model_at(root, loc[:-1])
             field = model.model_fields.get(str(loc[-1])) if model is not None else None
             hint = field.description if field is not None else None
-            out.append((strip(loc), f"missing ({hint})" if hint else "missing"))
+            out.append(Problem(strip(loc), f"missing ({hint})" if hint else "missing"))
         elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):  # ``type`` picks the source's model
             key, known = ctx["discriminator"].strip("'"), sorted(_tags_at(root, loc))
             told = f"{ctx['tag']!r} is not a known source {key}" if "tag" in ctx else "missing"
-            out.append(((*strip(loc), key), f"{told} (one of {', '.join(known)})"))
+            out.append(Problem((*strip(loc), key), f"{told} (one of {', '.join(known)})"))
         elif "at" in ctx:
-            out.append(((*strip(loc), *ctx["at"]), e["msg"]))
+            out.append(Problem((*strip(loc), *ctx["at"]), e["msg"]))
         else:
-            out.append((strip(loc), _message(e)))
-    return [(strip(t), _unknown(keys, _model_at(root, t))) for t, keys in unknown.items()] + out
+            out.append(Problem(strip(loc), _message(e)))
+    grouped = [
+        Problem(strip(t), _unknown(keys, _model_at(root, t)), (*strip(t), keys[0]))
+        for t, keys in unknown.items()
+    ]
+    return grouped + out
 
 
 def _unknown(keys: list[str], model: type[BaseModel] | None) -> str:
@@ -236,5 +247,5 @@ def check_source(model: type[SourceTable], sc: Any, where: str, base: Path) -> l
     try:
         model.of(sc, base)
     except ValidationError as e:
-        return [f"{where}{''.join(f'.{p}' for p in loc)}: {msg}" for loc, msg in problems(e.errors(), model)]
+        return [f"{where}{''.join(f'.{p}' for p in p.loc)}: {p.message}" for p in problems(e.errors(), model)]
     return []

@@ -187,7 +187,7 @@ class ConfigFile(Table):
     """The whole file. ``[reconcile]`` and ``[marts]`` are read by flows.reconcile and flows.marts."""
 
     warehouse: Warehouse = Field(default_factory=Warehouse)
-    sources: dict[str, Source] = Field(description="at least one [sources.<name>] table")
+    sources: dict[str, Source] = Field(description="at least one source, e.g. a table named sources.erp")
     notify: Notify = Field(default_factory=Notify)
     reconcile: dict[str, Any] = Field(default_factory=dict)
     marts: dict[str, Any] = Field(default_factory=dict)
@@ -196,7 +196,7 @@ class ConfigFile(Table):
     @classmethod
     def _some(cls, sources: dict[str, Any]) -> dict[str, Any]:
         if not sources:
-            raise PydanticCustomError("rule", "at least one [sources.<name>] table")
+            raise PydanticCustomError("rule", "at least one source, e.g. a table named sources.erp")
         return sources
 
 
@@ -217,14 +217,15 @@ def load(path: str | Path) -> Config:
         model = ConfigFile.model_validate(raw, context={"base": path.parent})
     except ValidationError as e:
         model = None
+        secrets = [p.loc for p in found]  # named already: not also as a key of the wrong type or unknown
         errors = [
-            err for err in e.errors() if not any(_strip(tuple(err["loc"]))[: len(s)] == s for s, _ in found)
+            err for err in e.errors() if not any(_strip(tuple(err["loc"]))[: len(s)] == s for s in secrets)
         ]
         found += problems(errors, ConfigFile, _strip)
     found += _settings_problems(raw)
     if found:
-        placed = sorted((_line(lines, loc), _place(path, lines, loc), msg) for loc, msg in found)
-        raise ConfigError([f"{place}: {message}" for _, place, message in placed])
+        lined = sorted((_line(lines, p.anchor or p.loc), p) for p in found)
+        raise ConfigError([f"{path}:{line}: {_dotted_msg(p)}" for line, p in lined])
     assert model is not None
     url = model.warehouse.url
     return Config(
@@ -257,7 +258,7 @@ def _settings_problems(raw: dict[str, Any]) -> list[Problem]:
     if not isinstance(recon, dict) or not isinstance(marts, dict):
         return []  # the model has said so
     found = recon_settings(recon, "reconcile")[1] + mart_settings(marts, recon, "marts")[1]
-    return [(tuple(p.partition(": ")[0].split(".")), p.partition(": ")[2]) for p in found]
+    return [Problem(tuple(p.partition(": ")[0].split(".")), p.partition(": ")[2]) for p in found]
 
 
 def _literal_secrets(node: Any, loc: Loc) -> list[Problem]:
@@ -266,7 +267,7 @@ def _literal_secrets(node: Any, loc: Loc) -> list[Problem]:
     if isinstance(node, dict):
         for k, v in node.items():
             if k.lower() in SECRET_KEYS:  # a table here is a reference: the model checks its keys
-                found += [] if isinstance(v, dict) else [((*loc, k), LITERAL_SECRET)]
+                found += [] if isinstance(v, dict) else [Problem((*loc, k), LITERAL_SECRET)]
             elif isinstance(v, dict):
                 found += _literal_secrets(v, (*loc, k))
     return found
@@ -317,5 +318,8 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int:
 
 def _place(path: Path, lines: dict[Loc, int], loc: Loc) -> str:
     """``file:line: dotted.path``."""
-    dotted = ".".join(str(p) for p in loc)
-    return f"{path}:{_line(lines, loc)}: {dotted}" if dotted else f"{path}:{_line(lines, loc)}"
+    return f"{path}:{_line(lines, loc)}: {'.'.join(str(p) for p in loc)}"
+
+
+def _dotted_msg(p: Problem) -> str:
+    return f"{'.'.join(str(x) for x in p.loc)}: {p.message}" if p.loc else p.message

@@ -47,14 +47,16 @@ class FinanceSource(SourceTable):
     type: Literal["finance"]
     folder: Folder = Field(description="the drop folder of export files")
     streams: dict[str, FinanceStreamTable] = Field(
-        description="at least one, e.g. [sources.<name>.streams.costs]"
+        description="at least one, e.g. a table named sources.erp.streams.costs"
     )
 
     @field_validator("streams")
     @classmethod
     def _some(cls, streams: dict[str, FinanceStreamTable]) -> dict[str, FinanceStreamTable]:
         if not streams:
-            raise PydanticCustomError("rule", "at least one stream, e.g. [sources.<name>.streams.costs]")
+            raise PydanticCustomError(
+                "rule", "at least one stream, e.g. a table named sources.erp.streams.costs"
+            )
         return streams
 
     @model_validator(mode="after")
