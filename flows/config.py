@@ -99,9 +99,9 @@ class Config:
         except ConfigError as e:  # resolve_secret's problems start with their dotted place
             raise ConfigError([self._located(p) for p in e.problems]) from None
         except ValidationError as e:
-            where: Loc = ("sources", sc.name)
+            found = problems(e.errors(), kind.model)
             raise ConfigError(
-                [f"{self.place((*where, *loc))}: {m}" for loc, m in problems(e.errors(), kind.model)]
+                [f"{self.place(('sources', sc.name, *p.loc))}: {p.message}" for p in found]
             ) from None
         except (OSError, ValueError) as e:
             raise ConfigError([f"{self.place(('sources', sc.name))}: {str(e).splitlines()[0]}"]) from None
@@ -268,7 +268,7 @@ def _literal_secrets(node: Any, loc: Loc) -> list[Problem]:
         for k, v in node.items():
             if k.lower() in SECRET_KEYS:  # a table here is a reference: the model checks its keys
                 found += [] if isinstance(v, dict) else [Problem((*loc, k), LITERAL_SECRET)]
-            elif isinstance(v, dict):
+            elif isinstance(v, dict) and not v.keys() <= {"env", "secret"}:  # not a reference
                 found += _literal_secrets(v, (*loc, k))
     return found
 
