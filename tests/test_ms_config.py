@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.config import SecretRef
 from connectors.microsoft.auth import MicrosoftAuth
 from connectors.microsoft.config import build, check
 from connectors.microsoft.files import ProjectFilesStream
@@ -18,8 +19,8 @@ def _sc(kind: str, **settings) -> SourceConfig:  # type: ignore[no-untyped-def]
     return SourceConfig("ms", kind, None, settings)  # no instance configured: derived by the connector
 
 
-def _resolve(value, where: str) -> str:  # type: ignore[no-untyped-def]
-    return {"GRAPH_SECRET": "s3cret", "PWA_RT": "rt"}[value["env"]]
+def _resolve(value: SecretRef, where: str) -> str:
+    return {"GRAPH_SECRET": "s3cret", "PWA_RT": "rt"}[str(value.env)]
 
 
 def test_planner_builds_one_stream_with_msal_auth(tmp_path: Path) -> None:

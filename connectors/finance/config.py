@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connectors.config import Folder, Resolve, SourceTable, Table, at, check_source
+from connectors.config import Folder, Resolve, SourceTable, Table, at
 from connectors.finance.profiles import Profile, ProfileError, load_profile
 from connectors.finance.stream import FinanceStream
 
@@ -84,8 +84,3 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[FinanceStream]:
         FinanceStream(source=sc.source, name=name, folder=s.folder, pattern=st.pattern, profile=st.profile)
         for name, st in s.streams.items()
     ]
-
-
-def check(sc: Any, where: str, base: Path) -> list[str]:
-    """Every problem of one finance source table, each with its dotted path."""
-    return check_source(FinanceSource, sc, where, base)

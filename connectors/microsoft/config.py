@@ -152,12 +152,12 @@ def _path(base: Path, value: str) -> Path:
 
 def token_provider(s: EntraSource, where: str, base: Path, scope: str, resolve: Resolve) -> Callable[[], str]:
     if s.token is not None:
-        static = resolve(s.token.as_dict(), f"{where}.token")
+        static = resolve(s.token, f"{where}.token")
         return lambda: static
     cert = None
     if s.certificate is not None:
         c = s.certificate
-        key = resolve(c.private_key.as_dict(), f"{where}.certificate.private_key")
+        key = resolve(c.private_key, f"{where}.certificate.private_key")
         if not key.lstrip().startswith("-----BEGIN"):
             key = _path(base, key).read_text(encoding="utf-8")  # the secret names a PEM file
         public = c.public_certificate.read_text() if c.public_certificate else None
@@ -166,13 +166,9 @@ def token_provider(s: EntraSource, where: str, base: Path, scope: str, resolve: 
         tenant=str(s.tenant),
         client_id=str(s.client_id),
         scopes=(scope,),
-        client_secret=resolve(s.client_secret.as_dict(), f"{where}.client_secret")
-        if s.client_secret
-        else None,
+        client_secret=resolve(s.client_secret, f"{where}.client_secret") if s.client_secret else None,
         certificate=cert,
-        refresh_token=resolve(s.refresh_token.as_dict(), f"{where}.refresh_token")
-        if s.refresh_token
-        else None,
+        refresh_token=resolve(s.refresh_token, f"{where}.refresh_token") if s.refresh_token else None,
         cache_path=_path(base, s.token_cache) if s.token_cache else None,
         authority_host=s.authority_host,
     )
