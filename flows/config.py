@@ -215,8 +215,8 @@ def load(path: str | Path) -> Config:
         found += problems(errors, ConfigFile, _strip)
     found += _settings_problems(raw)
     if found:
-        lined = sorted((_line(lines, p.anchor or p.loc), p) for p in found)
-        raise ConfigError([f"{path}:{line}: {_dotted_msg(p)}" for line, p in lined])
+        found.sort(key=lambda p: _line(lines, p.anchor or p.loc))  # in the order of the file
+        raise ConfigError([f"{path}:{_line(lines, p.anchor or p.loc)}: {_dotted_msg(p)}" for p in found])
     assert model is not None
     url = model.warehouse.url
     return Config(
