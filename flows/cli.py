@@ -91,9 +91,9 @@ def _load(config: Path) -> cfg.Config:
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:
-    """For commands that work without a configuration file (db upgrade, runs): migrated, or exit 3."""
-    configured = _load(config).warehouse_url if config.exists() else None
-    return open_for_cli(resolve_url(database_url, configured))
+    """For commands that work without a configuration file (db upgrade, runs): migrated, or exit."""
+    configured = _load(config).configured_url if config.exists() else None
+    return open_for_cli(database_url, configured)
 
 
 def _run_streams(
@@ -106,7 +106,7 @@ def _run_streams(
     wait: float = 0.0,
 ) -> list[RunSummary]:
     """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
-    engine = open_for_cli(resolve_url(url, config.warehouse_url))
+    engine = open_for_cli(url, config.configured_url)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -228,7 +228,7 @@ def marts(
 ) -> None:
     """Refresh the BI marts and print the portfolio RAG table."""
     c = _load(config)
-    engine = open_for_cli(resolve_url(database_url, c.warehouse_url))
+    engine = open_for_cli(database_url, c.configured_url)
     if refresh:
         _refresh_marts(c, engine)
     print_rag(engine, console)
@@ -320,7 +320,7 @@ def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
             raise typer.Exit(2) from None
         sources = sorted({s.source for s in streams})
         console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
-    console.print(f"[green]✓[/green] warehouse: {masked(resolve_url(None, c.warehouse_url))}")
+    console.print(f"[green]✓[/green] warehouse: {masked(resolve_url(None, c.configured_url))}")
 
 
 @app.command()

@@ -1,28 +1,38 @@
-"""The configuration file: source instances, their streams and mapping profiles, and the warehouse URL.
+"""The configuration file: source instances, their streams and mapping profiles, the warehouse, alerts.
 
-TOML, because Python reads it without a dependency and PMO engineers edit it by hand. Secrets never live
-in it: a credential is ``{ env = "NAME" }`` or ``{ secret = "prefect-secret-block" }`` and is resolved at
-run time. ``check`` reports every problem with its dotted path, not just the first.
+TOML, because Python reads it without a dependency and PMO engineers edit it by hand. Every table is a
+pydantic model (each source type's in its connector's ``config.py``, joined here in a union on ``type``):
+unknown keys are refused, folders and files must exist. Secrets never live in the file: a credential is
+``{ env = "NAME" }`` or ``{ secret = "prefect-secret-block" }`` and is resolved at run time. ``load``
+reports every problem at once, each as ``file:line: dotted.path: what is wrong``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
 
+from pydantic import Field, PlainValidator, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 
-from connectors.finance import FinanceStream, ProfileError, load_profile
+from connectors.config import Loc, PositiveInt, Problem, SecretRef, SourceTable, Table, problems
+from connectors.finance import config as finance
 from connectors.jira import config as jira
 from connectors.microsoft import config as microsoft
+from model.redact import register
 from warehouse.db import make_engine, resolve_url
 
 SECRET_KEYS = ("token", "password", "secret", "client_secret", "api_key", "pat", "private_key")
+LITERAL_SECRET = (
+    'secrets may not be written in the file; use { env = "NAME" } or { secret = "prefect-block" }'
+)
 
 
 class ConfigError(ValueError):
@@ -48,17 +58,29 @@ class SourceConfig:
 @dataclass
 class Config:
     path: Path
-    warehouse_url: str | None
+    warehouse_url: str | None  # a URL written in the file; None when it is a reference or absent
     sources: dict[str, SourceConfig]
     raw: dict[str, Any]
+    warehouse_ref: dict[str, str] | None = None  # ``{ env = .. }`` / ``{ secret = .. }`` as written
+    lines: dict[Loc, int] = field(default_factory=dict, repr=False)  # dotted place → line in the file
 
     def engine(self, database_url: str | None = None) -> Engine:
         """The warehouse engine: ``database_url`` if given, else as ``warehouse.db.resolve_url`` says."""
-        return make_engine(resolve_url(database_url, self.warehouse_url))
+        return make_engine(resolve_url(database_url, self.configured_url))
+
+    def configured_url(self) -> str | None:
+        """``[warehouse] url``: as written, or read from the variable or Secret block it names."""
+        if self.warehouse_ref is not None:
+            return resolve_secret(self.warehouse_ref, f"{self.path}: warehouse.url")
+        return self.warehouse_url
 
     @property
     def base(self) -> Path:
         return self.path.parent
+
+    def place(self, loc: Loc) -> str:
+        """``file:line: dotted.path`` of a place in the file (the line of its nearest written parent)."""
+        return _place(self.path, self.lines, loc)
 
     def streams(self, source: str | None = None, stream: str | None = None) -> list[Any]:
         """Build the stream objects of one source (or all), in configuration order."""
@@ -68,146 +90,237 @@ class Config:
         for sc in self.sources.values():
             if source is not None and sc.name != source:
                 continue
-            for s in SOURCE_TYPES[sc.type].build(sc, self.base):
+            for s in self._build(sc):
                 if stream is None or s.name == stream:
                     out.append(s)
         if stream is not None and not out:
-            raise ConfigError([f"{self.path}: source {source!r} has no stream {stream!r}"])
+            raise ConfigError([f"{self.place(('sources', str(source)))}: no stream {stream!r}"])
         return out
 
+    def _build(self, sc: SourceConfig) -> list[Any]:
+        """One source's streams; what fails here (a secret not set, a file gone since ``load``) is named at
+        its place in the file, never as a traceback."""
+        kind = SOURCE_TYPES[sc.type]
+        try:
+            return kind.build(sc, self.base)
+        except ConfigError as e:  # resolve_secret's problems start with their dotted place
+            raise ConfigError([self._located(p) for p in e.problems]) from None
+        except ValidationError as e:
+            found = problems(e.errors(), kind.model)
+            raise ConfigError(
+                [f"{self.place(('sources', sc.name, *p.loc))}: {p.message}" for p in found]
+            ) from None
+        except (OSError, ValueError) as e:
+            raise ConfigError([f"{self.place(('sources', sc.name))}: {str(e).splitlines()[0]}"]) from None
 
-def resolve_secret(value: Any, where: str) -> str:
+    def _located(self, problem: str) -> str:
+        dotted, _, message = problem.partition(": ")
+        return f"{self.place(tuple(dotted.split('.')))}: {message}"
+
+
+def resolve_secret(value: SecretRef | dict[str, Any], where: str) -> str:
     """``{env = "X"}`` → the environment variable; ``{secret = "block"}`` → a Prefect Secret block."""
-    if isinstance(value, dict) and "env" in value:
-        got = os.environ.get(value["env"])
+    ref = value.as_dict() if isinstance(value, SecretRef) else value
+    if isinstance(ref, dict) and "env" in ref:
+        got = os.environ.get(ref["env"])
         if not got:
-            raise ConfigError([f"{where}: environment variable {value['env']} is not set"])
+            raise ConfigError([f"{where}: environment variable {ref['env']} is not set"])
+        register(got)
         return got
-    if isinstance(value, dict) and "secret" in value:
+    if isinstance(ref, dict) and "secret" in ref:
         from prefect.blocks.system import Secret
 
-        return Secret.load(value["secret"]).get()
+        try:
+            value = Secret.load(ref["secret"]).get()
+        except ValueError as e:  # no such block, or Prefect's API refused
+            raise ConfigError(
+                [f"{where}: secret block {ref['secret']!r}: {str(e).splitlines()[0]}"]
+            ) from None
+        register(value)
+        return value
     raise ConfigError([f'{where}: expected {{ env = "NAME" }} or {{ secret = "block-name" }}'])
-
-
-def _finance_streams(sc: SourceConfig, base: Path) -> list[FinanceStream]:
-    folder = Path(sc.settings["folder"])
-    folder = folder if folder.is_absolute() else base / folder
-    return [
-        FinanceStream(
-            source=sc.source,
-            name=name,
-            folder=folder,
-            pattern=s["pattern"],
-            profile=load_profile(s["profile"], base),
-        )
-        for name, s in sc.streams.items()
-    ]
-
-
-def load(path: str | Path) -> Config:
-    """Read and validate; raises ConfigError listing every problem."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError([f"{path}: configuration file not found"])
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
-    problems: list[str] = []
-    _find_literal_secrets(raw, str(path), problems)
-    wh = raw.get("warehouse", {})
-    sources: dict[str, SourceConfig] = {}
-    for name, s in (raw.get("sources") or {}).items():
-        where = f"{path}: sources.{name}"
-        if not isinstance(s, dict):
-            problems.append(f"{where}: must be a table")
-            continue
-        kind = s.get("type")
-        if kind not in SOURCE_TYPES:
-            problems.append(f"{where}.type: {kind!r} is not a known source type ({sorted(SOURCE_TYPES)})")
-            continue
-        streams = s.get("streams") or {}
-        settings = {k: v for k, v in s.items() if k not in ("type", "instance", "streams")}
-        instance = str(s["instance"]) if "instance" in s else None
-        sc = SourceConfig(name, kind, instance, settings, streams)
-        problems += SOURCE_TYPES[kind].check(sc, where, path.parent)
-        sources[name] = sc
-    if not sources:
-        problems.append(f"{path}: no [sources.<name>] configured")
-    from flows.marts import settings as mart_settings
-    from flows.reconcile import settings as recon_settings
-
-    problems += recon_settings(raw.get("reconcile") or {}, f"{path}: reconcile")[1]
-    problems += mart_settings(raw.get("marts") or {}, raw.get("reconcile") or {}, f"{path}: marts")[1]
-    if problems:
-        raise ConfigError(problems)
-    return Config(path=path, warehouse_url=wh.get("url"), sources=sources, raw=raw)
-
-
-def _find_literal_secrets(node: Any, where: str, problems: list[str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            here = f"{where}: {k}" if ": " not in where else f"{where}.{k}"
-            if k.lower() in SECRET_KEYS and not (
-                isinstance(v, dict) and ({"env"} & v.keys() or {"secret"} & v.keys())
-            ):
-                problems.append(
-                    f'{here}: secrets may not be written in the file; use {{ env = "NAME" }} or'
-                    ' {{ secret = "prefect-block" }}'
-                )
-            elif isinstance(v, dict):
-                _find_literal_secrets(v, here, problems)
-
-
-def _check_finance(sc: SourceConfig, where: str, base: Path) -> list[str]:
-    problems = []
-    if sc.type == "finance":
-        if "folder" not in sc.settings:
-            problems.append(f"{where}.folder: missing (the drop folder of export files)")
-        if not sc.streams:
-            problems.append(
-                f"{where}.streams: at least one stream (e.g. [{where.split(': ')[1]}.streams.cost_lines])"
-            )
-        seen_records: dict[str, str] = {}
-        for name, st in sc.streams.items():
-            w = f"{where}.streams.{name}"
-            for key in ("pattern", "profile"):
-                if key not in st:
-                    problems.append(f"{w}.{key}: missing")
-            unknown = sorted(set(st) - {"pattern", "profile"})
-            if unknown:
-                problems.append(f"{w}: unknown keys {unknown}")
-            if "profile" in st:
-                try:
-                    prof = load_profile(st["profile"], base)
-                except ProfileError as e:
-                    problems.append(f"{w}.profile: {e}")
-                    continue
-                if prof.record in seen_records:
-                    problems.append(
-                        f"{w}: a second {prof.record} stream in one source would replace the periods of"
-                        f" {seen_records[prof.record]!r}; give it its own source"
-                    )
-                seen_records[prof.record] = name
-    return problems
 
 
 @dataclass(frozen=True)
 class SourceType:
-    """How to check a ``[sources.X]`` table of one ``type`` and build its streams."""
+    """The model of a ``[sources.X]`` table of one ``type``, and how to build its streams."""
 
+    model: type[SourceTable]
     build: Callable[[SourceConfig, Path], list[Any]]
-    check: Callable[[SourceConfig, str, Path], list[str]]
 
 
 # Every ``type =`` a source table may name. Connectors get ``resolve_secret`` handed in: they never import
 # flows, and secrets are only resolved when streams are built for a run.
-_MICROSOFT = SourceType(partial(microsoft.build, resolve=resolve_secret), microsoft.check)
 SOURCE_TYPES: dict[str, SourceType] = {
-    "finance": SourceType(_finance_streams, _check_finance),
-    "jira": SourceType(partial(jira.build, resolve=resolve_secret), jira.check),
-    "planner": _MICROSOFT,
-    "projectonline": _MICROSOFT,
-    "projectfiles": _MICROSOFT,
+    "finance": SourceType(finance.FinanceSource, partial(finance.build, resolve=resolve_secret)),
+    "jira": SourceType(jira.JiraSource, partial(jira.build, resolve=resolve_secret)),
+    **{
+        kind: SourceType(model, partial(microsoft.build, resolve=resolve_secret))
+        for kind, model in microsoft.MODELS.items()
+    },
 }
+
+# A ``[sources.X]`` table: the model its ``type`` names.
+Source = Annotated[Union[tuple(t.model for t in SOURCE_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
+
+
+def _url_or_ref(value: Any) -> SecretStr | SecretRef:
+    """A URL as text (kept as SecretStr: it may hold a password), or where to find it."""
+    if isinstance(value, str):
+        return SecretStr(value)
+    if isinstance(value, dict):
+        return SecretRef.model_validate(value)
+    raise PydanticCustomError("rule", 'a URL, { env = "NAME" } or { secret = "block-name" }')
+
+
+class Warehouse(Table):
+    url: Annotated[SecretStr | SecretRef | None, PlainValidator(_url_or_ref)] = None
+
+
+class Notify(Table):
+    """``[notify]``: where failures and stale sources are reported."""
+
+    block: str | None = None  # the name of a Prefect notification block (Teams, Slack, e-mail)
+    stale_after_hours: PositiveInt = 36  # a source not synced for this long is reported
+
+
+class ConfigFile(Table):
+    """The whole file. ``[reconcile]`` and ``[marts]`` are read by flows.reconcile and flows.marts."""
+
+    warehouse: Warehouse = Field(default_factory=Warehouse)
+    sources: dict[str, Source] = Field(description="at least one source, e.g. a table named sources.erp")
+    notify: Notify = Field(default_factory=Notify)
+    reconcile: dict[str, Any] = Field(default_factory=dict)
+    marts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _some(cls, sources: dict[str, Any]) -> dict[str, Any]:
+        if not sources:
+            raise PydanticCustomError("rule", "at least one source, e.g. a table named sources.erp")
+        return sources
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate; raises ConfigError listing every problem, each at its line."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([f"{path}: configuration file not found"])
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        at = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        raise ConfigError([f"{path}:{at.group(1) if at else 1}: not valid TOML: {e}"]) from None
+    lines = index_lines(text)
+    found = _literal_secrets(raw, ())
+    try:
+        model = ConfigFile.model_validate(raw, context={"base": path.parent})
+    except ValidationError as e:
+        model = None
+        secrets = [p.loc for p in found]  # named already: not also as a key of the wrong type or unknown
+        errors = [
+            err for err in e.errors() if not any(_strip(tuple(err["loc"]))[: len(s)] == s for s in secrets)
+        ]
+        found += problems(errors, ConfigFile, _strip)
+    found += _settings_problems(raw)
+    if found:
+        found.sort(key=lambda p: _line(lines, p.anchor or p.loc))  # in the order of the file
+        raise ConfigError([f"{path}:{_line(lines, p.anchor or p.loc)}: {_dotted_msg(p)}" for p in found])
+    assert model is not None
+    url = model.warehouse.url
+    return Config(
+        path=path,
+        warehouse_url=url.get_secret_value() if isinstance(url, SecretStr) else None,
+        sources={name: _source_config(name, raw["sources"][name]) for name in model.sources},
+        raw=raw,
+        warehouse_ref=url.as_dict() if isinstance(url, SecretRef) else None,
+        lines=lines,
+    )
+
+
+def _source_config(name: str, table: dict[str, Any]) -> SourceConfig:
+    settings = {k: v for k, v in table.items() if k not in ("type", "instance", "streams")}
+    return SourceConfig(name, table["type"], table.get("instance"), settings, table.get("streams") or {})
+
+
+def _strip(loc: Loc) -> Loc:
+    """Pydantic puts a source's ``type`` tag after its name (``sources.erp.finance.folder``): not a place."""
+    return loc[:2] + loc[3:] if loc[:1] == ("sources",) and len(loc) > 2 else loc
+
+
+def _settings_problems(raw: dict[str, Any]) -> list[Problem]:
+    """``[reconcile]`` and ``[marts]`` as flows.reconcile and flows.marts read them (imported here, late:
+    they import this module)."""
+    from flows.marts import settings as mart_settings
+    from flows.reconcile import settings as recon_settings
+
+    recon, marts = raw.get("reconcile", {}), raw.get("marts", {})
+    if not isinstance(recon, dict) or not isinstance(marts, dict):
+        return []  # the model has said so
+    found = recon_settings(recon, "reconcile")[1] + mart_settings(marts, recon, "marts")[1]
+    return [Problem(tuple(p.partition(": ")[0].split(".")), p.partition(": ")[2]) for p in found]
+
+
+def _literal_secrets(node: Any, loc: Loc) -> list[Problem]:
+    """Every secret-named key anywhere (even a misspelt table) whose value is not a reference."""
+    found: list[Problem] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k.lower() in SECRET_KEYS:  # a table here is a reference: the model checks its keys
+                found += [] if isinstance(v, dict) else [Problem((*loc, k), LITERAL_SECRET)]
+            elif isinstance(v, dict) and not v.keys() <= {"env", "secret"}:  # not a reference
+                found += _literal_secrets(v, (*loc, k))
+    return found
+
+
+# -- lines: tomllib keeps no positions, so the keys' lines are found in the text --------------------------
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(
+    r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
+)
+_PART = re.compile(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
+
+
+def _dotted(key: str) -> Loc:
+    return tuple(next(g for g in m.groups() if g is not None) for m in _PART.finditer(key))
+
+
+def index_lines(text: str) -> dict[Loc, int]:
+    """Each table and key of a TOML text (and each of their parents) → the line it is first written on.
+
+    Keys inside inline tables and multi-line values are not indexed: their place is their key's line."""
+    lines: dict[Loc, int] = {}
+    table: Loc = ()
+    in_string = False
+    for n, line in enumerate(text.splitlines(), start=1):
+        if in_string:
+            in_string = (line.count('"""') + line.count("'''")) % 2 == 0
+            continue
+        if header := _HEADER.match(line):
+            table = _dotted(header.group(1))
+            here = table
+        elif key := _KEY.match(line):
+            here = (*table, *_dotted(key.group(1)))
+            in_string = (line.count('"""') + line.count("'''")) % 2 == 1
+        else:
+            continue
+        for i in range(1, len(here) + 1):
+            lines.setdefault(here[:i], n)
+    return lines
+
+
+def _line(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of ``loc``, else of its nearest parent written in the file, else 1."""
+    parts = tuple(str(p) for p in loc)
+    return next((lines[parts[:i]] for i in range(len(parts), 0, -1) if parts[:i] in lines), 1)
+
+
+def _place(path: Path, lines: dict[Loc, int], loc: Loc) -> str:
+    """``file:line: dotted.path``."""
+    return f"{path}:{_line(lines, loc)}: {'.'.join(str(p) for p in loc)}"
+
+
+def _dotted_msg(p: Problem) -> str:
+    return f"{'.'.join(str(x) for x in p.loc)}: {p.message}" if p.loc else p.message

@@ -15,7 +15,6 @@ from flows import config as cfg
 from flows.reconcile import decisions_path, export_decisions, run_reconcile
 from flows.warehouse import open_for_cli
 from warehouse.crosswalk import decide_review
-from warehouse.db import resolve_url
 from warehouse.reconcile import ReconResult, open_reviews
 from warehouse.schema import XREF_TABLES, recon_exception
 
@@ -36,7 +35,7 @@ def _setup(config: Path, database_url: str | None) -> tuple[cfg.Config, Engine]:
         for p in e.problems:
             console.print(f"[red]✗[/red] {p}")
         raise typer.Exit(2) from None
-    return c, open_for_cli(resolve_url(database_url, c.warehouse_url))
+    return c, open_for_cli(database_url, c.configured_url)
 
 
 def reconcile_and_report(c: cfg.Config, engine: Engine) -> ReconResult:

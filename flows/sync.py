@@ -109,9 +109,7 @@ def nightly_sync(
     """
     config = _prepare(config_path, warehouse)
     streams = [(name, s) for name in config.sources if source in (None, name) for s in config.streams(name)]
-    results = _sync(
-        config, config_path, streams, "incremental", Window(), warehouse, allow_mass_delete, wait
-    )
+    results = _sync(config, config_path, streams, "incremental", Window(), warehouse, allow_mass_delete, wait)
     reconcile_flow(config_path, warehouse)
     refresh_marts_flow(config_path, warehouse)
     return results

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from pydantic import Field
 from sqlalchemy import Engine
 
-from model.redact import redact_logs
-from warehouse.db import WarehouseError, make_engine, upgrade
+from model.redact import redact, redact_logs
+from warehouse.db import WarehouseError, make_engine, resolve_url, upgrade
 
 EXIT_WAREHOUSE = 4  # the warehouse cannot be opened (wrong password, host down, unusable URL)
 # Where Prefect's handlers hang: the console (root) and its API, which stores run logs in its database.
@@ -68,17 +69,6 @@ def warehouse_url(ref: str | None) -> str | None:
     return _secret(ref.removeprefix("secret:"), "warehouse")
 
 
-def configured_url(raw: Any, where: str = "warehouse.url") -> str | None:
-    """``[warehouse] url`` as written: a URL, ``{ env = "NAME" }`` or ``{ secret = "block" }``."""
-    if raw is None or isinstance(raw, str):
-        return raw
-    if isinstance(raw, dict) and set(raw) == {"env"}:
-        return _env(str(raw["env"]), where)
-    if isinstance(raw, dict) and set(raw) == {"secret"}:
-        return _secret(str(raw["secret"]), where)
-    raise WarehouseRefError(f'{where}: a URL, {{ env = "NAME" }} or {{ secret = "prefect-block" }}')
-
-
 def open_for_flow(config: Any, ref: str | None, migrate: bool = True) -> Engine:
     """The engine of a flow's warehouse (migrated unless ``migrate`` is false), with its logs redacted."""
     redact_logs(*LOGGERS)
@@ -88,9 +78,16 @@ def open_for_flow(config: Any, ref: str | None, migrate: bool = True) -> Engine:
     return engine
 
 
-def open_for_cli(url: str | None) -> Engine:
-    """A migrated engine for a command, or one line on stderr (no traceback, no password) and exit 3."""
+def open_for_cli(explicit: str | None, configured: str | Callable[[], str | None] | None = None) -> Engine:
+    """A migrated engine for a command (the URL as ``resolve_url`` finds it), or one line on stderr (no
+    traceback, no password): exit 2 when a configured reference cannot be read, 4 when the warehouse
+    cannot be opened."""
     redact_logs(*LOGGERS)
+    try:
+        url = resolve_url(explicit, configured)
+    except ValueError as e:  # ConfigError: { env = .. } unset, Secret block missing
+        typer.echo(f"✗ {redact(str(e))}", err=True)
+        raise typer.Exit(2) from None
     try:
         engine = make_engine(url)
         upgrade(engine)

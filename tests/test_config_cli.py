@@ -41,19 +41,100 @@ type = "confluence"
 
 
 def test_config_check_lists_every_problem_with_its_place(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
     path = tmp_path / "pmo.toml"
     path.write_text(BAD, encoding="utf-8")
     with pytest.raises(cfg.ConfigError) as err:
         cfg.load(path)
-    problems = err.value.problems
-    assert any("sources.erp.token: secrets may not be written in the file" in p for p in problems)
-    assert any("sources.erp.streams.cost_lines.profile: profile 'sap_cj13' not found" in p for p in problems)
-    assert any("sources.erp.streams.more_costs: unknown keys ['colour']" in p for p in problems)
-    assert any("sources.wiki.type: 'confluence' is not a known source type" in p for p in problems)
+    assert err.value.problems == [  # in the order of the file, each at the line of its key
+        f"{path}:9: sources.erp.token: secrets may not be written in the file;"
+        ' use { env = "NAME" } or { secret = "prefect-block" }',
+        f"{path}:13: sources.erp.streams.cost_lines.profile: profile 'sap_cj13' not found"
+        " (built-in profiles: generic_budget, generic_costs, sap_cji3)",
+        f"{path}:18: sources.erp.streams.more_costs: unknown keys ['colour']",
+        f"{path}:21: sources.wiki.type: 'confluence' is not a known source type"
+        " (one of finance, jira, planner, projectfiles, projectonline)",
+    ]
     result = runner.invoke(app, ["config", "check", "--config", str(path)])
     assert result.exit_code == 2
     assert "abc123" not in result.output  # the literal secret is named, never echoed
-    assert "profile 'sap_cj13' not found" in result.output
+    assert f"{path}:13: sources.erp.streams.cost_lines.profile: profile 'sap_cj13' not found" in result.output
+
+
+GOOD_FINANCE = """\
+[sources.erp]
+type = "finance"
+instance = "acme"
+folder = "exports"
+
+[sources.erp.streams.cost_lines]
+pattern = "cji3_*.csv"
+profile = "sap_cji3"
+"""
+
+
+def _check(tmp_path: Path, text: str) -> tuple[int, str]:
+    """``pmo config check`` on ``text``: exit code and output with rich's line wrapping undone."""
+    path = tmp_path / "pmo.toml"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", "--config", str(path)])
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_config_check_names_a_folder_that_is_not_text_at_its_line_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    code, out = _check(tmp_path, GOOD_FINANCE.replace('folder = "exports"', "folder = 42"))
+    assert code == 2
+    assert out == f"✗ {tmp_path / 'pmo.toml'}:4: sources.erp.folder: must be a path (text), got 42"
+
+
+def test_config_check_refuses_a_missing_folder_and_a_list_for_a_pattern(tmp_path: Path) -> None:
+    text = GOOD_FINANCE.replace('pattern = "cji3_*.csv"', 'pattern = ["cji3_*.csv"]')
+    code, out = _check(tmp_path, text)
+    assert code == 2
+    assert f"pmo.toml:4: sources.erp.folder: folder {tmp_path / 'exports'} does not exist" in out
+    assert (
+        "pmo.toml:7: sources.erp.streams.cost_lines.pattern: input should be a valid string, got list" in out
+    )
+    (tmp_path / "exports").mkdir()
+    code, out = _check(tmp_path, GOOD_FINANCE)
+    assert code == 0 and out.startswith("✓ erp (finance:acme): cost_lines ✓ warehouse:")
+
+
+def test_config_check_names_misspelt_keys_with_a_guess(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    text = GOOD_FINANCE.replace('folder = "exports"', 'folder = "exports"\ninstanse = "x"').replace(
+        "pattern =", "patern ="
+    )
+    code, out = _check(tmp_path, text)
+    assert code == 2
+    assert "pmo.toml:5: sources.erp: unknown keys ['instanse'] (did you mean 'instance'?)" in out
+    assert (
+        "pmo.toml:8: sources.erp.streams.cost_lines: unknown keys ['patern'] (did you mean 'pattern'?)" in out
+    )
+
+
+def test_config_check_refuses_a_literal_token_and_names_an_unset_one_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jira = """\
+[sources.acme]
+type = "jira"
+url = "https://acme.atlassian.net"
+email = "pmo@acme.example"
+token = "abc"
+"""
+    code, out = _check(tmp_path, jira)
+    assert code == 2 and "abc" not in out.replace("acme", "")
+    assert f"{tmp_path / 'pmo.toml'}:5: sources.acme.token: secrets may not be written in the file" in out
+    monkeypatch.delenv("PMO_TEST_UNSET", raising=False)
+    code, out = _check(tmp_path, jira.replace('"abc"', '{ env = "PMO_TEST_UNSET" }'))
+    assert code == 2
+    assert out == (
+        f"✗ {tmp_path / 'pmo.toml'}:5: sources.acme.token: environment variable PMO_TEST_UNSET is not set"
+    )
 
 
 def test_secrets_resolve_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:

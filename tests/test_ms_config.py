@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.config import SecretRef
 from connectors.microsoft.auth import MicrosoftAuth
 from connectors.microsoft.config import build, check
 from connectors.microsoft.files import ProjectFilesStream
@@ -18,8 +19,8 @@ def _sc(kind: str, **settings) -> SourceConfig:  # type: ignore[no-untyped-def]
     return SourceConfig("ms", kind, None, settings)  # no instance configured: derived by the connector
 
 
-def _resolve(value, where: str) -> str:  # type: ignore[no-untyped-def]
-    return {"GRAPH_SECRET": "s3cret", "PWA_RT": "rt"}[value["env"]]
+def _resolve(value: SecretRef, where: str) -> str:
+    return {"GRAPH_SECRET": "s3cret", "PWA_RT": "rt"}[str(value.env)]
 
 
 def test_planner_builds_one_stream_with_msal_auth(tmp_path: Path) -> None:
@@ -53,6 +54,10 @@ def test_projectonline_builds_five_streams_with_delegated_scope(tmp_path: Path) 
 
 def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
     sc = _sc("projectfiles", folder="drops/plans", patterns=["*.xml"])
+    assert check(sc, "cfg: sources.ms", tmp_path) == [
+        "cfg: sources.ms.folder: folder " + str(tmp_path / "drops/plans") + " does not exist"
+    ]
+    (tmp_path / "drops/plans").mkdir(parents=True)
     assert check(sc, "cfg: sources.ms", tmp_path) == []
     (stream,) = build(sc, tmp_path, _resolve)
     assert isinstance(stream, ProjectFilesStream) and stream.source == "projectfiles:ms"
@@ -67,7 +72,7 @@ def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
         ("planner", {"tenant": "t", "client_id": "c", "client_secret": {"env": "X"}, "colour": 1},
          "cfg: sources.ms: unknown keys ['colour']"),
         ("planner", {"tenant": "t", "client_id": "c", "certificate": {"private_key": {"env": "K"}}},
-         "cfg: sources.ms.certificate: needs private_key"),
+         "cfg: sources.ms.certificate.thumbprint: missing"),
         ("projectonline", {"tenant": "t", "client_id": "c", "refresh_token": {"env": "X"}},
          "cfg: sources.ms.pwa_url: missing"),
         ("projectonline", {"pwa_url": "contoso/pwa", "tenant": "t", "client_id": "c",

@@ -339,15 +339,23 @@ def test_a_flow_refuses_a_url_with_a_password_in_one_line() -> None:
 
 
 def test_warehouse_url_in_the_configuration_may_come_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from flows.warehouse import WarehouseRefError, configured_url
+    from flows import config as cfg
 
-    monkeypatch.setenv("PMO_TEST_WH_URL", "postgresql://pmo:Pg-Pa55word@db/pmo")
-    assert configured_url({"env": "PMO_TEST_WH_URL"}) == "postgresql://pmo:Pg-Pa55word@db/pmo"
-    assert configured_url("sqlite:///wh.db") == "sqlite:///wh.db"
-    with pytest.raises(WarehouseRefError, match=r"warehouse\.url: environment variable PMO_TEST_NONE"):
-        configured_url({"env": "PMO_TEST_NONE"})
+    monkeypatch.delenv("PMO_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("PMO_TEST_WH_URL", f"sqlite:///{tmp_path / 'wh.db'}")
+    (tmp_path / "drops").mkdir()
+    sources = '[sources.erp]\ntype = "finance"\nfolder = "drops"\n'
+    sources += '[sources.erp.streams.costs]\npattern = "*.csv"\nprofile = "generic_costs"\n'
+    path = tmp_path / "pmo.toml"
+    path.write_text('[warehouse]\nurl = { env = "PMO_TEST_WH_URL" }\n' + sources, encoding="utf-8")
+    config = cfg.load(path)
+    assert config.warehouse_url is None
+    assert config.engine().url.database == str(tmp_path / "wh.db")
+    monkeypatch.delenv("PMO_TEST_WH_URL")
+    with pytest.raises(cfg.ConfigError, match=r"warehouse\.url: environment variable PMO_TEST_WH_URL"):
+        config.engine()
 
 
 # -- BI reads only what it should ----------------------------------------------------------------------

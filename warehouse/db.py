@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +35,17 @@ sqlite3.register_adapter(datetime, _sqlite_datetime)
 sqlite3.register_adapter(date, date.isoformat)
 
 
-def resolve_url(explicit: str | None = None, configured: str | None = None) -> str:
+def resolve_url(explicit: str | None = None, configured: str | Callable[[], str | None] | None = None) -> str:
     """The warehouse URL, first found: ``--database-url``, ``PMO_WAREHOUSE_URL``, the configuration
-    file's ``[warehouse] url``, then a SQLite file in the working directory."""
-    return explicit or os.environ.get("PMO_WAREHOUSE_URL") or configured or DEFAULT_URL
+    file's ``[warehouse] url``, then a SQLite file in the working directory.
+
+    ``configured`` may be a function, called only when needed: a URL kept in an environment variable or
+    a Prefect Secret block is then read only when neither of the first two names the warehouse.
+    """
+    found = explicit or os.environ.get("PMO_WAREHOUSE_URL")
+    if not found and callable(configured):
+        configured = configured()
+    return found or configured or DEFAULT_URL
 
 
 class WarehouseError(RuntimeError):

@@ -19,126 +19,153 @@ issues left outside as ``deleted_reason = "out of scope: <jql>"`` (not "deleted 
 deletion scan it refuses to retire more than a fifth of the live tasks in one run unless the run allows a
 mass delete. A wider scope brings retired issues back when they are loaded again (a full run).
 
-``build``/``check`` are registered by ``flows.config``, which hands ``resolve_secret`` to ``build``.
+``JiraSource`` is the table's model (joined into the union on ``type`` by ``flows.config``); ``build`` gets
+``resolve_secret`` handed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from connectors.config import (
+    NotNegative,
+    Positive,
+    Resolve,
+    SecretRef,
+    SourceTable,
+    Table,
+    at,
+    check_source,
+    file_path,
+)
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS
 
-KEYS = {
-    "url",
-    "email",
-    "token",
-    "pat",
-    "jql",
-    "deployment",
-    "lookback_minutes",
-    "rate_per_second",
-    "connect_timeout",
-    "read_timeout",
-    "verify",
-    "browse_url",
-    "sprint_field",
-    "story_points_field",
-    "custom_fields",
-}
-NUMBERS = ("lookback_minutes", "rate_per_second", "connect_timeout", "read_timeout")
+
+def _verify(value: Any, info: ValidationInfo) -> bool | Path:
+    """``true``/``false``, or the CA bundle (a file) to trust."""
+    if isinstance(value, bool):
+        return value
+    return file_path(value, info)
 
 
-def build(sc: Any, base: Path, resolve: Callable[[Any, str], str]) -> list[Any]:
+class NoKeys(Table):
+    """``[sources.X.streams.issues]``: listing a stream is all there is to it."""
+
+
+class JiraSource(SourceTable):
+    type: Literal["jira"]
+    token: SecretRef | None = None  # before email, whose check reads it
+    pat: SecretRef | None = None
+    url: str = Field(description="e.g. https://acme.atlassian.net")
+    email: str | None = Field(default=None, validate_default=True)
+    jql: str | None = None
+    deployment: str = "auto"
+    lookback_minutes: NotNegative = 5
+    rate_per_second: Positive = 10
+    connect_timeout: Positive = 5
+    read_timeout: Positive = 60
+    verify: Annotated[bool | Path, PlainValidator(_verify)] = True
+    browse_url: str | None = None
+    sprint_field: str = "customfield_10020"
+    story_points_field: str = "customfield_10016"
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    streams: dict[str, NoKeys] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise PydanticCustomError("rule", "{url} is not an http(s) URL", {"url": repr(url)})
+        return url
+
+    @field_validator("email")
+    @classmethod
+    def _email_with_token(cls, email: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("token") is not None and not email:
+            raise PydanticCustomError("rule", "missing (Cloud API tokens authenticate as email + token)")
+        return email
+
+    @field_validator("jql")
+    @classmethod
+    def _scope(cls, jql: str | None) -> str | None:
+        if jql is not None and not jql.strip():
+            raise PydanticCustomError("rule", "must be a non-empty JQL string (the scope of this site)")
+        if jql is not None and "order by" in jql.lower():
+            raise PydanticCustomError(
+                "rule", "leave out ORDER BY; the streams order their queries themselves"
+            )
+        return jql
+
+    @field_validator("deployment")
+    @classmethod
+    def _deployment(cls, value: str) -> str:
+        if value not in ("auto", "cloud", "datacenter"):
+            raise PydanticCustomError("rule", "{got} is not auto, cloud or datacenter", {"got": repr(value)})
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, streams: dict[str, NoKeys]) -> dict[str, NoKeys]:
+        unknown = sorted(set(streams) - set(STREAMS))
+        if unknown:
+            raise PydanticCustomError(
+                "rule",
+                "unknown streams {unknown} (known: {known})",
+                {"unknown": unknown, "known": sorted(STREAMS)},
+            )
+        return streams
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> JiraSource:
+        if self.token is not None and self.pat is not None:
+            raise PydanticCustomError("rule", "give token (Cloud, with email) or pat (Data Center), not both")
+        if self.token is None and self.pat is None:
+            raise at("token", 'missing (token = { env = "JIRA_TOKEN" }, or pat for Data Center)')
+        return self
+
+
+def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
     """The site's streams, sharing one client (one token bucket) per site.
 
     ``resolve`` turns ``{ env = .. }`` / ``{ secret = .. }`` into the secret (flows hands it in). Records
     carry ``jira:<instance>``, or ``jira:<site host>`` when no instance is configured.
     """
-    resolve_secret = resolve
-    s = sc.settings
+    s = JiraSource.of(sc, base)
     where = f"sources.{sc.name}"
-    source = f"jira:{sc.instance or urlsplit(s['url']).netloc}"
-    token = resolve_secret(s["token"], f"{where}.token") if "token" in s else None
-    pat = resolve_secret(s["pat"], f"{where}.pat") if "pat" in s else None
-    deployment = s.get("deployment")
+    source = f"jira:{s.instance or urlsplit(s.url).netloc}"
     client = JiraClient(
-        s["url"],
+        s.url,
         source,
-        email=s.get("email"),
-        token=token,
-        pat=pat,
-        deployment=None if deployment in (None, "auto") else deployment,
-        connect_timeout=float(s.get("connect_timeout", 5)),
-        read_timeout=float(s.get("read_timeout", 60)),
-        rate=float(s.get("rate_per_second", 10)),
-        verify=_verify(s.get("verify", True), base),
-        browse_url=s.get("browse_url"),
+        email=s.email,
+        token=resolve(s.token, f"{where}.token") if s.token else None,
+        pat=resolve(s.pat, f"{where}.pat") if s.pat else None,
+        deployment=None if s.deployment == "auto" else s.deployment,
+        connect_timeout=s.connect_timeout,
+        read_timeout=s.read_timeout,
+        rate=s.rate_per_second,
+        verify=str(s.verify) if isinstance(s.verify, Path) else s.verify,
+        browse_url=s.browse_url,
     )
-    fields = FieldMap(
-        sprint=s.get("sprint_field", "customfield_10020"),
-        story_points=s.get("story_points_field", "customfield_10016"),
-        custom=dict(s.get("custom_fields") or {}),
-    )
-    names = list(sc.streams) or list(STREAMS)
-    common = {
+    fields = FieldMap(sprint=s.sprint_field, story_points=s.story_points_field, custom=dict(s.custom_fields))
+    common: dict[str, Any] = {
         "client": client,
         "source": source,
         "fields": fields,
-        "lookback": timedelta(minutes=float(s.get("lookback_minutes", 5))),
+        "lookback": timedelta(minutes=s.lookback_minutes),
     }
-    if s.get("jql"):
-        common["scope"] = s["jql"]
-    return [STREAMS[n](**common) for n in names]
-
-
-def _verify(value: Any, base: Path) -> bool | str:
-    if isinstance(value, str):
-        p = Path(value)
-        return str(p if p.is_absolute() else base / p)
-    return bool(value)
+    if s.jql:
+        common["scope"] = s.jql
+    return [STREAMS[n](**common) for n in (list(s.streams) or list(STREAMS))]
 
 
 def check(sc: Any, where: str, base: Path) -> list[str]:
     """Every problem of one jira source table, each with its dotted path; secrets are not resolved here."""
-    s = sc.settings
-    problems = [f"{where}: unknown keys {sorted(set(s) - KEYS)}"] if set(s) - KEYS else []
-    url = s.get("url")
-    if not url:
-        problems.append(f"{where}.url: missing (e.g. https://acme.atlassian.net)")
-    elif urlsplit(str(url)).scheme not in ("http", "https") or not urlsplit(str(url)).netloc:
-        problems.append(f"{where}.url: {url!r} is not an http(s) URL")
-    if "pat" in s and "token" in s:
-        problems.append(f"{where}: give token (Cloud, with email) or pat (Data Center), not both")
-    elif "token" in s and not s.get("email"):
-        problems.append(f"{where}.email: missing (Cloud API tokens authenticate as email + token)")
-    elif "token" not in s and "pat" not in s:
-        problems.append(f'{where}.token: missing (token = {{ env = "JIRA_TOKEN" }}, or pat for Data Center)')
-    if "jql" in s and (not isinstance(s["jql"], str) or not s["jql"].strip()):
-        problems.append(f"{where}.jql: must be a non-empty JQL string (the scope of this site)")
-    elif isinstance(s.get("jql"), str) and "order by" in s["jql"].lower():
-        problems.append(f"{where}.jql: leave out ORDER BY; the streams order their queries themselves")
-    if s.get("deployment", "auto") not in ("auto", "cloud", "datacenter"):
-        problems.append(f"{where}.deployment: {s['deployment']!r} is not auto, cloud or datacenter")
-    for key in NUMBERS:
-        if key in s and (
-            not isinstance(s[key], int | float)
-            or isinstance(s[key], bool)
-            or s[key] < 0
-            or (key != "lookback_minutes" and s[key] == 0)
-        ):
-            problems.append(f"{where}.{key}: must be a positive number")
-    custom = s.get("custom_fields", {})
-    if not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values()):
-        problems.append(
-            f'{where}.custom_fields: must map names to field ids, e.g. {{ team = "customfield_10001" }}'
-        )
-    unknown = sorted(set(sc.streams) - set(STREAMS))
-    if unknown:
-        problems.append(f"{where}.streams: unknown streams {unknown} (known: {sorted(STREAMS)})")
-    return problems
+    return check_source(JiraSource, sc, where, base)

@@ -1,7 +1,7 @@
-"""``[sources.X]`` tables of type ``planner``, ``projectonline`` and ``projectfiles``: check and build.
+"""``[sources.X]`` tables of type ``planner``, ``projectonline`` and ``projectfiles``: models and build.
 
-Same signatures as the finance ones in ``flows.config`` (which registers these). Secrets are resolved at
-build time through ``flows.config.resolve_secret`` — passed in, so connectors never import flows::
+``flows.config`` joins the models into its union on ``type``. Secrets are resolved at build time through
+``flows.config.resolve_secret`` — passed in, so connectors never import flows::
 
     [sources.m365]
     type = "planner"
@@ -34,25 +34,115 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from connectors.config import File, Folder, Resolve, SecretRef, SourceTable, Table, at, check_source
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.graph import GRAPH_V1, GraphClient
 from connectors.microsoft.planner import DEFAULT_GROUP_FILTER, PlannerStream
 from connectors.microsoft.projectdata import ENTITY_STREAMS, projectdata_streams
 
-Resolve = Callable[[Any, str], str]
 _ODATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CRED_KEYS = ("client_secret", "certificate", "refresh_token", "token")
-_KNOWN = {
-    "planner": {"tenant", "client_id", "group_filter", "groups", "token_cache", "graph_url", "authority_host",
-                "details", *_CRED_KEYS},
-    "projectonline": {"pwa_url", "tenant", "client_id", "token_cache", "authority_host", "modified_since",
-                      "scope", "streams_enabled", "project_code_field", *_CRED_KEYS},
-    "projectfiles": {"folder", "patterns"},
-}  # fmt: skip
+
+
+class CertificateTable(Table):
+    private_key: SecretRef = Field(description='private_key = { env = "NAME" }: the PEM, or the path of one')
+    thumbprint: str = Field(description="the certificate's SHA-1 thumbprint, as Entra shows it")
+    public_certificate: File | None = None
+
+
+class EntraSource(SourceTable):
+    """An Entra app (or a pre-issued ``token``): what Planner and Project Online sign in with."""
+
+    tenant: str | None = None
+    client_id: str | None = None
+    client_secret: SecretRef | None = None
+    certificate: CertificateTable | None = None
+    refresh_token: SecretRef | None = None
+    token: SecretRef | None = None
+    token_cache: str | None = None  # a file msal writes: it need not exist yet
+    authority_host: str = AUTHORITY_HOST
+
+    @model_validator(mode="after")
+    def _credentials(self) -> EntraSource:
+        if self.token is None:
+            for key in ("tenant", "client_id"):
+                if not getattr(self, key):
+                    raise at(key, "missing")
+        creds = [k for k in ("client_secret", "certificate", "refresh_token", "token") if getattr(self, k)]
+        if not creds:
+            raise PydanticCustomError(
+                "rule",
+                "no credential: set client_secret, certificate{delegated}"
+                ' (each as { env = "NAME" }) or token',
+                {"delegated": ", refresh_token" if self.type == "projectonline" else ""},
+            )
+        if len([k for k in creds if k != "refresh_token"]) > 1:
+            raise PydanticCustomError(
+                "rule", "choose one of client_secret, certificate, token (got {creds})", {"creds": creds}
+            )
+        return self
+
+
+class PlannerSource(EntraSource):
+    type: Literal["planner"]
+    group_filter: str = DEFAULT_GROUP_FILTER  # "" lists every group
+    groups: list[str] = Field(default_factory=list)
+    graph_url: str = GRAPH_V1
+    details: bool = True
+
+
+class ProjectOnlineSource(EntraSource):
+    type: Literal["projectonline"]
+    pwa_url: str = Field(description="the PWA site URL, e.g. https://contoso.sharepoint.com/sites/pwa")
+    scope: str | None = None  # default: https://<pwa host>/.default
+    modified_since: str | None = None
+    streams_enabled: list[str] | None = None
+    project_code_field: str | None = None
+
+    @field_validator("pwa_url")
+    @classmethod
+    def _site(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise PydanticCustomError(
+                "rule", "must be the PWA site URL, e.g. https://contoso.sharepoint.com/sites/pwa"
+            )
+        return url
+
+    @field_validator("project_code_field")
+    @classmethod
+    def _odata_name(cls, name: str | None) -> str | None:
+        if name is not None and not _ODATA_NAME.match(name):
+            raise PydanticCustomError("rule", "not an OData property name: {name}", {"name": repr(name)})
+        return name
+
+    @field_validator("streams_enabled")
+    @classmethod
+    def _known_streams(cls, names: list[str] | None) -> list[str] | None:
+        bad = sorted(set(names or ()) - set(ENTITY_STREAMS))
+        if bad:
+            raise PydanticCustomError(
+                "rule", "unknown {bad} (known: {known})", {"bad": bad, "known": sorted(ENTITY_STREAMS)}
+            )
+        return names
+
+
+class ProjectFilesSource(SourceTable):
+    type: Literal["projectfiles"]
+    folder: Folder = Field(description="the folder of MSPDI .xml / .mpp files")
+    patterns: list[str] = Field(default=["*.xml", "*.mpp"], min_length=1)
+
+
+MODELS: dict[str, type[SourceTable]] = {
+    "planner": PlannerSource,
+    "projectonline": ProjectOnlineSource,
+    "projectfiles": ProjectFilesSource,
+}
 
 
 def _path(base: Path, value: str) -> Path:
@@ -60,114 +150,60 @@ def _path(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def token_provider(
-    s: dict[str, Any], where: str, base: Path, scope: str, resolve: Resolve
-) -> Callable[[], str]:
-    if "token" in s:
-        static = resolve(s["token"], f"{where}.token")
+def token_provider(s: EntraSource, where: str, base: Path, scope: str, resolve: Resolve) -> Callable[[], str]:
+    if s.token is not None:
+        static = resolve(s.token, f"{where}.token")
         return lambda: static
     cert = None
-    if "certificate" in s:
-        c = s["certificate"]
-        key = resolve(c["private_key"], f"{where}.certificate.private_key")
+    if s.certificate is not None:
+        c = s.certificate
+        key = resolve(c.private_key, f"{where}.certificate.private_key")
         if not key.lstrip().startswith("-----BEGIN"):
             key = _path(base, key).read_text(encoding="utf-8")  # the secret names a PEM file
-        public = c.get("public_certificate")
-        cert = Certificate(key, c["thumbprint"], _path(base, public).read_text() if public else None)
+        public = c.public_certificate.read_text() if c.public_certificate else None
+        cert = Certificate(key, c.thumbprint, public)
     return MicrosoftAuth(
-        tenant=s["tenant"],
-        client_id=s["client_id"],
+        tenant=str(s.tenant),
+        client_id=str(s.client_id),
         scopes=(scope,),
-        client_secret=resolve(s["client_secret"], f"{where}.client_secret") if "client_secret" in s else None,
+        client_secret=resolve(s.client_secret, f"{where}.client_secret") if s.client_secret else None,
         certificate=cert,
-        refresh_token=resolve(s["refresh_token"], f"{where}.refresh_token") if "refresh_token" in s else None,
-        cache_path=_path(base, s["token_cache"]) if "token_cache" in s else None,
-        authority_host=s.get("authority_host", AUTHORITY_HOST),
+        refresh_token=resolve(s.refresh_token, f"{where}.refresh_token") if s.refresh_token else None,
+        cache_path=_path(base, s.token_cache) if s.token_cache else None,
+        authority_host=s.authority_host,
     )
 
 
 def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
-    s, where = sc.settings, f"sources.{sc.name}"
-    if sc.type == "projectfiles":
-        patterns = tuple(s.get("patterns") or ("*.xml", "*.mpp"))
-        return [ProjectFilesStream(sc.source, "project_files", _path(base, s["folder"]), patterns)]
-    if sc.type == "planner":
+    s, where = MODELS[sc.type].of(sc, base), f"sources.{sc.name}"
+    if isinstance(s, ProjectFilesSource):
+        return [ProjectFilesStream(sc.source, "project_files", s.folder, tuple(s.patterns))]
+    if isinstance(s, PlannerSource):
         client = GraphClient(
-            token_provider(s, where, base, GRAPH_SCOPE, resolve),
-            s.get("graph_url", GRAPH_V1),
-            label="planner",
+            token_provider(s, where, base, GRAPH_SCOPE, resolve), s.graph_url, label="planner"
         )
         return [
             PlannerStream(
-                source=f"planner:{sc.instance or s.get('tenant') or sc.name}",
+                source=f"planner:{s.instance or s.tenant or sc.name}",
                 client=client,
-                group_filter=s.get("group_filter", DEFAULT_GROUP_FILTER) or None,
-                group_ids=tuple(s.get("groups") or ()),
-                details=bool(s.get("details", True)),
+                group_filter=s.group_filter or None,
+                group_ids=tuple(s.groups),
+                details=s.details,
             )
         ]
-    if sc.type == "projectonline":
-        pwa = s["pwa_url"].rstrip("/")
-        host = urlsplit(pwa).netloc
-        scope = s.get("scope") or f"https://{host.split(':')[0]}/.default"
-        streams = projectdata_streams(
-            source=f"projectonline:{sc.instance or host}",
-            pwa_url=pwa,
-            token=token_provider(s, where, base, scope, resolve),
-            modified_since=s.get("modified_since"),
-            project_code_field=s.get("project_code_field") or None,
-        )
-        enabled = s.get("streams_enabled")
-        return [st for st in streams if not enabled or st.name in enabled]
-    raise ValueError(f"{where}: not a Microsoft source type: {sc.type}")
+    assert isinstance(s, ProjectOnlineSource)
+    pwa = s.pwa_url.rstrip("/")
+    host = urlsplit(pwa).netloc
+    streams = projectdata_streams(
+        source=f"projectonline:{s.instance or host}",
+        pwa_url=pwa,
+        token=token_provider(s, where, base, s.scope or f"https://{host.split(':')[0]}/.default", resolve),
+        modified_since=s.modified_since,
+        project_code_field=s.project_code_field,
+    )
+    return [st for st in streams if not s.streams_enabled or st.name in s.streams_enabled]
 
 
 def check(sc: Any, where: str, base: Path) -> list[str]:
-    s, problems = sc.settings, []
-    unknown = sorted(set(s) - _KNOWN.get(sc.type, set()))
-    if unknown:
-        problems.append(f"{where}: unknown keys {unknown}")
-    if sc.type == "projectfiles":
-        if "folder" not in s:
-            problems.append(f"{where}.folder: missing (the folder of MSPDI .xml / .mpp files)")
-        pats = s.get("patterns", ["*.xml"])
-        if not isinstance(pats, list) or not all(isinstance(p, str) for p in pats) or not pats:
-            problems.append(f'{where}.patterns: a list of file patterns, e.g. ["*.xml", "*.mpp"]')
-        return problems
-    required = ("pwa_url",) if sc.type == "projectonline" else ()
-    if "token" not in s:
-        required += ("tenant", "client_id")
-    for key in required:
-        if not s.get(key):
-            problems.append(f"{where}.{key}: missing")
-    creds = [k for k in _CRED_KEYS if k in s]
-    if not creds:
-        problems.append(
-            f"{where}: no credential: set client_secret, certificate"
-            + (", refresh_token" if sc.type == "projectonline" else "")
-            + ' (each as { env = "NAME" }) or token'
-        )
-    elif len([k for k in creds if k != "refresh_token"]) > 1:
-        problems.append(f"{where}: choose one of client_secret, certificate, token (got {creds})")
-    if "certificate" in s:
-        c = s["certificate"]
-        if not isinstance(c, dict) or "private_key" not in c or "thumbprint" not in c:
-            problems.append(f'{where}.certificate: needs private_key = {{ env = "NAME" }} and thumbprint')
-    if (
-        sc.type == "projectonline"
-        and "pwa_url" in s
-        and not str(s["pwa_url"]).startswith(("https://", "http://"))
-    ):
-        problems.append(
-            f"{where}.pwa_url: must be the PWA site URL, e.g. https://contoso.sharepoint.com/sites/pwa"
-        )
-    code_field = s.get("project_code_field")
-    if sc.type == "projectonline" and code_field is not None and not _ODATA_NAME.match(str(code_field)):
-        problems.append(f"{where}.project_code_field: not an OData property name: {code_field!r}")
-    if sc.type == "projectonline" and "streams_enabled" in s:
-        bad = sorted(set(s["streams_enabled"]) - set(ENTITY_STREAMS))
-        if bad:
-            problems.append(f"{where}.streams_enabled: unknown {bad} (known: {sorted(ENTITY_STREAMS)})")
-    if sc.type == "planner" and "groups" in s and not isinstance(s["groups"], list):
-        problems.append(f"{where}.groups: a list of group ids")
-    return problems
+    """Every problem of one Microsoft source table, each with its dotted path."""
+    return check_source(MODELS[sc.type], sc, where, base)
