@@ -85,9 +85,14 @@ def _load(config: Path) -> cfg.Config:
     try:
         return cfg.load(config)
     except cfg.ConfigError as e:
-        for p in e.problems:
-            typer.echo(p, err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _problems(e) from None
+
+
+def _problems(e: cfg.ConfigError) -> typer.Exit:
+    """Each configuration problem as a plain line on stderr; the caller raises the exit (2)."""
+    for p in e.problems:
+        typer.echo(p, err=True)
+    return typer.Exit(EXIT_USAGE)
 
 
 def _engine(config: Path, database_url: str | None) -> Engine:
@@ -311,16 +316,15 @@ def print_runs(engine, limit: int = 20) -> None:  # type: ignore[no-untyped-def]
 def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
     """Validate the configuration file and say exactly what is wrong and where."""
     c = _load(config)
-    for name in c.sources:
-        try:
+    try:
+        for name in c.sources:
             streams = c.streams(name)  # builds them: profiles load, secrets resolve
-        except cfg.ConfigError as e:
-            for p in e.problems:
-                console.print(f"[red]✗[/red] {p}")
-            raise typer.Exit(2) from None
-        sources = sorted({s.source for s in streams})
-        console.print(f"[green]✓[/green] {name} ({', '.join(sources)}): {', '.join(s.name for s in streams)}")
-    console.print(f"[green]✓[/green] warehouse: {masked(resolve_url(None, c.configured_url))}")
+            sources = ", ".join(sorted({s.source for s in streams}))
+            console.print(f"[green]✓[/green] {name} ({sources}): {', '.join(s.name for s in streams)}")
+        url = resolve_url(None, c.configured_url)
+    except cfg.ConfigError as e:
+        raise _problems(e) from None
+    console.print(f"[green]✓[/green] warehouse: {masked(url)}")
 
 
 @app.command()

@@ -87,7 +87,7 @@ def test_config_check_names_a_folder_that_is_not_text_at_its_line_without_a_trac
     (tmp_path / "exports").mkdir()
     code, out = _check(tmp_path, GOOD_FINANCE.replace('folder = "exports"', "folder = 42"))
     assert code == 2
-    assert out == f"✗ {tmp_path / 'pmo.toml'}:4: sources.erp.folder: must be a path (text), got 42"
+    assert out == f"{tmp_path / 'pmo.toml'}:4: sources.erp.folder: must be a path (text), got 42"
 
 
 def test_config_check_refuses_a_missing_folder_and_a_list_for_a_pattern(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ token = "abc"
     code, out = _check(tmp_path, jira.replace('"abc"', '{ env = "PMO_TEST_UNSET" }'))
     assert code == 2
     assert out == (
-        f"✗ {tmp_path / 'pmo.toml'}:5: sources.acme.token: environment variable PMO_TEST_UNSET is not set"
+        f"{tmp_path / 'pmo.toml'}:5: sources.acme.token: environment variable PMO_TEST_UNSET is not set"
     )
 
 

@@ -389,6 +389,7 @@ jql = "project in (CRM"
 def test_a_usage_error_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "pmo.toml"
     config.write_text(FINANCE, encoding="utf-8")
+    (tmp_path / "exports").mkdir()  # the configuration checks that the drop folder exists
     done = CliRunner().invoke(app, ["sync", "-c", str(config), "--source", "nope"])
     assert done.exit_code == 2
     assert done.stderr.splitlines() == [f"{config}: no source named 'nope' (sources: ['erp'])"]
@@ -399,6 +400,7 @@ def test_a_warehouse_that_cannot_be_reached_is_one_line_without_its_password(
 ) -> None:
     config = tmp_path / "pmo.toml"
     config.write_text(FINANCE, encoding="utf-8")
+    (tmp_path / "exports").mkdir()  # the configuration checks that the drop folder exists
     url = f"postgresql://pmo:s3cr3t-pw@127.0.0.1:{closed_port}/pmo"
     done = CliRunner().invoke(app, ["sync", "-c", str(config), "--database-url", url])
     assert done.exit_code == 4
