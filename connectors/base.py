@@ -1,6 +1,6 @@
 """What every connector hands the flows: streams that yield pages of canonical records.
 
-A connector knows one source and nothing of SQL (ARCHITECTURE.md, "Rules of the house"). The flow stores
+A connector knows one source and nothing of SQL (docs/architecture.md, "Rules of the house"). The flow stores
 each page and, when the page says so, commits it together with the watermark it carries.
 """
 

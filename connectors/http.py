@@ -1,6 +1,6 @@
 """The retry policy every HTTP connector shares: which answers deserve another try, and how long to wait.
 
-A server's ``Retry-After`` is honoured exactly — never shortened, never capped (ARCHITECTURE.md: Jira and
+A server's ``Retry-After`` is honoured exactly — never shortened, never capped (docs/architecture.md: Jira and
 Graph both throttle with it); only our own exponential backoff, used when the server named no wait, is
 capped. Each source's client keeps what is its own (auth, pacing, paging) and calls ``retrying``.
 

@@ -1,8 +1,8 @@
 """Prefect flows, the ``pmo`` CLI and their wiring.
 
-Prefect reads its settings when first imported, so the defaults pmo-sync needs are set here, before any
-flow module imports it: no telemetry (ARCHITECTURE.md), and time for a fresh machine's first ephemeral
-server, which migrates its database and takes longer than Prefect's 20 s default. An explicit
+Prefect reads its settings when first imported, so the defaults pmo-sync needs are set here, before any flow
+module imports it: no telemetry (docs/architecture.md, "Running it"), and time for a fresh machine's first
+ephemeral server, which migrates its database and takes longer than Prefect's 20 s default. An explicit
 environment variable always wins.
 """
 

@@ -1,7 +1,7 @@
 """Prefect flows: ``nightly_sync`` (every configured stream, incremental) and ``backfill`` (one window).
 
 Tasks receive references (config path, source and stream names, window), never rows: Prefect hashes task
-inputs at ~130 µs a row (ARCHITECTURE.md, "Prefect costs"). The warehouse is migrated before any load.
+inputs at ~130 µs a row (docs/architecture.md, "Running it"). The warehouse is migrated before any load.
 A source that cannot be reached fails its first stream within seconds and its other streams are put on
 record as failed with the same reason, not tried; a source another run holds is skipped. When a run
 fails, or leaves a source stale, ``flows.notify`` tells the block named in ``[notify]``.

@@ -1,7 +1,7 @@
 """The sandbox's ground truth: one deterministic portfolio, consistent across every rendered source except
 for exactly the planted discrepancies, and identity truth covering every record the connectors load.
 
-``_rule_rows`` is a small reference implementation of the reconciliation rules (ARCHITECTURE-level
+``_rule_rows`` is a small reference implementation of the reconciliation rules (README-level
 definitions, tolerances as in model.recon) over what each simulator renders; on the sandbox it must find
 exactly ``expected_exceptions`` — no more (consistency by construction), no less (each plant shows).
 """

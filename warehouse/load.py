@@ -1,7 +1,7 @@
 """Bulk writes: page upserts, deletion marks and staged whole-file merges.
 
 Upserts use the dialect's ``INSERT .. ON CONFLICT (source, source_id) DO UPDATE`` run as one driver
-executemany with no RETURNING (ARCHITECTURE.md, "Upserts"). The update only fires when some column is
+executemany with no RETURNING (docs/architecture.md, "Running it"). The update only fires when some column is
 really different (``IS DISTINCT FROM``), so re-loading unchanged data writes nothing and ``updated_at``
 keeps meaning "last real change".
 """

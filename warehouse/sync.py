@@ -1,8 +1,8 @@
 """One sync of one stream: its ``sync_run`` row, its transaction and its watermark.
 
-Rows and the watermark that covers them commit together (``checkpoint``), so a crash can repeat work
-but never skip it (ARCHITECTURE.md, "Sync semantics"). The ``sync_run`` row is written in its own short
-transactions so a failed run is still on record, with its error, for BI freshness reports.
+Rows and the watermark that covers them commit together (``checkpoint``), so a crash can repeat work but
+never skip it (docs/architecture.md, "What a correct sync means"). The ``sync_run`` row is written in its
+own short transactions so a failed run is still on record, with its error, for BI freshness reports.
 """
 
 from __future__ import annotations

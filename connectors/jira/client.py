@@ -2,11 +2,11 @@
 
 Why our own and not the ``jira`` package's session: its ResilientSession has no timeout and waits less than
 Retry-After asks, and it has no helpers for search/jql paging by token, worklog/updated|list|deleted or
-changelog/bulkfetch (ARCHITECTURE.md, "Facts about the sources"). Here every request has connect and read
-timeouts, passes a shared token bucket (which slows down on ``X-RateLimit-NearLimit`` and stops everyone for
-a Retry-After), and is retried by tenacity on 429, 5xx and connection errors, waiting at least Retry-After.
-A site that refuses connections spends the client's ``ConnectBudget`` (shared by the site's streams) instead.
-Any other 4xx fails loudly with the endpoint and status, never the token.
+changelog/bulkfetch (docs/architecture.md, "Why the Jira client speaks REST itself"). Here every request has
+connect and read timeouts, passes a shared token bucket (which slows down on ``X-RateLimit-NearLimit`` and
+stops everyone for a Retry-After), and is retried by tenacity on 429, 5xx and connection errors, waiting at
+least Retry-After. A site that refuses connections spends the client's ``ConnectBudget`` (shared by the
+site's streams) instead. Any other 4xx fails loudly with the endpoint and status, never the token.
 
 Every listing goes through one pager, ``follow``, which believes a page only once its shape checks out: a
 ``{}``, a missing list, a cursor seen before in the same listing, a ``total`` that moves or a page past it

@@ -1,6 +1,6 @@
 """Microsoft sign-in through msal, shared by the Planner and Project Online connectors.
 
-Modes (ARCHITECTURE.md, "Microsoft Graph", "Project Online"):
+Modes (docs/architecture.md, "Microsoft sign-in (msal)", "Project Online and Project Server"):
 - app-only with a client secret or a certificate (``{private_key, thumbprint, public_certificate}``):
   Graph Planner reading needs Tasks.Read.All and Group.Read.All as application permissions;
 - delegated with a refresh token: ProjectData is reported not to accept app-only tokens, so a service

@@ -1,13 +1,13 @@
 """Microsoft Planner through Graph v1.0: groups → plans → buckets → tasks → details, as Task/Person/Project.
 
-Graph v1.0 has no Planner delta and no tenant-wide plan list (ARCHITECTURE.md, "Microsoft Graph"), so
-every run rescans: groups (a configurable ``$filter``), each group's plans and members, each plan's
-buckets and task pages (``@odata.nextLink``, ~400 a page). A task whose ``@odata.etag`` equals the one
-remembered from the last run is unchanged and costs nothing more — no details request, no record, no
-write. Changed and new tasks get their details through ``$batch`` (20 a call). Tasks and plans seen
-before but not in this scan are reported deleted on the last page. A full rescan has no cursor, so no
-watermark: freshness is in sync_run. Checklist edits change the task's etag (its checklist counters change); a
-description-only edit does not, and is picked up by the next full (``--mode full``) run.
+Graph v1.0 has no Planner delta and no tenant-wide plan list (docs/architecture.md, "Planner through
+Microsoft Graph"), so every run rescans: groups (a configurable ``$filter``), each group's plans and
+members, each plan's buckets and task pages (``@odata.nextLink``, ~400 a page). A task whose ``@odata.etag``
+equals the one remembered from the last run is unchanged and costs nothing more — no details request, no
+record, no write. Changed and new tasks get their details through ``$batch`` (20 a call). Tasks and plans
+seen before but not in this scan are reported deleted on the last page. A full rescan has no cursor, so no
+watermark: freshness is in sync_run. Checklist edits change the task's etag (its checklist counters change);
+a description-only edit does not, and is picked up by the next full (``--mode full``) run.
 """
 
 from __future__ import annotations
