@@ -76,7 +76,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         pid.lower(), "P-1008", "CRM", "in_progress", Decimal("1250.5"),
     )  # fmt: skip
     assert str(proj.baseline_finish) == "2026-06-30" and str(proj.start_date) == "2026-01-05"
-    assert pages[-1].watermark == "2026-06-30T10:00:00+00:00"
+    assert pages[-1].watermark == '{"updated": "2026-06-30T10:00:00+00:00"}'
     assert pages[-2].items == {pid.lower(): "1"}
 
     responses.calls.reset()

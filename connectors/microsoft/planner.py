@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
@@ -109,6 +109,7 @@ def map_plan(source: str, p: dict[str, Any], group: dict[str, Any]) -> Project:
 
 @dataclass
 class PlannerStream:
+    kind: ClassVar[Literal["pages"]] = "pages"
     source: str  # planner:<tenant>
     client: GraphClient
     name: str = "tasks"

@@ -20,7 +20,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from connectors.base import Page, StreamState, keyed, map_each
+from connectors.base import Cursor, Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
 from model.records import Person, PlannedWork, Project, Rejected, Task, TimeEntry
 from model.status import status_from_percent
@@ -244,8 +244,8 @@ class ProjectDataStream:
     def _since(self, state: StreamState) -> datetime | None:
         if state.mode != "incremental":
             return state.window.start
-        mark = state.watermark or self.modified_since
-        return odata_dt(mark) - LOOKBACK if mark else None
+        mark = state.cursor.updated or odata_dt(self.modified_since)
+        return mark - LOOKBACK if mark else None
 
     def _rows(self, entity_set: str, select: str, flt: str | None = None) -> Iterator[list[dict[str, Any]]]:
         params = {"$select": select}
@@ -263,7 +263,7 @@ class ProjectDataStream:
     def read(self, state: StreamState) -> Iterator[Page]:
         self._used = self.client.requests
         since = self._since(state)
-        newest = odata_dt(state.watermark) if state.watermark else None
+        newest = state.cursor.updated
 
         def track(value: Any) -> None:
             nonlocal newest
@@ -274,7 +274,7 @@ class ProjectDataStream:
         reader: Callable[..., Iterator[Page]] = getattr(self, f"_read_{self.kind}")
         yield from reader(state, since, track)
         yield Page(
-            watermark=(newest or datetime.now(UTC)).isoformat(timespec="seconds"),
+            watermark=Cursor((newest or datetime.now(UTC)).replace(microsecond=0)).to_text(),
             requests=self._spent(),
         )
 
