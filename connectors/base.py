@@ -81,7 +81,7 @@ class Cursor:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return value.isoformat() if value is not None else None
 
 
 def _time(value: Any) -> datetime | None:
