@@ -10,9 +10,9 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
 from model.records import DELETED_AT_SOURCE, Record, Rejected
 
@@ -30,11 +30,75 @@ class Window:
     end: datetime | None = None
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a stream's next run starts, the one shape every watermark takes (stored as JSON).
+
+    ``updated``: everything the source changed before this time is stored (the next window starts here,
+    minus a lookback). Mid-run, ``until`` (the window's end) and ``after_id`` (the last id stored, for
+    sources read in id order) let a killed run resume where it stopped instead of starting over.
+    """
+
+    updated: datetime | None = None
+    until: datetime | None = None
+    after_id: int | None = None
+
+    def to_text(self) -> str:
+        """JSON for ``sync_state.watermark``; ``updated`` always present, the resume point only mid-run."""
+        text: dict[str, Any] = {"updated": _iso(self.updated)}
+        if self.after_id is not None:
+            text.update(until=_iso(self.until), after_id=self.after_id)
+        return json.dumps(text)
+
+    @classmethod
+    def from_text(cls, text: str | None) -> Cursor:
+        """A stored watermark in any shape it was ever written, so warehouses keep their place: this JSON,
+        a bare ISO time (ProjectData before), epoch milliseconds (Jira worklogs before), or none."""
+        if not text:
+            return cls()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text  # a bare ISO time is not JSON
+        try:
+            if isinstance(value, dict):
+                after_id = value.get("after_id")
+                if after_id is not None and type(after_id) is not int:
+                    raise ValueError(f"after_id {after_id!r} is not an integer")
+                return cls(_time(value.get("updated")), _time(value.get("until")), after_id)
+            if type(value) is int:
+                return cls(EPOCH + timedelta(milliseconds=value))
+            if isinstance(value, str):
+                return cls(_time(value))
+            raise ValueError(f"a JSON {type(value).__name__}")
+        except ValueError as e:
+            raise ValueError(
+                f"unreadable watermark {text[:100]!r} ({e}): expected a JSON cursor, an ISO time or epoch ms"
+            ) from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO time as an aware datetime (UTC when it names no zone)."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time")
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class Page:
     """A page of records plus what the warehouse must do with it.
 
-    ``watermark``: safe to persist once this page (and all before it) is committed.
+    ``watermark``: safe to persist once this page (and all before it) is committed (``Cursor.to_text``).
     ``deleted``: entity → source ids the source reported gone, retired with ``deleted_reason``.
     ``requests``: HTTP requests (or files) spent producing this page, for ``sync_run``.
     ``items``: item → fingerprint to remember with this page (``None`` forgets the item). Lets a stream
@@ -67,6 +131,11 @@ class StreamState:
     known_ids: Callable[[str], Collection[str]] | None = None
     allow_mass_delete: bool = False
 
+    @property
+    def cursor(self) -> Cursor:
+        """The stored watermark, read."""
+        return Cursor.from_text(self.watermark)
+
     def check_deletions(self, where: str, entity: str, gone: int, live: int) -> None:
         """Refuse to retire more than ``MAX_DELETE_SHARE`` of ``live`` rows unless the run allows it."""
         if self.allow_mass_delete or gone <= max(1, live * MAX_DELETE_SHARE):
@@ -78,13 +147,22 @@ class StreamState:
         )
 
 
+StreamKind = Literal["pages", "items"]
+
+
 class Stream(Protocol):
     """One kind of record from one source instance (``finance:acme-sap`` / ``cost_lines``)."""
 
+    kind: ClassVar[Literal["pages"]]
     source: str
     name: str
 
     def read(self, state: StreamState) -> Iterator[Page]: ...
+
+
+def kind_of(stream: Stream | ItemStream) -> StreamKind:
+    """How the runner loads a stream: its declared ``kind``; one that declares none yields pages."""
+    return getattr(stream, "kind", "pages")
 
 
 def fingerprint(path: Path) -> str:
@@ -133,6 +211,7 @@ class Item(Protocol):
 class ItemStream(Protocol):
     """A stream of whole items (file drops): the warehouse stages each item and merges it in one go."""
 
+    kind: ClassVar[Literal["items"]]
     source: str
     name: str
 

@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy import Engine
 
-from connectors.base import Item, ItemError, ItemStream, Line, Stream, StreamState, Window
+from connectors.base import Item, ItemError, ItemStream, Line, Stream, StreamState, Window, kind_of
 from connectors.http import SourceUnreachable
 from model.records import Rejected
 from warehouse.load import Merged
@@ -60,10 +60,10 @@ def run(
         SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
     ):
         lock.attach(sync.run_id)
-        if hasattr(stream, "items"):
-            _run_items(sync, stream, mode, window, progress, lock)
+        if kind_of(stream) == "items":
+            _run_items(sync, cast(ItemStream, stream), mode, window, progress, lock)
         else:
-            _run_pages(sync, stream, mode, window, progress, lock, allow_mass_delete)
+            _run_pages(sync, cast(Stream, stream), mode, window, progress, lock, allow_mass_delete)
     return sync.summary()
 
 

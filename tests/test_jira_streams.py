@@ -277,7 +277,7 @@ def test_worklogs_stream_updated_then_list() -> None:
         ["TimeEntry", "Person", "TimeEntry"],
         [],
     ]
-    assert pages[0].watermark == "1700000100000"
+    assert pages[0].watermark == '{"updated": "2023-11-14T22:15:00+00:00"}'  # until, as the cursor
     assert pages[0].requests == 2
 
 
@@ -289,7 +289,8 @@ def test_worklog_deletions_stream() -> None:
     )
     pages = list(WorklogDeletionsStream(cloud(), SRC).read(StreamState()))
     assert responses.calls[0].request.params == {"since": "0"}
-    assert pages[0].deleted == {"time_entry": ["7"]} and pages[0].watermark == "5"
+    assert pages[0].deleted == {"time_entry": ["7"]}
+    assert pages[0].watermark == '{"updated": "1970-01-01T00:00:00.005000+00:00"}'  # until: 5 ms
 
 
 @responses.activate

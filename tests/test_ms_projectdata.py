@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,12 +13,14 @@ from sqlalchemy import Engine
 from support import count_rows
 
 from connectors.base import StreamState
+from connectors.microsoft.graph import GraphClient
 from connectors.microsoft.projectdata import (
     ACCEPT,
     BASELINE_SELECT,
     PROJECT_SELECT,
     RESOURCE_SELECT,
     TASK_SELECT,
+    ProjectDataStream,
     map_actual,
     map_project,
     map_resource,
@@ -26,6 +30,7 @@ from connectors.microsoft.projectdata import (
     projectdata_streams,
 )
 from flows.runner import run
+from model.records import Project
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
 
 PWA = "https://contoso.sharepoint.com/sites/pwa"
@@ -76,7 +81,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         pid.lower(), "P-1008", "CRM", "in_progress", Decimal("1250.5"),
     )  # fmt: skip
     assert str(proj.baseline_finish) == "2026-06-30" and str(proj.start_date) == "2026-01-05"
-    assert pages[-1].watermark == "2026-06-30T10:00:00+00:00"
+    assert pages[-1].watermark == '{"updated": "2026-06-30T10:00:00+00:00"}'
     assert pages[-2].items == {pid.lower(): "1"}
 
     responses.calls.reset()
@@ -182,3 +187,41 @@ def test_non_incremental_modes_read_without_modified_filter(mode: str) -> None:
         s = _streams(sim.url)["resources"]
         list(s.read(StreamState(watermark="2026-07-01T06:00:00+00:00", mode=mode)))
         assert next(q for _, p, q in sim.log if p.endswith("/Resources")).get("$filter") is None
+
+
+@dataclass
+class Calendars(ProjectDataStream):
+    """A new stream: its declaration and its mapping, nothing else."""
+
+    entity_set = "Calendars"
+    select = "CalendarId,CalendarName,CalendarModifiedDate"
+    key = "CalendarId"
+    replication_key = "CalendarModifiedDate"
+
+    def parse(self, row: dict[str, Any]) -> Project:
+        return Project(source=self.source, source_id=row["CalendarId"].lower(), name=row.get("CalendarName"))
+
+
+@responses.activate
+def test_a_declared_stream_inherits_paging_window_quarantine_and_cursor() -> None:
+    nxt = f"{API}/Calendars?$skiptoken=1"
+    c1 = {"CalendarId": "C1", "CalendarName": "Standard", "CalendarModifiedDate": "2026-07-02T09:00:00"}
+    keyless = {"CalendarName": "no id", "CalendarModifiedDate": "2026-09-09T09:00:00"}
+    c2 = {"CalendarId": "C2", "CalendarName": "Night", "CalendarModifiedDate": "2026-07-03T10:30:00"}
+    responses.get(f"{API}/Calendars", json={"value": [c1, keyless], "odata.nextLink": nxt})
+    responses.get(nxt, json={"value": [c2]})
+    client = GraphClient(lambda: "tok", API, accept=ACCEPT, sleep=lambda s: None)
+    pages = list(
+        Calendars(SRC, "calendars", client).read(
+            StreamState(watermark='{"updated": "2026-07-01T06:00:00+00:00"}')
+        )
+    )
+    assert _q(responses.calls[0]) == {
+        "$select": "CalendarId,CalendarName,CalendarModifiedDate",
+        "$filter": "CalendarModifiedDate gt datetime'2026-07-01T05:50:00'",  # cursor − 10 min lookback
+    }
+    assert responses.calls[1].request.url == nxt
+    assert [[r.source_id for r in p.records] for p in pages] == [["c1"], ["c2"], []]
+    assert [r.locator.split(":")[0] for r in pages[0].rejected] == ["Calendars#no CalendarId"]
+    assert [p.requests for p in pages] == [1, 1, 0]
+    assert pages[-1].watermark == '{"updated": "2026-07-03T10:30:00+00:00"}'  # the newest kept row's date

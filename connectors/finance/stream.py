@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 from connectors.base import StreamState, fingerprint
 from connectors.finance.profiles import Profile
@@ -17,6 +18,7 @@ from connectors.finance.reader import ExportFile
 
 @dataclass
 class FinanceStream:
+    kind: ClassVar[Literal["items"]] = "items"
     source: str  # finance:<instance>
     name: str  # cost_lines | budgets | any name the configuration gives
     folder: Path

@@ -1,11 +1,12 @@
 """The Jira streams: each declares its endpoint, cursor and mapping; paging, pacing, retries: the client.
 
-Cursors (``sync_state.watermark``):
-- issues, changelogs: JSON ``{"updated": <iso>}`` = the start of the last complete run (its window end);
-  mid-run pages commit ``{"updated", "until", "after_id"}`` so a killed run resumes after the last issue id it
-  stored. Issues are read ``ORDER BY id``: an edit during the run cannot shift unread issues past the pager,
-  and whatever was edited after the run began is caught by the next window (``updated`` − lookback).
-- worklogs, worklog_deletions: the ``until`` (epoch ms) of the last worklog/updated|deleted page.
+Cursors (``connectors.base.Cursor``):
+- issues, changelogs: ``updated`` = the start of the last complete run (its window end); mid-run pages
+  commit ``updated``, ``until`` and ``after_id`` so a killed run resumes after the last issue id it stored.
+  Issues are read ``ORDER BY id``: an edit during the run cannot shift unread issues past the pager, and
+  whatever was edited after the run began is caught by the next window (``updated`` − lookback).
+- worklogs, worklog_deletions: ``updated`` = the ``until`` (epoch ms) of the last worklog/updated|deleted
+  page.
 - projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
 
 Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
@@ -17,14 +18,13 @@ paths never overwrite each other and an unchanged run writes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from connectors.base import Page, SourceError, StreamState
+from connectors.base import EPOCH, Cursor, Page, SourceError, StreamState
 from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient, Tally, ahead
 from model.records import Person, Record, Rejected
@@ -51,6 +51,7 @@ class _JiraStream:
     lookback: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = _now
     name = ""
+    kind: ClassVar[Literal["pages"]] = "pages"
 
     def _jql(self, since: datetime | None, after_id: int | None = None, tally: Tally | None = None) -> str:
         parts = [f"({self.scope})"]
@@ -66,22 +67,13 @@ class _JiraStream:
         """(since, until, resume-after-id) for this run."""
         if state.mode == "backfill":
             return state.window.start, state.window.end or self.clock(), None
-        wm = json.loads(state.watermark) if state.mode == "incremental" and state.watermark else {}
-        since = datetime.fromisoformat(wm["updated"]) if wm.get("updated") else None
-        until = datetime.fromisoformat(wm["until"]) if wm.get("until") else self.clock()
-        return since, until, wm.get("after_id")
+        cursor = state.cursor if state.mode == "incremental" else Cursor()
+        return cursor.updated, cursor.until or self.clock(), cursor.after_id
 
     @staticmethod
     def _mark(since: datetime | None, until: datetime, after_id: int | None) -> str:
-        if after_id is None:
-            return json.dumps({"updated": until.isoformat()})
-        return json.dumps(
-            {
-                "updated": since.isoformat() if since else None,
-                "until": until.isoformat(),
-                "after_id": after_id,
-            }
-        )
+        """Mid-run: resume after ``after_id`` in this window; at the end (None): the next window starts."""
+        return (Cursor(until) if after_id is None else Cursor(since, until, after_id)).to_text()
 
 
 @dataclass
@@ -174,7 +166,7 @@ class WorklogsStream(_JiraStream):
         scope = None if self.scope == WHOLE_SITE else _InScope(self, _known(state, "task"))
         for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
             records, rejected = self._map(worklogs, people)
-            yield Page(records, rejected, watermark=str(until), requests=tally.take() + n)
+            yield Page(records, rejected, watermark=_at_ms(until), requests=tally.take() + n)
         if scope is not None and scope.skipped:
             log.info(
                 "%s/worklogs: skipped %d worklogs of %d issues outside the scope (%s)",
@@ -240,7 +232,7 @@ class WorklogDeletionsStream(_JiraStream):
             return
         for until, values in self.client.worklog_changes("deleted", _since_ms(state, self.lookback), tally):
             ids = [str(v["worklogId"]) for v in values]
-            yield Page(deleted={"time_entry": ids}, watermark=str(until), requests=tally.take())
+            yield Page(deleted={"time_entry": ids}, watermark=_at_ms(until), requests=tally.take())
 
 
 @dataclass
@@ -390,11 +382,21 @@ def _ids(issues: Sequence[dict[str, Any]], where: str) -> list[str]:
 
 
 def _since_ms(state: StreamState, lookback: timedelta) -> int:
+    """worklog/updated|deleted's ``since``: the window start, else the cursor minus the lookback, else 0."""
     if state.mode == "backfill" and state.window.start:
         return int(state.window.start.timestamp() * 1000)
-    if state.mode == "incremental" and state.watermark:
-        return max(0, int(state.watermark) - int(lookback.total_seconds() * 1000))
-    return 0
+    updated = state.cursor.updated if state.mode == "incremental" else None
+    return max(0, _ms(updated - lookback)) if updated else 0
+
+
+def _ms(at: datetime) -> int:
+    """Epoch milliseconds, exactly (no float rounding): what worklog/updated|deleted speak."""
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
+def _at_ms(until: int) -> str:
+    """A worklog page's ``until`` (epoch ms) as the cursor to store."""
+    return Cursor(EPOCH + timedelta(milliseconds=int(until))).to_text()
 
 
 def _chunks(items: Sequence[str], size: int) -> list[list[str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 from connectors.base import ItemError, Line, StreamState, fingerprint
 from connectors.microsoft.mspdi import ProjectFileRecords, read_project_file
@@ -93,6 +94,7 @@ def file_items(name: str, digest: str, recs: ProjectFileRecords) -> list[Project
 
 @dataclass
 class ProjectFilesStream:
+    kind: ClassVar[Literal["items"]] = "items"
     source: str  # projectfiles:<instance>
     name: str
     folder: Path

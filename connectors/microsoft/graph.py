@@ -10,7 +10,8 @@
 - The token goes only to the configured base's scheme and host: a next link (or any URL) elsewhere is
   refused with a SourceError before anything is sent there.
 - ``$batch`` sends ≤20 requests per call; each inner request is throttled on its own, so a 429 inside a
-  200 is retried — only the throttled ones — after its Retry-After.
+  200 is retried — only the throttled ones — through the same policy: after the longest Retry-After they
+  asked for, else after the capped backoff.
 Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors (each one is
 registered with ``model.redact``).
 """
@@ -137,6 +138,11 @@ class GraphClient:
         return self.request("GET", path, params=params)
 
     # -- paging --------------------------------------------------------------------------------------
+    def values(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of every page, for a caller that needs no page boundaries."""
+        for page in self.pages(path, params):
+            yield from page
+
     def pages(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Each page's items, following the next link to the end (the link carries the query)."""
         url, query = self.url(path), params
@@ -153,41 +159,47 @@ class GraphClient:
 
     # -- $batch --------------------------------------------------------------------------------------
     def batch(self, requests_: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Run GET sub-requests (``{"id", "url"}``) 20 per call; returns id → body. Retries inner 429s."""
+        """Run GET sub-requests (``{"id", "url"}``) 20 per call; returns id → body (None: 404).
+
+        Throttled sub-requests are sent again, alone, under the client's one retry policy."""
         out: dict[str, Any] = {}
         for i in range(0, len(requests_), BATCH_MAX):
             pending = {
                 str(r["id"]): dict(r, method=r.get("method", "GET")) for r in requests_[i : i + BATCH_MAX]
             }
-            for attempt in range(1, self.attempts + 1):
-                body = self.request("POST", "$batch", json={"requests": list(pending.values())})
-                waits: list[float] = []
-                for resp in body.get("responses", []):
-                    rid, status = str(resp.get("id")), int(resp.get("status", 0))
-                    if rid not in pending:
-                        continue
-                    if status in RETRY_STATUSES:
-                        ra = retry_after_seconds(header(resp.get("headers") or {}, "Retry-After"))
-                        waits.append(ra if ra is not None else self.backoff * 2 ** (attempt - 1))
-                        continue
-                    del pending[rid]
-                    if status == 404:
-                        out[rid] = None  # gone between listing and reading: the caller decides
-                    elif status >= 400:
-                        msg = (resp.get("body") or {}).get("error", {}).get("message", "")
-                        raise SourceError(f"{self.label} $batch {rid}: HTTP {status}: {msg}")
-                    else:
-                        out[rid] = resp.get("body")
-                if not pending:
-                    break
-                if attempt == self.attempts:
-                    raise SourceError(
-                        f"{self.label} $batch: {len(pending)} requests still throttled after {attempt} tries"
-                    )
-                wait = max(waits, default=self.backoff)  # the longest Retry-After asked, never shortened
-                self.waited += wait
-                self.sleep(wait)
+            policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
+            try:
+                policy(self._batch_once, pending, out)
+            except Retryable:
+                raise SourceError(
+                    f"{self.label} $batch: {len(pending)} requests still throttled"
+                    f" after {self.attempts} tries"
+                ) from None
         return out
+
+    def _batch_once(self, pending: dict[str, dict[str, Any]], out: dict[str, Any]) -> None:
+        """One ``$batch`` call: answered sub-requests move from ``pending`` to ``out``; if any are left
+        (throttled, or not answered), ``Retryable`` with the longest Retry-After they asked for, if any."""
+        body = self.request("POST", "$batch", json={"requests": list(pending.values())})
+        asked: list[float] = []
+        for resp in body.get("responses", []):
+            rid, status = str(resp.get("id")), int(resp.get("status", 0))
+            if rid not in pending:
+                continue
+            if status in RETRY_STATUSES:
+                seconds = retry_after_seconds(header(resp.get("headers") or {}, "Retry-After"))
+                asked += [] if seconds is None else [seconds]
+                continue
+            del pending[rid]
+            if status == 404:
+                out[rid] = None  # gone between listing and reading: the caller decides
+            elif status >= 400:
+                msg = (resp.get("body") or {}).get("error", {}).get("message", "")
+                raise SourceError(f"{self.label} $batch {rid}: HTTP {status}: {msg}")
+            else:
+                out[rid] = resp.get("body")
+        if pending:
+            raise Retryable(f"{self.label} $batch: {len(pending)} throttled", max(asked, default=None))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
@@ -26,6 +26,8 @@ from model.records import Person, Project, Record, Rejected, Task
 from model.status import status_from_percent
 
 DEFAULT_GROUP_FILTER = "groupTypes/any(c:c eq 'Unified')"
+MEMBER_SELECT = "id,displayName,mail,userPrincipalName,department,accountEnabled"
+USER_TYPE = "#microsoft.graph.user"  # groups also have devices and service principals as members
 
 
 def parse_dt(value: str | None) -> datetime | None:
@@ -109,6 +111,7 @@ def map_plan(source: str, p: dict[str, Any], group: dict[str, Any]) -> Project:
 
 @dataclass
 class PlannerStream:
+    kind: ClassVar[Literal["pages"]] = "pages"
     source: str  # planner:<tenant>
     client: GraphClient
     name: str = "tasks"
@@ -124,8 +127,7 @@ class PlannerStream:
         params = {"$select": "id,displayName"}
         if self.group_filter:
             params["$filter"] = self.group_filter
-        for page in self.client.pages("groups", params):
-            yield from page
+        yield from self.client.values("groups", params)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         known = state.items
@@ -133,18 +135,11 @@ class PlannerStream:
         used = self.client.requests
         rejected: list[Rejected] = []  # quarantined with the next page
         for group in keyed(self._groups(), "id", self.source, "group", rejected):
-            users = [
-                u
-                for page in self.client.pages(
-                    f"groups/{group['id']}/members",
-                    {"$select": "id,displayName,mail,userPrincipalName,department,accountEnabled"},
-                )
-                for u in page
-                if u.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
-            ]
+            members = self.client.values(f"groups/{group['id']}/members", {"$select": MEMBER_SELECT})
+            users = [u for u in members if u.get("@odata.type", USER_TYPE) == USER_TYPE]
             people, bad = map_each(users, partial(map_person, self.source), self.source, "user")
             rejected += bad
-            plans = (p for page in self.client.pages(f"groups/{group['id']}/planner/plans") for p in page)
+            plans = self.client.values(f"groups/{group['id']}/planner/plans")
             for plan in keyed(plans, "id", self.source, "plan", rejected):
                 records, items = self._plan(plan, group, state, seen, rejected)
                 yield Page(
@@ -190,13 +185,9 @@ class PlannerStream:
             if mapped:  # one that could not be mapped is not remembered: the next run tries it again
                 items[key] = etag
         # A bucket without an id can hold no task (tasks name their bucket by id): there is nothing to keep.
-        buckets = {
-            b["id"]: b.get("name")
-            for bp in self.client.pages(f"planner/plans/{plan['id']}/buckets")
-            for b in bp
-            if b.get("id")
-        }
-        tasks = (t for tp in self.client.pages(f"planner/plans/{plan['id']}/tasks") for t in tp)
+        listed = self.client.values(f"planner/plans/{plan['id']}/buckets")
+        buckets = {b["id"]: b.get("name") for b in listed if b.get("id")}
+        tasks = self.client.values(f"planner/plans/{plan['id']}/tasks")
         changed: list[dict[str, Any]] = []
         for t in keyed(tasks, "id", self.source, "task", rejected):
             seen.add(f"task:{t['id']}")

@@ -7,7 +7,8 @@ TimesheetLines) are filtered on it from the watermark minus a lookback; the time
 so they are read for the projects modified in the window (``ProjectId eq guid'…'``) and timesheet
 actuals for the lines modified in it (``TimesheetLineId eq guid'…'``, 20 ids a request).
 Deletions (full listing diff): projects and tasks are listed key-only (``$select=<id>``) each run and
-ids remembered before but no longer listed are marked deleted.
+ids remembered before but no longer listed are marked deleted. Each stream is a declaration (set, select,
+key, replication key, deletions) and a mapping on ``ProjectDataStream``, which holds the one read loop.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from connectors.base import Page, StreamState, keyed, map_each
+from connectors.base import Cursor, Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
-from model.records import Person, PlannedWork, Project, Rejected, Task, TimeEntry
+from model.records import Person, PlannedWork, Project, Record, Rejected, Task, TimeEntry
 from model.status import status_from_percent
 
 ACCEPT = "application/json;odata=nometadata"
@@ -226,62 +226,105 @@ def map_actual(source: str, line: dict[str, Any], a: dict[str, Any]) -> TimeEntr
     )
 
 
-# -- streams -----------------------------------------------------------------------------------------------
+# -- streams: a declaration (entity set, $select, key, replication key, deletions) plus a mapping -----------
 @dataclass
 class ProjectDataStream:
-    """One stream over one or more ProjectData entity sets; ``kind`` picks the reading strategy."""
+    """One ProjectData entity set as a stream. A subclass declares the set, its ``$select``, its key, its
+    replication key (the modified date: filtered on from the cursor minus ``LOOKBACK``, and the cursor's
+    next value) and the entity a key-only listing diffs for deletions, and maps one row in ``parse``.
+    Paging and retries are the client's; the window, the pages, the quarantine and the cursor are here.
+    ``prepare`` reads what a row's mapping needs beyond the row; ``filters`` may split a read in several.
+    """
+
+    kind: ClassVar[Literal["pages"]] = "pages"
+    entity_set: ClassVar[str]
+    select: ClassVar[str]
+    key: ClassVar[str]
+    replication_key: ClassVar[str | None] = None
+    deletions: ClassVar[str | None] = None
 
     source: str  # projectonline:<pwa host>
     name: str
     client: GraphClient
-    kind: str
-    modified_since: str | None = None
+    modified_since: str | None = None  # where the first incremental run starts (ISO time)
     project_code_field: str | None = None  # enterprise custom field with the ERP project code
-    page_records: int = 2000
     _used: int = field(default=0, init=False)
+    _newest: datetime | None = field(default=None, init=False)
+    _rejected: list[Rejected] = field(default_factory=list, init=False)  # quarantined with the next page
 
-    # helpers
+    def parse(self, row: dict[str, Any]) -> Record | None:
+        raise NotImplementedError
+
+    def prepare(self, since: datetime | None) -> None:
+        """Read what ``parse`` needs besides the row; nothing by default."""
+
+    def filters(self, since: datetime | None) -> Sequence[str | None]:
+        """One ``$filter`` per listing of the set: by default one, on the replication key since ``since``."""
+        return [self.modified(self.replication_key, since)]
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        self._used, self._newest, self._rejected = self.client.requests, state.cursor.updated, []
+        since = self._since(state)
+        self.prepare(since)
+        for flt in self.filters(since):
+            for page in self.rows(self.entity_set, self.select, flt):
+                recs, bad = map_each(page, self._parse, self.source, self.entity_set, self.key)
+                yield Page(records=recs, rejected=self._take_rejected() + bad, requests=self._spent())
+        if self._rejected:
+            yield Page(rejected=self._take_rejected(), requests=self._spent())
+        if self.deletions:
+            yield self._diff(state, self.deletions)
+        mark = (self._newest or datetime.now(UTC)).replace(microsecond=0)
+        yield Page(watermark=Cursor(mark).to_text(), requests=self._spent())
+
+    # helpers for declarations
+    def rows(self, entity_set: str, select: str, flt: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """A set's pages (the client follows the next links), ``$select`` and ``$filter`` applied."""
+        yield from self.client.pages(entity_set, {"$select": select, **({"$filter": flt} if flt else {})})
+
+    def keyed(self, page: list[dict[str, Any]], key: str, entity_set: str) -> Iterator[dict[str, Any]]:
+        """The rows of a lookup page that have ``key``; the others are quarantined with the next page."""
+        return keyed(page, key, self.source, entity_set, self._rejected)
+
+    def track(self, value: Any) -> None:
+        """A modified date seen: the cursor moves to the newest."""
+        dt = odata_dt(value)
+        if dt and (self._newest is None or dt > self._newest):
+            self._newest = dt
+
+    @staticmethod
+    def modified(field_: str | None, since: datetime | None) -> str | None:
+        return f"{field_} gt {_literal(since)}" if field_ and since else None
+
+    # plumbing
+    def _parse(self, row: dict[str, Any]) -> Record | None:
+        if self.replication_key:
+            self.track(row.get(self.replication_key))
+        return self.parse(row)
+
     def _since(self, state: StreamState) -> datetime | None:
         if state.mode != "incremental":
             return state.window.start
-        mark = state.watermark or self.modified_since
-        return odata_dt(mark) - LOOKBACK if mark else None
-
-    def _rows(self, entity_set: str, select: str, flt: str | None = None) -> Iterator[list[dict[str, Any]]]:
-        params = {"$select": select}
-        if flt:
-            params["$filter"] = flt
-        yield from self.client.pages(entity_set, params)
+        mark = state.cursor.updated or odata_dt(self.modified_since)
+        return mark - LOOKBACK if mark else None
 
     def _spent(self) -> int:
         n, self._used = self.client.requests - self._used, self.client.requests
         return n
 
-    def _modified(self, field_: str, since: datetime | None) -> str | None:
-        return f"{field_} gt {_literal(since)}" if since else None
+    def _take_rejected(self) -> list[Rejected]:
+        taken, self._rejected = self._rejected, []
+        return taken
 
-    def read(self, state: StreamState) -> Iterator[Page]:
-        self._used = self.client.requests
-        since = self._since(state)
-        newest = odata_dt(state.watermark) if state.watermark else None
-
-        def track(value: Any) -> None:
-            nonlocal newest
-            dt = odata_dt(value)
-            if dt and (newest is None or dt > newest):
-                newest = dt
-
-        reader: Callable[..., Iterator[Page]] = getattr(self, f"_read_{self.kind}")
-        yield from reader(state, since, track)
-        yield Page(
-            watermark=(newest or datetime.now(UTC)).isoformat(timespec="seconds"),
-            requests=self._spent(),
-        )
-
-    def _diff(self, state: StreamState, entity: str, entity_set: str, key: str) -> Page:
+    def _diff(self, state: StreamState, entity: str) -> Page:
         """Key-only listing of the whole set: ids remembered but no longer listed are deleted."""
         # A row without its key was never loaded (the read quarantines it), so it cannot be among the known.
-        listed = {r[key].lower() for page in self._rows(entity_set, key) for r in page if r.get(key)}
+        listed = {
+            r[self.key].lower()
+            for page in self.rows(self.entity_set, self.key)
+            for r in page
+            if r.get(self.key)
+        }
         gone = sorted(k for k in state.items if k not in listed)
         new = {k: "1" for k in listed if k not in state.items}
         return Page(
@@ -290,121 +333,128 @@ class ProjectDataStream:
             requests=self._spent(),
         )
 
-    def _read_projects(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
-        rejected: list[Rejected] = []
-        baselines = {
+
+@dataclass
+class ProjectsStream(ProjectDataStream):
+    entity_set = "Projects"
+    key = "ProjectId"
+    replication_key = "ProjectModifiedDate"
+    deletions = "project"
+    _baselines: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+
+    @property
+    def select(self) -> str:  # type: ignore[override]
+        return project_select(self.project_code_field)
+
+    def prepare(self, since: datetime | None) -> None:
+        self._baselines = {
             b["ProjectId"].lower(): b
-            for page in self._rows("ProjectBaselines", BASELINE_SELECT, "BaselineNumber eq 0")
-            for b in keyed(page, "ProjectId", self.source, "ProjectBaselines", rejected)
+            for page in self.rows("ProjectBaselines", BASELINE_SELECT, "BaselineNumber eq 0")
+            for b in self.keyed(page, "ProjectId", "ProjectBaselines")
         }
-        code, select = self.project_code_field, project_select(self.project_code_field)
 
-        def project(p: dict[str, Any]) -> Project:
-            track(p.get("ProjectModifiedDate"))
-            return map_project(self.source, p, baselines.get(p["ProjectId"].lower()), code)
+    def parse(self, row: dict[str, Any]) -> Project:
+        baseline = self._baselines.get(row["ProjectId"].lower())
+        return map_project(self.source, row, baseline, self.project_code_field)
 
-        for page in self._rows("Projects", select, self._modified("ProjectModifiedDate", since)):
-            recs, bad = map_each(page, project, self.source, "Projects", "ProjectId")
-            yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
-            rejected = []
-        yield self._diff(state, "project", "Projects", "ProjectId")
 
-    def _read_tasks(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
-        # Assignee = the resource with the most work on the task (Assignments has no $expand to Tasks).
-        rejected: list[Rejected] = []
-        best: dict[str, tuple[Decimal, str]] = {}
-        for page in self._rows("Assignments", ASSIGNMENT_SELECT):
-            for a in keyed(page, "TaskId", self.source, "Assignments", rejected):
+@dataclass
+class TasksStream(ProjectDataStream):
+    entity_set = "Tasks"
+    select = TASK_SELECT
+    key = "TaskId"
+    replication_key = "TaskModifiedDate"
+    deletions = "task"
+    _assignee: dict[str, tuple[Decimal, str]] = field(default_factory=dict, init=False)
+
+    def prepare(self, since: datetime | None) -> None:
+        """Assignee = the resource with the most work on the task (Assignments has no $expand to Tasks)."""
+        self._assignee = {}
+        for page in self.rows("Assignments", ASSIGNMENT_SELECT):
+            for a in self.keyed(page, "TaskId", "Assignments"):
                 w, tid = _num(a.get("AssignmentWork")) or Decimal(0), a["TaskId"].lower()
-                if a.get("ResourceId") and (tid not in best or w > best[tid][0]):
-                    best[tid] = (w, a["ResourceId"].lower())
+                if a.get("ResourceId") and (tid not in self._assignee or w > self._assignee[tid][0]):
+                    self._assignee[tid] = (w, a["ResourceId"].lower())
 
-        def task(t: dict[str, Any]) -> Task | None:
-            track(t.get("TaskModifiedDate"))
-            return map_task(self.source, t, best.get(t["TaskId"].lower(), (0, None))[1])
+    def parse(self, row: dict[str, Any]) -> Task | None:
+        return map_task(self.source, row, self._assignee.get(row["TaskId"].lower(), (0, None))[1])
 
-        for page in self._rows("Tasks", TASK_SELECT, self._modified("TaskModifiedDate", since)):
-            recs, bad = map_each(page, task, self.source, "Tasks", "TaskId")
-            yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
-            rejected = []
-        yield self._diff(state, "task", "Tasks", "TaskId")
 
-    def _read_resources(self, state: StreamState, since: datetime | None, track: Callable) -> Iterator[Page]:
-        def resource(r: dict[str, Any]) -> Person | None:
-            track(r.get("ResourceModifiedDate"))
-            return map_resource(self.source, r)
+@dataclass
+class ResourcesStream(ProjectDataStream):
+    entity_set = "Resources"
+    select = RESOURCE_SELECT
+    key = "ResourceId"
+    replication_key = "ResourceModifiedDate"
 
-        for page in self._rows("Resources", RESOURCE_SELECT, self._modified("ResourceModifiedDate", since)):
-            recs, bad = map_each(page, resource, self.source, "Resources", "ResourceId")
-            yield Page(records=recs, rejected=bad, requests=self._spent())
+    def parse(self, row: dict[str, Any]) -> Person | None:
+        return map_resource(self.source, row)
 
-    def _changed_projects(self, since: datetime | None, track: Callable) -> list[str] | None:
+
+@dataclass
+class PlannedWorkStream(ProjectDataStream):
+    """Timephased rows have no modified date: read for the projects modified in the window."""
+
+    entity_set = "AssignmentTimephasedDataSet"
+    select = TIMEPHASED_SELECT
+    key = "AssignmentId"
+
+    def filters(self, since: datetime | None) -> Sequence[str | None]:
         if since is None:
-            return None  # everything
+            return [None]  # everything
+        changed = self.rows(
+            "Projects", "ProjectId,ProjectModifiedDate", self.modified("ProjectModifiedDate", since)
+        )
         ids = []
-        for page in self._rows(
-            "Projects", "ProjectId,ProjectModifiedDate", self._modified("ProjectModifiedDate", since)
-        ):
+        for page in changed:
             for p in page:
-                track(p.get("ProjectModifiedDate"))
+                self.track(p.get("ProjectModifiedDate"))
                 if isinstance(p.get("ProjectId"), str):  # one without is quarantined by the projects stream
                     ids.append(p["ProjectId"].lower())
-        return ids
+        return [f"ProjectId eq guid'{p}'" for p in ids]
 
-    def _read_planned_work(
-        self, state: StreamState, since: datetime | None, track: Callable
-    ) -> Iterator[Page]:
-        projects = self._changed_projects(since, track)
-        filters: Sequence[str | None] = (
-            [None] if projects is None else [f"ProjectId eq guid'{p}'" for p in projects]
-        )
-        for flt in filters:
-            for page in self._rows("AssignmentTimephasedDataSet", TIMEPHASED_SELECT, flt):
-                timephased = partial(map_timephased, self.source)
-                recs, bad = map_each(
-                    page, timephased, self.source, "AssignmentTimephasedDataSet", "AssignmentId"
-                )
-                yield Page(records=recs, rejected=bad, requests=self._spent())
+    def parse(self, row: dict[str, Any]) -> PlannedWork:
+        return map_timephased(self.source, row)
 
-    def _read_time_entries(
-        self, state: StreamState, since: datetime | None, track: Callable
-    ) -> Iterator[Page]:
-        rejected: list[Rejected] = []
-        lines: dict[str, dict[str, Any]] = {}
-        for page in self._rows(
-            "TimesheetLines", LINE_SELECT, self._modified("TimesheetLineModifiedDate", since)
+
+@dataclass
+class TimeEntriesStream(ProjectDataStream):
+    """Timesheet actuals have no modified date: read for the lines modified in the window."""
+
+    entity_set = ACTUALS
+    select = ACTUAL_SELECT
+    key = "TimesheetLineId"
+    _lines: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+
+    def prepare(self, since: datetime | None) -> None:
+        self._lines = {}
+        for page in self.rows(
+            "TimesheetLines", LINE_SELECT, self.modified("TimesheetLineModifiedDate", since)
         ):
-            for ln in keyed(page, "TimesheetLineId", self.source, "TimesheetLines", rejected):
-                track(ln.get("TimesheetLineModifiedDate"))
-                lines[ln["TimesheetLineId"].lower()] = ln
-        ids = list(lines)
+            for ln in self.keyed(page, "TimesheetLineId", "TimesheetLines"):
+                self.track(ln.get("TimesheetLineModifiedDate"))
+                self._lines[ln["TimesheetLineId"].lower()] = ln
+
+    def filters(self, since: datetime | None) -> Sequence[str | None]:
+        ids = list(self._lines)
         if since is None or len(ids) > FULL_SCAN_OVER:  # one scan of the whole set beats many filtered ones
-            chunks: list[str | None] = [None]
-        else:
-            chunks = [
-                " or ".join(f"TimesheetLineId eq guid'{i}'" for i in ids[n : n + IDS_PER_FILTER])
-                for n in range(0, len(ids), IDS_PER_FILTER)
-            ]
+            return [None]
+        return [
+            " or ".join(f"TimesheetLineId eq guid'{i}'" for i in ids[n : n + IDS_PER_FILTER])
+            for n in range(0, len(ids), IDS_PER_FILTER)
+        ]
 
-        def actual(a: dict[str, Any]) -> TimeEntry | None:
-            line = lines.get(a["TimesheetLineId"].lower())  # None: a line outside the window
-            return map_actual(self.source, line, a) if line is not None else None
-
-        for flt in chunks:
-            for page in self._rows(ACTUALS, ACTUAL_SELECT, flt):
-                recs, bad = map_each(page, actual, self.source, ACTUALS, "TimesheetLineId")
-                yield Page(records=recs, rejected=rejected + bad, requests=self._spent())
-                rejected = []
-        if rejected:
-            yield Page(rejected=rejected, requests=self._spent())
+    def parse(self, row: dict[str, Any]) -> TimeEntry | None:
+        line = self._lines.get(row["TimesheetLineId"].lower())  # None: a line outside the window
+        return map_actual(self.source, line, row) if line is not None else None
 
 
-ENTITY_STREAMS = {
-    "projects": "projects",
-    "tasks": "tasks",
-    "resources": "resources",
-    "planned_work": "planned_work",
-    "time_entries": "time_entries",
+ENTITY_STREAMS: dict[str, type[ProjectDataStream]] = {
+    "projects": ProjectsStream,
+    "tasks": TasksStream,
+    "resources": ResourcesStream,
+    "planned_work": PlannedWorkStream,
+    "time_entries": TimeEntriesStream,
 }
 
 
@@ -416,6 +466,6 @@ def projectdata_streams(
         token, f"{pwa_url.rstrip('/')}/_api/ProjectData", label=source, accept=ACCEPT, **client_kw
     )
     return [
-        ProjectDataStream(source, name, client, kind, modified_since, project_code_field)
-        for name, kind in ENTITY_STREAMS.items()
+        stream(source, name, client, modified_since, project_code_field)
+        for name, stream in ENTITY_STREAMS.items()
     ]
