@@ -99,7 +99,11 @@ sync_state = Table(
     metadata,
     Column("source", String(255), primary_key=True),
     Column("stream", String(100), primary_key=True),
-    Column("watermark", Text, doc="The stream's cursor as JSON (connectors.base.Cursor: updated, until, after_id)"),
+    Column(
+        "watermark",
+        Text,
+        doc="The stream's cursor as JSON (connectors.base.Cursor: updated, until, after_id)",
+    ),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=CURRENT_TIMESTAMP),
 )
 
