@@ -8,7 +8,7 @@ The page reads the marts only (``warehouse.marts.report_data``) and needs no net
 from __future__ import annotations
 
 import html
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +37,8 @@ th,td{border-bottom:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-a
 th{background:#fafafa;position:sticky;top:0} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .rag{display:inline-block;min-width:48px;text-align:center;border-radius:10px;color:#fff;padding:1px 8px;
 font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px}
+@media (max-width:1000px){.grid{grid-template-columns:minmax(0,1fr)}}
 .project{border:1px solid #e0e0e0;border-radius:6px;padding:12px;margin:12px 0}
 .none{color:#9e9e9e;font-style:italic}
 """
@@ -88,7 +89,14 @@ def portfolio_columns(columns: frozenset[str]) -> list[tuple[str, str, Any]]:
 
 
 def _figure_html(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False})
+    """The chart's div and the script that draws it. Each script runs as the page is parsed, so the grid's
+    columns are fixed (not auto-fit): a chart is sized before the cells after it exist."""
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )
 
 
 def s_curve(data: ReportData, pid: int) -> go.Figure:
@@ -132,11 +140,13 @@ def exceptions_over_time(rows: list[Row]) -> go.Figure:
     return fig
 
 
-def utilisation_heatmap(rows: list[Row]) -> go.Figure:
+def utilisation_heatmap(rows: list[Row], as_of: date) -> go.Figure:
+    """Every week of the window for every person who booked in it: a week without bookings shows 0%."""
     people = sorted({r["person"] for r in rows})
-    weeks = sorted({str(r["week"]) for r in rows})
+    last = as_of - timedelta(days=as_of.weekday())
+    weeks = [str(last - timedelta(weeks=n)) for n in reversed(range(report_data.UTILISATION_WEEKS))]
     cell = {(r["person"], str(r["week"])): r["pct"] for r in rows}
-    z = [[cell.get((p, w)) for w in weeks] for p in people]
+    z = [[cell.get((p, w), 0) for w in weeks] for p in people]
     hover = "%{y}<br>week of %{x}<br>%{z}% of capacity<extra></extra>"
     fig = go.Figure(go.Heatmap(z=z, x=weeks, y=people, colorscale=UTILISATION_SCALE, zmin=0, zmax=150,
                                colorbar=dict(title="% of capacity"), hovertemplate=hover))  # fmt: skip
@@ -219,7 +229,7 @@ def render(data: ReportData, generated: datetime | None = None) -> str:
     summary = " · ".join(f"{_rag_badge(rag)} {n}" for rag, n in counts.items())
     portfolio_charts = [
         _figure_html(exceptions_over_time(data.exception_weeks), "exceptions-over-time"),
-        _figure_html(utilisation_heatmap(data.utilisation), "utilisation"),
+        _figure_html(utilisation_heatmap(data.utilisation, data.as_of), "utilisation"),
         _figure_html(freshness_chart(data.freshness), "freshness"),
     ]
     sections = "".join(_project_section(data, p) for p in data.portfolio)

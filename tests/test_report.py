@@ -3,7 +3,8 @@ the marts on SQLite and PostgreSQL, the command line, and the nightly flow's art
 
 One warehouse per dialect for the module: the sandbox's base rows loaded, reconciled and refreshed on two
 status dates. The browser test leaves ``report.html`` and ``report.png`` (the first screen) side by side in
-its temporary folder, and prints where.
+its temporary folder, or in ``PMO_REPORT_DIR`` when set (pytest prunes old temporary folders), and prints
+where.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    out = tmp_path / "report.html"
+    out = Path(os.environ.get("PMO_REPORT_DIR") or tmp_path) / f"report-{marts.dialect.name}.html"
     data = write_report(marts, out)
     assert data.as_of == D2
     errors: list[str] = []
@@ -89,7 +90,8 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
         page.goto(out.as_uri(), wait_until="load")
         charts = page.evaluate(
             """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => [el.id,
-                 el.data.map(t => (t.z || t.x || []).flat().filter(v => v !== null).length)])"""
+                 el.data.map(t => (t.z || t.x || []).flat().filter(v => v !== null).length),
+                 el._fullLayout.width <= el.parentElement.clientWidth])"""
         )
         table = page.evaluate(
             """() => Array.from(document.querySelectorAll('#portfolio tbody tr')).map(tr =>
@@ -117,9 +119,11 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
     ids = sorted(r["project_id"] for r in status)
     expected_charts = {"exceptions-over-time", "utilisation", "freshness"}
     expected_charts |= {f"s-curve-{i}" for i in ids} | {f"hours-{i}" for i in ids if i in with_hours}
-    assert {chart_id for chart_id, _ in charts} == expected_charts
-    empty = [chart_id for chart_id, points in charts if sum(points) == 0]
+    assert {chart_id for chart_id, _, _ in charts} == expected_charts
+    empty = [chart_id for chart_id, points, _ in charts if sum(points) == 0]
     assert empty == [], f"charts without data: {empty}"
+    cut = [chart_id for chart_id, _, fits in charts if not fits]
+    assert cut == [], f"charts wider than their place on the page (cut off): {cut}"
 
     assert headings[:8] == ["Project", "Name", "RAG", "Why", "% complete", "CPI", "SPI", "EAC"]
     assert sorted(int(pid) for pid, _ in table) == ids
