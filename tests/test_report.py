@@ -29,7 +29,8 @@ from warehouse.reconcile import reconcile
 
 D1, D2 = date(2026, 5, 1), date(2026, 7, 15)
 CHROMIUM = "/usr/bin/chromium"
-# Without these Chromium tries the network (component updates, sync) and hangs on a machine that has none.
+# Without these Chromium tries the network (component updates, sync) and hangs on a machine that has none;
+# playwright adds --headless and a fresh temporary --user-data-dir itself.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
