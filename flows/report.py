@@ -157,8 +157,8 @@ def utilisation_heatmap(rows: list[Row], as_of: date) -> go.Figure:
 
 def freshness_chart(rows: list[Row]) -> go.Figure:
     label = [f"{r['source']} / {r['stream']}" for r in rows]
-    hours = [None if r["hours_since_success"] is None else r["hours_since_success"] for r in rows]
     colours = ["#2e7d32" if r["last_status"] == "succeeded" else "#c62828" for r in rows]
+    hours = [r["hours_since_success"] for r in rows]
     fig = go.Figure(go.Bar(x=hours, y=label, orientation="h", marker_color=colours,
                            customdata=[r["last_status"] for r in rows],
                            hovertemplate="%{y}<br>%{x} h since last success<br>last run %{customdata}"
