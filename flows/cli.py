@@ -24,6 +24,7 @@ from connectors.base import Window
 from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
+from flows.report import report
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import open_for_cli
 from warehouse.db import describe, masked, resolve_url
@@ -51,6 +52,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(mappings.app, name="mappings")
 app.command()(mappings.reconcile)
+app.command()(report)
 console = Console(width=None if Console().is_terminal else 150)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]

@@ -140,6 +140,7 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
     print_reconciliation(engine)
     print_rag(engine, console)
     engine.dispose()
+    console.print(f"Portfolio report (written by the refresh-marts flow): {config.parent / 'report.html'}")
 
 
 def print_summary(engine: Engine, console: Console) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -68,20 +69,28 @@ def run_refresh(engine: Engine, config: Any | None = None, at: date | None = Non
 
 @flow(name="refresh-marts")
 def refresh_marts_flow(
-    config_path: str = "pmo.toml", warehouse: WarehouseRef = None, at: date | None = None
+    config_path: str = "pmo.toml",
+    warehouse: WarehouseRef = None,
+    at: date | None = None,
+    report_path: str | None = None,
 ) -> dict[str, Any]:
-    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow.
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow. Then write the
+    portfolio report (``report_path``, default ``report.html`` beside the configuration) and publish its
+    RAG table as the ``portfolio-report`` artifact.
 
     ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
     from flows import config as cfg
+    from flows.report import publish
 
     config = cfg.load(config_path)
     engine = open_for_flow(config, warehouse)
+    out = Path(report_path) if report_path else Path(config_path).parent / "report.html"
     try:
         result = run_refresh(engine, config, at)
+        publish(engine, out, result.as_of)
     finally:
         engine.dispose()
-    get_run_logger().info("marts: %s", result.as_dict())
+    get_run_logger().info("marts: %s; report: %s", result.as_dict(), out)
     return result.as_dict()
 
 
