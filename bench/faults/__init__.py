@@ -82,7 +82,12 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--only", action="append", default=[], help="scenario name prefix (repeatable)")
     ap.add_argument("--keep", type=Path, help="keep every trial's files, logs and SQLite warehouse here")
     args = ap.parse_args(argv)
-    chosen = [s for s in SCENARIOS if not args.only or any(s.name.startswith(p) for p in args.only)]
+    chosen = [
+        s
+        for s in SCENARIOS
+        if (not args.only or any(s.name.startswith(p) for p in args.only))
+        and (args.database_url or "postgres" not in s.tags)  # PostgreSQL's own: with --database-url only
+    ]
     t0 = time.monotonic()
     out = run_suite(chosen, args.database_url, args.keep)
     return out | {"wall_s": round(time.monotonic() - t0, 1)}

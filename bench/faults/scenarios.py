@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faults.world import SOURCES, Diff, Result, Trial
+from bench.faults.world import (
+    PG_NASTY_PASSWORD,
+    PG_PASSWORD,
+    PG_WRONG_PASSWORD,
+    SOURCES,
+    Diff,
+    Result,
+    Trial,
+    pg_url,
+    set_password,
+)
 from sandbox.faults import Fault
 
 JQL = "/rest/api/3/search/jql"
@@ -369,6 +379,30 @@ def _two_files(t: Trial) -> Verdict:
     diff.duplicated = []  # the second file's lines are new rows, on purpose
     return _data(diff, "the first file's lines", extra_ok=r.returncode == 0 and live == expected,
                  why=f"{live} live lines, {expected} expected")  # fmt: skip
+
+
+@scenario("postgres-password-with-url-syntax", "operations", "postgres")
+def _nasty_password(t: Trial) -> Verdict:
+    """``%``, ``@``, ``:`` and ``/`` in the warehouse password: upgrade and config check work and print
+    no password; a wrong password fails in a few lines, without it."""
+    admin = t.world.pg_admin_url
+    assert admin is not None
+    nasty = set_password(admin, PG_NASTY_PASSWORD)
+    try:
+        t.config = t.write_config(warehouse_url=nasty)
+        cli = [sys.executable, "-m", "flows.cli"]
+        upgrade = t.sync(command=[*cli, "db", "upgrade", "-c", str(t.config)], database_url="")
+        check = t.sync(command=[*cli, "config", "check", "-c", str(t.config)], database_url="")
+        wrong = t.sync(command=[*cli, "db", "upgrade"], database_url=pg_url(admin, PG_WRONG_PASSWORD))
+    finally:
+        set_password(admin, PG_PASSWORD)
+    said = len((wrong.stdout + wrong.stderr).strip().splitlines())
+    ok = upgrade.returncode == 0 and check.returncode == 0 and wrong.returncode not in (0, None) and said <= 5
+    return Verdict(
+        ok,
+        f"upgrade exit {upgrade.returncode}, config check exit {check.returncode}, "
+        f"wrong password exit {wrong.returncode} in {said} lines",
+    )
 
 
 @scenario("prefect-stores-no-secret", "operations")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
 from flows.demo import DEMO_CONFIG, SIMULATED_CONFIG
 from sandbox.faults import Fault, FaultProxy, LoginSimulator, self_signed
@@ -35,6 +35,7 @@ from sandbox.jira.server import JiraSimulator, SimConfig
 from sandbox.mspdi import render as render_plans
 from sandbox.portfolio import generate
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
+from warehouse.db import make_engine
 from warehouse.schema import ENTITY_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +46,11 @@ GRAPH_TOKEN = "FAKE-graph-bearer-8a71c3e4"
 GRAPH_CLIENT_SECRET = "FAKE-graph-secret-3e9d7b21"
 GRAPH_CLIENT_ID = "faults-bench-app"
 TENANT = "acme.example"
-# The characters that break URL parsing and Alembic's interpolation, in a PostgreSQL password.
-PG_PASSWORD = "Fault%Pw@x:y/z-9d2f"
-PG_ROLE = "pmo_faults"
+PG_ROLE = "pmo_faults"  # the bench's own PostgreSQL role, owner of the bench database
+PG_PASSWORD = "FAKE-pg-pw-4c8e1a9b"
+# URL syntax and Alembic's interpolation character in a PostgreSQL password; and a wrong password.
+PG_NASTY_PASSWORD = "Fault%Pw@x:y/z-9d2f"
+PG_WRONG_PASSWORD = "FAKE-wrong-pw-77d0e3"
 SOURCES = {  # configuration name -> record source
     "jira": "jira:acme.atlassian.example",
     "m365": "planner:acme.example",
@@ -95,6 +98,7 @@ class World:
     def __init__(self, folder: Path, database_url: str | None) -> None:
         self.folder = folder
         self.stack = ExitStack()
+        self.pg_admin_url = database_url
         self.pg_url = _pg_role(database_url) if database_url else None
         portfolio = generate(SEED)
         self.template = folder / "template"
@@ -128,7 +132,8 @@ class World:
     def secrets(self) -> list[str]:
         basic = base64.b64encode(f"{self.jira_email}:{JIRA_TOKEN}".encode()).decode()
         out = [JIRA_TOKEN, basic, GRAPH_TOKEN, GRAPH_CLIENT_SECRET]
-        return out + ([PG_PASSWORD, quote(PG_PASSWORD, safe="")] if self.pg_url else [])
+        passwords = (PG_PASSWORD, PG_NASTY_PASSWORD, PG_WRONG_PASSWORD) if self.pg_url else ()
+        return out + [form for p in passwords for form in {p, quote(p, safe="")}]
 
     def env(self) -> dict[str, str]:
         return os.environ | {
@@ -152,19 +157,39 @@ class World:
 
 
 def _pg_role(url: str) -> str:
-    """A role of our own with a password full of URL syntax, owning the bench database: the URL to use."""
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    parts = urlsplit(url)
-    db = parts.path.lstrip("/")
-    with admin.connect() as c:
+    """The database of ``url`` (re)created for a role of our own, whose password is a secret to look for:
+    the URL the trials use."""
+    db = urlsplit(url).path.lstrip("/")
+    with _admin(url) as c:
         c.execute(text(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         if not c.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": PG_ROLE}).scalar():
             c.execute(text(f"CREATE ROLE {PG_ROLE} LOGIN"))
-        c.execute(text(f"ALTER ROLE {PG_ROLE} PASSWORD '{PG_PASSWORD}'"))
         c.execute(text(f"CREATE DATABASE {db} OWNER {PG_ROLE}"))
-    admin.dispose()
-    host = parts.hostname or "127.0.0.1"
-    return f"postgresql+psycopg://{PG_ROLE}:{quote(PG_PASSWORD, safe='')}@{host}:{parts.port or 5432}/{db}"
+    return set_password(url, PG_PASSWORD)
+
+
+@contextmanager
+def _admin(url: str) -> Iterator[Connection]:
+    """A connection to the server's ``postgres`` database as the user of ``url``, outside transactions."""
+    engine = make_engine(urlsplit(url)._replace(path="/postgres").geturl())
+    try:
+        with engine.connect() as c:
+            yield c.execution_options(isolation_level="AUTOCOMMIT")
+    finally:
+        engine.dispose()
+
+
+def set_password(admin_url: str, password: str) -> str:
+    """Give the bench's role ``password``; returns the URL that signs in with it (the password quoted)."""
+    with _admin(admin_url) as c:
+        c.execute(text(f"ALTER ROLE {PG_ROLE} PASSWORD '{password}'"))
+    return pg_url(admin_url, password)
+
+
+def pg_url(admin_url: str, password: str) -> str:
+    parts = urlsplit(admin_url)
+    host, port, db = parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/")
+    return f"postgresql+psycopg://{PG_ROLE}:{quote(password, safe='')}@{host}:{port}/{db}"
 
 
 class Trial:
@@ -179,11 +204,15 @@ class Trial:
         self.runs = 0
         self.config = self.write_config()
 
-    def write_config(self, jira_url: str | None = None, msal: bool = False) -> Path:
+    def write_config(
+        self, jira_url: str | None = None, msal: bool = False, warehouse_url: str | None = None
+    ) -> Path:
         """The demo's configuration, its API sources pointed at the proxies (or at ``jira_url``)."""
         proxies = self.world.proxies
         graph_url = proxies["graph"].url
         files = DEMO_CONFIG.format(warehouse=(self.folder / "unused.db").as_posix())  # --database-url wins
+        if warehouse_url:
+            files = files.replace(f"sqlite:///{(self.folder / 'unused.db').as_posix()}", warehouse_url)
         text_ = files + SIMULATED_CONFIG.format(
             jira_url=jira_url or proxies["jira"].url,
             jira_email=self.world.jira_email,
@@ -215,9 +244,12 @@ class Trial:
         timeout: float = 120,
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> Result:
-        """One child sync with ``faults`` set on the proxies (proxy name -> faults) for its duration."""
-        proc = self.start(source, faults, kill_item, command, env)
+        """One child sync with ``faults`` set on the proxies (proxy name -> faults) for its duration.
+
+        ``command`` replaces the child (it gets ``--database-url``, unless ``database_url`` is ``""``)."""
+        proc = self.start(source, faults, kill_item, command, env, database_url)
         return self.wait(proc, timeout)
 
     def start(
@@ -227,10 +259,12 @@ class Trial:
         kill_item: str | None = None,
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> subprocess.Popen:
         self.runs += 1
         argv = command or [sys.executable, "-m", "bench.faults.child", str(self.config)]
-        argv = [*argv, "--database-url", self.database_url]
+        url = self.database_url if database_url is None else database_url
+        argv += ["--database-url", url] if url else []
         argv += ["--source", source] if source else []
         argv += ["--kill-item", kill_item] if kill_item else []
         out = (self.folder / f"run{self.runs}.out").open("w")
