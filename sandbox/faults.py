@@ -13,6 +13,7 @@ numbered bearer tokens out, so a test can revoke one and watch the client fetch 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -74,9 +75,6 @@ class FaultProxy(LocalServer):
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.faults: list[Fault] = []
         self.victim: int | None = None  # pid a ``kill`` fault ends
-        self.killed = 0
-        self.requests = 0
-        self.log: list[tuple[str, str]] = []  # (path, query and body) of every request
         self.lock = threading.Lock()
 
     @property
@@ -85,15 +83,13 @@ class FaultProxy(LocalServer):
 
     def reset(self) -> None:
         with self.lock:
-            self.faults, self.victim, self.killed, self.requests, self.log = [], None, 0, 0, []
+            self.faults, self.victim = [], None
 
     def serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
         with self.lock:
-            self.requests += 1
             text = urlsplit(request.path).query + raw.decode("utf-8", "replace")
-            self.log.append((urlsplit(request.path).path, text))
             auth = request.headers.get("Authorization", "")
             fault = next((f for f in self.faults if f.matches(urlsplit(request.path).path, text)), None)
             if fault and fault.kind == "revoke":
@@ -117,7 +113,8 @@ class FaultProxy(LocalServer):
             conn.request(method, request.path, body=raw or None, headers=headers)
             resp = conn.getresponse()
             body = resp.read().replace(self.upstream_origin.encode(), self.origin.encode())
-            keep = {k: v for k, v in resp.getheaders() if k.lower() not in ("content-length", "connection")}
+            hop = ("content-length", "connection", "server", "date")  # _reply writes its own
+            keep = {k: v for k, v in resp.getheaders() if k.lower() not in hop}
             return resp.status, keep, body
         finally:
             conn.close()
@@ -149,11 +146,8 @@ def _reset(proxy: FaultProxy, request: BaseHTTPRequestHandler, fault: Fault) -> 
 def _kill(proxy: FaultProxy, request: BaseHTTPRequestHandler, fault: Fault) -> None:
     """The sync dies while this request is in flight: nothing after it can commit."""
     if proxy.victim:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone: nothing to kill
             os.kill(proxy.victim, signal.SIGKILL)
-            proxy.killed += 1
-        except ProcessLookupError:
-            pass
     _reset(proxy, request, fault)
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,30 +40,35 @@ def reference(world: World) -> None:
 def run_suite(
     scenarios: list[Scenario], database_url: str | None = None, folder: Path | None = None
 ) -> dict[str, Any]:
+    """A world of our own (in ``folder``, else a temporary one), its reference, then ``scenarios``."""
     with tempfile.TemporaryDirectory(prefix="pmo-faults-") as tmp:
         world = World(folder or Path(tmp), database_url)
         try:
             reference(world)
-            results: dict[str, Verdict] = {}
-            leaks = 0
-            for sc in scenarios:
-                t0 = time.monotonic()
-                trial = world.trial(sc.name)
-                try:
-                    verdict = sc.run(trial)
-                except Exception as e:  # a scenario that crashes did not survive; the suite goes on
-                    traceback.print_exc()
-                    verdict = Verdict(False, f"scenario crashed: {type(e).__name__}: {e}")
-                found = trial.leaks()
-                leaks += len(found)
-                if found:
-                    verdict = Verdict(False, f"{verdict.detail}; secrets in {found}", verdict.lost,
-                                      verdict.duplicated, verdict.kills)  # fmt: skip
-                results[sc.name] = verdict
-                mark = "survived" if verdict.ok else "FAILED  "
-                print(f"{mark} {sc.name} ({time.monotonic() - t0:.1f} s): {verdict.detail}", file=sys.stderr)
+            return run_scenarios(world, scenarios)
         finally:
             world.close()
+
+
+def run_scenarios(world: World, scenarios: list[Scenario]) -> dict[str, Any]:
+    """Each scenario in a trial of its own; a line per scenario on stderr; the figures of the last line."""
+    results: dict[str, Verdict] = {}
+    leaks = 0
+    for sc in scenarios:
+        t0 = time.monotonic()
+        trial = world.trial(sc.name)
+        try:
+            verdict = sc.run(trial)
+        except Exception as e:  # a scenario that crashes did not survive; the suite goes on
+            traceback.print_exc()
+            verdict = Verdict(False, f"scenario crashed: {type(e).__name__}: {e}")
+        found = trial.leaks()
+        leaks += len(found)
+        if found:
+            verdict = replace(verdict, ok=False, detail=f"{verdict.detail}; secrets in {found}")
+        results[sc.name] = verdict
+        mark = "survived" if verdict.ok else "FAILED  "
+        print(f"{mark} {sc.name} ({time.monotonic() - t0:.1f} s): {verdict.detail}", file=sys.stderr)
     return {
         "scenarios": len(results),
         "survived": sum(v.ok for v in results.values()),
@@ -71,7 +77,7 @@ def run_suite(
         "rows_duplicated": sum(v.duplicated for v in results.values()),
         "secrets_leaked": leaks,
         "failed": {n: v.detail for n, v in results.items() if not v.ok},
-        "database": "postgresql" if database_url else "sqlite",
+        "database": "postgresql" if world.pg_url else "sqlite",
         "sources": sorted(SOURCES.values()),
     }
 

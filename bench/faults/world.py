@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -71,7 +71,6 @@ class Result:
     seconds: float
     stdout: str
     stderr: str
-    killed_by_proxy: bool = False
 
     @property
     def killed(self) -> bool:
@@ -179,6 +178,12 @@ def _admin(url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
+def drop_database(url: str) -> None:
+    """Drop the database of ``url`` (the bench's or a test's own), connections and all."""
+    with _admin(url) as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)"))
+
+
 def set_password(admin_url: str, password: str) -> str:
     """Give the bench's role ``password``; returns the URL that signs in with it (the password quoted)."""
     with _admin(admin_url) as c:
@@ -276,7 +281,10 @@ class Trial:
         proc.started = time.monotonic()  # type: ignore[attr-defined]
         for name, proxy in self.world.proxies.items():
             proxy.reset()
-            proxy.faults = list((faults or {}).get(name, []))
+            # fresh copies: a scenario's faults count their matches anew in every run
+            proxy.faults = [
+                replace(f, seen=0, fired=0, first_value=None) for f in (faults or {}).get(name, [])
+            ]
             proxy.victim = proc.pid
         return proc
 
@@ -290,11 +298,10 @@ class Trial:
         else:
             code = proc.returncode
         seconds = time.monotonic() - proc.started  # type: ignore[attr-defined]
-        killed = sum(p.killed for p in self.world.proxies.values()) > 0
         for p in self.world.proxies.values():
             p.faults = []
         out, err = (Path(p).read_text(errors="replace") for p in proc.log_paths)  # type: ignore[attr-defined]
-        return Result(code, seconds, out, err, killed_by_proxy=killed)
+        return Result(code, seconds, out, err)
 
     # -- the oracle ---------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
