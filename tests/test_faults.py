@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,15 +20,15 @@ PG_URL = os.environ.get("PMO_TEST_POSTGRES_URL")
 FAST = ("kill-jira-issues-page-2", "kill-finance-mid-file", "jira-429-storm")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The sandbox behind fault proxies and its clean reference, on SQLite or a PostgreSQL database."""
     url = None
     if request.param == "postgresql":
         if not PG_URL:
             pytest.skip("PostgreSQL tests need PMO_TEST_POSTGRES_URL")
         url = f"{PG_URL.rsplit('/', 1)[0]}/pmo_test_faults_{uuid.uuid4().hex[:8]}"
-    w = World(tmp_path, url)
+    w = World(tmp_path_factory.mktemp("faults"), url)
     try:
         reference(w)
         yield w

@@ -1,15 +1,19 @@
 """``python -m bench faults``: the fault suite of issue #12 against the sandbox simulators.
 
-Kills at sixteen points across Jira, Planner, ProjectData, project files and finance; 5xx bursts, resets,
-truncated, empty and HTML bodies, repeated page tokens, 429 storms, a 401 mid-run with real msal, two
-concurrent runs, bad records, an unreachable source, a second file of the same month, and Prefect's stored
-parameters. Every trial's output, logs and warehouse are searched for the fake secrets it was given.
-The last line is one JSON object: ``scenarios``, ``survived``, ``kill_points``, ``rows_lost``,
-``rows_duplicated``, ``secrets_leaked``, and ``failed`` (scenario -> why).
+Kills at 17 points across Jira, Planner, ProjectData, project files and finance (each warehouse then
+compared with a clean run's); 5xx bursts, connection resets, truncated, empty and HTML bodies, repeated
+page tokens, 429 storms, a 401 mid-run with real msal, two concurrent runs, bad records (NUL, a lone
+surrogate, negative hours, an issue without fields, a task without id), an unreachable source, a second
+file of the same month, Prefect's stored parameters and, on PostgreSQL, a password full of URL syntax.
+Every trial's output, logs, warehouse and Prefect database are searched for the fake secrets it was given.
+Scenarios are in ``bench/faults/scenarios.py``; a line per scenario goes to stderr. The last line is one
+JSON object: ``scenarios``, ``survived``, ``kill_points``, ``rows_lost``, ``rows_duplicated``,
+``secrets_leaked``, ``failed`` (scenario -> why) and ``wall_s``.
 
-``--database-url postgresql://USER:PASS@HOST/DB`` runs the suite on PostgreSQL (DB is dropped and created
-for a role of the bench's own, whose password is full of URL syntax); SQLite files by default.
-``--only NAME`` (repeatable, a prefix) picks scenarios.
+``--database-url postgresql://USER:PASS@HOST/DB`` runs the suite on PostgreSQL: DB is dropped and
+created again for a role of the bench's own (USER must be allowed to create roles and databases);
+SQLite files by default. ``--only PREFIX`` (repeatable) picks scenarios; ``--list`` names them all;
+``--keep DIR`` keeps every trial's configuration, output and SQLite warehouse.
 """
 
 from __future__ import annotations
@@ -87,13 +91,18 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--database-url", help="a PostgreSQL URL whose user may create roles and databases")
     ap.add_argument("--only", action="append", default=[], help="scenario name prefix (repeatable)")
     ap.add_argument("--keep", type=Path, help="keep every trial's files, logs and SQLite warehouse here")
+    ap.add_argument("--list", action="store_true", help="name the scenarios and run none")
     args = ap.parse_args(argv)
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        ap.error(f"--keep {args.keep}: choose a new or empty folder")
     chosen = [
         s
         for s in SCENARIOS
         if (not args.only or any(s.name.startswith(p) for p in args.only))
         and (args.database_url or "postgres" not in s.tags)  # PostgreSQL's own: with --database-url only
     ]
+    if args.list:
+        return {"scenarios": [s.name for s in chosen]}
     t0 = time.monotonic()
     out = run_suite(chosen, args.database_url, args.keep)
     return out | {"wall_s": round(time.monotonic() - t0, 1)}

@@ -45,6 +45,7 @@ JIRA_TOKEN = "FAKE-jira-token-5f0c2b9e1d"
 GRAPH_TOKEN = "FAKE-graph-bearer-8a71c3e4"
 GRAPH_CLIENT_SECRET = "FAKE-graph-secret-3e9d7b21"
 GRAPH_CLIENT_ID = "faults-bench-app"
+GRAPH_ACCESS_TOKEN = "FAKE-graph-access"  # what the sign-in simulator issues: -1, -2, …
 TENANT = "acme.example"
 PG_ROLE = "pmo_faults"  # the bench's own PostgreSQL role, owner of the bench database
 PG_PASSWORD = "FAKE-pg-pw-4c8e1a9b"
@@ -121,7 +122,7 @@ class World:
         cert, key = self_signed(folder / "tls")
         self.ca_bundle = cert
         self.login = self.stack.enter_context(
-            LoginSimulator(cert, key, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, "graph-tok")
+            LoginSimulator(cert, key, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_ACCESS_TOKEN)
         )
         self.trials = 0
         self.clean: Snapshot = {}  # the reference: every source synced once, cleanly, from scratch
@@ -130,7 +131,7 @@ class World:
     @property
     def secrets(self) -> list[str]:
         basic = base64.b64encode(f"{self.jira_email}:{JIRA_TOKEN}".encode()).decode()
-        out = [JIRA_TOKEN, basic, GRAPH_TOKEN, GRAPH_CLIENT_SECRET]
+        out = [JIRA_TOKEN, basic, GRAPH_TOKEN, GRAPH_CLIENT_SECRET, GRAPH_ACCESS_TOKEN]
         passwords = (PG_PASSWORD, PG_NASTY_PASSWORD, PG_WRONG_PASSWORD) if self.pg_url else ()
         return out + [form for p in passwords for form in {p, quote(p, safe="")}]
 
