@@ -7,8 +7,9 @@ token, or it kills the sync process while that request is in flight. Absolute UR
 (``nextLink``, ``baseUrl``) are rewritten to the proxy's, so paging cannot escape the faults. The
 simulators stay clean; every fault lives here, in one place the fault bench and tests drive.
 
-``LoginSimulator`` is the token endpoint msal talks to (https, as msal insists): client credentials in,
-numbered bearer tokens out, so a test can revoke one and watch the client fetch the next.
+``Catcher`` is a foreign host that records the credentials sent to it. ``LoginSimulator`` is the token
+endpoint msal talks to (https, as msal insists): client credentials in, numbered bearer tokens out, so a
+test can revoke one and watch the client fetch the next.
 """
 
 from __future__ import annotations
@@ -204,6 +205,19 @@ _AFTER: dict[str, Callable[[Fault, int, dict, bytes], tuple[int, dict, bytes]]] 
     "repeat_token": _repeat_token,
     "edit": _edit,
 }
+
+
+class Catcher(LocalServer):
+    """A host that is none of the source's, as a tampered ``nextLink`` may name: it records the
+    ``Authorization`` header of every request it gets, and answers an empty page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authorizations: list[str] = []
+
+    def serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        self.authorizations.append(request.headers.get("Authorization", ""))
+        _reply(request, 200, {"Content-Type": "application/json"}, b'{"value": []}')
 
 
 class LoginSimulator(LocalServer):

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.faults.world import (
     PG_NASTY_PASSWORD,
@@ -358,6 +359,54 @@ def _revoked(t: Trial) -> Verdict:
     if r.returncode != 0:
         return Verdict(False, f"the run failed after {tokens} token(s): {_failed_line(r)}")
     return _data(t.compare(["m365"]), "one run", extra_ok=tokens == 2, why=f"{tokens} tokens fetched")
+
+
+@scenario("planner-next-link-to-a-foreign-host", "operations")
+def _foreign_link(t: Trial) -> Verdict:
+    """A ``nextLink`` naming another host: the client sends it no token (and a clean run loses nothing)."""
+    port = urlsplit(t.world.catcher.url).port
+    foreign = f"http://localhost:{port}/v1.0/planner/plans/stolen/tasks"
+    fault = Fault("edit", "/tasks", nth=2, edit=lambda body: body | {"@odata.nextLink": foreign})
+    before = len(t.world.catcher.authorizations)
+    t.sync("m365", {"graph": [fault]})
+    sent = [a for a in t.world.catcher.authorizations[before:] if a]
+    clean = t.sync("m365").returncode == 0
+    why = f"{len(sent)} requests with credentials to the foreign host" + (
+        "" if clean else "; clean run failed"
+    )
+    return _data(t.compare(["m365"]), "after a clean run", extra_ok=clean and not sent, why=why)
+
+
+NARROW_SCOPE = "project in (MDH, DLM)"
+
+
+@scenario("jira-scope-narrowed-deletes-nothing", "scope")
+def _narrowed(t: Trial) -> Verdict:
+    """Narrowing a site's ``jql`` leaves the issues outside the new scope where they were: none is deleted."""
+    if t.sync("jira").returncode != 0:
+        return Verdict(False, "the first run failed")
+    t.config = t.write_config(jql=NARROW_SCOPE)
+    r = t.sync("jira")
+    src = SOURCES["jira"]
+    deleted = [k for k, v in t.snapshot().items() if k[1] == src and v[-1]]
+    lost = [k for k in deleted if k in t.world.clean]
+    ok = r.returncode == 0 and not deleted
+    return Verdict(ok, f"exit {r.returncode}; {len(deleted)} rows marked deleted", lost=len(lost))
+
+
+@scenario("jira-scope-limits-worklogs", "scope")
+def _scoped_worklogs(t: Trial) -> Verdict:
+    """Cloud worklogs are read for the issues in scope only, not for every issue of the site."""
+    t.config = t.write_config(jql=NARROW_SCOPE)
+    r = t.sync("jira")
+    stray = t.query(
+        "SELECT count(*) FROM time_entry e WHERE e.source = :s AND NOT EXISTS"
+        " (SELECT 1 FROM task k WHERE k.source = e.source AND k.source_id = e.task_source_id)",
+        s=SOURCES["jira"],
+    )[0][0]
+    return Verdict(
+        r.returncode == 0 and not stray, f"exit {r.returncode}; {stray} worklogs of issues out of scope"
+    )
 
 
 @scenario("finance-two-daily-ap-files", "files")

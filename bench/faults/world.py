@@ -9,6 +9,7 @@ output is kept, and the comparison of its warehouse with the clean reference, ro
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -27,7 +28,7 @@ from urllib.parse import quote, urlsplit
 from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
 from flows.demo import DEMO_CONFIG, SIMULATED_CONFIG
-from sandbox.faults import Fault, FaultProxy, LoginSimulator, self_signed
+from sandbox.faults import Catcher, Fault, FaultProxy, LoginSimulator, self_signed
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
 from sandbox.jira.data import build as jira_site
@@ -124,6 +125,7 @@ class World:
         self.login = self.stack.enter_context(
             LoginSimulator(cert, key, GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET, GRAPH_ACCESS_TOKEN)
         )
+        self.catcher = self.stack.enter_context(Catcher())
         self.trials = 0
         self.clean: Snapshot = {}  # the reference: every source synced once, cleanly, from scratch
         self.quarantined: dict[str, int] = {}  # its quarantine rows per source (the sandbox plants some)
@@ -211,9 +213,14 @@ class Trial:
         self.config = self.write_config()
 
     def write_config(
-        self, jira_url: str | None = None, msal: bool = False, warehouse_url: str | None = None
+        self,
+        jira_url: str | None = None,
+        msal: bool = False,
+        warehouse_url: str | None = None,
+        jql: str | None = None,
     ) -> Path:
-        """The demo's configuration, its API sources pointed at the proxies (or at ``jira_url``)."""
+        """The demo's configuration, its API sources pointed at the proxies (or at ``jira_url``); ``jql``
+        is the Jira site's scope."""
         proxies = self.world.proxies
         graph_url = proxies["graph"].url
         files = DEMO_CONFIG.format(warehouse=(self.folder / "unused.db").as_posix())  # --database-url wins
@@ -234,6 +241,9 @@ class Trial:
                 f'client_secret = {{ env = "PMO_FAULTS_GRAPH_SECRET" }}\n'
                 f'authority_host = "{self.world.login.url}"',
             )
+        if jql:
+            browse = 'browse_url = "https://acme.atlassian.example"'
+            text_ = text_.replace(browse, f"{browse}\njql = {json.dumps(jql)}")
         path = self.folder / "pmo.toml"
         path.write_text(text_, encoding="utf-8")
         return path
