@@ -367,9 +367,8 @@ def _foreign_link(t: Trial) -> Verdict:
     port = urlsplit(t.world.catcher.url).port
     foreign = f"http://localhost:{port}/v1.0/planner/plans/stolen/tasks"
     fault = Fault("edit", "/tasks", nth=2, edit=lambda body: body | {"@odata.nextLink": foreign})
-    before = len(t.world.catcher.authorizations)
     t.sync("m365", {"graph": [fault]})
-    sent = [a for a in t.world.catcher.authorizations[before:] if a]
+    sent = [a for a in t.world.catcher.authorizations if a]  # the trial began with none
     clean = t.sync("m365").returncode == 0
     why = f"{len(sent)} requests with credentials to the foreign host" + (
         "" if clean else "; clean run failed"

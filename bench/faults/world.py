@@ -152,6 +152,7 @@ class World:
         self.trials += 1
         for p in self.proxies.values():
             p.reset()
+        self.catcher.authorizations.clear()
         return Trial(self, name, self.folder / f"{self.trials:02d}-{name}")
 
     def close(self) -> None:
@@ -343,13 +344,16 @@ class Trial:
             eng.dispose()
 
     def leaks(self) -> list[str]:
-        """Every place a secret shows: run output, logs and every text cell of the warehouse."""
+        """Every place a secret shows: run output, logs, Prefect's database, every text cell of the
+        warehouse, and the requests a foreign host received."""
         found = []
         for path in sorted(self.folder.rglob("*")):
             kept = path.suffix in (".out", ".err", ".log") or "prefect" in path.relative_to(self.folder).parts
             if kept and path.is_file():
                 body = path.read_bytes()
                 found += [f"{path.name}: {_mask(s)}" for s in self.world.secrets if s.encode() in body]
+        sent = self.world.catcher.authorizations
+        found += [f"sent to a foreign host: {_mask(s)}" for a in sent for s in self.world.secrets if s in a]
         for where, value in warehouse_text(self.engine()):
             found += [f"{where}: {_mask(s)}" for s in self.world.secrets if s in value]
         return found
