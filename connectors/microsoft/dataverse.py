@@ -114,7 +114,7 @@ def _num(value: Any) -> Decimal | None:
 def _percent(progress: Any) -> Decimal | None:
     """``msdyn_progress`` is a 0–1 fraction; the model keeps percent."""
     p = _num(progress)
-    return None if p is None else (p * 100).quantize(Decimal("0.01")).normalize()
+    return None if p is None else (p * 100).quantize(Decimal("0.01"))
 
 
 def _id(value: Any) -> str | None:
