@@ -164,7 +164,8 @@ class DataverseData:
 
     def expire_tokens(self) -> None:
         """Every delta link issued so far has expired (as 7 days without a sync would do)."""
-        self.oldest_token = self.version + 1
+        self.version += 1
+        self.oldest_token = self.version
 
 
 class DataverseSimulator(JsonSimulator):
@@ -176,6 +177,11 @@ class DataverseSimulator(JsonSimulator):
         self._throttles: deque[float] = deque()
         self._local = threading.local()
         self.prefers: list[str] = []  # each request's Prefer header, in order
+
+    @property
+    def environment_url(self) -> str:
+        """What a source is configured with (the API lives under ``/api/data/v9.2``)."""
+        return self.url.removesuffix(self.prefix)
 
     def throttle(self, times: int = 1, retry_after: float = 0) -> None:
         """Answer the next ``times`` requests with 429 and ``Retry-After``."""
