@@ -58,7 +58,12 @@ def _configured(tmp_path: Path) -> list[DataverseStream]:
         "environment_url": ENV + "/", "tenant": TENANT, "client_id": "cid",
         "client_secret": {"env": "DV_SECRET"}, "project_code_column": "cr6a1_projectcode",
     })  # fmt: skip
-    assert check(sc, "cfg: sources.pp", tmp_path) == []
+    assert check(sc, "cfg: sources.pp", tmp_path) == [
+        "cfg: sources.pp.environment_url: must be the environment URL, e.g. https://contoso.crm4.dynamics.com",
+        "cfg: sources.pp.project_code_column: not a column name: 'code; drop'",
+        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
+        " 'tasks'])",
+    ]
 
     def resolve(ref: SecretRef, where: str) -> str:
         return {"DV_SECRET": "s3cret"}[str(ref.env)]
@@ -324,3 +329,17 @@ def test_a_429_storm_is_survived_waiting_what_was_asked(
     result = _sync(sqlite_engine, sim, sleeps)
     assert all(r.status == "succeeded" for r in result.values())
     assert sleeps == [0.25] * 4 and _count(sqlite_engine, "task") == 18
+
+
+def test_config_problems_are_one_line_each(tmp_path: Path) -> None:
+    sc = SourceConfig("pp", "dataverse", None, {
+        "environment_url": "contoso.crm4.dynamics.com", "tenant": TENANT, "client_id": "cid",
+        "client_secret": {"env": "DV_SECRET"}, "streams_enabled": ["tasks", "sprints"],
+        "project_code_column": "code; drop",
+    })  # fmt: skip
+    assert check(sc, "cfg: sources.pp", tmp_path) == [
+        "cfg: sources.pp.environment_url: must be the environment URL, e.g. https://contoso.crm4.dynamics.com",
+        "cfg: sources.pp.project_code_column: not a column name: 'code; drop'",
+        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
+        " 'tasks'])",
+    ]

@@ -32,6 +32,8 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import requests
+
 from connectors.base import Page, SourceError, StreamState, map_each
 from connectors.microsoft.graph import GraphClient
 from model.records import Person, PlannedWork, Project, Record, Rejected, Task
@@ -64,7 +66,8 @@ class DataverseClient(GraphClient):
     def _headers(self) -> dict[str, str]:
         return {**super()._headers(), **ODATA_HEADERS, "Prefer": self._prefer}
 
-    def _send(self, method: str, url: str, track: bool = False, **kw: Any):  # type: ignore[no-untyped-def]
+    def _send(self, method: str, url: str, track: bool = False, **kw: Any) -> requests.Response:
+        """One try of one request; ``track`` asks for change tracking (``request`` passes it through)."""
         self._prefer = prefer(track)
         return super()._send(method, url, **kw)
 
@@ -415,8 +418,10 @@ class TaskStream(DataverseStream):
         before = {} if got.full else _structure(state.items)
         after = dict(before)
         for row in got.rows:
-            if row.get("msdyn_projecttaskid") and row.get("_msdyn_project_value"):
+            try:
                 after[row["msdyn_projecttaskid"].lower()] = _place(row)
+            except (KeyError, ValueError, TypeError, AttributeError):
+                continue  # no place in the outline: no WBS (a row without an id is quarantined below)
         for tid in got.deleted:
             after.pop(tid, None)
         touched = {after[t][0] for t in _ids(got.rows) if t in after} | {
