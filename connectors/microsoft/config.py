@@ -34,6 +34,11 @@
     folder = "drops/plans"
     patterns = ["*.xml", "*.mpp"]
 
+A ``dataverse`` source signs in app-only (scope ``<environment_url>/.default``): register an Entra app with a
+secret or certificate, then add it to the environment as an application user (Power Platform admin centre →
+the environment → Settings → Users + permissions → Application users) with a security role that may read the
+project tables (msdyn_project, msdyn_projecttask, msdyn_resourceassignment, msdyn_projectbucket,
+bookableresource) and their EntityDefinitions; reads need no licence.
 ``token = { env = "X" }`` instead of client credentials uses a pre-issued bearer token (the simulators).
 Record sources: ``planner:<tenant>``, ``projectonline:<pwa host>``, ``dataverse:<environment host>``,
 ``projectfiles:<instance>``.

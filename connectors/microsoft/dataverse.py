@@ -376,6 +376,8 @@ class DataverseStream:
     ) -> set[str]:
         """Live ids to retire: for a full read, every one not read again; otherwise the rows deleted and,
         of a changed row (an assignment's contour), the days it no longer has."""
+        if not (got.full or got.rows or got.deleted):
+            return set()  # nothing changed: no need to ask the warehouse what it holds
         produced = {r.source_id for r in records}
         known = got.known if got.known is not None else self._known(state)
         if got.full:
