@@ -3,7 +3,8 @@ after 1% of the tasks changed.
 
 Runs the four Dataverse streams against the simulator (pages of 5000, change tracking on, a fixed latency
 per request) into a fresh SQLite warehouse. ``min_requests`` is the fewest requests any client can make
-for the first sync: per table one ``EntityDefinitions`` question and its pages, plus the bucket pages.
+for the first sync: per table one ``EntityDefinitions`` question and its pages, plus the bucket and sprint
+pages.
 ``floor_s`` is the time a plain ``requests`` client takes to make the very requests the sync made, one
 after another (the round trips and JSON decoding alone, no mapping, no warehouse).
 """
@@ -29,7 +30,11 @@ READ = ("msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bo
 
 def min_requests(data: DataverseData) -> int:
     pages = sum(max(1, math.ceil(len(data.rows[s]) / MAX_PAGE)) for s in READ)
-    return len(READ) + pages + max(1, math.ceil(len(data.rows["msdyn_projectbuckets"]) / MAX_PAGE))
+    names = sum(
+        max(1, math.ceil(len(data.rows[s]) / MAX_PAGE))
+        for s in ("msdyn_projectbuckets", "msdyn_projectsprints")
+    )
+    return len(READ) + pages + names
 
 
 def plain_replay(

@@ -35,6 +35,7 @@ ENV = "https://contoso.crm4.dynamics.com"
 API = f"{ENV}/api/data/v9.2"
 SRC = "dataverse:sim"
 TASKS, ASSIGNMENTS = "msdyn_projecttasks", "msdyn_resourceassignments"
+PAGE = "odata.maxpagesize=5000"
 PROJECT_COLUMNS = (
     "msdyn_projectid,msdyn_subject,msdyn_scheduledstart,msdyn_finish,msdyn_progress,msdyn_effort,"
     "msdyn_effortcompleted,msdyn_effortremaining,_msdyn_projectmanager_value,modifiedon"
@@ -215,17 +216,23 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
         "Bucket 1",
     )
     assert (child.percent_complete, child.status_category, child.estimate_hours) == (50, "in_progress", 40)
+    assert (child.sprint, tasks[gid("task", 1, 1)].sprint) == ("Sprint 1", None)
     assert (tasks[gid("task", 1, 3)].wbs, tasks[gid("task", 1, 3)].is_summary) == ("2", True)
     assert _rows(engine, "project")[gid("project", 2)].key == "DV-002"
-    paths = [p for _, p, _ in sim.log]
-    assert paths.count("/api/data/v9.2/msdyn_projecttasks") == 1 and all(
-        "track-changes" in p for p in sim.prefers[1:2]
-    )
+    reads = [(p.rsplit("/", 1)[1], prefer) for (_, p, _), prefer in zip(sim.log, sim.prefers, strict=True)]
+    tracked = "odata.track-changes, odata.maxpagesize=5000"
+    assert [r for r in reads if not r[0].startswith("EntityDefinitions")] == [
+        ("msdyn_projects", tracked), ("msdyn_projecttasks", tracked), ("msdyn_projectbuckets", PAGE),
+        ("msdyn_projectsprints", PAGE), ("msdyn_resourceassignments", tracked),
+        ("bookableresources", tracked),
+    ]  # fmt: skip
+    sim.log.clear()
     again = _sync(engine, sim)  # nothing changed: one delta request a table, nothing written
     assert sum(r.rows_written for r in again.values()) == 0
-    assert all(
-        "$deltatoken" in q for _, p, q in sim.log[len(paths) :] if "Entity" not in p and "bucket" not in p
-    )
+    assert [p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q] == [
+        "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources"
+    ]  # fmt: skip
+    assert len(sim.log) == 8  # and the four EntityDefinitions questions of a new client
 
 
 def test_incremental_changes_and_deletions_through_delta(engine: Engine, sim: DataverseSimulator) -> None:

@@ -17,7 +17,9 @@ A task's WBS is its position among its siblings by ``msdyn_displaysequence`` (``
 deprecated), so an insertion renumbers tasks that did not change. The task stream therefore remembers each
 task's project, parent and sequence (``sync_item``), renumbers the projects a run touched, and re-reads
 (one ``$filter`` on the project) only a project where an unchanged task's WBS moved.
-Not read (yet): ``msdyn_projectteam`` (team membership), task dependencies and sprints.
+Tasks carry their bucket's and sprint's names (``msdyn_projectbucket``, ``msdyn_projectsprint``).
+Not read: ``msdyn_projectteam`` (membership; the people are the bookable resources) and task dependencies
+(the canonical model has no record for them).
 """
 
 from __future__ import annotations
@@ -132,9 +134,9 @@ PROJECT_SELECT = (
 )  # fmt: skip
 TASK_SELECT = (
     "msdyn_projecttaskid", "msdyn_subject", "_msdyn_project_value", "_msdyn_parenttask_value",
-    "_msdyn_projectbucket_value", "msdyn_start", "msdyn_finish", "msdyn_progress", "msdyn_effort",
-    "msdyn_effortcompleted", "msdyn_effortremaining", "msdyn_outlinelevel", "msdyn_displaysequence",
-    "msdyn_summary", "msdyn_ismilestone", "createdon", "modifiedon",
+    "_msdyn_projectbucket_value", "_msdyn_projectsprint_value", "msdyn_start", "msdyn_finish",
+    "msdyn_progress", "msdyn_effort", "msdyn_effortcompleted", "msdyn_effortremaining", "msdyn_outlinelevel",
+    "msdyn_displaysequence", "msdyn_summary", "msdyn_ismilestone", "createdon", "modifiedon",
 )  # fmt: skip
 ASSIGNMENT_SELECT = (
     "msdyn_resourceassignmentid", "_msdyn_taskid_value", "_msdyn_projectid_value",
@@ -169,7 +171,9 @@ def map_project(source: str, p: dict[str, Any], code_column: str | None = None) 
     )
 
 
-def map_task(source: str, t: dict[str, Any], wbs: str | None, bucket: str | None) -> Task:
+def map_task(
+    source: str, t: dict[str, Any], wbs: str | None, bucket: str | None, sprint: str | None = None
+) -> Task:
     pct = _percent(t.get("msdyn_progress"))
     status, category = status_from_percent(pct)
     summary, milestone = bool(t.get("msdyn_summary")), bool(t.get("msdyn_ismilestone"))
@@ -187,6 +191,7 @@ def map_task(source: str, t: dict[str, Any], wbs: str | None, bucket: str | None
         status=status,
         status_category=category,
         bucket=bucket,
+        sprint=sprint,
         created_at=dv_dt(t.get("createdon")),
         source_updated_at=dv_dt(t.get("modifiedon")),
         start_date=_d(t.get("msdyn_start")),
@@ -435,12 +440,14 @@ class TaskStream(DataverseStream):
         for project in sorted(moved):  # an unchanged task's number moved: re-read its project
             params = {**self._select(), "$filter": f"_msdyn_project_value eq {project}"}
             got.rows += [r for b in self.client.bodies(self.table.entity_set, params) for r in b["value"]]
-        buckets = self._buckets() if got.rows else {}
+        buckets = self._names("msdyn_projectbuckets", "msdyn_projectbucketid") if got.rows else {}
+        sprints = self._names("msdyn_projectsprints", "msdyn_projectsprintid") if got.rows else {}
 
         def task(t: dict[str, Any]) -> Task:
             tid = t["msdyn_projecttaskid"].lower()
             bucket = buckets.get(str(t.get("_msdyn_projectbucket_value") or "").lower())
-            return map_task(self.source, t, new.get(tid), bucket)
+            sprint = sprints.get(str(t.get("_msdyn_projectsprint_value") or "").lower())
+            return map_task(self.source, t, new.get(tid), bucket, sprint)
 
         mapped, rejected = map_each(
             _unique(got.rows), task, self.source, self.table.entity_set, self.table.key
@@ -452,13 +459,14 @@ class TaskStream(DataverseStream):
         items.update(dict.fromkeys(forgotten))
         return list(mapped), rejected, items
 
-    def _buckets(self) -> dict[str, str]:
-        params = {"$select": "msdyn_projectbucketid,msdyn_name"}
+    def _names(self, entity_set: str, key: str) -> dict[str, str]:
+        """Id → ``msdyn_name`` of a small table tasks point to (buckets, sprints), read whole each run
+        that maps tasks: a renamed bucket shows on the tasks read with it."""
         return {
-            str(b["msdyn_projectbucketid"]).lower(): b.get("msdyn_name")
-            for body in self.client.bodies("msdyn_projectbuckets", params)
+            str(b[key]).lower(): b.get("msdyn_name")
+            for body in self.client.bodies(entity_set, {"$select": f"{key},msdyn_name"})
             for b in body.get("value", [])
-            if b.get("msdyn_projectbucketid")
+            if b.get(key)
         }
 
 

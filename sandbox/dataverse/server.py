@@ -44,6 +44,7 @@ TABLES = {  # entity set → (logical name, primary key)
     "msdyn_resourceassignments": ("msdyn_resourceassignment", "msdyn_resourceassignmentid"),
     "bookableresources": ("bookableresource", "bookableresourceid"),
     "msdyn_projectbuckets": ("msdyn_projectbucket", "msdyn_projectbucketid"),
+    "msdyn_projectsprints": ("msdyn_projectsprint", "msdyn_projectsprintid"),
 }
 _FILTER = re.compile(r"^(modifiedon) gt (\S+)$|^(_msdyn_project_value) eq ([0-9a-fA-F-]{36})$")
 
@@ -83,7 +84,7 @@ class DataverseData:
 
     @classmethod
     def seeded(cls, projects: int = 3, tasks_per_project: int = 6, people: int = 5) -> DataverseData:
-        """``projects`` plans, each a summary task per 3 tasks with its children, two buckets, one
+        """``projects`` plans, each a summary task per 3 tasks with its children, two buckets, a sprint, one
         assignment per work task (5 workdays of 8 h), over ``people`` people and one equipment resource."""
         d = cls()
         for n in range(people):
@@ -111,6 +112,9 @@ class DataverseData:
             for b, bid in enumerate(buckets):
                 d.add("msdyn_projectbuckets", {"msdyn_projectbucketid": bid, "msdyn_name": f"Bucket {b + 1}",
                                                "_msdyn_project_value": pid})  # fmt: skip
+            sprint = gid("sprint", p)
+            d.add("msdyn_projectsprints", {"msdyn_projectsprintid": sprint, "msdyn_name": "Sprint 1",
+                                           "_msdyn_project_value": pid})  # fmt: skip
             parent = None
             for t in range(tasks_per_project):
                 summary = t % 3 == 0
@@ -120,6 +124,7 @@ class DataverseData:
                     "msdyn_projecttaskid": tid, "msdyn_subject": f"Task {p}.{t}",
                     "_msdyn_project_value": pid, "_msdyn_parenttask_value": None if summary else parent,
                     "_msdyn_projectbucket_value": buckets[t % 2],
+                    "_msdyn_projectsprint_value": sprint if t % 3 == 2 else None,
                     "msdyn_start": f"{start.isoformat()}T09:00:00Z",
                     "msdyn_finish": f"{(start + timedelta(days=4)).isoformat()}T17:00:00Z",
                     "msdyn_progress": 1.0 if t == 1 else 0.5 if t == 2 else 0.0,
