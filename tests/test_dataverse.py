@@ -26,7 +26,8 @@ from flows.config import SourceConfig
 from flows.runner import run
 from sandbox.dataverse import DataverseData, DataverseSimulator
 from sandbox.dataverse.server import gid
-from warehouse.schema import ENTITY_TABLES
+from warehouse.db import make_engine, upgrade
+from warehouse.schema import ENTITY_TABLES, quarantine
 from warehouse.sync import RunSummary
 
 TENANT = "contoso.onmicrosoft.com"
@@ -345,3 +346,71 @@ def test_config_problems_are_one_line_each(tmp_path: Path) -> None:
         "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
         " 'tasks'])",
     ]
+
+
+def _live(engine: Engine, entity: str) -> set[tuple[object, ...]]:
+    """Live rows as their canonical values (no warehouse ids or load times)."""
+    t = ENTITY_TABLES[entity]
+    skip = ("id", "loaded_at", "updated_at", "deleted_at", "deleted_reason")
+    cols = [c for c in t.c if c.name not in skip]
+    with engine.connect() as c:
+        return {tuple(r) for r in c.execute(select(*cols).where(t.c.source == SRC, t.c.deleted_at.is_(None)))}
+
+
+def test_incremental_runs_equal_one_full_sync(sqlite_engine: Engine, tmp_path: Path) -> None:
+    data = DataverseData.seeded(projects=3, tasks_per_project=9)
+    data.tracking["msdyn_resourceassignment"] = False  # one table by modifiedon and key scan
+    with DataverseSimulator(data) as sim:
+        _sync(sqlite_engine, sim)
+        data.change(
+            TASKS, gid("task", 0, 4), _msdyn_parenttask_value=gid("task", 0, 0), msdyn_displaysequence=1.5
+        )
+        data.delete(TASKS, gid("task", 1, 1))
+        data.change(TASKS, gid("task", 2, 7), msdyn_displaysequence=9.5)  # now after task 2.8
+        data.delete(ASSIGNMENTS, gid("assignment", 2, 2))
+        data.change(ASSIGNMENTS, gid("assignment", 0, 4), _msdyn_bookableresourceid_value=gid("res", 0))
+        _sync(sqlite_engine, sim)
+        data.change(TASKS, gid("task", 2, 8), msdyn_displaysequence=0.5, _msdyn_parenttask_value=None)
+        data.change("bookableresources", gid("res", 1), name="Person One")
+        _sync(sqlite_engine, sim)
+        fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+        upgrade(fresh)
+        _sync(fresh, sim)
+    for entity in ("project", "task", "planned_work", "person"):
+        assert _live(sqlite_engine, entity) == _live(fresh, entity), entity
+    wbs = {r[0]: r[1] for r in _live_wbs(fresh)}
+    assert (wbs[gid("task", 0, 4)], wbs[gid("task", 2, 8)]) == ("1.1", "1")  # moved under 0.0 / to the top
+    fresh.dispose()
+
+
+def _live_wbs(engine: Engine) -> list[tuple[str, str]]:
+    t = ENTITY_TABLES["task"]
+    with engine.connect() as c:
+        return list(
+            c.execute(select(t.c.source_id, t.c.wbs).where(t.c.source == SRC, t.c.deleted_at.is_(None)))
+        )
+
+
+def test_a_bad_contour_is_quarantined_and_the_rest_loads(
+    sqlite_engine: Engine, sim: DataverseSimulator
+) -> None:
+    sim.data.change(ASSIGNMENTS, gid("assignment", 1, 2), msdyn_plannedwork="[{'Start': oops")
+    result = _sync(sqlite_engine, sim)
+    assert result["planned_work"].status == "succeeded" and result["planned_work"].rows_quarantined == 1
+    assert _count(sqlite_engine, "planned_work") == 60 - 5
+    with sqlite_engine.connect() as c:
+        (row,) = c.execute(select(quarantine.c.locator, quarantine.c.reason, quarantine.c.raw)).all()
+    assert row.locator == f"msdyn_resourceassignments#{gid('assignment', 1, 2)}"
+    assert row.reason.startswith("JSONDecodeError: ") and "oops" in row.raw
+
+
+@responses.activate
+def test_a_delta_link_to_another_host_gets_no_token() -> None:
+    responses.get(
+        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": True}
+    )
+    (projects, *_) = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))
+    stolen = "https://evil.example/api/data/v9.2/msdyn_projects?$deltatoken=1"
+    with pytest.raises(SourceError, match=r"refusing to send the token to https://evil\.example:443"):
+        list(projects.read(StreamState(watermark=stolen)))
+    assert len(responses.calls) == 1
