@@ -398,10 +398,18 @@ def test_a_bad_contour_is_quarantined_and_the_rest_loads(
     result = _sync(sqlite_engine, sim)
     assert result["planned_work"].status == "succeeded" and result["planned_work"].rows_quarantined == 1
     assert _count(sqlite_engine, "planned_work") == 60 - 5
+    # A row loaded before and broken since keeps its days, whether read by delta or in full.
+    sim.data.change(ASSIGNMENTS, gid("assignment", 1, 4), msdyn_plannedwork="not json")
+    client = DataverseClient(lambda: "sim", sim.environment_url)
+    planned = dataverse_streams(SRC, client)[2]
+    assert [run(sqlite_engine, planned, mode=m).rows_deleted for m in ("incremental", "full")] == [0, 0]
+    assert _count(sqlite_engine, "planned_work") == 60 - 5
     with sqlite_engine.connect() as c:
-        (row,) = c.execute(select(quarantine.c.locator, quarantine.c.reason, quarantine.c.raw)).all()
-    assert row.locator == f"msdyn_resourceassignments#{gid('assignment', 1, 2)}"
-    assert row.reason.startswith("JSONDecodeError: ") and "oops" in row.raw
+        rows = c.execute(select(quarantine.c.locator, quarantine.c.reason, quarantine.c.raw)).all()
+    assert sorted(r.locator for r in rows) == sorted(
+        f"msdyn_resourceassignments#{gid('assignment', 1, n)}" for n in (2, 4)
+    )
+    assert all(r.reason.startswith("JSONDecodeError: ") for r in rows) and any("oops" in r.raw for r in rows)
 
 
 @responses.activate

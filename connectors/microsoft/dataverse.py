@@ -28,7 +28,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -278,7 +278,6 @@ class Read:
     deleted: set[str]
     full: bool
     watermark: str | None
-    rejected: list[Rejected] = field(default_factory=list)
     known: set[str] | None = None  # the warehouse's live ids, once asked
 
 
@@ -298,7 +297,7 @@ class DataverseStream:
         for i in range(0, len(records), PAGE_RECORDS):
             yield Page(records=records[i : i + PAGE_RECORDS])
         yield Page(
-            rejected=got.rejected + rejected,
+            rejected=rejected,
             deleted={self.table.entity: sorted(gone)} if gone else {},
             items=items,
             watermark=got.watermark if state.mode != "backfill" else None,
@@ -339,7 +338,8 @@ class DataverseStream:
         for body in self.client.bodies(link, track=True):
             for row in body.get("value", []):
                 if str(row.get("@odata.context", "")).endswith("$deletedEntity"):
-                    got.deleted.add(str(row.get("id", "")).lower())
+                    if row.get("id"):
+                        got.deleted.add(str(row["id"]).lower())
                 else:
                     got.rows.append(row)
             got.watermark = body.get("@odata.deltaLink") or got.watermark
@@ -380,16 +380,17 @@ class DataverseStream:
         self, got: Read, records: list[Record], rejected: list[Rejected], state: StreamState
     ) -> set[str]:
         """Live ids to retire: for a full read, every one not read again; otherwise the rows deleted and,
-        of a changed row (an assignment's contour), the days it no longer has."""
+        of a changed row (an assignment's contour), the days it no longer has. A row that was read but
+        could not be mapped (quarantined) keeps what it loaded before."""
         if not (got.full or got.rows or got.deleted):
             return set()  # nothing changed: no need to ask the warehouse what it holds
         produced = {r.source_id for r in records}
         known = got.known if got.known is not None else self._known(state)
+        unmapped = {r.locator.partition("#")[2].lower() for r in rejected}
         if got.full:
-            gone = known - produced
+            gone = {k for k in known - produced if k.partition(":")[0] not in unmapped}
             state.check_deletions(f"{self.source}/{self.name}", self.table.entity, len(gone), len(known))
             return gone
-        unmapped = {r.locator.partition("#")[2].lower() for r in rejected}
         changed = {str(r.get(self.table.key, "")).lower() for r in got.rows} - unmapped
         return {
             k
@@ -406,8 +407,15 @@ def _flat(mapped: Iterable[Any]) -> list[Record]:
 
 
 def _newest(rows: Iterable[dict[str, Any]]) -> str | None:
-    stamps = [dt for r in rows if (dt := dv_dt(r.get("modifiedon")))]
-    return max(stamps).isoformat(timespec="seconds") if stamps else None
+    """The latest ``modifiedon`` read: the next run's filter (a value that does not parse is skipped)."""
+    stamps = []
+    for r in rows:
+        try:
+            stamps.append(dv_dt(r.get("modifiedon")))
+        except ValueError:
+            continue
+    found = [s for s in stamps if s is not None]
+    return max(found).isoformat(timespec="seconds") if found else None
 
 
 TASKS = DvTable("msdyn_projecttask", "msdyn_projecttasks", "msdyn_projecttaskid", TASK_SELECT, "task")
