@@ -27,7 +27,7 @@ from flows.runner import run
 from sandbox.dataverse import DataverseData, DataverseSimulator
 from sandbox.dataverse.server import gid
 from warehouse.db import make_engine, upgrade
-from warehouse.schema import ENTITY_TABLES, quarantine
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 from warehouse.sync import RunSummary
 
 TENANT = "contoso.onmicrosoft.com"
@@ -233,7 +233,7 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
     assert [p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q] == [
         "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources"
     ]  # fmt: skip
-    assert len(sim.log) == 8  # and the four EntityDefinitions questions of a new client
+    assert len(sim.log) == 4  # tracking is not asked again while the delta links work
 
 
 def test_incremental_changes_and_deletions_through_delta(engine: Engine, sim: DataverseSimulator) -> None:
@@ -372,15 +372,32 @@ def test_incremental_runs_equal_one_full_sync(sqlite_engine: Engine, tmp_path: P
         _sync(sqlite_engine, sim)
         data.change(TASKS, gid("task", 2, 8), msdyn_displaysequence=0.5, _msdyn_parenttask_value=None)
         data.change("bookableresources", gid("res", 1), name="Person One")
+        data.change(
+            TASKS,
+            gid("task", 1, 4),
+            _msdyn_project_value=gid("project", 2),
+            msdyn_displaysequence=20.0,
+            _msdyn_parenttask_value=None,
+        )  # fmt: skip  (moved to another plan)
         _sync(sqlite_engine, sim)
         fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
         upgrade(fresh)
         _sync(fresh, sim)
     for entity in ("project", "task", "planned_work", "person"):
         assert _live(sqlite_engine, entity) == _live(fresh, entity), entity
+    assert _remembered(sqlite_engine) == _remembered(
+        fresh
+    )  # each task's place and WBS, as a full run has them
     wbs = {r[0]: r[1] for r in _live_wbs(fresh)}
     assert (wbs[gid("task", 0, 4)], wbs[gid("task", 2, 8)]) == ("1.1", "1")  # moved under 0.0 / to the top
     fresh.dispose()
+
+
+def _remembered(engine: Engine) -> set[tuple[str, str]]:
+    with engine.connect() as c:
+        return {
+            (r.item, r.fingerprint) for r in c.execute(select(sync_item).where(sync_item.c.stream == "tasks"))
+        }
 
 
 def _live_wbs(engine: Engine) -> list[tuple[str, str]]:
@@ -422,3 +439,19 @@ def test_a_delta_link_to_another_host_gets_no_token() -> None:
     with pytest.raises(SourceError, match=r"refusing to send the token to https://evil\.example:443"):
         list(projects.read(StreamState(watermark=stolen)))
     assert len(responses.calls) == 1
+
+
+def test_tracking_turned_off_after_a_delta_run_reads_in_full_then_by_modifiedon(
+    sqlite_engine: Engine, sim: DataverseSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    _sync(sqlite_engine, sim)
+    sim.data.tracking["msdyn_projecttask"] = False
+    sim.data.change(TASKS, gid("task", 0, 1), msdyn_subject="Untracked")
+    sim.log.clear()
+    with caplog.at_level(logging.WARNING, logger="connectors.microsoft.dataverse"):
+        second = _sync(sqlite_engine, sim)["tasks"]
+    assert "dataverse:sim/tasks: change tracking was turned off: reading the table in full" in caplog.text
+    assert (second.status, second.rows_written, second.rows_deleted) == ("succeeded", 1, 0)
+    sim.log.clear()
+    _sync(sqlite_engine, sim)
+    assert [q.get("$filter", "")[:13] for _, p, q in sim.log if p.endswith(TASKS)] == ["modifiedon gt", ""]

@@ -6,17 +6,19 @@ Project Online was retired on 2026-09-30; cloud plans now live in Dataverse tabl
 Person. Every request carries ``Prefer: odata.maxpagesize=5000`` and a ``$select`` of what is mapped;
 ``@odata.nextLink`` is followed unchanged (Dataverse has no ``$skip``).
 
-Incremental, per table, as the environment allows (asked once of ``EntityDefinitions``):
+Incremental, per table, as the environment allows (asked of ``EntityDefinitions`` once per run, and not at
+all when the last run left a delta link):
 - change tracking on: the watermark is the ``@odata.deltaLink``; the next run reads only what changed, and
   ``$deletedEntity`` rows are marked deleted. A delta token expires (7 days by default): Dataverse then
   answers HTTP 400 with error ``0x80044352`` (ExpiredVersionStamp, "perform a full sync"), and the stream
   makes one full read, logged, which also diffs the ids against the warehouse to find what was deleted.
+  A delta link refused because tracking was turned off since also gives one full read, logged.
 - change tracking off: ``modifiedon gt <watermark − lookback>`` plus a key-only scan (``$select=<id>``)
   whose missing ids are deletions, under ``StreamState.check_deletions``.
 A task's WBS is its position among its siblings by ``msdyn_displaysequence`` (``msdyn_wbsid`` is
 deprecated), so an insertion renumbers tasks that did not change. The task stream therefore remembers each
-task's project, parent and sequence (``sync_item``), renumbers the projects a run touched, and re-reads
-(one ``$filter`` on the project) only a project where an unchanged task's WBS moved.
+task's project, parent, sequence and WBS (``sync_item``), renumbers only the projects whose outline a run
+changed, and re-reads (one ``$filter`` on the project) only a project where an unchanged task's WBS moved.
 Tasks carry their bucket's and sprint's names (``msdyn_projectbucket``, ``msdyn_projectsprint``).
 Not read: ``msdyn_projectteam`` (membership; the people are the bookable resources) and task dependencies
 (the canonical model has no record for them).
@@ -306,18 +308,21 @@ class DataverseStream:
 
     # -- reading -------------------------------------------------------------------------------------------
     def _read(self, state: StreamState) -> Read:
-        tracked = self.client.tracks_changes(self.table.logical_name)
         mark = state.watermark if state.mode == "incremental" else None
-        if mark and tracked and mark.startswith(("https://", "http://")):
+        if mark and mark.startswith(("https://", "http://")):  # tracking was on: no need to ask again
             try:
                 return self._delta(mark)
             except SourceError as e:
-                if EXPIRED_TOKEN not in str(e):
+                if EXPIRED_TOKEN in str(e):
+                    why = "the delta token expired"
+                elif not self.client.tracks_changes(self.table.logical_name):
+                    why = "change tracking was turned off"
+                else:
                     raise
-                log.warning(
-                    "%s/%s: the delta token expired: reading the table in full", self.source, self.name
-                )
-        elif mark and not tracked and not mark.startswith(("https://", "http://")):
+            log.warning("%s/%s: %s: reading the table in full", self.source, self.name, why)
+            return self._full(self.client.tracks_changes(self.table.logical_name))
+        tracked = self.client.tracks_changes(self.table.logical_name)
+        if mark and not tracked:
             return self._since(state, mark)
         return self._full(tracked)
 
@@ -430,7 +435,7 @@ class TaskStream(DataverseStream):
     def records(
         self, got: Read, state: StreamState
     ) -> tuple[list[Record], list[Rejected], dict[str, str | None]]:
-        before = {} if got.full else _structure(state.items)
+        before, numbered = ({}, {}) if got.full else _structure(state.items)
         after = dict(before)
         for row in got.rows:
             try:
@@ -439,15 +444,18 @@ class TaskStream(DataverseStream):
                 continue  # no place in the outline: no WBS (a row without an id is quarantined below)
         for tid in got.deleted:
             after.pop(tid, None)
-        touched = {after[t][0] for t in _ids(got.rows) if t in after} | {
-            before[t][0] for t in got.deleted if t in before
-        }
-        old, new = wbs_numbers(_of(before, touched)), wbs_numbers(_of(after, touched))
         read = _ids(got.rows)
-        moved = {after[t][0] for t in new if t not in read and new[t] != old.get(t)}
+        # Only an outline change (a task added, moved, resequenced or deleted) renumbers its project.
+        outline = {t for t in read | got.deleted if after.get(t) != before.get(t)}
+        renumber = {after[t][0] for t in outline if t in after} | {
+            before[t][0] for t in outline if t in before
+        }
+        new = wbs_numbers(_of(after, renumber))
+        moved = {after[t][0] for t in new if t not in read and new[t] != numbered.get(t)}
         for project in sorted(moved):  # an unchanged task's number moved: re-read its project
             params = {**self._select(), "$filter": f"_msdyn_project_value eq {project}"}
             got.rows += [r for b in self.client.bodies(self.table.entity_set, params) for r in b["value"]]
+        numbered.update(new)
         buckets = self._names("msdyn_projectbuckets", "msdyn_projectbucketid") if got.rows else {}
         sprints = self._names("msdyn_projectsprints", "msdyn_projectsprintid") if got.rows else {}
 
@@ -455,15 +463,20 @@ class TaskStream(DataverseStream):
             tid = t["msdyn_projecttaskid"].lower()
             bucket = buckets.get(str(t.get("_msdyn_projectbucket_value") or "").lower())
             sprint = sprints.get(str(t.get("_msdyn_projectsprint_value") or "").lower())
-            return map_task(self.source, t, new.get(tid), bucket, sprint)
+            return map_task(self.source, t, numbered.get(tid), bucket, sprint)
 
         mapped, rejected = map_each(
             _unique(got.rows), task, self.source, self.table.entity_set, self.table.key
         )
         items: dict[str, str | None] = {
-            f"task:{t}": "|".join(map(str, after[t])) for t in _ids(got.rows) if t in after
+            _item(t, after[t]): f"{after[t][1]}|{after[t][2]!r}|{numbered.get(t, '')}"
+            for t in _ids(got.rows)
+            if t in after
         }
-        forgotten = (set(state.items) - set(items)) if got.full else {f"task:{t}" for t in got.deleted}
+        if got.full:
+            forgotten = set(state.items) - set(items)
+        else:  # deleted, or moved to another project (its item key names the project)
+            forgotten = {_item(t, before[t]) for t in read | got.deleted if t in before} - set(items)
         items.update(dict.fromkeys(forgotten))
         return list(mapped), rejected, items
 
@@ -486,13 +499,24 @@ def _place(row: dict[str, Any]) -> tuple[str, str, float]:
     )
 
 
-def _structure(items: Mapping[str, str]) -> dict[str, tuple[str, str, float]]:
-    out: dict[str, tuple[str, str, float]] = {}
+def _item(tid: str, place: tuple[str, str, float]) -> str:
+    """A task's ``sync_item`` key: ``task:<project>/<task>`` (the fingerprint, ``parent|sequence|wbs``,
+    must stay within 128 characters)."""
+    return f"task:{place[0]}/{tid}"
+
+
+def _structure(items: Mapping[str, str]) -> tuple[dict[str, tuple[str, str, float]], dict[str, str]]:
+    """What the last runs remembered of each task: its place in the outline and its WBS."""
+    places: dict[str, tuple[str, str, float]] = {}
+    numbers: dict[str, str] = {}
     for key, value in items.items():
         if key.startswith("task:"):
-            project, parent, seq = value.split("|")
-            out[key[5:]] = (project, parent, float(seq))
-    return out
+            project, _, tid = key[5:].partition("/")
+            parent, seq, wbs = value.split("|")
+            places[tid] = (project, parent, float(seq))
+            if wbs:
+                numbers[tid] = wbs
+    return places, numbers
 
 
 def _of(
