@@ -269,6 +269,7 @@ class DvTable:
     key: str
     select: tuple[str, ...]
     entity: str  # the record entity it becomes
+    daily: bool = False  # a row becomes many records (``<row id>:<day>``), not one with the row's id
 
 
 @dataclass
@@ -390,13 +391,15 @@ class DataverseStream:
         if not (got.full or got.rows or got.deleted):
             return set()  # nothing changed: no need to ask the warehouse what it holds
         produced = {r.source_id for r in records}
-        known = got.known if got.known is not None else self._known(state)
         unmapped = {r.locator.partition("#")[2].lower() for r in rejected}
+        changed = {str(r.get(self.table.key, "")).lower() for r in got.rows} - unmapped
+        if not got.full and not self.table.daily:  # no need to ask the warehouse: ids are row ids
+            return got.deleted | (changed - produced)
+        known = got.known if got.known is not None else self._known(state)
         if got.full:
             gone = {k for k in known - produced if k.partition(":")[0] not in unmapped}
             state.check_deletions(f"{self.source}/{self.name}", self.table.entity, len(gone), len(known))
             return gone
-        changed = {str(r.get(self.table.key, "")).lower() for r in got.rows} - unmapped
         return {
             k
             for k in known
@@ -554,7 +557,7 @@ def dataverse_streams(
         DataverseStream(
             source, "planned_work", client,
             DvTable("msdyn_resourceassignment", "msdyn_resourceassignments", "msdyn_resourceassignmentid",
-                    ASSIGNMENT_SELECT, "planned_work"),
+                    ASSIGNMENT_SELECT, "planned_work", daily=True),
             partial(map_assignment, source),
         ),
         DataverseStream(
