@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHES = ("finance", "jira", "planner", "mspdi", "reconcile", "marts", "faults")
+BENCHES = ("finance", "jira", "planner", "dataverse", "mspdi", "reconcile", "marts", "faults")
 
 
 def main(argv: list[str]) -> int:

@@ -20,13 +20,28 @@
     modified_since = "2026-01-01"                        # optional floor for the first run
     project_code_field = "ProjectCode"   # optional: the project custom field holding the ERP project code
 
+    [sources.planner_premium]
+    type = "dataverse"                                   # Planner premium / Project for the web
+    environment_url = "https://contoso.crm4.dynamics.com"
+    tenant = "contoso.onmicrosoft.com"
+    client_id = "…"                                      # an application user in the environment
+    client_secret = { env = "DATAVERSE_SECRET" }         # or certificate = { … }
+    project_code_column = "cr123_projectcode"   # optional: the msdyn_project column with the ERP code
+    # streams_enabled = ["projects", "tasks", "planned_work", "people"]
+
     [sources.plans]
     type = "projectfiles"
     folder = "drops/plans"
     patterns = ["*.xml", "*.mpp"]
 
+A ``dataverse`` source signs in app-only (scope ``<environment_url>/.default``): register an Entra app with a
+secret or certificate, then add it to the environment as an application user (Power Platform admin centre →
+the environment → Settings → Users + permissions → Application users) with a security role that may read the
+project tables (msdyn_project, msdyn_projecttask, msdyn_resourceassignment, msdyn_projectbucket,
+bookableresource) and their EntityDefinitions; reads need no licence.
 ``token = { env = "X" }`` instead of client credentials uses a pre-issued bearer token (the simulators).
-Record sources: ``planner:<tenant>``, ``projectonline:<pwa host>``, ``projectfiles:<instance>``.
+Record sources: ``planner:<tenant>``, ``projectonline:<pwa host>``, ``dataverse:<environment host>``,
+``projectfiles:<instance>``.
 """
 
 from __future__ import annotations
@@ -42,6 +57,8 @@ from pydantic_core import PydanticCustomError
 
 from connectors.config import File, Folder, Resolve, SecretRef, SourceTable, Table, at, check_source
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth
+from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
+from connectors.microsoft.dataverse import DataverseClient, dataverse_streams
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.graph import GRAPH_V1, GraphClient
 from connectors.microsoft.planner import DEFAULT_GROUP_FILTER, PlannerStream
@@ -132,6 +149,39 @@ class ProjectOnlineSource(EntraSource):
         return names
 
 
+class DataverseSource(EntraSource):
+    type: Literal["dataverse"]
+    environment_url: str = Field(description="the environment URL, e.g. https://contoso.crm4.dynamics.com")
+    project_code_column: str | None = None
+    streams_enabled: list[str] | None = None
+
+    @field_validator("environment_url")
+    @classmethod
+    def _environment(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise PydanticCustomError(
+                "rule", "must be the environment URL, e.g. https://contoso.crm4.dynamics.com"
+            )
+        return url.rstrip("/")
+
+    @field_validator("project_code_column")
+    @classmethod
+    def _column(cls, name: str | None) -> str | None:
+        if name is not None and not _ODATA_NAME.match(name):
+            raise PydanticCustomError("rule", "not a column name: {name}", {"name": repr(name)})
+        return name
+
+    @field_validator("streams_enabled")
+    @classmethod
+    def _known_streams(cls, names: list[str] | None) -> list[str] | None:
+        bad = sorted(set(names or ()) - set(DATAVERSE_STREAMS))
+        if bad:
+            raise PydanticCustomError(
+                "rule", "unknown {bad} (known: {known})", {"bad": bad, "known": sorted(DATAVERSE_STREAMS)}
+            )
+        return names
+
+
 class ProjectFilesSource(SourceTable):
     type: Literal["projectfiles"]
     folder: Folder = Field(description="the folder of MSPDI .xml / .mpp files")
@@ -142,6 +192,7 @@ MODELS: dict[str, type[SourceTable]] = {
     "planner": PlannerSource,
     "projectonline": ProjectOnlineSource,
     "projectfiles": ProjectFilesSource,
+    "dataverse": DataverseSource,
 }
 
 
@@ -191,6 +242,14 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
                 details=s.details,
             )
         ]
+    if isinstance(s, DataverseSource):
+        env = s.environment_url
+        token = token_provider(s, where, base, f"{env}/.default", resolve)
+        client = DataverseClient(token, env, label=f"dataverse:{urlsplit(env).netloc}")
+        streams = dataverse_streams(
+            f"dataverse:{s.instance or urlsplit(env).netloc}", client, s.project_code_column
+        )
+        return [st for st in streams if not s.streams_enabled or st.name in s.streams_enabled]
     assert isinstance(s, ProjectOnlineSource)
     pwa = s.pwa_url.rstrip("/")
     host = urlsplit(pwa).netloc
