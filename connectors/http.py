@@ -36,6 +36,14 @@ class Retryable(Exception):
         self.retry_after, self.status = retry_after, status
 
 
+class BadBody(Retryable):
+    """A 2xx answer whose body is cut short or not JSON (a proxy's HTML page): worth a few quick tries,
+    not a whole retry budget: a body that stays broken is a fault to report, not congestion to wait out."""
+
+
+BAD_BODY_ATTEMPTS = 3
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After`` as seconds: delta-seconds or an HTTP date."""
     if not value:

@@ -30,7 +30,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from connectors.base import SourceError
-from connectors.http import RETRY_STATUSES, ConnectBudget, Retryable, retry_after_seconds, retrying
+from connectors.http import (
+    BAD_BODY_ATTEMPTS,
+    RETRY_STATUSES,
+    BadBody,
+    ConnectBudget,
+    Retryable,
+    retry_after_seconds,
+    retrying,
+)
 from model.redact import redact, register
 
 T = TypeVar("T")
@@ -169,10 +177,17 @@ class JiraClient:
         """JSON of a 2xx answer; retries what is worth retrying, raises SourceError for the rest."""
         where = f"{self.source}: {method} {path}"
         policy = retrying(self.max_attempts, 0.5, self.max_backoff, self.sleep, self._waiting)
+        bad_bodies = 0
         try:
             for attempt in policy:
                 with attempt:
-                    return self._once(method, path, params, body, tally, where)
+                    try:
+                        return self._once(method, path, params, body, tally, where)
+                    except BadBody as e:
+                        bad_bodies += 1
+                        if bad_bodies >= BAD_BODY_ATTEMPTS:
+                            raise SourceError(f"{where}: {e} ({bad_bodies} times in a row)") from None
+                        raise
         except Retryable as e:
             raise SourceError(redact(f"{where}: {e} (gave up after {self.max_attempts} attempts)")) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -208,7 +223,7 @@ class JiraClient:
             self.budget.charge(e, self.base)
             raise Retryable(f"connection failed ({type(e).__name__})") from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise Retryable("the body was cut short") from None
+            raise BadBody("the body was cut short") from None
         self.budget.answered()
         if r.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
             self.bucket.slow_down()
@@ -226,7 +241,7 @@ class JiraClient:
             return r.json()
         except ValueError:
             # A truncated body or a proxy's HTML page: usually gone on the next try.
-            raise Retryable(f"HTTP {r.status_code} but the body is not JSON") from None
+            raise BadBody(f"HTTP {r.status_code} but the body is not JSON") from None
 
     # -- site facts -------------------------------------------------------------------------------------
     def site(self, tally: Tally | None = None) -> str:
