@@ -72,3 +72,34 @@ def test_a_batch_still_throttled_after_every_attempt_fails_with_one_line() -> No
         _batch(client, ["a", "b"])
     assert str(e.value) == "graph $batch: 1 requests still throttled after 4 tries"
     assert sent == [["a", "b"], ["b"], ["b"], ["b"]] and sleeps == [1.0, 1.5, 1.5]
+
+
+# -- pages: believed only when they make sense ------------------------------------------------------------
+@responses.activate
+def test_an_empty_page_fails_the_listing_before_anything_of_it_is_used() -> None:
+    tasks = f"{G}/planner/plans/p1/tasks"
+    responses.add(
+        responses.GET, tasks, json={"value": [{"id": "t1"}], "@odata.nextLink": f"{tasks}?$skiptoken=2"}
+    )
+    responses.add(responses.GET, f"{tasks}?$skiptoken=2", json={})
+    got: list[list[dict]] = []
+    with pytest.raises(SourceError) as e:
+        got.extend(GraphClient(lambda: "tok").pages("/planner/plans/p1/tasks"))
+    assert got == [[{"id": "t1"}]]  # the first page only: the listing is known to be incomplete
+    assert str(e.value) == (
+        "graph GET https://graph.microsoft.com/v1.0/planner/plans/p1/tasks:"
+        " the reply holds no list of items ('value'); nothing of it is used"
+    )
+
+
+@responses.activate
+def test_a_next_link_seen_before_ends_the_listing_with_one_line() -> None:
+    tasks = f"{G}/planner/plans/p1/tasks"
+    again = {"value": [{"id": "t2"}], "@odata.nextLink": f"{tasks}?$skiptoken=2"}
+    responses.add(
+        responses.GET, tasks, json={"value": [{"id": "t1"}], "@odata.nextLink": f"{tasks}?$skiptoken=2"}
+    )
+    responses.add(responses.GET, f"{tasks}?$skiptoken=2", json=again)
+    with pytest.raises(SourceError, match="the next link repeats one this listing has already followed"):
+        list(GraphClient(lambda: "tok").pages("/planner/plans/p1/tasks"))
+    assert len(responses.calls) == 2  # never a third request, never a loop

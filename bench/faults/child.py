@@ -53,7 +53,12 @@ class KillingStream:
 
     def items(self, state: Any) -> Iterator[Any]:
         for item in self.inner.items(state):
-            yield KillingItem(item, self.at) if self.match in item.name else item
+            parts = getattr(item, "parts", None)
+            if parts is not None:  # a project file: its parts load (and must die) inside one transaction
+                item.parts = [KillingItem(p, self.at) if self.match in p.name else p for p in parts]
+                yield item
+            else:
+                yield KillingItem(item, self.at) if self.match in item.name else item
 
 
 def main(argv: list[str]) -> int:

@@ -144,18 +144,36 @@ class GraphClient:
             yield from page
 
     def pages(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Each page's items, following the next link to the end (the link carries the query)."""
+        """Each page's items, following the next link to the end (the link carries the query).
+
+        A page is believed only when it holds a list of items, and a next link only when this listing has
+        not followed it before: an empty ``{}`` would otherwise end the listing early (and a full-listing
+        diff would retire everything not yet read), and a repeated link would page forever.
+        """
         url, query = self.url(path), params
+        followed: set[str] = set()
         while url:
             body = self.get(url, query)
-            data = body.get("d", body) if isinstance(body, dict) else {}
+            data = body.get("d", body) if isinstance(body, dict) else None
             if isinstance(data, dict) and "results" in data:  # OData v3 verbose JSON
                 items, nxt = data["results"], data.get("__next")
-            else:
-                items = body.get("value", [])
+            elif isinstance(body, dict):
+                items = body.get("value")
                 nxt = body.get("@odata.nextLink") or body.get("odata.nextLink")
+            else:
+                items, nxt = None, None
+            where = f"{self.label} GET {url.split('?')[0]}"
+            if not isinstance(items, list):
+                raise SourceError(
+                    f"{where}: the reply holds no list of items ('value'); nothing of it is used"
+                )
+            if nxt:
+                nxt = urljoin(url, nxt)
+                if nxt in followed:
+                    raise SourceError(f"{where}: the next link repeats one this listing has already followed")
+                followed.add(nxt)
             yield items
-            url, query = (urljoin(url, nxt) if nxt else ""), None
+            url, query = nxt or "", None
 
     # -- $batch --------------------------------------------------------------------------------------
     def batch(self, requests_: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
