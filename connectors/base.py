@@ -136,13 +136,15 @@ class StreamState:
         """The stored watermark, read."""
         return Cursor.from_text(self.watermark)
 
-    def check_deletions(self, where: str, entity: str, gone: int, live: int) -> None:
-        """Refuse to retire more than ``MAX_DELETE_SHARE`` of ``live`` rows unless the run allows it."""
+    def check_deletions(self, where: str, entity: str, gone: int, live: int, or_else: str = "") -> None:
+        """Refuse to retire more than ``MAX_DELETE_SHARE`` of ``live`` rows unless the run allows it.
+
+        ``or_else`` names another intended cause the operator may recognise (a narrowed scope)."""
         if self.allow_mass_delete or gone <= max(1, live * MAX_DELETE_SHARE):
             return
         raise SourceError(
             f"{where}: refusing to mark {gone:,} of {live:,} live {entity} rows deleted"
-            f" ({gone / live:.0%} > {MAX_DELETE_SHARE:.0%}); if the source really lost them,"
+            f" ({gone / live:.0%} > {MAX_DELETE_SHARE:.0%}); if the source really lost them{or_else},"
             " run again with --allow-mass-delete"
         )
 

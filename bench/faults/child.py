@@ -1,11 +1,11 @@
 """The sync the fault bench runs and kills: ``python -m bench.faults.child CONFIG --database-url URL``.
 
-It runs every configured stream (or one source's) through ``flows.runner.run`` as ``pmo sync`` does,
-without the reconciliation and marts that follow (they read the warehouse, they do not load it). One line
-per failed stream goes to stderr, ``FAILED source/stream: module.Exception: message``; exit 1 if any failed.
-``--kill-item NAME:N`` SIGKILLs this process once the Nth batch of lines of a file item whose name contains
-NAME is staged and not yet committed (N=0: as that item starts, after the items before it committed): the
-kill points inside file loads, which no HTTP request marks.
+It runs every configured stream (or one source's) through ``flows.runner.run`` as ``pmo sync`` does, without
+the reconciliation and marts that follow (they read the warehouse, they do not load it). One line per failed
+stream goes to stderr, ``FAILED source/stream: module.Exception: message``; exit 1 if any failed.
+``--allow-mass-delete`` as in ``pmo sync``. ``--kill-item NAME:N`` SIGKILLs this process once the Nth batch
+of lines of a file item whose name contains NAME is staged and not yet committed (N=0: as that item starts,
+after the items before it committed): the kill points inside file loads, which no HTTP request marks.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--database-url", required=True)
     ap.add_argument("--source")
     ap.add_argument("--kill-item", help="NAME:N")
+    ap.add_argument("--allow-mass-delete", action="store_true")
     args = ap.parse_args(argv)
     config = cfg.load(args.config)
     engine = config.engine(args.database_url)
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
             match, at = args.kill_item.rsplit(":", 1)
             s = KillingStream(s, match, int(at))
         try:
-            summary = run(engine, s)
+            summary = run(engine, s, allow_mass_delete=args.allow_mass_delete)
         except Exception as e:  # recorded in sync_run by the runner; the bench reads the line
             failed += 1
             kind = f"{type(e).__module__}.{type(e).__qualname__}"

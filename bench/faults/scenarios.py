@@ -225,15 +225,20 @@ _fatal("projectdata-html-body", "pwa", "tasks", pwa=Fault("html", "/ProjectData/
 
 # -- bad records: quarantined, the rest loads, the stream goes on ------------------------------------------
 def quarantined(
-    source: str, proxy: str, fault: Callable[[set[str]], Fault], must_not_load: bool = False
+    source: str,
+    proxy: str,
+    fault: Callable[[set[str]], Fault],
+    must_not_load: bool = False,
+    table: str = "task",
 ) -> Callable[[Trial], Verdict]:
-    """``fault(bad)`` plants bad records and adds their source ids to ``bad``."""
+    """``fault(bad)`` plants bad records of ``table`` and adds their source ids to ``bad`` (ids are unique
+    per table only: worklog 10003 and issue 10003 are different records)."""
 
     def run(t: Trial) -> Verdict:
         bad: set[str] = set()
         r = t.sync(source, {proxy: [fault(bad)]})
         src = SOURCES[source]
-        allowed = {k for k in t.world.clean if k[1] == src and k[2] in bad}
+        allowed = {k for k in t.world.clean if k[0] == table and k[1] == src and k[2] in bad}
         kept = t.query("SELECT count(*) FROM quarantine WHERE source = :s", s=src)[0][0]
         baseline = t.world.quarantined.get(src, 0)
         loaded = {k for k, v in t.snapshot().items() if k in allowed and not v[-1]}
@@ -292,14 +297,14 @@ def _task_without_id(bad: set[str]) -> Fault:
     return Fault("edit", "/tasks", edit=edit)
 
 
-for _name, _source, _proxy, _fault, _strict in (
-    ("jira-nul-in-summary", "jira", "jira", _issue_edit(_summary("Ledger\x00 export")), False),
-    ("jira-lone-surrogate", "jira", "jira", _issue_edit(_summary("Half \ud800 a pair")), False),
-    ("jira-issue-without-fields", "jira", "jira", _issue_edit(lambda i: i.pop("fields")), True),
-    ("jira-negative-worklog", "jira", "jira", _negative_worklog, True),
-    ("planner-task-without-id", "m365", "graph", _task_without_id, True),
+for _name, _source, _proxy, _fault, _strict, _table in (
+    ("jira-nul-in-summary", "jira", "jira", _issue_edit(_summary("Ledger\x00 export")), False, "task"),
+    ("jira-lone-surrogate", "jira", "jira", _issue_edit(_summary("Half \ud800 a pair")), False, "task"),
+    ("jira-issue-without-fields", "jira", "jira", _issue_edit(lambda i: i.pop("fields")), True, "task"),
+    ("jira-negative-worklog", "jira", "jira", _negative_worklog, True, "time_entry"),
+    ("planner-task-without-id", "m365", "graph", _task_without_id, True, "task"),
 ):
-    scenario(f"bad-record-{_name}", "bad-record")(quarantined(_source, _proxy, _fault, _strict))
+    scenario(f"bad-record-{_name}", "bad-record")(quarantined(_source, _proxy, _fault, _strict, _table))
 
 
 # -- operations: locks, fail fast, credentials, files ------------------------------------------------------
@@ -381,16 +386,32 @@ NARROW_SCOPE = "project in (MDH, DLM)"
 
 @scenario("jira-scope-narrowed-deletes-nothing", "scope")
 def _narrowed(t: Trial) -> Verdict:
-    """Narrowing a site's ``jql`` leaves the issues outside the new scope where they were: none is deleted."""
+    """Narrowing a site's ``jql`` deletes nothing: the issues left outside are retired as out of scope (the
+    site still has them), never as deleted at the source. Retiring most of the site needs the operator's
+    ``--allow-mass-delete``: the run without it refuses and changes nothing."""
     if t.sync("jira").returncode != 0:
         return Verdict(False, "the first run failed")
     t.config = t.write_config(jql=NARROW_SCOPE)
-    r = t.sync("jira")
     src = SOURCES["jira"]
-    deleted = [k for k, v in t.snapshot().items() if k[1] == src and v[-1]]
-    lost = [k for k in deleted if k in t.world.clean]
-    ok = r.returncode == 0 and not deleted
-    return Verdict(ok, f"exit {r.returncode}; {len(deleted)} rows marked deleted", lost=len(lost))
+    count = "SELECT count(*) FROM task WHERE source = :s AND deleted_at IS NOT NULL"
+    refused = t.sync("jira")
+    retired_by_refused = t.query(count, s=src)[0][0] if refused.returncode else 0
+    allowed = [sys.executable, "-m", "bench.faults.child", str(t.config), "--allow-mass-delete"]
+    r = t.sync("jira", command=allowed)
+    reasons = t.query(
+        "SELECT deleted_reason, count(*) FROM task WHERE source = :s AND deleted_at IS NOT NULL"
+        " GROUP BY deleted_reason",
+        s=src,
+    )
+    out = sum(n for why, n in reasons if (why or "").startswith("out of scope"))
+    deleted = sum(n for why, n in reasons if not (why or "").startswith("out of scope"))
+    ok = r.returncode == 0 and not retired_by_refused and out > 0 and not deleted
+    return Verdict(
+        ok,
+        f"without --allow-mass-delete: exit {refused.returncode}, {retired_by_refused} retired; with it:"
+        f" exit {r.returncode}, {out} out of scope, {deleted} marked deleted at the source",
+        lost=deleted,
+    )
 
 
 @scenario("jira-scope-limits-worklogs", "scope")
@@ -459,11 +480,11 @@ def _prefect(t: Trial) -> Verdict:
     home = t.folder / "prefect"
     code = (
         "import sys; from flows.sync import nightly_sync; "
-        "nightly_sync(config_path=sys.argv[1], source='ap', database_url=sys.argv[2])"
+        "nightly_sync(config_path=sys.argv[1], source='ap', warehouse='env:PMO_FAULTS_WAREHOUSE')"
     )
-    # argv[2] is the URL; the --database-url that start() appends is ignored by this command
-    r = t.sync(command=[sys.executable, "-c", code, str(t.config), t.database_url], timeout=240,
-               env={"PREFECT_HOME": str(home)})  # fmt: skip
+    # The flow takes a reference, never the URL; the --database-url that start() appends is ignored
+    r = t.sync(command=[sys.executable, "-c", code, str(t.config)], timeout=240,
+               env={"PREFECT_HOME": str(home), "PMO_FAULTS_WAREHOUSE": t.database_url})  # fmt: skip
     leaked = [
         p.name
         for p in home.rglob("*")

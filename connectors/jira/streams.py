@@ -301,7 +301,8 @@ class IssueDeletionsStream(_JiraStream):
         for issues in pages:
             present.update(_ids(issues, where))
         missing = sorted(known - present, key=lambda s: (len(s), s))
-        state.check_deletions(where, "task", len(missing), len(known))
+        narrowed = " or you narrowed its jql" if self.scope != WHOLE_SITE else ""
+        state.check_deletions(where, "task", len(missing), len(known), narrowed)
         still = c.existing_issues(missing, tally) if self.scope != WHOLE_SITE else set()
         reason = f"out of scope: {self.scope}"
         for chunk in _chunks([i for i in missing if i in still], 1000):
