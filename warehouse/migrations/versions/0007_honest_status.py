@@ -47,78 +47,28 @@ RAG_DEFAULTS = (
     ("percent_complete_spread", ">", "20", "grey", "% complete spread between tools"),
 )
 
-NEW_COLUMNS = (
-    sa.Column(
-        "es_basis",
-        sa.String(20),
-        comment="The planned curve earned schedule reads: the PV basis's timephasing (budget_phasing | baseline_plan), else baseline_dates (one even phase from baseline start to baseline finish)",
-    ),
-    sa.Column(
-        "es_days",
-        sa.Numeric(12, 4),
-        comment="Earned schedule (Lipke): days of the plan, from its first day, the work done would have taken. ES = C + (EV − PV_C) ÷ (PV_C+1 − PV_C), PV cumulative by day",
-    ),
-    sa.Column(
-        "at_days",
-        sa.Integer(),
-        comment="Actual time: days from the plan's first day to the status date (a done project: to its finish), both counted",
-    ),
-    sa.Column(
-        "spi_t",
-        sa.Numeric(12, 4),
-        comment="Time-based schedule performance index ES ÷ AT. Unlike SPI it keeps falling after the planned finish while the work is not done",
-    ),
-    sa.Column(
-        "ieac_t_finish",
-        sa.Date(),
-        comment="Independent estimate of the finish: plan start + planned duration ÷ SPI(t), as the last of that many days",
-    ),
-    sa.Column(
-        "days_late",
-        sa.Integer(),
-        comment="Days past baseline_finish: an open project by the status date, a done one by its finish; 0 when not past it",
-    ),
-    sa.Column(
-        "stale_days",
-        sa.Integer(),
-        comment="Days from the last successful sync_run of the project's stalest source (of those with runs) to the status date; a source that never succeeded counts from its first run. NULL when none of its sources has runs",
-    ),
-    sa.Column(
-        "percent_complete_spread",
-        sa.Numeric(12, 2),
-        comment="Largest minus smallest % complete among the project's tools (each tool's own project figure, else its tasks rolled up)",
-    ),
-)
+NEW_COLUMNS = (  # name, type, comment
+    ("es_basis", sa.String(20), "The planned curve earned schedule reads: the PV basis's timephasing (budget_phasing | baseline_plan), else baseline_dates (one even phase from baseline start to baseline finish)"),
+    ("es_days", sa.Numeric(12, 4), "Earned schedule (Lipke): days of the plan, from its first day, the work done would have taken. ES = C + (EV − PV_C) ÷ (PV_C+1 − PV_C), PV cumulative by day"),
+    ("at_days", sa.Integer(), "Actual time: days from the plan's first day to the status date (a done project: to its finish), both counted"),
+    ("spi_t", sa.Numeric(12, 4), "Time-based schedule performance index ES ÷ AT. Unlike SPI it keeps falling after the planned finish while the work is not done"),
+    ("ieac_t_finish", sa.Date(), "Independent estimate of the finish: plan start + planned duration ÷ SPI(t), as the last of that many days"),
+    ("days_late", sa.Integer(), "Days past baseline_finish: an open project by the status date, a done one by its finish; 0 when not past it"),
+    ("stale_days", sa.Integer(), "Days from the last successful sync_run of the project's stalest source (of those with runs) to the status date; a source that never succeeded counts from its first run. NULL when none of its sources has runs"),
+    ("percent_complete_spread", sa.Numeric(12, 2), "Largest minus smallest % complete among the project's tools (each tool's own project figure, else its tasks rolled up)"),
+)  # fmt: skip
 OLD_VERDICTS = (
-    sa.Column(
-        "cpi_rag", sa.String(5), comment="red | amber | green by rag_rule 'cpi'; NULL when CPI is NULL"
-    ),
-    sa.Column(
-        "spi_rag", sa.String(5), comment="red | amber | green by rag_rule 'spi'; NULL when SPI is NULL"
-    ),
-    sa.Column(
-        "exceptions_rag", sa.String(5), comment="red | amber | green by rag_rule 'open_high_exceptions'"
-    ),
-)
-NEW_COMMENTS = {  # PostgreSQL shows column comments in BI tools
-    ("finish_date", sa.Date()): "Scheduled finish in the preferred tool (a done project: when it finished)",
-    (
-        "forecast_finish",
-        sa.Date(),
-    ): "baseline_start + baseline duration ÷ SPI (an SPI forecast; see ieac_t_finish)",
-    (
-        "finish_variance_days",
-        sa.Integer(),
-    ): "Expected finish − baseline_finish; expected: a done project's finish, an open one's ieac_t_finish (else finish_date), never before the status date",
-    (
-        "rag",
-        sa.String(5),
-    ): "Overall: the worst colour of the rag_rule rows that fired (red > grey > amber; green when none fired); grey when there is no data at all",
-    (
-        "rag_reason",
-        sa.Text(),
-    ): "Every rule that fired with its value, worst first, e.g. 'SPI(t) 0.71 < 0.8 (red); days late 34 > 0 (red)'; '' when green",
-}
+    ("cpi_rag", sa.String(5), "red | amber | green by rag_rule 'cpi'; NULL when CPI is NULL"),
+    ("spi_rag", sa.String(5), "red | amber | green by rag_rule 'spi'; NULL when SPI is NULL"),
+    ("exceptions_rag", sa.String(5), "red | amber | green by rag_rule 'open_high_exceptions'"),
+)  # fmt: skip
+NEW_COMMENTS = (  # PostgreSQL shows column comments in BI tools
+    ("finish_date", sa.Date(), "Scheduled finish in the preferred tool (a done project: when it finished)"),
+    ("forecast_finish", sa.Date(), "baseline_start + baseline duration ÷ SPI (an SPI forecast; see ieac_t_finish)"),
+    ("finish_variance_days", sa.Integer(), "Expected finish − baseline_finish; expected: a done project's finish, an open one's ieac_t_finish (else finish_date), never before the status date"),
+    ("rag", sa.String(5), "Overall: the worst colour of the rag_rule rows that fired (red > grey > amber; green when none fired); grey when there is no data at all"),
+    ("rag_reason", sa.Text(), "Every rule that fired with its value, worst first, e.g. 'SPI(t) 0.71 < 0.8 (red); days late 34 > 0 (red)'; '' when green"),
+)  # fmt: skip
 
 AS_OF = """as_of AS (
     SELECT d.date AS as_of_date, d.month_label
@@ -244,12 +194,12 @@ def _rag_rule_table(columns: list[sa.Column], comment: str) -> None:
 def upgrade() -> None:
     _drop_views()
     with op.batch_alter_table("fact_project_status") as batch:
-        for column in OLD_VERDICTS:
-            batch.drop_column(column.name)
-        for column in NEW_COLUMNS:
-            batch.add_column(column.copy())
+        for name, _, _ in OLD_VERDICTS:
+            batch.drop_column(name)
+        for name, type_, comment in NEW_COLUMNS:
+            batch.add_column(sa.Column(name, type_, comment=comment))
     if op.get_bind().dialect.name == "postgresql":
-        for (name, type_), comment in NEW_COMMENTS.items():
+        for name, type_, comment in NEW_COMMENTS:
             op.alter_column("fact_project_status", name, existing_type=type_, comment=comment)
     _rag_rule_table(
         [
@@ -298,10 +248,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_views()
     with op.batch_alter_table("fact_project_status") as batch:
-        for column in NEW_COLUMNS:
-            batch.drop_column(column.name)
-        for column in OLD_VERDICTS:
-            batch.add_column(column.copy())
+        for name, _, _ in NEW_COLUMNS:
+            batch.drop_column(name)
+        for name, type_, comment in OLD_VERDICTS:
+            batch.add_column(sa.Column(name, type_, comment=comment))
     _rag_rule_table(
         [
             sa.Column("measure", sa.String(40), primary_key=True, comment="cpi | spi | open_high_exceptions"),
