@@ -276,12 +276,16 @@ class RagRule:
         return value is not None and COMPARISONS[self.comparison](value, self.threshold)
 
     def reason(self, value: Decimal) -> str:
-        name = self.label or self.measure
-        return f"{name} {_fmt(value)} {self.comparison} {_fmt(self.threshold)} ({self.colour})"
+        """``SPI(t) 0.71 < 0.9 (red)``: two decimals, or four where two would read as not firing."""
+        shown = _fmt(value, 2)
+        if not self.fires(Decimal(shown)):
+            shown = _fmt(value, 4)  # 0.8998 < 0.9, not "0.9 < 0.9"
+        limit = _fmt(self.threshold, 4)
+        return f"{self.label or self.measure} {shown} {self.comparison} {limit} ({self.colour})"
 
 
-def _fmt(value: Decimal) -> str:
-    text = f"{value:.2f}"
+def _fmt(value: Decimal, places: int) -> str:
+    text = f"{value:.{places}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

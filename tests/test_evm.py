@@ -240,6 +240,9 @@ def test_rag_comparisons_hold_at_the_threshold_only_when_inclusive() -> None:
     fired = {op: RagRule("cpi", op, at, "amber").fires(at) for op in ("<", "<=", ">", ">=")}
     assert fired == {"<": False, "<=": True, ">": False, ">=": True}
     assert not RagRule("cpi", "<", at, "amber").fires(None)
+    # Shown to two decimals, unless that would read as not firing.
+    assert RagRule("spi_t", "<", at, "red", "SPI(t)").reason(D("0.8998")) == "SPI(t) 0.8998 < 0.9 (red)"
+    assert RagRule("spi_t", "<", at, "red", "SPI(t)").reason(D("0.7123")) == "SPI(t) 0.71 < 0.9 (red)"
 
 
 def test_rag_rule_problems_name_the_bad_field() -> None:
