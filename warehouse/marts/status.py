@@ -129,6 +129,21 @@ def _stale_days(conn: Connection, at: date) -> dict[int, int]:
     return out
 
 
+def _planned(
+    at: date, budget: Phases, plan: Phases, first: date | None, last: date | None
+) -> tuple[Decimal | None, str | None, Phases]:
+    """Share of the plan due by ``at``, its basis, and the daily curve earned schedule reads: the budget by
+    fiscal period, else the plan of record's timephased baseline, else linear over the baseline dates."""
+    for basis, phases in (("budget_phasing", budget), ("baseline_plan", plan)):
+        share = phased_share(phases, at)
+        if share is not None:
+            return share, basis, phases
+    share = linear_share(at, first, last)
+    if share is None:
+        return None, None, []
+    return share, "baseline_dates", [(first, last, Decimal(1))] if last >= first else []
+
+
 def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
     """EVM, earned schedule, data quality and RAG of every current project as of ``at``; replaces that
     status date's rows."""
@@ -172,16 +187,10 @@ def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
         bac = _dec(proj["budget_amount"])
         cost, labour_cost, labour_hours = (_dec(v) for v in ac.get(pid, (None, None, None)))
         bstart, bfinish = proj["baseline_start"], proj["baseline_finish"]
-        curve, pv_basis = budget_phases.get(pid, []), "budget_phasing"
-        share = phased_share(curve, at)
-        if share is None:
-            curve, pv_basis = plan_phases.get(pid, []), "baseline_plan"
-            share = phased_share(curve, at)
         first, last = bstart or proj["start_date"], bfinish or proj["finish_date"]
-        if share is None:
-            share = linear_share(at, first, last)
-            pv_basis = "baseline_dates" if share is not None else None
-            curve = [] if share is None or last < first else [(first, last, Decimal(1))]
+        share, pv_basis, curve = _planned(
+            at, budget_phases.get(pid, []), plan_phases.get(pid, []), first, last
+        )
         own = _dec(own_percent.get(pid))
         percent = own if own is not None else weighted_percent_complete(tasks.get(pid, []))
         basis = "project" if own is not None else ("tasks" if percent is not None else None)
