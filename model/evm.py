@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 MONEY = Decimal("0.0001")
 RATIO = Decimal("0.0001")
@@ -295,8 +296,9 @@ class Rag:
     reason: str  # every rule that fired with its value, worst first; "" when green
 
 
-def rag(values: Mapping[str, Decimal | int | None], rules: Iterable[RagRule], no_data: str = "") -> Rag:
-    """The worst colour of the rules that fire on ``values``; green when none does.
+def rag(values: Mapping[str, Any], rules: Iterable[RagRule], no_data: str = "") -> Rag:
+    """The worst colour of the rules that fire on ``values`` (a status row: only their measures are read);
+    green when none does.
 
     ``no_data`` (why there is nothing to judge) makes the project grey whatever the rules say, and leads
     the reason.
