@@ -32,6 +32,7 @@ from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
 from flows.warehouse import WarehouseRef, open_for_flow
+from model.evm import COLOURS
 from warehouse.marts import MartResult, MartSettings, refresh_marts
 
 INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
@@ -104,21 +105,21 @@ def _num(value: Any, places: int = 2) -> str:
 def print_rag(engine: Engine, console: Console) -> None:
     """The portfolio RAG table (``rpt_portfolio_status``): one line per project, worst first."""
     query = text(
-        "SELECT project_key, project_name, status_date, percent_complete, cpi, spi, open_high_exceptions, "
-        "rag, rag_reason FROM rpt_portfolio_status"
+        "SELECT project_key, project_name, status_date, percent_complete, cpi, spi_t, days_late, "
+        "stale_days, rag, rag_reason FROM rpt_portfolio_status"
     )
     with engine.connect() as conn:
         rows = list(conn.execute(query))
         as_of = conn.execute(select(text("as_of_date")).select_from(text("rpt_as_of"))).scalar()
-    order = {"red": 0, "amber": 1, "green": 2, "grey": 3}
-    rows.sort(key=lambda r: (order.get(r.rag, 4), r.project_key or ""))
-    table = Table("project", "name", "% done", "CPI", "SPI", "open high", "RAG", "why",
+    rows.sort(key=lambda r: (-COLOURS.index(r.rag) if r.rag in COLOURS else 1, r.project_key or ""))
+    table = Table("project", "name", "% done", "CPI", "SPI(t)", "days late", "stale days", "RAG", "why",
                   title=f"Portfolio RAG as of {as_of}" if as_of else "Portfolio RAG")  # fmt: skip
     for r in rows:
         style = RAG_STYLE.get(r.rag, "")
         table.add_row(
-            r.project_key or "", r.project_name or "", _num(r.percent_complete, 0), _num(r.cpi), _num(r.spi),
-            str(r.open_high_exceptions), f"[{style}]{r.rag}[/]", r.rag_reason or "",
+            r.project_key or "", r.project_name or "", _num(r.percent_complete, 0), _num(r.cpi),
+            _num(r.spi_t), _num(r.days_late, 0), _num(r.stale_days, 0), f"[{style}]{r.rag}[/]",
+            r.rag_reason or "",
         )  # fmt: skip
     if not rows:
         console.print("No project status yet: run refresh_marts (after reconcile).")

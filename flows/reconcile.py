@@ -39,7 +39,8 @@ from warehouse.schema import XREF_ENTITIES, mapping_decision
 TOLERANCES = ("hours_person_week", "hours_project_month", "cost_project_period")
 # Settings read as the kind of their ReconSettings default (flows.settings).
 PLAIN = (
-    "finish_date_days", "hours_per_day", "timesheet_min_share", "timesheet_systems", "cost_plan_systems",
+    "finish_date_days", "percent_complete_points", "hours_per_day", "timesheet_min_share",
+    "timesheet_systems", "cost_plan_systems",
     "budget_version", "currency", "fiscal_year_start_month", "high_pct", "medium_pct", "prefer",
 )  # fmt: skip
 

@@ -12,10 +12,12 @@ their inputs are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 MONEY = Decimal("0.0001")
 RATIO = Decimal("0.0001")
@@ -164,65 +166,152 @@ def forecast_finish(start: date | None, finish: date | None, spi: Decimal | None
     return start + timedelta(days=int(days.to_integral_value()))
 
 
+# --- earned schedule (Lipke) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Earned schedule of one project: time in days, the planned curve's first day counting as day 1."""
+
+    start: date  # first day of the planned curve
+    planned_days: int  # PD: first to last day of the planned curve, both counted
+    actual_days: int  # AT: days from start to the status date (or the actual finish of a done project)
+    es_days: Decimal  # ES: days of the plan the work done would have taken
+    spi_t: Decimal | None  # ES ÷ AT; None before the plan starts
+    ieac_t_finish: date | None  # start + PD ÷ SPI(t), as the last of that many days; None while SPI(t) = 0
+
+
+def earned_schedule(
+    phases: Iterable[tuple[date, date, Decimal]], earned_share: Decimal | None, until: date
+) -> Schedule | None:
+    """Earned schedule on a daily planned curve: ES = C + (EV − PV_C) ÷ (PV_C+1 − PV_C).
+
+    ``phases`` (first day, last day, amount) are the plan: each spreads evenly over its days, so the same
+    call takes a timephased baseline (one phase per day), a budget by fiscal period, or one phase from
+    baseline start to baseline finish (linear). PV_k is the planned share through the k-th day; C is the
+    last whole day whose PV the work done (``earned_share`` 0..1) reaches. Unlike SPI, SPI(t) goes on
+    falling after the planned finish while the work is not done: ES cannot exceed PD, AT keeps growing.
+    ``None`` without a plan or without a % complete.
+    """
+    rows = [(first, last, amount) for first, last, amount in phases if amount and last >= first]
+    if not rows or earned_share is None:
+        return None
+    start, end = min(r[0] for r in rows), max(r[1] for r in rows)
+    days = (end - start).days + 1
+    daily = [Decimal(0)] * days
+    for first, last, amount in rows:
+        share = amount / Decimal((last - first).days + 1)
+        for i in range((first - start).days, (last - start).days + 1):
+            daily[i] += share
+    total = sum(daily, Decimal(0))
+    target = min(max(earned_share, Decimal(0)), Decimal(1)) * total
+    es, reached = Decimal(days), Decimal(0)
+    for c, amount in enumerate(daily):
+        if reached + amount > target:
+            es = c + (target - reached) / amount
+            break
+        reached += amount
+    actual = max((until - start).days + 1, 0)
+    spi_t = ratio(es, Decimal(actual))
+    finish = None
+    if spi_t:
+        finish = start + timedelta(days=int((days / spi_t).to_integral_value(ROUND_HALF_UP)) - 1)
+    return Schedule(start, days, actual, _q(es, RATIO), _q(spi_t, RATIO), finish)
+
+
+def days_late(baseline_finish: date | None, at: date, finished: date | None, done: bool) -> int | None:
+    """Days past the baseline finish: an open project by the status date, a done one by its finish.
+
+    Whatever SPI says: a project past its baseline finish and not done is late. 0 when on or before it.
+    """
+    end = finished if done else at
+    if baseline_finish is None or end is None:
+        return None
+    return max((end - baseline_finish).days, 0)
+
+
+def expected_finish(forecast: date | None, at: date, finished: date | None, done: bool) -> date | None:
+    """The finish to measure variance by: a done project's finish; an open one's forecast, never past."""
+    if done:
+        return finished
+    return None if forecast is None else max(forecast, at)
+
+
 # --- RAG -----------------------------------------------------------------------------------------------
 
-RAG_ORDER = ("green", "amber", "red")
+# Worst last. Grey ("cannot be judged": stale, implausible or contradictory data) outranks green and
+# amber, since an amber or green drawn from doubtful data is not to be trusted; red outranks grey, since a
+# red finding such as "past the baseline finish and not done" holds whatever the quality of the figures.
+COLOURS = ("green", "amber", "grey", "red")
+COMPARISONS: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class RagRule:
-    """One measure's thresholds. ``below``: worse when lower (CPI, SPI); ``at_least``: worse when higher."""
+    """One row of ``rag_rule``: when ``measure`` ``comparison`` ``threshold`` holds, the project gets
+    ``colour`` (red, amber or grey). Any number of rules per measure, in either direction."""
 
     measure: str
-    comparison: str  # below | at_least
-    amber: Decimal
-    red: Decimal
+    comparison: str
+    threshold: Decimal
+    colour: str
     label: str = ""
 
-    def judge(self, value: Decimal | None) -> str | None:
-        if value is None:
-            return None
-        if self.comparison == "below":
-            return "red" if value < self.red else "amber" if value < self.amber else "green"
-        if self.comparison == "at_least":
-            return "red" if value >= self.red else "amber" if value >= self.amber else "green"
-        raise ValueError(f"rag rule {self.measure}: comparison must be 'below' or 'at_least'")
+    def problems(self, measures: Iterable[str]) -> list[str]:
+        known = sorted(measures)
+        out = []
+        if self.measure not in known:
+            out.append(f"unknown measure {self.measure!r} (known: {', '.join(known)})")
+        if self.comparison not in COMPARISONS:
+            out.append(f"comparison must be one of {' '.join(COMPARISONS)}, got {self.comparison!r}")
+        if self.colour not in COLOURS[1:]:
+            out.append(f"colour must be red, amber or grey, got {self.colour!r}")
+        return out
 
-    def reason(self, value: Decimal, verdict: str) -> str:
-        limit = self.red if verdict == "red" else self.amber
-        op = "<" if self.comparison == "below" else "≥"
-        return f"{self.label or self.measure} {_fmt(value)} {op} {_fmt(limit)}"
+    def fires(self, value: Decimal | None) -> bool:
+        return value is not None and COMPARISONS[self.comparison](value, self.threshold)
+
+    def reason(self, value: Decimal) -> str:
+        """``SPI(t) 0.71 < 0.9 (red)``: two decimals, or four where two would read as not firing."""
+        shown = _fmt(value, 2)
+        if not self.fires(Decimal(shown)):
+            shown = _fmt(value, 4)  # 0.8998 < 0.9, not "0.9 < 0.9"
+        limit = _fmt(self.threshold, 4)
+        return f"{self.label or self.measure} {shown} {self.comparison} {limit} ({self.colour})"
 
 
-def _fmt(value: Decimal) -> str:
-    text = f"{value:.2f}"
+def _fmt(value: Decimal, places: int) -> str:
+    text = f"{value:.{places}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-DEFAULT_RAG_RULES = (
-    RagRule("cpi", "below", Decimal("0.95"), Decimal("0.9"), "CPI"),
-    RagRule("spi", "below", Decimal("0.95"), Decimal("0.9"), "SPI"),
-    RagRule("open_high_exceptions", "at_least", Decimal(1), Decimal(3), "open high exceptions"),
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Rag:
-    overall: str  # red | amber | green | grey (nothing could be judged)
-    by_measure: dict[str, str | None]
-    reason: str  # the measures that made it amber or red, worst first; "" when green or grey
+    colour: str  # green | amber | grey | red
+    reason: str  # every rule that fired with its value, worst first; "" when green
 
 
-def rag(values: Mapping[str, Decimal | None], rules: Iterable[RagRule]) -> Rag:
-    """The worst verdict over the measures that have a value and a rule."""
-    by_measure: dict[str, str | None] = {}
-    reasons: list[tuple[int, str]] = []
-    for rule in rules:
-        value = values.get(rule.measure)
-        verdict = rule.judge(value)
-        by_measure[rule.measure] = verdict
-        if verdict in ("amber", "red") and value is not None:
-            reasons.append((-RAG_ORDER.index(verdict), f"{rule.reason(value, verdict)} ({verdict})"))
-    judged = [v for v in by_measure.values() if v is not None]
-    overall = max(judged, key=RAG_ORDER.index) if judged else "grey"
-    return Rag(overall, by_measure, "; ".join(text for _, text in sorted(reasons, key=lambda r: r[0])))
+def rag(values: Mapping[str, Any], rules: Iterable[RagRule], no_data: str = "") -> Rag:
+    """The worst colour of the rules that fire on ``values`` (a status row: only their measures are read);
+    green when none does.
+
+    ``no_data`` (why there is nothing to judge) makes the project grey whatever the rules say, and leads
+    the reason.
+    """
+    fired = [
+        (rule, Decimal(value))
+        for rule in rules
+        if (value := values.get(rule.measure)) is not None and rule.fires(Decimal(value))
+    ]
+    fired.sort(key=lambda f: -COLOURS.index(f[0].colour))  # stable: rule order within a colour
+    reasons = [rule.reason(value) for rule, value in fired]
+    colours = [rule.colour for rule, _ in fired]
+    if no_data:
+        reasons.insert(0, f"{no_data} (grey)")
+        colours.append("grey")
+    return Rag(max(colours, key=COLOURS.index, default="green"), "; ".join(reasons))

@@ -22,6 +22,7 @@ RULES = (
     "cost_project_period",
     "finish_date_mismatch",
     "status_conflict",
+    "percent_complete_mismatch",
     "orphan_time",
     "orphan_cost",
     "timesheet_gap",
@@ -48,6 +49,7 @@ class ReconSettings:
     hours_project_month: Tolerance = Tolerance(Decimal(8), Decimal("0.05"))
     cost_project_period: Tolerance = Tolerance(Decimal(100), Decimal("0.02"))
     finish_date_days: int = 10
+    percent_complete_points: Decimal = Decimal(20)  # tools further apart in % complete: an exception
     hours_per_day: Decimal = Decimal(8)
     timesheet_min_share: Decimal = Decimal("0.5")  # a week below this share of expected hours is a gap
     timesheet_systems: tuple[str, ...] = ("projectonline",)

@@ -8,9 +8,12 @@ from decimal import Decimal as D
 import pytest
 
 from model.evm import (
-    DEFAULT_RAG_RULES,
+    Rag,
     RagRule,
+    days_late,
+    earned_schedule,
     evm,
+    expected_finish,
     fiscal_period_bounds,
     forecast_finish,
     linear_share,
@@ -143,29 +146,110 @@ def test_forecast_finish() -> None:
     assert forecast_finish(None, finish, D(1)) is None
 
 
-def test_rag_takes_the_worst_and_says_why() -> None:
-    r = rag({"cpi": D("0.85"), "spi": D("0.93"), "open_high_exceptions": D(0)}, DEFAULT_RAG_RULES)
-    assert r.overall == "red"
-    assert r.by_measure == {"cpi": "red", "spi": "amber", "open_high_exceptions": "green"}
-    assert r.reason == "CPI 0.85 < 0.9 (red); SPI 0.93 < 0.95 (amber)"
+# --- earned schedule: hand computations -------------------------------------------------------------
 
 
-def test_rag_thresholds_are_inclusive_the_right_way() -> None:
-    rules = DEFAULT_RAG_RULES
-    assert rag({"cpi": D("0.9")}, rules).by_measure["cpi"] == "amber"  # red only below 0.90
-    assert rag({"cpi": D("0.95")}, rules).by_measure["cpi"] == "green"
-    assert (
-        rag({"open_high_exceptions": D(3)}, rules).by_measure["open_high_exceptions"] == "red"
-    )  # at least 3
-    assert rag({"open_high_exceptions": D(1)}, rules).by_measure["open_high_exceptions"] == "amber"
+def test_earned_schedule_on_a_linear_plan() -> None:
+    plan = [(date(2026, 1, 1), date(2026, 1, 10), D(100))]  # 10 days, 10 a day
+    es = earned_schedule(plan, D("0.35"), date(2026, 1, 5))
+    # 35 earned: 3 whole days (30) + 5/10 of the fourth; AT = 5 days (Jan 1..5); SPI(t) 3.5 / 5
+    assert (es.es_days, es.actual_days, es.planned_days, es.spi_t) == (D("3.5"), 5, 10, D("0.7"))
+    assert es.ieac_t_finish == date(2026, 1, 14)  # 10 / 0.7 = 14.29 → 14 days: Jan 1..14
 
 
-def test_rag_without_any_measure_is_grey() -> None:
-    r = rag({"cpi": None, "spi": None}, DEFAULT_RAG_RULES)
-    assert r.overall == "grey" and r.reason == "" and r.by_measure["cpi"] is None
-    assert rag({"cpi": D(1)}, []).overall == "grey"
+def test_spi_t_keeps_falling_after_the_planned_finish_while_spi_settles() -> None:
+    plan = [(date(2026, 1, 1), date(2026, 1, 10), D(100))]
+    es = earned_schedule(plan, D("0.99"), date(2026, 1, 20))  # SPI = 99 / 100 = 0.99
+    assert (es.es_days, es.actual_days, es.spi_t) == (D("9.9"), 20, D("0.495"))
+    assert es.ieac_t_finish == date(2026, 1, 20)  # 10 / 0.495 = 20.2 → 20 days: never before the status date
+    done = earned_schedule(plan, D(1), date(2026, 1, 8))  # finished two days early
+    assert (done.es_days, done.spi_t, done.ieac_t_finish) == (D(10), D("1.25"), date(2026, 1, 8))
 
 
-def test_rag_rule_refuses_an_unknown_comparison() -> None:
-    with pytest.raises(ValueError, match="comparison"):
-        RagRule("cpi", "above", D(1), D(2)).judge(D(1))
+def test_earned_schedule_on_a_timephased_plan_with_an_idle_day() -> None:
+    days = [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7), date(2026, 1, 9)]  # nothing on Thursday
+    es = earned_schedule([(d, d, D(8)) for d in days], D("0.75"), date(2026, 1, 8))
+    # 24 of 32 earned: PV reaches 24 after Wednesday and stays there through Thursday, so C = 4
+    assert (es.es_days, es.actual_days, es.planned_days, es.spi_t) == (D(4), 4, 5, D(1))
+    assert es.ieac_t_finish == date(2026, 1, 9)
+
+
+def test_earned_schedule_on_a_monthly_budget() -> None:
+    jan = (date(2026, 1, 1), date(2026, 1, 31), D(310))
+    feb = (date(2026, 2, 1), date(2026, 2, 28), D(280))
+    es = earned_schedule([jan, feb], D("0.5"), date(2026, 2, 14))
+    # 295 of 590: 29 January days (290) + 5/10 of the 30th; AT = 45 days; SPI(t) = 29.5 / 45
+    assert (es.es_days, es.actual_days, es.planned_days, es.spi_t) == (D("29.5"), 45, 59, D("0.6556"))
+    assert es.ieac_t_finish == date(2026, 3, 31)  # 59 × 45 / 29.5 = 90 days from Jan 1
+
+
+def test_earned_schedule_without_plan_progress_or_time() -> None:
+    plan = [(date(2026, 1, 1), date(2026, 1, 10), D(100))]
+    assert earned_schedule([], D("0.5"), date(2026, 1, 5)) is None
+    assert earned_schedule(plan, None, date(2026, 1, 5)) is None
+    early = earned_schedule(plan, D(0), date(2025, 12, 20))  # before the plan starts
+    assert (early.es_days, early.actual_days, early.spi_t, early.ieac_t_finish) == (D(0), 0, None, None)
+    idle = earned_schedule(plan, D(0), date(2026, 1, 5))
+    assert idle.spi_t == D(0) and idle.ieac_t_finish is None  # nothing earned: no finish in sight
+
+
+def test_days_late_and_expected_finish() -> None:
+    baseline, today = date(2026, 1, 31), date(2026, 3, 5)
+    assert days_late(baseline, today, None, done=False) == 33  # open past its baseline: late, whatever SPI
+    assert days_late(baseline, today, date(2026, 2, 3), done=True) == 3  # finished three days late
+    assert days_late(baseline, date(2026, 1, 20), None, done=False) == 0
+    assert days_late(baseline, today, date(2026, 1, 30), done=True) == 0
+    assert days_late(None, today, None, done=False) is None
+    assert expected_finish(date(2026, 2, 1), today, None, done=False) == today  # a forecast in the past
+    assert expected_finish(date(2026, 4, 1), today, None, done=False) == date(2026, 4, 1)
+    assert expected_finish(date(2026, 4, 1), today, date(2026, 2, 3), done=True) == date(2026, 2, 3)
+
+
+# --- RAG ---------------------------------------------------------------------------------------------
+
+RULES = [
+    RagRule("cpi", "<", D("0.95"), "amber", "CPI"),
+    RagRule("cpi", ">", D("1.5"), "grey", "CPI"),
+    RagRule("spi_t", "<", D("0.8"), "red", "SPI(t)"),
+    RagRule("days_late", ">", D(0), "red", "days late"),
+    RagRule("stale_days", ">=", D(3), "grey", "stale days"),
+]
+
+
+def test_rag_names_every_rule_that_fired_worst_first() -> None:
+    r = rag({"cpi": D("0.9"), "spi_t": D("0.71"), "days_late": 34, "stale_days": None}, RULES)
+    assert r.colour == "red"
+    assert r.reason == "SPI(t) 0.71 < 0.8 (red); days late 34 > 0 (red); CPI 0.9 < 0.95 (amber)"
+
+
+def test_grey_outranks_amber_and_green_but_not_red() -> None:
+    assert rag({"cpi": D("2.4"), "spi_t": D(1)}, RULES) == Rag("grey", "CPI 2.4 > 1.5 (grey)")
+    assert rag({"cpi": D("0.9"), "stale_days": 3}, RULES).colour == "grey"  # amber on stale data
+    red = rag({"days_late": 1, "stale_days": 5}, RULES)
+    assert red == Rag("red", "days late 1 > 0 (red); stale days 5 >= 3 (grey)")
+    assert rag({"cpi": D(1), "spi_t": D(1), "days_late": 0}, RULES) == Rag("green", "")
+
+
+def test_no_data_is_grey_whatever_the_rules() -> None:
+    assert rag({"open_high_exceptions": 0}, RULES, "no data") == Rag("grey", "no data (grey)")
+    assert rag({"days_late": 2}, RULES, "no data").colour == "red"
+
+
+def test_rag_comparisons_hold_at_the_threshold_only_when_inclusive() -> None:
+    at = D("0.9")
+    fired = {op: RagRule("cpi", op, at, "amber").fires(at) for op in ("<", "<=", ">", ">=")}
+    assert fired == {"<": False, "<=": True, ">": False, ">=": True}
+    assert not RagRule("cpi", "<", at, "amber").fires(None)
+    # Shown to two decimals, unless that would read as not firing.
+    assert RagRule("spi_t", "<", at, "red", "SPI(t)").reason(D("0.8998")) == "SPI(t) 0.8998 < 0.9 (red)"
+    assert RagRule("spi_t", "<", at, "red", "SPI(t)").reason(D("0.7123")) == "SPI(t) 0.71 < 0.9 (red)"
+
+
+def test_rag_rule_problems_name_the_bad_field() -> None:
+    assert RagRule("cpi", "<", D(1), "red").problems(["cpi"]) == []
+    bad = RagRule("cpj", "below", D(1), "green").problems(["spi", "cpi"])
+    assert bad == [
+        "unknown measure 'cpj' (known: cpi, spi)",
+        "comparison must be one of < <= > >=, got 'below'",
+        "colour must be red, amber or grey, got 'green'",
+    ]

@@ -219,15 +219,53 @@ def test_evm_from_base_rows_to_fact_project_status(engine: Engine) -> None:
     assert s["eac_cpi"] == 1250 and s["eac_atypical"] == 1100 and s["eac_cpi_spi"] == 1437.5
     # Bottom-up ETC: 10 remaining hours on the open task × the labour rate 200 / 4 h.
     assert s["etc_bottom_up"] == 500 and s["eac_bottom_up"] == 1000
-    assert s["rag"] == "red" and s["cpi_rag"] == "red" and s["spi_rag"] == "red"
-    assert "CPI 0.8 < 0.9 (red)" in s["rag_reason"] and "SPI 0.8 < 0.9 (red)" in s["rag_reason"]
     assert as_date(s["forecast_finish"]) == date(2026, 1, 1) + timedelta(days=149)  # 119 days ÷ SPI 0.8
-    beta = status_of(engine, "P-2", date(2026, 2, 28))
-    assert beta["bac"] is None and beta["cpi"] is None and beta["rag"] == "green"  # no exceptions, no budget
-    # The PMO loosens the CPI rule: the next refresh reads it.
-    sql(engine, "UPDATE rag_rule SET red_threshold = 0.7, amber_threshold = 0.85 WHERE measure = 'cpi'")
+    # Earned schedule on the budget's daily curve: 400 = January's 250 + 150 of February's 250 / 28 a day,
+    # 16.8 days: ES 47.8 of AT 59 days (Jan 1 .. Feb 28); IEAC(t) 120 days ÷ 0.810169 = 148 days from Jan 1.
+    assert (s["es_basis"], s["es_days"], s["at_days"], s["spi_t"]) == ("budget_phasing", 47.8, 59, 0.8102)
+    assert as_date(s["ieac_t_finish"]) == date(2026, 5, 28)
+    assert (s["finish_variance_days"], s["days_late"], s["stale_days"]) == (28, 0, None)
+    assert s["rag"] == "red" and s["rag_reason"] == (
+        "CPI 0.8 < 0.9 (red); SPI(t) 0.81 < 0.9 (red); CPI 0.8 < 0.95 (amber); SPI(t) 0.81 < 0.95 (amber); "
+        "finish variance days 28 > 10 (amber); open high exceptions 1 >= 1 (amber)"
+    )  # Project Online's and finance's hours on the project in January differ: one high exception
+    beta = status_of(engine, "P-2", date(2026, 2, 28))  # no budget, cost, % complete or baseline
+    assert beta["bac"] is None and beta["ac"] is None and beta["cpi"] is None
+    assert (beta["rag"], beta["rag_reason"]) == (
+        "grey",
+        "no data: no budget, cost, % complete or baseline (grey)",
+    )
+    # Nothing posted yet: AC is unknown, not 0, and so are CV, CPI and the EACs that need AC.
+    refresh(engine, date(2026, 1, 10))
+    jan = status_of(engine, "P-1", date(2026, 1, 10))
+    assert (jan["ac"], jan["cv"], jan["cpi"], jan["eac_cpi"], jan["eac_atypical"]) == (None,) * 5
+    # Months past the baseline finish at 99 %: SPI says 0.99, earned schedule and days late say late.
+    sql(engine, "UPDATE project SET percent_complete = 99 WHERE source_id = 'p1'")
+    refresh(engine, date(2026, 6, 15))
+    late = status_of(engine, "P-1", date(2026, 6, 15))
+    # 990 = Jan..Mar 750 + 240 of April's 250 / 30 a day, 28.8 days: ES 118.8 of AT 166 (Jan 1 .. Jun 15)
+    assert (late["spi"], late["es_days"], late["at_days"], late["spi_t"]) == (0.99, 118.8, 166, 0.7157)
+    assert as_date(late["ieac_t_finish"]) == date(2026, 6, 17)  # 120 ÷ 0.715663 = 168 days from Jan 1
+    assert (late["days_late"], late["finish_variance_days"]) == (46, 48)
+    assert late["rag_reason"].startswith(
+        "CPI 0.66 < 0.9 (red); SPI(t) 0.72 < 0.9 (red); days late 46 > 0 (red)"
+    )
+    # The PMO edits the rules in the table: two rules on one measure, another measure, another colour.
+    sql(engine, "UPDATE project SET percent_complete = 40 WHERE source_id = 'p1'")
+    sql(engine, "DELETE FROM rag_rule")
+    sql(engine, "INSERT INTO rag_rule (measure, comparison, threshold, colour, label) VALUES "
+        "('cpi', '<', 0.5, 'red', 'CPI'), ('cpi', '<=', 0.8, 'amber', 'CPI'), "
+        "('planned_percent', '>=', 50, 'grey', 'planned %')")  # fmt: skip
     refresh(engine, date(2026, 2, 28))
-    assert status_of(engine, "P-1", date(2026, 2, 28))["cpi_rag"] == "amber"
+    judged = status_of(engine, "P-1", date(2026, 2, 28))
+    assert (judged["rag"], judged["rag_reason"]) == (
+        "grey",
+        "planned % 50 >= 50 (grey); CPI 0.8 <= 0.8 (amber)",
+    )
+    sql(engine, "INSERT INTO rag_rule (measure, comparison, threshold, colour) VALUES ('cpj', '<', 1, 'red')")
+    with pytest.raises(ValueError, match=r"rag_rule \d+: unknown measure 'cpj' \(known: .*spi_t"):
+        refresh(engine, date(2026, 2, 28))
+    sql(engine, "DELETE FROM rag_rule WHERE measure = 'cpj'")
     with engine.connect() as conn:
         cost = conn.execute(
             text("SELECT amount_rc, is_labour, person_id FROM fact_cost ORDER BY source_id")
@@ -347,7 +385,10 @@ def test_views_answer_on_the_small_portfolio(engine: Engine) -> None:
         ).all()
         as_of = conn.execute(text("SELECT as_of_date, current_month, previous_month FROM rpt_as_of")).one()
         done = conn.execute(
-            text("SELECT tasks_delivered, tasks_on_time, on_time_rate_pct FROM rpt_on_time_delivery")
+            text(
+                "SELECT tasks_delivered, tasks_on_time, open_overdue_tasks, on_time_rate_pct "
+                "FROM rpt_on_time_delivery"
+            )
         ).all()
         weeks = conn.execute(
             text("SELECT iso_week, expected_hours, booked_hours, is_complete FROM rpt_timesheet_compliance")
@@ -356,7 +397,8 @@ def test_views_answer_on_the_small_portfolio(engine: Engine) -> None:
         ("2026-01", 14.0, 176.0, 7.95)
     ]  # 22 workdays
     assert (as_date(as_of[0]), as_of[1], as_of[2]) == (date(2026, 2, 28), "2026-02", "2026-01")
-    assert [tuple(float(x) for x in r) for r in done] == [(1.0, 1.0, 100.0)]
+    # t2 was done on time in February; t1, due Feb 1, is still open on Feb 28: a miss, not left out
+    assert [tuple(float(x) for x in r) for r in done] == [(1.0, 1.0, 1.0, 50.0)]
     assert [(w, float(e), float(b), bool(c)) for w, e, b, c in weeks] == [("2026-W03", 16.0, 14.0, False)]
 
 

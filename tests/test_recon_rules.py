@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+from flows.reconcile import settings
 from model.recon import (
     ReconSettings,
     Tolerance,
@@ -69,3 +70,11 @@ def test_reconciled_fields_come_from_the_preferred_source_that_has_a_value() -> 
                       "budget_amount": D(561000), "owner": None}  # fmt: skip
     assert won == {"name": "projectonline:acme", "status": "jira:acme", "finish_date": "projectonline:acme",
                    "budget_amount": "finance:sap"}  # fmt: skip
+
+
+def test_percent_complete_tolerance_is_a_reconcile_setting() -> None:
+    s, problems = settings({"percent_complete_points": 10})
+    assert s.percent_complete_points == D(10) and problems == []
+    assert ReconSettings().percent_complete_points == D(20)
+    _, problems = settings({"percent_complete_point": 10})
+    assert problems and "percent_complete_point: unknown setting" in problems[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from marts_support import Rows, load, sandbox_rows
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
 from flows import config as cfg
@@ -337,8 +337,8 @@ def test_reconcile_settings_problems_are_reported_together() -> None:
     assert problems == [
         "reconcile.colour: unknown setting (known: accept, budget_version, cost_plan_systems, "
         "cost_project_period, currency, decisions, finish_date_days, fiscal_year_start_month, high_pct, "
-        "hours_per_day, hours_person_week, hours_project_month, medium_pct, prefer, review, "
-        "timesheet_min_share, timesheet_systems)",
+        "hours_per_day, hours_person_week, hours_project_month, medium_pct, percent_complete_points, "
+        "prefer, review, timesheet_min_share, timesheet_systems)",
         "reconcile.hours_person_week: expected { absolute = N, relative = 0.05 }",
         "reconcile.accept: not a number: 'high'",
         "reconcile: need 0 <= review (90.0) <= accept (0.0) <= 100",
@@ -374,4 +374,12 @@ def test_cli_marts_refreshes_and_prints_the_rag_table(
     slipped = next(p for p in pf.planted if p.kind == "finish_slip_in_file").where
     assert "Portfolio RAG as of" in out.output
     row = next(ln for ln in out.output.splitlines() if slipped in ln)
-    assert "amber" in row and "open high exceptions 1" in row  # its finish-date exception
+    assert "green" not in row  # its finish-date exception: never green
+    with sqlite_engine.connect() as conn:
+        reason = conn.execute(
+            select(text("rag_reason"))
+            .select_from(text("rpt_portfolio_status"))
+            .where(text("project_key = :k")),
+            {"k": slipped},
+        ).scalar_one()
+    assert "open high exceptions" in reason

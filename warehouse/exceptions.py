@@ -14,8 +14,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
+from model.evm import weighted_percent_complete
 from model.periods import fiscal_period
 from model.recon import (
     ReconSettings,
@@ -215,6 +216,51 @@ def finish_date_mismatch(conn: Connection, s: ReconSettings) -> list[Found]:
                     detail = f"finish {by_source[a]} in {a}, {by_source[b]} in {b}"
                     out.append(Found("finish_date_mismatch", "project", cid, "", (a, b), Decimal(0),
                                      Decimal(days), "days", detail))  # fmt: skip
+    return out
+
+
+def percent_by_tool(conn: Connection) -> dict[int, dict[str, Decimal]]:
+    """% complete (0..100) of each canonical project in each of its tools: the tool's own project figure,
+    else its leaf tasks rolled up (``model.evm.weighted_percent_complete``). Tools with neither are left out.
+    """
+    own: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    rows = conn.execute(
+        select(jx.c.canonical_id, project_t.c.source, project_t.c.percent_complete)
+        .join_from(project_t, jx, xref_join("project", project_t.c.source, project_t.c.source_id))
+        .where(project_t.c.deleted_at.is_(None), project_t.c.percent_complete.is_not(None))
+    )
+    for cid, source, pct in rows:
+        own[cid][source] = dec(pct)
+    tasks: dict[tuple[int, str], list[tuple[Decimal | None, Decimal | None, bool]]] = defaultdict(list)
+    leaves = conn.execute(
+        select(jx.c.canonical_id, task.c.source, task.c.estimate_hours, task.c.percent_complete,
+               task.c.status_category)
+        .join_from(task, jx, xref_join("project", task.c.source, task.c.project_source_id))
+        .where(task.c.deleted_at.is_(None), or_(task.c.is_summary.is_(None), ~task.c.is_summary))
+    )  # fmt: skip
+    for cid, source, estimate, pct, category in leaves:
+        if source not in own[cid]:
+            weight = None if estimate is None else dec(estimate)
+            tasks[(cid, source)].append((weight, None if pct is None else dec(pct), category == "done"))
+    for (cid, source), rows_ in tasks.items():
+        rolled = weighted_percent_complete(rows_)
+        if rolled is not None:
+            own[cid][source] = rolled.quantize(FOUR)
+    return {cid: by_source for cid, by_source in own.items() if by_source}
+
+
+def percent_complete_mismatch(conn: Connection, s: ReconSettings) -> list[Found]:
+    """The same project further apart in % complete between two tools than the tolerance (points)."""
+    out = []
+    for cid, by_source in percent_by_tool(conn).items():
+        ordered = sorted(by_source)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                va, vb = by_source[a], by_source[b]
+                if abs(va - vb) > s.percent_complete_points:
+                    detail = f"{va:.0f} % complete in {a}, {vb:.0f} % in {b}"
+                    out.append(Found("percent_complete_mismatch", "project", cid, "", (a, b), va, vb,
+                                     "percent", detail))  # fmt: skip
     return out
 
 

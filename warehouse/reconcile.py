@@ -97,6 +97,7 @@ def reconcile(
             *rules.cost_project_period(conn, s),
             *rules.finish_date_mismatch(conn, s),
             *rules.status_conflict(conn),
+            *rules.percent_complete_mismatch(conn, s),
             *rules.orphans(conn, members["project"], s.currency),
             *rules.timesheet_gaps(conn, s, week_sums),
         ]

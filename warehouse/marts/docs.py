@@ -256,7 +256,11 @@ _EVM = {
     "eac_cpi": D("EAC = BAC ÷ CPI", _MONEY),
     "vac": D("Variance at completion BAC − EAC(BAC ÷ CPI)", _MONEY),
     "tcpi": D("To-complete performance index", "ratio"),
-    "rag": D("Overall RAG: red | amber | green | grey"),
+    "es_days": D("Earned schedule: days of the plan the work done would have taken", "days"),
+    "spi_t": D("Time-based schedule performance index ES ÷ AT", "ratio"),
+    "ieac_t_finish": D("Independent finish estimate: plan start + planned duration ÷ SPI(t)", "date"),
+    "days_late": D("Days past the baseline finish (open: by the status date; done: by its finish)", "days"),
+    "rag": D("Overall RAG: red | grey | amber | green, the worst colour of the rag_rule rows that fired"),
     "currency": D("Reporting currency"),
 }
 _CURRENT = {
@@ -303,14 +307,19 @@ VIEWS: dict[str, ObjectDoc] = {
             "budget_variance_pct": D("VAC ÷ BAC × 100", "percent"),
             "baseline_finish": D("Baseline finish", "date"),
             "finish_date": D("Scheduled finish", "date"),
-            "forecast_finish": D("Finish forecast from SPI", "date"),
-            "finish_variance_days": D("Forecast (else scheduled) finish − baseline finish", "days"),
+            "forecast_finish": D("Finish forecast from SPI (see ieac_t_finish)", "date"),
+            "finish_variance_days": D(
+                "Expected finish (done: its finish; open: ieac_t_finish, else scheduled, never past) − "
+                "baseline finish",
+                "days",
+            ),
+            "percent_complete_spread": D(
+                "Largest minus smallest % complete among the project's tools", "percentage points"
+            ),
+            "stale_days": D("Days since the last successful sync of the project's stalest source", "days"),
             "open_exceptions": D("Open reconciliation exceptions on the project", "count"),
             "open_high_exceptions": D("Of those, severity high", "count"),
-            "cpi_rag": D("RAG of CPI by rag_rule"),
-            "spi_rag": D("RAG of SPI by rag_rule"),
-            "exceptions_rag": D("RAG of open high exceptions by rag_rule"),
-            "rag_reason": D("Why amber or red: the measures, their values and thresholds, worst first"),
+            "rag_reason": D("Every rag_rule that fired, with its value and threshold, worst first"),
         },
     ),
     "rpt_project_evm_trend": ObjectDoc(
@@ -332,15 +341,27 @@ VIEWS: dict[str, ObjectDoc] = {
         },
     ),
     "rpt_on_time_delivery": ObjectDoc(
-        "one row per project and month of resolution (summary tasks excluded)",
-        "On-time delivery rate: tasks done on or before their commitment date",
+        "one row per project and month: the month tasks were done, and the as-of month for open overdue "
+        "tasks (summary tasks excluded)",
+        "On-time delivery rate: tasks done on or before their commitment date, against every task done or "
+        "still open past it",
         {
             **_P,
-            "resolved_month": D("Month the tasks were done, YYYY-MM"),
+            "resolved_month": D(
+                "Month the tasks were done, YYYY-MM; open overdue tasks count in the as-of month"
+            ),
             "tasks_delivered": D("Tasks done that month", "count"),
             "tasks_with_commitment": D("Of those, with a due date or baseline finish", "count"),
             "tasks_on_time": D("Of those, done on or before it", "count"),
-            "on_time_rate_pct": D("tasks_on_time ÷ tasks_with_commitment × 100", "percent"),
+            "open_overdue_tasks": D(
+                "Tasks still open at the status date whose commitment date lies before it (as-of month)",
+                "count",
+            ),
+            "on_time_rate_pct": D(
+                "tasks_on_time ÷ (tasks_with_commitment + open_overdue_tasks) × 100: an open overdue task is "
+                "a miss",
+                "percent",
+            ),
             "avg_lead_time_days": D("Mean created → done", "days"),
             "avg_cycle_time_days": D("Mean started → done", "days"),
         },
@@ -360,13 +381,19 @@ VIEWS: dict[str, ObjectDoc] = {
         },
     ),
     "rpt_timesheet_compliance": ObjectDoc(
-        "one row per person and ISO week between the person's first and last booking",
-        "Timesheet compliance: hours booked against the week's expected hours",
+        "one row per person and ISO week in which the person is expected to book, up to the status date",
+        "Timesheet compliance: hours booked against the week's expected hours. A person is expected on "
+        "every day between their first and last booking, inside the dates of a task assigned to them, or "
+        "with planned work of record: people who stopped booking stay in the list",
         {
             **_PERSON,
             "iso_week": D("ISO week, YYYY-Www"),
             "week_start": D("Monday of the week", "date"),
-            "expected_hours": D("Standard hours of the week's days inside the person's span", "hours"),
+            "expected_hours": D(
+                "Standard hours of the week's expected days (booking span, assigned tasks, planned work) "
+                "up to the status date",
+                "hours",
+            ),
             "booked_hours": D("Hours booked (of record)", "hours"),
             "booked_pct": D("booked_hours ÷ expected_hours × 100", "percent"),
             "is_complete": D("booked_hours ≥ expected_hours × marts.timesheet_complete_share"),
@@ -449,8 +476,40 @@ tools). Amounts are single-currency for now: `amount_rc` is the amount when it i
 day replaces that day), and `dim_project` / `dim_person` one version per real change. Earned value is taken
 as the tools report % complete at refresh time: the trend of CPI and SPI builds up refresh by refresh.
 
-Units: `hours`, `currency` (the row's currency column), `reporting currency`, `percent` (0-100), `ratio`,
-`days`, `count`, `date`, `timestamp UTC`.
+Units: `hours`, `currency` (the row's currency column), `reporting currency`, `percent` (0-100),
+`percentage points` (a difference of two percents), `ratio`, `days`, `count`, `date`, `timestamp UTC`.
+
+## Project status: earned schedule, data quality and RAG
+
+`fact_project_status` judges each project with every row of `rag_rule` (measure, comparison, threshold,
+colour): any number of rules per measure, in either direction, over any numeric column of the fact. The
+worst colour that fires wins, in the order red > grey > amber > green: grey ("cannot be judged": stale,
+implausible or contradictory data) is never outranked by amber or green, since a judgement drawn from
+doubtful data is no judgement; red outranks grey, since "past the baseline finish and not done" holds
+whatever the quality of the other figures. A project with no budget, cost, % complete or baseline is grey
+("no data"). `rag_reason` names every rule that fired with its value, e.g. `SPI(t) 0.71 < 0.9 (red); days
+late 34 > 0 (red)`. A rule naming an unknown measure, comparison or colour stops the refresh with one line
+naming the rule. The PMO edits the table; the next refresh reads it. Seeded defaults:
+
+| measure | rule | colour | why |
+|---|---|---|---|
+| `cpi` | < 0.9 / < 0.95 | red / amber | over budget for the work done |
+| `cpi` | > 1.5 | grey | too good to be true: costs missing, budget inflated |
+| `spi_t` | < 0.9 / < 0.95 | red / amber | behind schedule in time (SPI settles near 1 at the end) |
+| `days_late` | > 0 | red | past the baseline finish and open, or done after it |
+| `finish_variance_days` | > 30 / > 10 | red / amber | expected finish that far after the baseline |
+| `open_high_exceptions` | ≥ 3 / ≥ 1 | red / amber | open high-severity exceptions on the project |
+| `stale_days` | > 2 | grey | a source of it last synced over 2 days ago |
+| `percent_complete_spread` | > 20 | grey | its tools disagree on % complete by > 20 points |
+
+Earned schedule (Lipke) reads the planned curve PV comes from, day by day: the budget by fiscal period or
+the plan of record's timephased baseline, else one even phase from baseline start to baseline finish
+(`es_basis`). ES = C + (EV − PV_C) ÷ (PV_C+1 − PV_C) with PV cumulative by day and C the last whole day
+whose PV the work done reaches; AT counts the days from the curve's first day to the status date (a done
+project: to its finish); SPI(t) = ES ÷ AT; `ieac_t_finish` = first day + planned duration ÷ SPI(t). AC is
+NULL when no cost line is posted by the status date, and so are CPI, CV and the EACs that need it.
+Reconciliation lists tools more than `[reconcile] percent_complete_points` (20) apart in a project's %
+complete as `percent_complete_mismatch` exceptions.
 """
 
 SECTIONS = (

@@ -353,16 +353,36 @@ fact_project_status = mart(
     col("tcpi", Ratio, "To-complete performance index (BAC − EV) ÷ (BAC − AC)", "ratio"),
     col("baseline_start", Date, "Baseline start", "date"),
     col("baseline_finish", Date, "Baseline finish", "date"),
-    col("finish_date", Date, "Scheduled finish in the preferred tool", "date"),
-    col("forecast_finish", Date, "baseline_start + baseline duration ÷ SPI", "date"),
-    col("finish_variance_days", Integer, "forecast_finish (else finish_date) − baseline_finish", "days"),
+    col("finish_date", Date, "Scheduled finish in the preferred tool (a done project: when it finished)",
+        "date"),
+    col("forecast_finish", Date, "baseline_start + baseline duration ÷ SPI (an SPI forecast; see "
+        "ieac_t_finish)", "date"),
+    col("es_basis", String(20), "The planned curve earned schedule reads: the PV basis's timephasing "
+        "(budget_phasing | baseline_plan), else baseline_dates (one even phase from baseline start to "
+        "baseline finish)"),
+    col("es_days", Ratio, "Earned schedule (Lipke): days of the plan, from its first day, the work done "
+        "would have taken. ES = C + (EV − PV_C) ÷ (PV_C+1 − PV_C), PV cumulative by day", "days"),
+    col("at_days", Integer, "Actual time: days from the plan's first day to the status date (a done "
+        "project: to its finish), both counted", "days"),
+    col("spi_t", Ratio, "Time-based schedule performance index ES ÷ AT. Unlike SPI it keeps falling after "
+        "the planned finish while the work is not done", "ratio"),
+    col("ieac_t_finish", Date, "Independent estimate of the finish: plan start + planned duration ÷ "
+        "SPI(t), as the last of that many days", "date"),
+    col("finish_variance_days", Integer, "Expected finish − baseline_finish; expected: a done project's "
+        "finish, an open one's ieac_t_finish (else finish_date), never before the status date", "days"),
+    col("days_late", Integer, "Days past baseline_finish: an open project by the status date, a done one "
+        "by its finish; 0 when not past it", "days"),
+    col("stale_days", Integer, "Days from the last successful sync_run of the project's stalest source "
+        "(of those with runs) to the status date; a source that never succeeded counts from its first "
+        "run. NULL when none of its sources has runs", "days"),
+    col("percent_complete_spread", Pct, "Largest minus smallest % complete among the project's tools "
+        "(each tool's own project figure, else its tasks rolled up)", "percentage points"),
     col("open_exceptions", Integer, "Open recon_exception rows on the project itself", "count"),
     col("open_high_exceptions", Integer, "Of those, severity high", "count"),
-    col("cpi_rag", String(5), "red | amber | green by rag_rule 'cpi'; NULL when CPI is NULL"),
-    col("spi_rag", String(5), "red | amber | green by rag_rule 'spi'; NULL when SPI is NULL"),
-    col("exceptions_rag", String(5), "red | amber | green by rag_rule 'open_high_exceptions'"),
-    col("rag", String(5), "Overall: the worst of the measures' RAG; grey when none could be judged"),
-    col("rag_reason", Text, "The measures that made it amber or red, worst first"),
+    col("rag", String(5), "Overall: the worst colour of the rag_rule rows that fired (red > grey > amber; "
+        "green when none fired); grey when there is no data at all"),
+    col("rag_reason", Text, "Every rule that fired with its value, worst first, e.g. 'SPI(t) 0.71 < 0.8 "
+        "(red); days late 34 > 0 (red)'; '' when green"),
     PrimaryKeyConstraint("status_date", "project_id"),
 )  # fmt: skip
 
@@ -395,12 +415,25 @@ fact_task_lifecycle = mart(
 
 rag_rule = mart(
     "rag_rule",
-    "one row per judged measure",
-    "RAG thresholds, editable by the PMO; read by every refresh (fact_project_status.rag)",
-    col("measure", String(40), "cpi | spi | open_high_exceptions", primary_key=True),
-    col("comparison", String(10), "below: worse when lower; at_least: worse when higher", nullable=False),
-    col("amber_threshold", Ratio, "Amber from this value (below it, or at least it)", nullable=False),
-    col("red_threshold", Ratio, "Red from this value", nullable=False),
+    "one row per rule; any number per measure",
+    "RAG rules, editable by the PMO: each refresh evaluates every row against fact_project_status and the "
+    "worst colour that fires wins (red > grey > amber > green)",
+    col("rule_id", Integer, "Surrogate key", primary_key=True, autoincrement=True),
+    col(
+        "measure",
+        String(40),
+        "A numeric column of fact_project_status: cpi, spi, spi_t, days_late, "
+        "finish_variance_days, open_high_exceptions, stale_days, percent_complete_spread, …",
+        nullable=False,
+    ),
+    col(
+        "comparison",
+        String(2),
+        "< | <= | > | >=: the rule fires when measure comparison threshold",
+        nullable=False,
+    ),
+    col("threshold", Ratio, "The value the measure is compared with", nullable=False),
+    col("colour", String(5), "red | amber | grey (grey: the figures cannot be judged)", nullable=False),
     col("label", String(60), "How the measure is named in rag_reason"),
 )
 
