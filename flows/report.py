@@ -113,6 +113,9 @@ def s_curve(data: ReportData, pid: int) -> go.Figure:
         fig.add_scatter(x=[r["status_date"] for r in points], y=[r[measure] for r in points],
                         name=f"{measure.upper()} at status date", mode="lines+markers",
                         line=dict(color=colour, width=1), marker=dict(size=8))  # fmt: skip
+    # A date axis even when the project has no dated point yet (no plan, no cost): else the status-date
+    # line has no scale to sit on and the browser draws it from NaN.
+    fig.update_xaxes(type="date")
     fig.add_vline(x=data.as_of.isoformat(), line=dict(color="#757575", dash="dash"))
     fig.update_layout(title="S-curve: PV, EV and AC", yaxis_title=data.currency, **CHART)
     return fig
@@ -210,7 +213,14 @@ def exceptions_table(rows: list[Row]) -> str:
 def _project_section(data: ReportData, p: Row) -> str:
     pid = p["project_id"]
     hours = data.hours.get(pid, [])
-    charts = [_figure_html(s_curve(data, pid), f"s-curve-{pid}")]
+    curve = s_curve(data, pid)
+    # A project with no plan, no cost and no status figure yet (the marts call it grey): say so in words.
+    has_points = any(any(v is not None for v in (t.y or ())) for t in curve.data)
+    charts = [
+        _figure_html(curve, f"s-curve-{pid}")
+        if has_points
+        else f'<p class="none" data-no-curve="{pid}">No plan, cost or status figures yet.</p>'
+    ]
     charts.append(_figure_html(hours_by_tool(hours), f"hours-{pid}") if hours
                   else '<p class="none">No hours booked.</p>')  # fmt: skip
     exceptions = data.open_exceptions.get(pid, [])

@@ -100,6 +100,11 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
                   Object.fromEntries(Array.from(tr.cells).map(td =>
                     [td.dataset.col, td.innerText.trim()]))])"""
         )
+        no_curve = set(
+            page.evaluate(
+                "() => Array.from(document.querySelectorAll('[data-no-curve]')).map(e => +e.dataset.noCurve)"
+            )
+        )
         headings = page.evaluate(
             "() => Array.from(document.querySelectorAll('#portfolio th')).map(t => t.innerText)"
         )
@@ -119,14 +124,18 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
     with_hours = {r["project_id"] for r in rows(marts, "SELECT DISTINCT project_id FROM fact_time_entry")}
     ids = sorted(r["project_id"] for r in status)
     expected_charts = {"exceptions-over-time", "utilisation", "freshness"}
-    expected_charts |= {f"s-curve-{i}" for i in ids} | {f"hours-{i}" for i in ids if i in with_hours}
+    no_data = {r["project_id"] for r in status if r["pv"] is None and r["ev"] is None and r["ac"] is None}
+    assert no_curve <= no_data  # only a project with no figures at all goes without its S-curve
+    expected_charts |= {f"s-curve-{i}" for i in ids if i not in no_curve}
+    expected_charts |= {f"hours-{i}" for i in ids if i in with_hours}
     assert {chart_id for chart_id, _, _ in charts} == expected_charts
     empty = [chart_id for chart_id, points, _ in charts if sum(points) == 0]
     assert empty == [], f"charts without data: {empty}"
     cut = [chart_id for chart_id, _, fits in charts if not fits]
     assert cut == [], f"charts wider than their place on the page (cut off): {cut}"
 
-    assert headings[:8] == ["Project", "Name", "RAG", "Why", "% complete", "CPI", "SPI", "EAC"]
+    # The marts carry earned schedule, so the schedule column is SPI(t), not the cost-based SPI.
+    assert headings[:8] == ["Project", "Name", "RAG", "Why", "% complete", "CPI", "SPI(t)", "EAC"]
     assert sorted(int(pid) for pid, _ in table) == ids
     for pid, cells in table:
         mart = next(r for r in status if r["project_id"] == int(pid))
@@ -134,7 +143,7 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
         assert (cells["rag"], cells["reason"]) == (mart["rag"], mart["rag_reason"] or "")
         assert parsed(cells["percent_complete"]) == shown(mart["percent_complete"], 0)
         assert parsed(cells["cpi"]) == shown(mart["cpi"], 2)
-        assert parsed(cells["spi"]) == shown(mart["spi"], 2)
+        assert parsed(cells["spi_t"]) == shown(mart["spi_t"], 2)
         assert parsed(cells["eac_cpi"]) == shown(mart["eac_cpi"], 0)
         assert parsed(cells["finish_variance_days"]) == shown(mart["finish_variance_days"], 0)
         assert cells["freshness"].endswith(" d")
@@ -249,5 +258,9 @@ def test_refresh_marts_flow_writes_the_report_and_publishes_its_rag_table(
     artifact = Artifact.get("portfolio-report")
     assert artifact is not None and artifact.type == "markdown"
     assert f"Full report: `{out.resolve()}`" in artifact.data
-    assert "| Project | Name | RAG | Why | % complete | CPI | SPI | EAC |" in artifact.data
-    assert "| P-1001 | Intranet Relaunch | green |  | 99 | 3.50 |" in artifact.data
+    assert "| Project | Name | RAG | Why | % complete | CPI | SPI(t) | EAC |" in artifact.data
+    (p1001,) = [
+        line for line in artifact.data.splitlines() if line.startswith("| P-1001 | Intranet Relaunch |")
+    ]
+    assert "| 99 | 3.50 |" in p1001  # CPI 3.50 is implausible: the row says which rule made it grey
+    assert "CPI (implausibly good) 3.5 > 1.5 (grey)" in p1001
