@@ -29,7 +29,19 @@ from sandbox.finance import write_exports
 from sandbox.graph import PlannerData
 from sandbox.jira.data import SITE_TZ, build
 from sandbox.mspdi import render
-from sandbox.portfolio import HOURLY_RATE, Expected, Portfolio, exceeds, generate, iso_week, month, workdays
+from sandbox.portfolio import (
+    HOURLY_RATE,
+    Expected,
+    Portfolio,
+    correction_period,
+    decoy_year,
+    exceeds,
+    finance_files,
+    generate,
+    iso_week,
+    month,
+    workdays,
+)
 from sandbox.projectdata import ProjectOnlineData
 from sandbox.truth import expected_exceptions, identities
 
@@ -37,9 +49,12 @@ KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
 HOURS = ("finance", "jira", "projectonline")
 
 
-@pytest.fixture(scope="module")
-def pf() -> Portfolio:
-    return generate(7)
+AS_OF = (date(2025, 12, 2), date(2026, 12, 2), date(2027, 12, 2))  # a year apart: any day works
+
+
+@pytest.fixture(scope="module", params=AS_OF, ids=str)
+def pf(request: pytest.FixtureRequest) -> Portfolio:
+    return generate(7, as_of=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +196,10 @@ def test_the_rules_find_exactly_the_planted_discrepancies(pf: Portfolio, rendere
 
 
 def test_generate_is_deterministic(pf: Portfolio, tmp_path: Path) -> None:
-    assert generate(7) == pf and generate(8) != pf
+    assert generate(7, as_of=pf.as_of) == pf and generate(8, as_of=pf.as_of) != pf
     for n in (1, 2):
-        write_exports(generate(7), tmp_path / f"e{n}")
-        render(generate(7), tmp_path / f"p{n}")
+        write_exports(generate(7, as_of=pf.as_of), tmp_path / f"e{n}")
+        render(generate(7, as_of=pf.as_of), tmp_path / f"p{n}")
     for sub in ("e", "p"):
         files = sorted(p.name for p in (tmp_path / f"{sub}1").iterdir())
         one, two = tmp_path / f"{sub}1", tmp_path / f"{sub}2"
@@ -198,7 +213,9 @@ def test_everyone_books_eight_hours_every_workday_of_their_span(pf: Portfolio) -
     for b in pf.bookings:
         day_hours[(b.employee_number, b.work_date)] += b.hours
     for p in pf.people:
-        spans = [(x.start, min(x.finish, pf.end)) for x in pf.projects if p.employee_number in x.team]
+        spans = [
+            (x.start, min(x.stopped or x.finish, pf.end)) for x in pf.projects if p.employee_number in x.team
+        ]
         for day in workdays(pf.start, pf.end):
             active = any(a <= day <= b for a, b in spans)
             off = p.employee_number == emp_absent and iso_week(day) in weeks
@@ -251,15 +268,18 @@ def test_each_plant_shows_in_its_source(pf: Portfolio, rendered: dict) -> None:
              if a["TimesheetLineId"] in lines}  # fmt: skip
     assert d2.parts[1] not in weeks and len(weeks) > 20
     codes = {p["ProjectName"]: p["ProjectCode"] for p in po["Projects"]}
-    assert codes["Custmer Portal"] is None and codes["Data Lake Migration 2025"] is None
+    assert codes["Custmer Portal"] is None and codes[f"Data Lake Migration {decoy_year(pf)}"] is None
     assert sum(c is None for c in codes.values()) == 4
 
     cji3 = {p.name: p.read_text("cp1252") for p in rendered["exports"].glob("cji3_*.csv")}
-    assert cji3["cji3_20260703_Q2.csv"].count(";P-1099;P-1099.01;") == 3
-    q2 = [r.split(";") for r in cji3["cji3_20260703_Q2.csv"].splitlines() if ";5;" in r[:12]]
-    fix = [r.split(";") for r in cji3["cji3_20260715_P05-correction.csv"].splitlines()[1:]]
-    labour = sorted(r for r in q2 if r[13])  # Total Quantity: hours on labour lines only
-    assert labour == sorted(r for r in fix if r[13]) and len(fix) == len(q2) - 1
+    names = finance_files(pf)
+    assert cji3[names["recent"]].count(";P-1099;P-1099.01;") == 3
+    year, period = correction_period(pf).split("-")
+    older = [r.split(";") for r in cji3[names["older"]].splitlines()[1:]]
+    fixed = [r for r in older if (r[1], r[2]) == (year, str(int(period)))]
+    fix = [r.split(";") for r in cji3[names["correction"]].splitlines()[1:]]
+    labour = sorted(r for r in fixed if r[13])  # Total Quantity: hours on labour lines only
+    assert labour and labour == sorted(r for r in fix if r[13]) and len(fix) == len(fixed) - 1
     (d4,) = pf.plants("finance_rate_error")
     wbs, emp4, posting = d4.parts
     line = next(c for c in _finance(rendered["exports"])
@@ -302,7 +322,9 @@ def test_truth_ids_cover_every_person_and_project_the_connectors_load(pf: Portfo
     assert all(ids["project"][("projectonline", k)] == code for k, code in po_keys.items() if code)
     assert all(ids["person"][("projectonline", map_resource("po:t", r).source_id)] == r["ResourceCode"]
                for r in po["Resources"])  # fmt: skip
-    assert {v for v in ids["project"].values() if v.startswith("decoy:")} == {"decoy:P-1004-2025"}
+    assert {v for v in ids["project"].values() if v.startswith("decoy:")} == {
+        f"decoy:P-1004-{decoy_year(pf)}"
+    }
     assert sum(v == "decoy:ben" for v in ids["person"].values()) == 1
     assert {ids["project"][("jira", str(p["id"]))] for p in jd.projects} == {p.code for p in pf.projects} | {
         "MAT"
