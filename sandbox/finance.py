@@ -230,8 +230,8 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
     for proj in pf.projects:
         months = months_between(proj.start, proj.baseline_finish)
         for version, factor in (("original", Decimal("0.95")), ("current", Decimal("1.00"))):
-            per_month = (proj.budget * factor / len(months) / len(proj.wbs)).quantize(Decimal("0.01"))
-            for m in months:
+            for m, share in zip(months, proj.phasing, strict=True):
+                per_month = (proj.budget * factor * share / len(proj.wbs)).quantize(Decimal("0.01"))
                 for wbs in proj.wbs:
                     budget_rows.append(
                         [

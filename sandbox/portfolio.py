@@ -190,6 +190,7 @@ class Project:
     invoice: Decimal  # one supplier invoice (the AP system's export)
     stopped: date | None = None  # cancelled: the day work stopped
     contingency: Decimal = Decimal(0)  # the budget's margin over the plan's cost
+    phasing: tuple[Decimal, ...] = ()  # the budget's share per month from start to baseline finish
 
 
 @dataclass(frozen=True)
@@ -469,17 +470,28 @@ def _size_plans(pf: Portfolio, planned: dict[tuple[str, str, date], Decimal], sh
     """Estimates, % complete and done from the simulated work; budgets from the plan's cost.
 
     Estimate: the task's simulated hours × the shape's ``cost``. Budget: planned labour at each booker's
-    rate, the monthly non-labour costs and the supplier invoice, plus 5–15% contingency.
+    rate, the monthly non-labour costs and the supplier invoice, plus 5–15% contingency; phased by month
+    as the plan's work is spread (work planned past the baseline finish counts in its last month).
     """
     coin = random.Random(f"{pf.seed}:plan")
     shape = {p.code: s for p, s in zip(pf.projects, shapes, strict=True)}
     total: dict[str, Decimal] = defaultdict(Decimal)
     so_far: dict[str, Decimal] = defaultdict(Decimal)
-    labour: dict[str, Decimal] = defaultdict(Decimal)
+    labour: dict[str, dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))  # code → month →
+
+    def plan(emp: str, key: str, d: date, h: Decimal) -> None:
+        code = pf.task(key).project_code
+        labour[code][min(d, pf.project(code).baseline_finish).replace(day=1)] += (
+            h * HOURLY_RATE[pf.person(emp).department] * shape[code].cost
+        )
+
     for (emp, key, d), h in planned.items():
         total[key] += h
         so_far[key] += h if d < pf.as_of else 0
-        labour[pf.task(key).project_code] += h * HOURLY_RATE[pf.person(emp).department]
+        plan(emp, key, d, h)
+    for t in pf.tasks:  # a cancelled project's plan past its stop: the assignee, full time
+        for d in workdays(t.start, t.finish) if not total[t.key] else ():
+            plan(t.assignee, t.key, d, Decimal(8))
     tasks = []
     for t in pf.tasks:
         proj, s = pf.project(t.project_code), shape[t.project_code]
@@ -497,11 +509,13 @@ def _size_plans(pf: Portfolio, planned: dict[tuple[str, str, date], Decimal], sh
     pf.tasks = tasks
     projects = []
     for p in pf.projects:
-        months = len(months_between(p.start, p.baseline_finish))
-        plan = labour[p.code] * shape[p.code].cost + p.monthly_costs * months + p.invoice
+        months = months_between(p.start, p.baseline_finish)
+        work = sum(labour[p.code].values(), Decimal(0))
+        cost = work + p.monthly_costs * len(months) + p.invoice
         contingency = Decimal(coin.randrange(5, 16)) / 100
-        budget = (plan * (1 + contingency) / 1000).quantize(Decimal(1), ROUND_CEILING) * 1000
-        projects.append(replace(p, budget=budget, contingency=contingency))
+        budget = (cost * (1 + contingency) / 1000).quantize(Decimal(1), ROUND_CEILING) * 1000
+        phasing = tuple(labour[p.code][m] / work for m in months)  # as the plan's work is spread
+        projects.append(replace(p, budget=budget, contingency=contingency, phasing=phasing))
     pf.projects = projects
 
 

@@ -25,12 +25,13 @@ from connectors.microsoft.mspdi import read_project_file
 from connectors.microsoft.planner import map_person, map_plan
 from connectors.microsoft.projectdata import map_project, map_resource
 from model.records import CostLine
-from sandbox.finance import write_exports
+from sandbox.finance import cost_lines, write_exports
 from sandbox.graph import PlannerData
 from sandbox.jira.data import SITE_TZ, build
 from sandbox.mspdi import render
 from sandbox.portfolio import (
     HOURLY_RATE,
+    STALE_DAYS,
     Expected,
     Portfolio,
     correction_period,
@@ -40,10 +41,12 @@ from sandbox.portfolio import (
     generate,
     iso_week,
     month,
+    month_end,
+    months_between,
     workdays,
 )
 from sandbox.projectdata import ProjectOnlineData
-from sandbox.truth import expected_exceptions, identities
+from sandbox.truth import expected_exceptions, identities, intended_status, stale_source
 
 KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
 HOURS = ("finance", "jira", "projectonline")
@@ -329,3 +332,77 @@ def test_truth_ids_cover_every_person_and_project_the_connectors_load(pf: Portfo
     assert {ids["project"][("jira", str(p["id"]))] for p in jd.projects} == {p.code for p in pf.projects} | {
         "MAT"
     }
+
+
+def test_bookings_fall_inside_their_tasks_dates_and_stop_at_the_as_of_date(pf: Portfolio) -> None:
+    stopped = {p.code: p.stopped or pf.end for p in pf.projects}
+    assert pf.bookings and max(b.work_date for b in pf.bookings) < pf.as_of
+    for b in pf.bookings:
+        t = pf.task(b.task_key)
+        assert t.start <= b.work_date <= min(t.finish, stopped[t.project_code]), b
+
+
+def _actual_cost(pf: Portfolio) -> dict[str, Decimal]:
+    """What finance shows each project has cost by the as-of date (CJI3 lines and the AP invoice)."""
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    for ln in cost_lines(pf):
+        cost[ln["project"]] += ln["amount"]
+    for p in pf.projects:
+        cost[p.code] += p.invoice if p.start + timedelta(days=60) < pf.as_of - timedelta(STALE_DAYS) else 0
+    return cost
+
+
+def _percent(pf: Portfolio, code: str) -> Decimal:
+    tasks = [t for t in pf.tasks if t.project_code == code]
+    work = sum(t.estimate_hours for t in tasks)
+    return sum(t.estimate_hours * t.percent for t in tasks) / work
+
+
+def _spi(pf: Portfolio, code: str) -> Decimal:
+    """% complete over the share of the budget's phasing due by the as-of date (days of a month pro rata)."""
+    p, due = pf.project(code), Decimal(0)
+    for first, share in zip(months_between(p.start, p.baseline_finish), p.phasing, strict=True):
+        days = Decimal((month_end(first) - first).days + 1)
+        due += share * min(Decimal(1), max(Decimal(0), ((pf.as_of - first).days + 1) / days))
+    return _percent(pf, code) / 100 / due
+
+
+def test_each_project_shows_its_intended_status_on_any_as_of_date(pf: Portfolio) -> None:
+    status, cost = intended_status(pf), _actual_cost(pf)
+    kinds = {s.split(":")[0] for s in status.values()}
+    assert kinds == {"on track", "late", "over budget", "not started", "behind schedule", "finished on time",
+                     "finished late", "cancelled"}  # fmt: skip
+    booked = {pf.task(b.task_key).project_code for b in pf.bookings}
+    for code, intent in status.items():
+        p, tasks = pf.project(code), [t for t in pf.tasks if t.project_code == code]
+        cpi = _percent(pf, code) / 100 * p.budget / cost[code] if cost[code] else None
+        if intent == "not started":
+            assert p.start > pf.as_of and code not in booked and cost[code] == 0
+        elif intent.startswith("finished"):
+            assert all(t.done for t in tasks) and p.finish < pf.as_of
+            assert (p.finish > p.baseline_finish) == (intent == "finished late")
+            assert Decimal("1.05") <= p.budget / cost[code] <= Decimal("1.2")  # the plan plus contingency
+        elif intent.startswith("late"):
+            assert p.baseline_finish < pf.as_of and not all(t.done for t in tasks)
+        elif intent.startswith("over budget"):
+            assert cpi is not None and cpi < Decimal("0.75") and _spi(pf, code) > Decimal("0.95")
+        elif intent.startswith("behind schedule"):
+            assert _spi(pf, code) < Decimal("0.85") and pf.as_of < p.baseline_finish
+        elif intent.startswith("cancelled"):
+            assert p.stopped and p.stopped < pf.as_of and not all(t.done for t in tasks)
+        else:
+            assert intent == "on track" and p.start < pf.as_of < p.baseline_finish
+            assert cpi is not None and Decimal("0.95") < cpi < Decimal("1.3")
+            assert Decimal("0.95") < _spi(pf, code) < Decimal("1.05")
+
+
+def test_the_stale_source_holds_nothing_since_its_exports_stopped(pf: Portfolio, rendered: dict) -> None:
+    name, source, days = stale_source(pf)
+    assert (name, source, days) == ("ap", "finance:acme-ap", STALE_DAYS) and days >= 7
+    (invoices,) = rendered["exports"].glob("invoices_*.csv")
+    assert (
+        invoices.name == finance_files(pf)["invoices"] == f"invoices_{pf.as_of - timedelta(days):%Y%m%d}.csv"
+    )
+    rows = invoices.read_text("utf-8-sig").splitlines()[1:]
+    postings = [date.fromisoformat(r.split(",")[2]) for r in rows if not r.endswith("planted: bad date")]
+    assert postings and max(postings) < pf.as_of - timedelta(days)
