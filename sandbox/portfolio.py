@@ -145,6 +145,7 @@ SHAPES = (  # by position: projects[:3] also come as MSPDI files
     Shape("finished on time", -365, -150),
     Shape("late: past its baseline finish, still working", -250, 40, baseline=-20),
 )
+TASKS = (9, 8, 10, 7, 12, 8, 9, 11, 7, 8, 6, 10)  # tasks per project, by position: 105 in all
 AS_OF = date(2026, 12, 2)  # the tests' as-of date; ``pmo demo`` uses today unless told otherwise
 BEHIND_DAYS = 45  # behind schedule: tasks due within this many days before the as-of date are still open
 STALLED_SHARE = 0.35  # stalled: the last share of its span's tasks never finished
@@ -392,8 +393,8 @@ def generate(
             )
         )
     pf.projects = _connected_teams(pf.projects)
-    for proj in pf.projects:
-        cuts = rng.randrange(8, 14) - 1
+    for i, proj in enumerate(pf.projects):
+        cuts = TASKS[i % len(TASKS)]
         span = (proj.finish - proj.start).days
         for n in range(1, cuts + 1):  # consecutive tasks, a little overlap: every day of the span has one
             t_start = proj.start + timedelta(days=span * (n - 1) // cuts)
