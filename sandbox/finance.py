@@ -201,9 +201,9 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
 
     rng = random.Random(pf.seed * 31 + 2)
     invoices = []
-    for n, proj in enumerate(pf.projects):  # one supplier invoice each, if posted before AP went quiet
+    for n, proj in enumerate(pf.projects):  # the supplier invoices posted before AP went quiet
         posting = proj.start + timedelta(days=rng.randrange(5, 60))
-        if posting <= pf.as_of - timedelta(days=STALE_DAYS + 1):
+        if proj.invoice and posting <= pf.as_of - timedelta(days=STALE_DAYS + 1):
             invoices.append(
                 [f"AP-{7000 + n}", "1", posting.isoformat(), proj.code, proj.wbs[1], proj.cost_centre,
                  "430000", f"{proj.invoice:.2f}", "EUR", "", "", f"Supplier invoice {proj.name}"]

@@ -196,7 +196,7 @@ def write_plan(
 def _weighted(tasks: list[PlanTask]) -> int:
     """% complete of a plan: its tasks' % complete weighted by their work."""
     work = sum((t.work_h for t in tasks), Decimal(0))
-    return int(sum((t.work_h * t.percent for t in tasks), Decimal(0)) / work) if work else 0
+    return round(sum((t.work_h * t.percent for t in tasks), Decimal(0)) / work) if work else 0
 
 
 def _tp(kind: int, uid: int, first: date, last: date, value: str) -> str:

@@ -109,6 +109,7 @@ ORPHAN_JIRA = ("MAT", "Mobile App v3")  # a Jira-only project (D7)
 ORPHAN_FINANCE = "P-1099"  # a project code only finance knows (D8)
 DECOY_PERSON = "decoy:ben"
 STALE_SOURCE = ("ap", "finance:acme-ap")  # the demo's source whose exports stopped arriving ...
+INVOICED = 3  # every third project buys from a supplier: the AP source, the stale one, holds only those
 STALE_DAYS = 9  # ... this many days before the as-of date: its last file and its last successful sync
 
 
@@ -137,7 +138,7 @@ SHAPES = (  # by position: projects[:3] also come as MSPDI files
     Shape("late: stalled past its finish, tasks open", -260, -35, progress=Decimal("0.7")),
     Shape("over budget: work underestimated", -200, 90, cost=Decimal("0.6")),
     Shape("not started", 25, 200),
-    Shape("behind schedule: progress lags the hours", -180, 60, progress=Decimal("0.55")),
+    Shape("behind schedule: progress lags the hours", -180, 60, progress=Decimal("0.45")),
     Shape("on track", -90, 150),
     Shape("finished late", -330, -75, baseline=-120),
     Shape("cancelled: work stopped, tasks left open", -240, 30, stop=-50),
@@ -188,7 +189,7 @@ class Project:
     intent: str  # what the status rules should make of it on the as-of date (``Shape.intent``)
     baseline_finish: date  # the finish the plan promised (the finish itself unless it slipped)
     monthly_costs: Decimal  # non-labour costs posted each month of the project
-    invoice: Decimal  # one supplier invoice (the AP system's export)
+    invoice: Decimal  # one supplier invoice (the AP system's export), on every INVOICED-th project
     stopped: date | None = None  # cancelled: the day work stopped
     contingency: Decimal = Decimal(0)  # the budget's margin over the plan's cost
     phasing: tuple[Decimal, ...] = ()  # the budget's share per month from start to baseline finish
@@ -389,7 +390,7 @@ def generate(
                 baseline_finish=finish if shape.baseline is None else day(shape.baseline + shift),
                 stopped=None if shape.stop is None else day(shape.stop),
                 monthly_costs=Decimal(rng.randrange(500, 4000)),
-                invoice=Decimal(rng.randrange(2000, 20000)),
+                invoice=Decimal(rng.randrange(2000, 20000)) * (i % INVOICED == 0),
             )
         )
     pf.projects = _connected_teams(pf.projects)
@@ -504,7 +505,7 @@ def _size_plans(pf: Portfolio, planned: dict[tuple[str, str, date], Decimal], sh
         )
         done = t.finish < min(open_from, proj.stopped or pf.as_of)
         share = so_far[t.key] / total[t.key] if total[t.key] else Decimal(0)
-        pct = 100 if done else min(99, int(share * s.progress * 100) or (1 if so_far[t.key] else 0))
+        pct = 100 if done else min(99, round(share * s.progress * 100) or (1 if so_far[t.key] else 0))
         hours = total[t.key] or Decimal(8 * len(workdays(t.start, t.finish)))  # a cancelled plan's rest
         tasks.append(replace(t, done=done, percent=pct, estimate_hours=(hours * s.cost).quantize(Decimal(1))))
     pf.tasks = tasks

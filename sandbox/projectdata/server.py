@@ -200,7 +200,7 @@ class ProjectOnlineData:
 def _weighted(tasks: list[Task]) -> int:
     """A project's % complete: its tasks' % complete weighted by their work."""
     work = sum((t.estimate_hours for t in tasks), Decimal(0))
-    return int(sum((t.estimate_hours * t.percent for t in tasks), Decimal(0)) / work) if work else 0
+    return round(sum((t.estimate_hours * t.percent for t in tasks), Decimal(0)) / work) if work else 0
 
 
 def _task(prj: str, tid: str, name: str, parent: str, wbs: str, level: int, summary: bool, milestone: bool,
