@@ -1,9 +1,13 @@
 """A deterministic sample portfolio: programmes, projects, WBS, people, tasks, bookings, costs, budgets.
 
-Everything derives from one seed, so every run of the demo, the tests and the benchmarks sees the same
-portfolio. The source simulators (Jira, Planner, Project Online, MSPDI files, finance exports) render views
-of this one truth and agree with each other by construction: every workday each person on an active
-project's team books 8 h, and every tool shows the same hours, costs, dates and done/not-done status.
+Everything derives from one seed and an as-of date, so every run of the demo, the tests and the benchmarks
+with the same two sees the same portfolio. Every date is relative to the as-of date, so on any day the
+portfolio holds the same mix (``SHAPES``): projects not started, on track, behind, late, over budget,
+finished on time and late, one cancelled. Bookings lie inside their tasks' dates and stop the day before
+the as-of date; estimates and budgets are sized from the work each plan really takes. The source
+simulators (Jira, Planner, Project Online, MSPDI files, finance exports) render views of this one truth
+and agree with each other by construction: every workday each person on an active project's team books
+8 h, and every tool shows the same hours, costs, dates, % complete and done/not-done.
 ``planted`` lists each deliberate defect and name variant; the simulators read it, so each source shows
 exactly its defect, and ``Planted.expect`` says which exceptions reconciliation must report for it
 (``sandbox.truth`` gathers them, with the identity ground truth).
