@@ -353,11 +353,15 @@ def demo(
         "demo_data"
     ),
     seed: Annotated[int, typer.Option(help="Sandbox portfolio seed.")] = 7,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Status date of the portfolio (default today)."),
+    ] = None,
 ) -> None:
     """Generate the sandbox portfolio, run nightly_sync on it into SQLite and print a summary."""
     from flows.demo import run_demo
 
-    run_demo(folder, seed, console)
+    run_demo(folder, seed, console, as_of and as_of.date())
 
 
 if __name__ == "__main__":

@@ -1,25 +1,35 @@
-"""``pmo demo``: the sandbox portfolio through the real nightly flow into a SQLite warehouse."""
+"""``pmo demo``: the sandbox portfolio through the real nightly flow into a SQLite warehouse.
+
+The portfolio is generated as it stands on an as-of date (default today), and the demo runs the nightly
+sync as it would have run that day: the run log (``sync_run``) is dated to the as-of date, and the
+stale source (``sandbox.truth.stale_source``: the AP system, whose exports stopped arriving) to its last
+export, days earlier. The marts are refreshed as of that date.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from prefect import flow
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
+from connectors.base import Window
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
 from sandbox.jira.data import build as jira_site
 from sandbox.jira.server import JiraSimulator, SimConfig
 from sandbox.mspdi import render as render_plans
-from sandbox.portfolio import generate
+from sandbox.portfolio import AS_OF, generate
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
+from sandbox.truth import stale_source
 from warehouse.db import make_engine
-from warehouse.schema import ENTITY_TABLES, quarantine
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_run
 
 DEMO_CONFIG = """\
 # pmo-sync demo configuration, written by `pmo demo`. Paths are relative to this file.
@@ -81,13 +91,15 @@ project_code_field = "ProjectCode"
 """
 
 
-def prepare(folder: Path, seed: int = 7, simulators: dict[str, str] | None = None) -> Path:
+def prepare(
+    folder: Path, seed: int = 7, simulators: dict[str, str] | None = None, as_of: date = AS_OF
+) -> Path:
     """Write the sandbox files and the demo configuration; returns the configuration path.
 
     ``simulators`` (name → base URL of a running simulator) adds the API sources to the configuration.
     """
     folder = folder.resolve()
-    portfolio = generate(seed)
+    portfolio = generate(seed, as_of=as_of)
     write_exports(portfolio, folder / "exports")
     render_plans(portfolio, folder / "plans")
     config = folder / "pmo.toml"
@@ -99,9 +111,9 @@ def prepare(folder: Path, seed: int = 7, simulators: dict[str, str] | None = Non
 
 
 @contextmanager
-def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
+def simulators(seed: int = 7, as_of: date = AS_OF) -> Iterator[dict[str, str]]:
     """The sandbox's Jira, Graph (Planner) and ProjectData simulators on 127.0.0.1, fed from the portfolio."""
-    portfolio = generate(seed)
+    portfolio = generate(seed, as_of=as_of)
     jira_config = SimConfig(seed=seed)
     # Sandbox credentials, not secrets: the simulators check them like the real services would.
     os.environ.setdefault("PMO_SANDBOX_TOKEN", "sandbox-token")
@@ -119,17 +131,22 @@ def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
         }
 
 
-def run_demo(folder: Path, seed: int, console: Console) -> None:
-    from flows.sync import nightly_sync
-
+def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = None) -> None:
+    as_of = as_of or datetime.now(UTC).date()
     # Named explicitly: the demo's own SQLite file, whatever PMO_WAREHOUSE_URL a shell may carry.
     url = f"sqlite:///{(folder.resolve() / 'warehouse.db').as_posix()}"
-    with simulators(seed) as urls:
-        config = prepare(folder, seed, urls)
+    name, source, days = stale_source(generate(seed, as_of=as_of))
+    with simulators(seed, as_of) as urls:
+        config = prepare(folder, seed, urls, as_of)
         console.print(
-            f"Sandbox portfolio (seed {seed}) in {config.parent}; simulators up; running nightly_sync …"
+            f"Sandbox portfolio (seed {seed}) as of {as_of} in {config.parent}; simulators up; running"
+            f" nightly_sync as of {as_of} …"
         )
-        nightly_sync(config_path=str(config), warehouse=url)  # a SQLite file: no password to keep
+        demo_sync(str(config), url, as_of)  # a SQLite file: no password to keep
+    console.print(
+        f"Sync runs dated {as_of}; source '{name}' ({source}) last synced {as_of - timedelta(days=days)}:"
+        f" its exports stopped arriving {days} days ago, so it is stale."
+    )
     engine = make_engine(url)
     print_summary(engine, console)
     from flows.cli import print_runs
@@ -141,6 +158,44 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
     print_rag(engine, console)
     engine.dispose()
     console.print(f"Portfolio report (written by the refresh-marts flow): {config.parent / 'report.html'}")
+
+
+@flow(name="demo-sync")
+def demo_sync(config_path: str, warehouse: str, as_of: date) -> None:
+    """``nightly_sync`` as it would have run on ``as_of``: sync every stream, date the runs, reconcile,
+    refresh the marts as of ``as_of``."""
+    from flows.marts import refresh_marts_flow
+    from flows.reconcile import reconcile_flow
+    from flows.sync import _prepare, _sync
+
+    started = datetime.now(UTC)
+    config = _prepare(config_path, warehouse)
+    streams = [(name, s) for name in config.sources for s in config.streams(name)]
+    _sync(config, config_path, streams, "incremental", Window(), warehouse, False, 0.0)
+    engine = make_engine(warehouse)
+    date_runs(engine, started, as_of)
+    engine.dispose()
+    reconcile_flow(config_path, warehouse)
+    refresh_marts_flow(config_path, warehouse, at=as_of)
+
+
+def date_runs(engine: Engine, since: datetime, as_of: date) -> None:
+    """Move the runs started ``since`` to ``as_of`` (same time of day), the stale source's further back."""
+    _, stale, days = stale_source(generate(as_of=as_of))
+    shift = timedelta(days=(as_of - since.date()).days)
+    with engine.begin() as conn:
+        runs = conn.execute(
+            select(sync_run.c.id, sync_run.c.source, sync_run.c.started_at, sync_run.c.finished_at).where(
+                sync_run.c.started_at >= since.replace(tzinfo=None)
+            )
+        ).all()
+        for r in runs:
+            by = shift - timedelta(days=days) if r.source == stale else shift
+            conn.execute(
+                update(sync_run)
+                .where(sync_run.c.id == r.id)
+                .values(started_at=r.started_at + by, finished_at=r.finished_at and r.finished_at + by)
+            )
 
 
 def print_summary(engine: Engine, console: Console) -> None:

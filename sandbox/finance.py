@@ -1,11 +1,13 @@
 """Render the portfolio's costs and budgets as ERP exports, with planted bad lines.
 
-Files (named by export date, so a correction sorts after what it corrects):
-- ``cji3_20260405_Q1.csv``, ``cji3_20260703_Q2.csv``: SAP CJI3 line items (cp1252, ';', decimal comma).
-- ``cji3_20260715_P05-correction.csv``: a corrected re-export of period 2026-05 (one non-labour line
-  changed, one gone: no labour figure moves).
-- ``invoices_2026H1.csv``: supplier invoices from the AP system in the generic layout (UTF-8 with BOM).
-- ``budget_2026.xlsx``: budgets per project, WBS, month and version.
+Files (named by export date, so a correction sorts after what it corrects; ``portfolio.finance_files``):
+- ``cji3_<export>_<first month>-<last month>.csv``, two of them, the recent one exported on the as-of
+  date: SAP CJI3 line items (cp1252, ';', decimal comma).
+- ``cji3_<export>_<YYYY-MM>-correction.csv``: a corrected re-export of the older file's last month (one
+  non-labour line changed, one gone: no labour figure moves).
+- ``invoices_<export>.csv``: supplier invoices from the AP system in the generic layout (UTF-8 with BOM);
+  its exports stopped ``STALE_DAYS`` before the as-of date, so it holds nothing posted since.
+- ``budget_<export>.xlsx``: budgets per project, WBS, month and version, phased over the baseline.
 The bytes are deterministic for a seed, XLSX included, so re-generating changes nothing.
 """
 
@@ -22,7 +24,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.portfolio import HOURLY_RATE, LABOUR_ACCOUNT, NON_LABOUR, Planted, Portfolio, posting_date
+from sandbox.portfolio import (
+    HOURLY_RATE,
+    LABOUR_ACCOUNT,
+    NON_LABOUR,
+    STALE_DAYS,
+    Planted,
+    Portfolio,
+    correction_period,
+    finance_files,
+    month,
+    months_between,
+    posting_date,
+    split_month,
+)
 
 CJI3_HEADER = [
     "CO Area",
@@ -110,30 +125,18 @@ def cost_lines(pf: Portfolio) -> list[dict]:
                 emp=emp,
             )
         )
-    for proj in pf.projects:
-        month = date(pf.start.year, pf.start.month, 1)
-        while month <= pf.end:
-            if proj.start <= month + timedelta(days=27) and month <= proj.finish:
-                account, text = rng.choice(NON_LABOUR)
-                posting = month + timedelta(days=rng.randrange(0, 27))
-                amount = Decimal(rng.randrange(500, 25000)) + Decimal(rng.randrange(0, 100)) / 100
+    for proj in pf.projects:  # the month's non-labour costs, while the project runs
+        for first in months_between(proj.start, min(proj.stopped or proj.finish, pf.end)):
+            account, text = rng.choice(NON_LABOUR)
+            posting = max(proj.start, first + timedelta(days=rng.randrange(0, 27)))
+            if posting <= min(proj.stopped or proj.finish, pf.end):
                 lines.append(
-                    dict(
-                        posting=posting,
-                        project=proj.code,
-                        wbs=proj.wbs[0],
-                        cc=proj.cost_centre,
-                        account=account,
-                        text=text,
-                        amount=amount,
-                        hours=None,
-                        emp="",
-                    )
-                )
-            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    for p in pf.plants("orphan_cost", "finance"):  # D8: three non-labour lines, none in May (corrected)
+                    dict(posting=posting, project=proj.code, wbs=proj.wbs[0], cc=proj.cost_centre,
+                         account=account, text=text, amount=proj.monthly_costs, hours=None, emp="")
+                )  # fmt: skip
+    for p in pf.plants("orphan_cost", "finance"):  # D8: three non-labour lines, in the recent export
         for n, (account, text) in enumerate(NON_LABOUR):
-            posting = date(pf.end.year, 4, 10) + timedelta(weeks=(0, 2, 9)[n])
+            posting = pf.as_of - timedelta(days=100) + timedelta(weeks=(0, 2, 9)[n])
             amount = Decimal(1200 * n + 850)
             lines.append(dict(posting=posting, project=p.where, wbs=f"{p.where}.01", cc="CC-4100",
                               account=account, text=text, amount=amount, hours=None, emp=""))  # fmt: skip
@@ -174,54 +177,42 @@ def _bad(pf: Portfolio, file: str) -> list[Planted]:
 def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
     """Write every export for ``pf`` into ``folder``; returns the planted bad lines (from ``pf.planted``)."""
     folder.mkdir(parents=True, exist_ok=True)
+    names, split = finance_files(pf), split_month(pf)
     lines = cost_lines(pf)
-    q1 = [ln for ln in lines if ln["posting"].month <= 3]
-    q2 = [ln for ln in lines if ln["posting"].month > 3]
+    older = [ln for ln in lines if ln["posting"] < split]
+    recent = [ln for ln in lines if ln["posting"] >= split]
 
-    rows_q1 = [_cji3_row(ln) for ln in q1]
-    for i, p in enumerate(_bad(pf, "cji3_20260405_Q1.csv")):  # each at its planted line (header = line 1)
+    rows_older = [_cji3_row(ln) for ln in older]
+    for i, p in enumerate(_bad(pf, names["older"])):  # each at its planted line (header = line 1)
         at = int(p.where.rsplit(":", 1)[1]) - 2
-        row = list(rows_q1[at - 1] if p.kind == "duplicate_line" else rows_q1[at])
+        row = list(rows_older[at - 1] if p.kind == "duplicate_line" else rows_older[at])
         if p.kind == "bad_line":
             row[4], row[5] = f"49999990{i:02d}", "1"
             BAD_CJI3[p.detail](row)
-        rows_q1.insert(at, row)
-    _write_csv(folder / "cji3_20260405_Q1.csv", CJI3_HEADER, rows_q1, ";", "cp1252")
-    _write_csv(folder / "cji3_20260703_Q2.csv", CJI3_HEADER, [_cji3_row(ln) for ln in q2], ";", "cp1252")
+        rows_older.insert(at, row)
+    _write_csv(folder / names["older"], CJI3_HEADER, rows_older, ";", "cp1252")
+    _write_csv(folder / names["recent"], CJI3_HEADER, [_cji3_row(ln) for ln in recent], ";", "cp1252")
 
-    may = [dict(ln) for ln in q2 if ln["posting"].month == 5]
-    changed, reversed_ = [i for i, ln in enumerate(may) if ln["hours"] is None][:2]
-    may[changed]["amount"] += Decimal("100.00")  # a corrected amount, and a reversed posting: not labour
-    del may[reversed_]
-    _write_csv(
-        folder / "cji3_20260715_P05-correction.csv", CJI3_HEADER, [_cji3_row(ln) for ln in may], ";", "cp1252"
-    )
+    fixed = [dict(ln) for ln in older if month(ln["posting"]) == correction_period(pf)]
+    changed, reversed_ = [i for i, ln in enumerate(fixed) if ln["hours"] is None][:2]
+    fixed[changed]["amount"] += Decimal("100.00")  # a corrected amount, and a reversed posting: not labour
+    del fixed[reversed_]
+    _write_csv(folder / names["correction"], CJI3_HEADER, [_cji3_row(ln) for ln in fixed], ";", "cp1252")
 
     rng = random.Random(pf.seed * 31 + 2)
     invoices = []
-    for n, proj in enumerate(pf.projects):
+    for n, proj in enumerate(pf.projects):  # the supplier invoices posted before AP went quiet
         posting = proj.start + timedelta(days=rng.randrange(5, 60))
-        invoices.append(
-            [
-                f"AP-{7000 + n}",
-                "1",
-                posting.isoformat(),
-                proj.code,
-                proj.wbs[1],
-                proj.cost_centre,
-                "430000",
-                f"{Decimal(rng.randrange(2000, 40000)):.2f}",
-                "EUR",
-                "",
-                "",
-                f"Supplier invoice {proj.name}",
-            ]
-        )
-    for p in _bad(pf, "invoices_2026H1.csv"):
+        if proj.invoice and posting <= pf.as_of - timedelta(days=STALE_DAYS + 1):
+            invoices.append(
+                [f"AP-{7000 + n}", "1", posting.isoformat(), proj.code, proj.wbs[1], proj.cost_centre,
+                 "430000", f"{proj.invoice:.2f}", "EUR", "", "", f"Supplier invoice {proj.name}"]
+            )  # fmt: skip
+    for p in _bad(pf, names["invoices"]):
         bad = [
             "AP-7999",
             "1",
-            "2026-02-30",
+            f"{pf.start.year}-02-30",
             pf.projects[0].code,
             "",
             "",
@@ -233,14 +224,14 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
             "planted: bad date",
         ]
         invoices.insert(int(p.where.rsplit(":", 1)[1]) - 2, bad)
-    _write_csv(folder / "invoices_2026H1.csv", GENERIC_HEADER, invoices, ",", "utf-8-sig")
+    _write_csv(folder / names["invoices"], GENERIC_HEADER, invoices, ",", "utf-8-sig")
 
     budget_rows = []
     for proj in pf.projects:
-        months = _months(proj.start, min(proj.finish, date(pf.end.year, 12, 31)))
-        for version, factor in (("original", Decimal("1.00")), ("current", Decimal("1.08"))):
-            per_month = (proj.budget * factor / len(months) / len(proj.wbs)).quantize(Decimal("0.01"))
-            for m in months:
+        months = months_between(proj.start, proj.baseline_finish)
+        for version, factor in (("original", Decimal("0.95")), ("current", Decimal("1.00"))):
+            for m, share in zip(months, proj.phasing, strict=True):
+                per_month = (proj.budget * factor * share / len(proj.wbs)).quantize(Decimal("0.01"))
                 for wbs in proj.wbs:
                     budget_rows.append(
                         [
@@ -256,11 +247,11 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
                             None,
                         ]
                     )
-    for p in _bad(pf, "budget_2026.xlsx"):
+    for p in _bad(pf, names["budget"]):
         bad = [
             pf.projects[0].code,
             pf.projects[0].wbs[0],
-            2026,
+            pf.start.year,
             13,
             "original",
             "",
@@ -270,16 +261,8 @@ def write_exports(pf: Portfolio, folder: Path) -> list[Planted]:
             None,
         ]
         budget_rows.insert(int(p.where.rsplit(":", 1)[1]) - 2, bad)
-    _write_xlsx(folder / "budget_2026.xlsx", BUDGET_HEADER, budget_rows)
+    _write_xlsx(folder / names["budget"], BUDGET_HEADER, budget_rows)
     return [p for p in pf.planted if p.kind in BAD_KINDS]
-
-
-def _months(start: date, end: date) -> list[date]:
-    out, m = [], date(start.year, start.month, 1)
-    while m <= end:
-        out.append(m)
-        m = date(m.year + m.month // 12, m.month % 12 + 1, 1)
-    return out
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str, encoding: str) -> None:

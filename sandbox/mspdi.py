@@ -43,12 +43,15 @@ class PlanTask:
     resource_uid: int | None = None
     actual_days: dict[date, Decimal] = field(default_factory=dict)
     done: bool = False
+    progress: int | None = None  # % complete as the plan's owner reported it, when known
 
     @property
     def percent(self) -> int:
-        """100 when done, else the share of work booked, capped at 99 (booked work is not done work)."""
+        """100 when done; else the reported progress, or the share of work booked capped at 99."""
         if self.done:
             return 100
+        if self.progress is not None:
+            return self.progress
         if self.milestone or self.work_h == 0:
             return 0
         return min(99, int(self.actual_h * 100 / self.work_h))
@@ -108,6 +111,8 @@ def write_plan(
     budget: Decimal,
     tasks: list[PlanTask],
     resources: list[PlanResource],
+    baseline_finish: date | None = None,
+    saved: date = date(2026, 7, 1),
 ) -> None:
     """Write one MSPDI document (streaming: one element at a time)."""
     w = out.write
@@ -115,13 +120,13 @@ def write_plan(
     w(f"<SaveVersion>14</SaveVersion><GUID>{guid}</GUID><Name>{escape(title)}.xml</Name>")
     w(f"<Title>{escape(title)}</Title><Manager>{escape(manager)}</Manager>")
     w(f"<StartDate>{_dt(start)}</StartDate><FinishDate>{_dt(finish, 17)}</FinishDate>")
-    w("<CurrencyCode>EUR</CurrencyCode><LastSaved>2026-07-01T09:00:00</LastSaved>")
+    w(f"<CurrencyCode>EUR</CurrencyCode><LastSaved>{_dt(saved, 9)}</LastSaved>")
     w("<CalendarUID>1</CalendarUID><MinutesPerDay>480</MinutesPerDay><MinutesPerWeek>2400</MinutesPerWeek>\n")
     w(STANDARD_CALENDAR)
     work = sum((t.work_h for t in tasks if not t.summary), Decimal(0))
     actual = sum((t.actual_h for t in tasks if not t.summary), Decimal(0))
     leaves = [t for t in tasks if not t.summary and not t.milestone]
-    pct = 100 if leaves and all(t.done for t in leaves) else min(99, int(actual * 100 / work)) if work else 0
+    pct = 100 if leaves and all(t.done for t in leaves) else _weighted(leaves)
     w("<Tasks>\n")
     w(
         f"<Task><UID>0</UID><ID>0</ID><Name>{escape(title)}</Name><WBS>0</WBS><OutlineNumber>0</OutlineNumber>"
@@ -129,8 +134,8 @@ def write_plan(
         f"<Start>{_dt(start)}</Start><Finish>{_dt(finish, 17)}</Finish>"
         f"<PercentComplete>{pct}</PercentComplete>"
         f"<Work>{duration(work)}</Work><ActualWork>{duration(actual)}</ActualWork>"
-        f"<Baseline><Number>0</Number><Start>{_dt(start)}</Start><Finish>{_dt(finish, 17)}</Finish>"
-        f"<Work>{duration(work)}</Work><Cost>{money(budget)}</Cost></Baseline></Task>\n"
+        f"<Baseline><Number>0</Number><Start>{_dt(start)}</Start><Finish>{_dt(baseline_finish or finish, 17)}"
+        f"</Finish><Work>{duration(work)}</Work><Cost>{money(budget)}</Cost></Baseline></Task>\n"
     )
     for n, t in enumerate(tasks, 1):
         cost, actual_cost = t.work_h * t.rate, t.actual_h * t.rate
@@ -188,6 +193,12 @@ def write_plan(
     w("</Assignments>\n</Project>\n")
 
 
+def _weighted(tasks: list[PlanTask]) -> int:
+    """% complete of a plan: its tasks' % complete weighted by their work."""
+    work = sum((t.work_h for t in tasks), Decimal(0))
+    return round(sum((t.work_h * t.percent for t in tasks), Decimal(0)) / work) if work else 0
+
+
 def _tp(kind: int, uid: int, first: date, last: date, value: str) -> str:
     return (
         f"<TimephasedData><Type>{kind}</Type><UID>{uid}</UID><Start>{_dt(first)}</Start>"
@@ -236,6 +247,7 @@ def render(pf: Portfolio, folder: Path, codes: Iterable[str] | None = None) -> l
                         uid, f"{t.key} {t.name}", f"{phase_no}.{k}", 2, t.start, t.finish,
                         work_h=t.estimate_hours, actual_h=sum(days.values(), Decimal(0)), rate=rate,
                         resource_uid=res_uid[t.assignee], actual_days=dict(days), done=t.done,
+                        progress=t.percent,
                     )
                 )  # fmt: skip
             uid += 1
@@ -246,11 +258,12 @@ def render(pf: Portfolio, folder: Path, codes: Iterable[str] | None = None) -> l
                 PlanTask(uid, f"Sign-off {wbs}", f"{phase_no}.{n}.1", 3, p_finish, p_finish, milestone=True)
             )
         path = folder / f"{code}.xml"
+        slip = slips.get(code, timedelta(0))
         with path.open("w", encoding="utf-8", newline="\n") as f:
             write_plan(
                 f, guid=project_guid(code), title=proj.name, manager=pf.person(proj.team[0]).name,
-                start=proj.start, finish=proj.finish + slips.get(code, timedelta(0)), budget=proj.budget,
-                tasks=tasks, resources=resources,
+                start=proj.start, finish=proj.finish + slip, budget=proj.budget, tasks=tasks,
+                resources=resources, baseline_finish=proj.baseline_finish + slip, saved=pf.as_of,
             )  # fmt: skip
         paths.append(path)
     return paths

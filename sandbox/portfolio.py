@@ -1,9 +1,13 @@
 """A deterministic sample portfolio: programmes, projects, WBS, people, tasks, bookings, costs, budgets.
 
-Everything derives from one seed, so every run of the demo, the tests and the benchmarks sees the same
-portfolio. The source simulators (Jira, Planner, Project Online, MSPDI files, finance exports) render views
-of this one truth and agree with each other by construction: every workday each person on an active
-project's team books 8 h, and every tool shows the same hours, costs, dates and done/not-done status.
+Everything derives from one seed and an as-of date, so every run of the demo, the tests and the benchmarks
+with the same two sees the same portfolio. Every date is relative to the as-of date, so on any day the
+portfolio holds the same mix (``SHAPES``): projects not started, on track, behind, late, over budget,
+finished on time and late, one cancelled. Bookings lie inside their tasks' dates and stop the day before
+the as-of date; estimates and budgets are sized from the work each plan really takes. The source
+simulators (Jira, Planner, Project Online, MSPDI files, finance exports) render views of this one truth
+and agree with each other by construction: every workday each person on an active project's team books
+8 h, and every tool shows the same hours, costs, dates, % complete and done/not-done.
 ``planted`` lists each deliberate defect and name variant; the simulators read it, so each source shows
 exactly its defect, and ``Planted.expect`` says which exceptions reconciliation must report for it
 (``sandbox.truth`` gathers them, with the identity ground truth).
@@ -16,7 +20,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 PROGRAMMES = ("Digital Workplace", "Data Platform", "Customer Experience")
 PROJECT_NAMES = (
@@ -105,10 +109,51 @@ HOURLY_RATE = {
     "Infrastructure": Decimal("75.00"),
 }
 SPLITS = ((8,), (4, 4), (6, 2))  # how a day's 8 h divide over tasks
-DONE_BY = date(2026, 5, 15)  # tasks finished by then are done (most of them)
 ORPHAN_JIRA = ("MAT", "Mobile App v3")  # a Jira-only project (D7)
 ORPHAN_FINANCE = "P-1099"  # a project code only finance knows (D8)
 DECOY_PERSON = "decoy:ben"
+STALE_SOURCE = ("ap", "finance:acme-ap")  # the demo's source whose exports stopped arriving ...
+INVOICED = 3  # every third project buys from a supplier: the AP source, the stale one, holds only those
+STALE_DAYS = 9  # ... this many days before the as-of date: its last file and its last successful sync
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a project stands on the as-of date, and what the status rules should make of it.
+
+    Days count from the as-of date. ``baseline`` is the finish the plan promised when it differs from
+    the finish; ``stop`` the day a cancelled project's work stopped; ``cost`` the plan's share of the work
+    the project really takes (estimates and budget are sized from it); ``progress`` the share of the hours
+    booked on open tasks that became progress.
+    """
+
+    intent: str
+    start: int
+    finish: int
+    baseline: int | None = None
+    stop: int | None = None
+    cost: Decimal = Decimal(1)
+    progress: Decimal = Decimal(1)
+
+
+SHAPES = (  # by position: projects[:3] also come as MSPDI files
+    Shape("on track", -150, 120),
+    Shape("finished on time", -300, -60),
+    Shape("late: stalled past its finish, tasks open", -260, -35, progress=Decimal("0.7")),
+    Shape("over budget: work underestimated", -200, 90, cost=Decimal("0.6")),
+    Shape("not started", 25, 200),
+    Shape("behind schedule: progress lags the hours", -180, 60, progress=Decimal("0.45")),
+    Shape("on track", -90, 150),
+    Shape("finished late", -330, -75, baseline=-120),
+    Shape("cancelled: work stopped, tasks left open", -240, 30, stop=-50),
+    Shape("on track", -60, 200),
+    Shape("finished on time", -365, -150),
+    Shape("late: past its baseline finish, still working", -250, 40, baseline=-20),
+)
+TASKS = (9, 8, 10, 7, 12, 8, 9, 11, 7, 8, 6, 10)  # tasks per project, by position: 105 in all
+AS_OF = date(2026, 12, 2)  # the tests' as-of date; ``pmo demo`` uses today unless told otherwise
+BEHIND_DAYS = 45  # behind schedule: tasks due within this many days before the as-of date are still open
+STALLED_SHARE = 0.35  # stalled: the last share of its span's tasks never finished
 
 
 @dataclass(frozen=True)
@@ -145,6 +190,13 @@ class Project:
     currency: str
     wbs: tuple[str, ...]  # WBS elements, e.g. P-1003.01
     team: tuple[str, ...]  # employee numbers
+    intent: str  # what the status rules should make of it on the as-of date (``Shape.intent``)
+    baseline_finish: date  # the finish the plan promised (the finish itself unless it slipped)
+    monthly_costs: Decimal  # non-labour costs posted each month of the project
+    invoice: Decimal  # one supplier invoice (the AP system's export), on every INVOICED-th project
+    stopped: date | None = None  # cancelled: the day work stopped
+    contingency: Decimal = Decimal(0)  # the budget's margin over the plan's cost
+    phasing: tuple[Decimal, ...] = ()  # the budget's share per month from start to baseline finish
 
 
 @dataclass(frozen=True)
@@ -158,6 +210,7 @@ class Task:
     estimate_hours: Decimal
     assignee: str  # employee number
     done: bool = False  # the truth every tool's status renders
+    percent: int = 0  # % complete on the as-of date, as every tool with a percentage shows it
 
 
 @dataclass(frozen=True)
@@ -202,8 +255,9 @@ class Planted:
 @dataclass
 class Portfolio:
     seed: int
-    start: date
-    end: date
+    start: date  # the first project's start
+    end: date  # the last day booked: the day before ``as_of``
+    as_of: date
     programmes: list[Programme] = field(default_factory=list)
     projects: list[Project] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
@@ -279,18 +333,24 @@ def generate(
     seed: int = 7,
     projects: int = 12,
     people: int = 30,
-    start: date = date(2026, 1, 1),
-    end: date = date(2026, 6, 30),
+    as_of: date = AS_OF,
 ) -> Portfolio:
-    """Build the portfolio for ``seed``; same arguments, same portfolio, byte for byte."""
+    """Build the portfolio for ``seed`` as it stands on ``as_of``; same arguments, same portfolio.
+
+    Every date is relative to ``as_of``, so any day shows the same mix of ``SHAPES``. Bookings are
+    simulated over each project's whole plan (8 h a workday per person, split over their active
+    projects, on tasks active that day); those before ``as_of`` happened, the plan is sized from all.
+    """
     rng = random.Random(seed)
-    pf = Portfolio(seed=seed, start=start, end=end)
+    shapes = [SHAPES[i % len(SHAPES)] for i in range(projects)]
+    first = as_of + timedelta(days=min(s.start for s in shapes))
+    pf = Portfolio(seed=seed, start=first, end=as_of - timedelta(days=1), as_of=as_of)
     pf.programmes = [Programme(f"PRG-{i + 1}", n) for i, n in enumerate(PROGRAMMES)]
 
     used_emails: set[str] = set()
     for i in range(people):
-        first, last = FIRST[i % len(FIRST)], LAST[(i * 7 + 3) % len(LAST)]
-        email = f"{_ascii(first)}.{_ascii(last)}@acme.example".lower()
+        first_name, last = FIRST[i % len(FIRST)], LAST[(i * 7 + 3) % len(LAST)]
+        email = f"{_ascii(first_name)}.{_ascii(last)}@acme.example".lower()
         if email in used_emails:
             email = email.replace("@", f"{i}@")
         used_emails.add(email)
@@ -298,7 +358,7 @@ def generate(
         pf.people.append(
             Person(
                 employee_number=f"{10000 + i * 17:08d}",
-                first_name=first,
+                first_name=first_name,
                 last_name=last,
                 email=email,
                 department=dept,
@@ -307,12 +367,14 @@ def generate(
             )
         )
 
-    for i in range(projects):
+    def day(offset: int) -> date:
+        return as_of + timedelta(days=offset)
+
+    for i, shape in enumerate(shapes):
         name = PROJECT_NAMES[i % len(PROJECT_NAMES)] + ("" if i < len(PROJECT_NAMES) else f" {i}")
         code = f"P-{1001 + i}"
-        p_start = start + timedelta(days=rng.randrange(0, 40))
-        p_finish = end + timedelta(days=rng.randrange(-20, 120))
-        team = tuple(sorted(p.employee_number for p in rng.sample(pf.people, k=min(len(pf.people), 6))))
+        shift = rng.randrange(0, 7)
+        finish = day(shape.finish + shift)
         pf.projects.append(
             Project(
                 code=code,
@@ -320,18 +382,28 @@ def generate(
                 name=name,
                 programme=PROGRAMMES[i % len(PROGRAMMES)],
                 cost_centre=f"CC-{4100 + (i % 4) * 10}",
-                start=p_start,
-                finish=p_finish,
-                budget=Decimal(rng.randrange(150, 900) * 1000),
+                start=day(shape.start + shift),
+                finish=finish,
+                budget=Decimal(0),  # sized from the plan below
                 currency="EUR",
                 wbs=tuple(f"{code}.{n:02d}" for n in range(1, 4)),
-                team=team,
+                team=tuple(
+                    sorted(p.employee_number for p in rng.sample(pf.people, k=min(len(pf.people), 6)))
+                ),
+                intent=shape.intent,
+                baseline_finish=finish if shape.baseline is None else day(shape.baseline + shift),
+                stopped=None if shape.stop is None else day(shape.stop),
+                monthly_costs=Decimal(rng.randrange(500, 4000)),
+                invoice=Decimal(rng.randrange(2000, 20000)) * (i % INVOICED == 0),
             )
         )
-
-    for proj in pf.projects:
-        for n in range(1, rng.randrange(8, 14)):
-            t_start = proj.start + timedelta(days=rng.randrange(0, 60))
+    pf.projects = _connected_teams(pf.projects)
+    for i, proj in enumerate(pf.projects):
+        cuts = TASKS[i % len(TASKS)]
+        span = (proj.finish - proj.start).days
+        for n in range(1, cuts + 1):  # consecutive tasks, a little overlap: every day of the span has one
+            t_start = proj.start + timedelta(days=span * (n - 1) // cuts)
+            t_finish = min(proj.finish, proj.start + timedelta(days=span * n // cuts + rng.randrange(0, 15)))
             pf.tasks.append(
                 Task(
                     project_code=proj.code,
@@ -340,40 +412,156 @@ def generate(
                     name=f"{rng.choice(('Design', 'Build', 'Test', 'Roll out', 'Document'))} "
                     f"{rng.choice(('interface', 'data model', 'pilot', 'migration', 'training'))} {n}",
                     start=t_start,
-                    finish=t_start + timedelta(days=rng.randrange(10, 60)),
-                    estimate_hours=Decimal(rng.randrange(16, 200)),
+                    finish=t_finish,
+                    estimate_hours=Decimal(0),  # sized from the plan below
                     assignee=rng.choice(proj.team),
                 )
             )
-
-    coin = random.Random(f"{seed}:done")
-    pf.tasks = [replace(t, done=t.finish <= DONE_BY and coin.random() < 0.8) for t in pf.tasks]
-
-    tasks_by_project: dict[str, list[Task]] = defaultdict(list)
-    for t in pf.tasks:
-        tasks_by_project[t.project_code].append(t)
-    teams = {
-        p.employee_number: [proj for proj in pf.projects if p.employee_number in proj.team] for p in pf.people
-    }
-    booked: dict[tuple[str, str, date], Decimal] = defaultdict(Decimal)
-    for day in workdays(start, end):
-        for person in pf.people:
-            mine = [p for p in teams[person.employee_number] if p.start <= day <= p.finish]
-            for hours in rng.choice(SPLITS) if mine else ():
-                task = rng.choice(tasks_by_project[rng.choice(mine).code])
-                booked[(person.employee_number, task.key, day)] += hours
-    pf.bookings = [Booking(e, k, d, Decimal(h).quantize(Decimal("0.01"))) for (e, k, d), h in booked.items()]
     pf.index()
+    planned = _simulate(pf, rng)
+    pf.bookings = [Booking(e, k, d, h) for (e, k, d), h in planned.items() if d < as_of]
+    _size_plans(pf, planned, shapes)
+    pf.index()
+    files = finance_files(pf)
     # Export lines the finance loader must quarantine (where: "<file>:<line>", the header being line 1).
-    q1, bad = "cji3_20260405_Q1.csv", ("posting_date", "amount", "currency", "project_code")
-    pf.planted += [Planted("finance", "bad_line", f"{q1}:{22 + 7 * i}", f) for i, f in enumerate(bad)]
+    older, bad = files["older"], ("posting_date", "amount", "currency", "project_code")
+    pf.planted += [Planted("finance", "bad_line", f"{older}:{22 + 7 * i}", f) for i, f in enumerate(bad)]
     pf.planted += [
-        Planted("finance", "duplicate_line", f"{q1}:63", "source_id"),
-        Planted("finance", "bad_line", f"invoices_2026H1.csv:{len(pf.projects) + 2}", "posting_date"),
-        Planted("finance", "bad_line", "budget_2026.xlsx:7", "amount"),
+        Planted("finance", "duplicate_line", f"{older}:63", "source_id"),
+        Planted("finance", "bad_line", f"{files['invoices']}:5", "posting_date"),
+        Planted("finance", "bad_line", f"{files['budget']}:7", "amount"),
     ]
     _plant(pf)
     return pf
+
+
+def _connected_teams(projects: list[Project]) -> list[Project]:
+    """Put anyone whose projects leave a gap between them on the longest project too.
+
+    A person books every workday from their first project's start to their last project's end, as a
+    timesheet would show; a gap would be an absence nobody planted.
+    """
+    spans = {p.code: (p.start, p.stopped or p.finish) for p in projects}
+    bridge = max(projects, key=lambda p: (spans[p.code][1] - spans[p.code][0], p.code))
+    joining: set[str] = set()
+    for emp in {e for p in projects for e in p.team} - set(bridge.team):
+        mine = sorted(spans[p.code] for p in projects if emp in p.team)
+        reach = mine[0][1]
+        for start, end in mine[1:]:
+            if start > reach + timedelta(days=1):
+                joining.add(emp)
+            reach = max(reach, end)
+    return [replace(p, team=tuple(sorted({*p.team, *joining}))) if p is bridge else p for p in projects]
+
+
+def _simulate(pf: Portfolio, rng: random.Random) -> dict[tuple[str, str, date], Decimal]:
+    """Every project's whole plan as bookings: (employee, task, day) → hours, future days included."""
+    by_project: dict[str, list[Task]] = defaultdict(list)
+    for t in pf.tasks:
+        by_project[t.project_code].append(t)
+    teams = {p.employee_number: [x for x in pf.projects if p.employee_number in x.team] for p in pf.people}
+    last = max(p.stopped or p.finish for p in pf.projects)
+    booked: dict[tuple[str, str, date], Decimal] = defaultdict(Decimal)
+    for day in workdays(pf.start, last):
+        for person in pf.people:
+            mine = [p for p in teams[person.employee_number] if p.start <= day <= (p.stopped or p.finish)]
+            for hours in rng.choice(SPLITS) if mine else ():
+                proj = rng.choice(mine)
+                task = rng.choice([t for t in by_project[proj.code] if t.start <= day <= t.finish])
+                booked[(person.employee_number, task.key, day)] += Decimal(hours)
+    return {k: h.quantize(Decimal("0.01")) for k, h in booked.items()}
+
+
+def _size_plans(pf: Portfolio, planned: dict[tuple[str, str, date], Decimal], shapes: list[Shape]) -> None:
+    """Estimates, % complete and done from the simulated work; budgets from the plan's cost.
+
+    Estimate: the task's simulated hours × the shape's ``cost``. Budget: planned labour at each booker's
+    rate, the monthly non-labour costs and the supplier invoice, plus 5–15% contingency; phased by month
+    as the plan's work is spread (work planned past the baseline finish counts in its last month).
+    """
+    coin = random.Random(f"{pf.seed}:plan")
+    shape = {p.code: s for p, s in zip(pf.projects, shapes, strict=True)}
+    total: dict[str, Decimal] = defaultdict(Decimal)
+    so_far: dict[str, Decimal] = defaultdict(Decimal)
+    labour: dict[str, dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))  # code → month →
+
+    def plan(emp: str, key: str, d: date, h: Decimal) -> None:
+        code = pf.task(key).project_code
+        labour[code][min(d, pf.project(code).baseline_finish).replace(day=1)] += (
+            h * HOURLY_RATE[pf.person(emp).department] * shape[code].cost
+        )
+
+    for (emp, key, d), h in planned.items():
+        total[key] += h
+        so_far[key] += h if d < pf.as_of else 0
+        plan(emp, key, d, h)
+    for t in pf.tasks:  # a cancelled project's plan past its stop: the assignee, full time
+        for d in workdays(t.start, t.finish) if not total[t.key] else ():
+            plan(t.assignee, t.key, d, Decimal(8))
+    tasks = []
+    for t in pf.tasks:
+        proj, s = pf.project(t.project_code), shape[t.project_code]
+        stalled = s.progress < 1 and proj.finish < pf.as_of
+        open_from = (
+            proj.start + (proj.finish - proj.start) * (1 - STALLED_SHARE)
+            if stalled
+            else pf.as_of - timedelta(days=BEHIND_DAYS if s.progress < 1 else 0)
+        )
+        done = t.finish < min(open_from, proj.stopped or pf.as_of)
+        share = so_far[t.key] / total[t.key] if total[t.key] else Decimal(0)
+        pct = 100 if done else min(99, round(share * s.progress * 100) or (1 if so_far[t.key] else 0))
+        hours = total[t.key] or Decimal(8 * len(workdays(t.start, t.finish)))  # a cancelled plan's rest
+        tasks.append(replace(t, done=done, percent=pct, estimate_hours=(hours * s.cost).quantize(Decimal(1))))
+    pf.tasks = tasks
+    projects = []
+    for p in pf.projects:
+        months = months_between(p.start, p.baseline_finish)
+        work = sum(labour[p.code].values(), Decimal(0))
+        cost = work + p.monthly_costs * len(months) + p.invoice
+        contingency = Decimal(coin.randrange(5, 16)) / 100
+        budget = (cost * (1 + contingency) / 1000).quantize(Decimal(1), ROUND_CEILING) * 1000
+        phasing = tuple(labour[p.code][m] / work for m in months)  # as the plan's work is spread
+        projects.append(replace(p, budget=budget, contingency=contingency, phasing=phasing))
+    pf.projects = projects
+
+
+def months_between(start: date, end: date) -> list[date]:
+    """The first day of each month from ``start``'s to ``end``'s."""
+    out, m = [], date(start.year, start.month, 1)
+    while m <= end:
+        out.append(m)
+        m = date(m.year + m.month // 12, m.month % 12 + 1, 1)
+    return out
+
+
+def finance_files(pf: Portfolio) -> dict[str, str]:
+    """The ERP exports' names, by export date so a correction sorts after what it corrects.
+
+    ``older``: CJI3 line items up to the month before ``split``; ``recent``: from ``split`` on, exported
+    on the as-of date; ``correction``: a re-export of ``corrected`` (``older``'s last month); the AP
+    system's ``invoices``, whose exports stopped ``STALE_DAYS`` before the as-of date; the ``budget``.
+    """
+    split, corrected = split_month(pf), correction_period(pf)
+    before = split - timedelta(days=1)
+    stale = pf.as_of - timedelta(days=STALE_DAYS)
+    return {
+        "older": f"cji3_{split + timedelta(days=4):%Y%m%d}_{pf.start:%Y%m}-{before:%Y%m}.csv",
+        "recent": f"cji3_{pf.as_of:%Y%m%d}_{split:%Y%m}-{pf.end:%Y%m}.csv",
+        "correction": f"cji3_{split + timedelta(days=20):%Y%m%d}_{corrected}-correction.csv",
+        "invoices": f"invoices_{stale:%Y%m%d}.csv",
+        "budget": f"budget_{pf.as_of:%Y%m%d}.xlsx",
+    }
+
+
+def split_month(pf: Portfolio) -> date:
+    """The first month of the recent CJI3 export: half way through the portfolio's history."""
+    middle = pf.start + (pf.end - pf.start) / 2
+    return date(middle.year, middle.month, 1)
+
+
+def correction_period(pf: Portfolio) -> str:
+    """The month (``YYYY-MM``) the correction file re-exports: the older export's last month."""
+    return month(split_month(pf) - timedelta(days=1))
 
 
 def _plant(pf: Portfolio) -> None:
@@ -422,7 +610,7 @@ def _plant(pf: Portfolio) -> None:
     d1 = next(p for n, p in enumerate(people) if not hides_email(n) and p in clean[1:])
     b1 = next(
         b for b in pf.bookings
-        if b.employee_number == d1.employee_number and b.work_date >= date(2026, 3, 2)
+        if b.employee_number == d1.employee_number and b.work_date >= pf.start + timedelta(days=60)
         and pm(b)[0] not in in_files
     )  # fmt: skip
     extra = Decimal("6.00")
@@ -465,7 +653,7 @@ def _plant(pf: Portfolio) -> None:
         (p.employee_number, iso_week(w), rows)
         for p in [*clean[1:], *(p for p in people if p.employee_number in working and p not in clean)]
         if p is not d1
-        for w in mondays if date(2026, 2, 1) <= w and month_end(w) >= w + timedelta(4)
+        for w in mondays if pf.start + timedelta(days=31) <= w and month_end(w) >= w + timedelta(4)
         if (rows := d2_rows(p.employee_number, iso_week(w)))
     ]  # fmt: skip
     # Best: one that also tips a project-month's hours and cost, so those rules get a case too.
@@ -480,8 +668,9 @@ def _plant(pf: Portfolio) -> None:
     }
 
     # D4 (where: "<wbs>/<employee>/<posting day>", detail: amount): one labour line's amount too high, in
-    # the smallest project-month outside May (the correction file's period), where it stands out most.
-    eligible = [k for k in cost_pm if k[0] not in in_files | d2_projects and k[1] != "2026-05"]
+    # the smallest project-month outside the correction file's period, where it stands out most.
+    fixed = correction_period(pf)
+    eligible = [k for k in cost_pm if k[0] not in in_files | d2_projects and k[1] != fixed]
     k4 = min((k for k in eligible if cost_pm[k] > 5000), key=lambda k: (cost_pm[k], k))
     b4 = min((b for b in pf.bookings if pm(b) == k4), key=lambda b: (b.work_date, b.employee_number))
     line = f"{pf.task(b4.task_key).wbs}/{b4.employee_number}/{posting_date(b4.work_date, pf.end)}"
@@ -521,8 +710,8 @@ def _plant_variants(pf: Portfolio) -> set[str]:
       one without accents, one with a typo, one " (Contractor)", one "Last, First"; ``decoy`` (where: account
       id): a second Ben Kowalski, an external consultant, who is nobody in the portfolio.
     - projectonline ``missing_code`` (where: code): three projects without ProjectCode, one of them with a
-      typo in its name (``name_variant``); ``decoy`` (where: the code it mimics): "<name> 2025", another
-      project done in 2025.
+      typo in its name (``name_variant``); ``decoy`` (where: the code it mimics): "<name> <year>", another
+      project, done the year before the portfolio (``decoy_year``).
     - planner ``name_variant`` (where: code, detail: plan title): two plans without the code prefix whose
       tasks carry no issue keys: one with a suffix word, one with two words swapped.
     """
@@ -542,11 +731,16 @@ def _plant_variants(pf: Portfolio) -> set[str]:
     for p in projects[5:8]:
         add(Planted("projectonline", "missing_code", p.code, "no ProjectCode"))
     add(Planted("projectonline", "name_variant", projects[6].code, _typo(projects[6].name)))
-    add(Planted("projectonline", "decoy", projects[3].code, f"{projects[3].name} 2025"))
+    add(Planted("projectonline", "decoy", projects[3].code, f"{projects[3].name} {decoy_year(pf)}"))
     words = projects[10].name.split()
     add(Planted("planner", "name_variant", projects[9].code, f"{projects[9].name} Rollout"))
     add(Planted("planner", "name_variant", projects[10].code, " ".join([*words[1::-1], *words[2:]])))
     return {p.employee_number for p in shown}
+
+
+def decoy_year(pf: Portfolio) -> int:
+    """The year the namesake decoy project ran: it finished a month before the portfolio's first start."""
+    return (pf.start - timedelta(days=30)).year
 
 
 def _typo(word: str) -> str:

@@ -4,7 +4,9 @@
 source_id exactly as the connector stores it), the value a truth id — the ERP project code for projects,
 the employee number for people, ``decoy:…`` for the look-alikes that are nobody in the portfolio, and the
 Jira key "MAT" for the Jira-only project. ``expected_exceptions`` is every exception the planted
-discrepancies must raise, and nothing else may be raised on the sandbox.
+discrepancies must raise, and nothing else may be raised on the sandbox. ``intended_status`` is what the
+status rules should make of each project on the portfolio's as-of date (``sandbox.portfolio.SHAPES``),
+and ``stale_source`` the one source whose data stopped arriving.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from sandbox.graph.server import gid
 from sandbox.jira.data import project_ids
 from sandbox.mspdi import project_guid
-from sandbox.portfolio import DECOY_PERSON, Expected, Portfolio
+from sandbox.portfolio import DECOY_PERSON, STALE_DAYS, STALE_SOURCE, Expected, Portfolio, decoy_year
 from sandbox.projectdata.server import pid
 
-__all__ = ["Expected", "expected_exceptions", "identities"]
+__all__ = ["Expected", "expected_exceptions", "identities", "intended_status", "stale_source"]
 
 
 def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
@@ -31,7 +33,9 @@ def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
     for o in pf.plants("orphan_time", "jira"):
         projects[("jira", str(jira[o.where]))] = o.where
     for d in pf.plants("decoy", "projectonline"):
-        projects[("projectonline", pid("project", f"decoy-{d.where}").lower())] = f"decoy:{d.where}-2025"
+        projects[("projectonline", pid("project", f"decoy-{d.where}").lower())] = (
+            f"decoy:{d.where}-{decoy_year(pf)}"
+        )
     for o in pf.plants("orphan_cost", "finance"):
         projects[("finance", o.where)] = o.where
     for code in (p.code for p in pf.projects[:3]):  # the MSPDI files sandbox.mspdi.render writes
@@ -53,3 +57,18 @@ def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
 def expected_exceptions(pf: Portfolio) -> set[Expected]:
     """Every exception reconciliation must report on the sandbox: the union of the plants' ``expect``."""
     return {e for p in pf.planted for e in p.expect}
+
+
+def intended_status(pf: Portfolio) -> dict[str, str]:
+    """Project code → where it stands on ``pf.as_of``: "on track", "late: …", "over budget: …",
+    "not started", "finished on time", "finished late", "cancelled: …", as planted."""
+    return {p.code: p.intent for p in pf.projects}
+
+
+def stale_source(pf: Portfolio) -> tuple[str, str, int]:
+    """The stale source: (configured name, source, days between its last export and ``pf.as_of``).
+
+    The AP system's invoice exports stopped arriving ``STALE_DAYS`` before the as-of date; ``pmo demo``
+    dates that source's sync runs to its last export, so its last successful sync is that old.
+    """
+    return (*STALE_SOURCE, STALE_DAYS)

@@ -24,6 +24,7 @@ from connectors.base import Window
 from flows import config as cfg
 from flows.demo import prepare, simulators
 from flows.runner import run
+from sandbox.portfolio import AS_OF
 from warehouse.db import make_engine, upgrade
 from warehouse.schema import ENTITY_TABLES, XREF_TABLES, metadata
 
@@ -40,10 +41,10 @@ def _clean(value: Any) -> Any:
 
 
 @functools.cache
-def sandbox_rows() -> Rows:
-    """Every row of the base tables and sync_run after one full sync of the sandbox."""
-    with tempfile.TemporaryDirectory() as tmp, simulators() as urls:
-        path = prepare(Path(tmp) / "demo", simulators=urls)
+def sandbox_rows(as_of: date = AS_OF) -> Rows:
+    """Every row of the base tables and sync_run after one full sync of the sandbox as of ``as_of``."""
+    with tempfile.TemporaryDirectory() as tmp, simulators(as_of=as_of) as urls:
+        path = prepare(Path(tmp) / "demo", simulators=urls, as_of=as_of)
         engine = make_engine(f"sqlite:///{Path(tmp) / 'sandbox.db'}")
         upgrade(engine)
         for s in cfg.load(path).streams():

@@ -91,17 +91,17 @@ def test_full_sync_loads_the_portfolio_with_exact_counts(engine: Engine) -> None
     assert count(engine, "project") == len(d.projects) == 13  # 12 portfolio projects + the Jira-only one
     assert count(engine, "person") == len(d.users) == 31  # 30 people + a namesake who is nobody of ours
     assert count(engine, "task") == len(d.issues) == 108
-    assert count(engine, "time_entry") == len(d.worklogs) == 5610  # up to 101 an issue: not the embedded 20
+    assert count(engine, "time_entry") == len(d.worklogs) == 6403  # up to 101 an issue: not the embedded 20
     assert count(engine, "status_change") == sum(
         len(i) for h in d.histories.values() for x in h for i in [x.items]
     )
     assert count(engine, "person", "email is null") == 11  # hidden emails stay null
     with engine.connect() as c:
-        hours = c.execute(text("select actual_hours from task where key = 'MDH-3'")).scalar()
+        hours = c.execute(text("select actual_hours from task where key = 'DLM-3'")).scalar()
         logged = c.execute(
             text(
                 "select sum(e.hours) from time_entry e join task t on t.source_id = e.task_source_id "
-                "where t.key = 'MDH-3'"
+                "where t.key = 'DLM-3'"
             )
         ).scalar()
         runs = c.execute(select(sync_run.c.stream, sync_run.c.requests, sync_run.c.status)).all()
@@ -111,7 +111,7 @@ def test_full_sync_loads_the_portfolio_with_exact_counts(engine: Engine) -> None
     # One page per 100 issues, one worklog/updated + worklog/list per 1000 worklogs: the minimum.
     assert got["projects"].requests == 1 + 1  # serverInfo once per site (shared client), 1 page
     assert got["issues"].requests == 2  # 108 issues: 2 pages of 100
-    assert got["worklogs"].requests == 6 + 6  # 5610 worklogs: 6 worklog/updated pages, 6 worklog/list
+    assert got["worklogs"].requests == 7 + 7  # 6403 worklogs: 7 worklog/updated pages, 7 worklog/list
 
 
 def test_incremental_finds_exactly_the_changes_and_equals_a_full_refresh(engine: Engine, fresh) -> None:
@@ -126,7 +126,7 @@ def test_incremental_finds_exactly_the_changes_and_equals_a_full_refresh(engine:
 
         acct = next(iter(sim.data.users))
         w_del = sim.data.by_key("CCX-2").worklog_ids[0]
-        w_upd = sim.data.by_key("DLM-6").worklog_ids[3]
+        w_upd = sim.data.by_key("DLM-2").worklog_ids[3]
         sim.delete_worklog(w_del)
         sim.update_worklog(w_upd, 3 * 3600)
         w_new = sim.add_worklog("IPX-2", acct, date(2026, 6, 1), 1800)
@@ -142,7 +142,7 @@ def test_incremental_finds_exactly_the_changes_and_equals_a_full_refresh(engine:
         sync(truth, streams(sim), mode="full")
         rerun = sync(engine, streams(sim))
 
-    changed = {"IRX-1", "CCX-2", "DLM-6", "IPX-2", "FSS-3", new_key}
+    changed = {"IRX-1", "CCX-2", "DLM-2", "IPX-2", "FSS-3", new_key}
     assert got["issues"].rows_written == len(changed)  # people re-read alongside are unchanged: not written
     assert got["worklogs"].rows_written == 2  # updated + new; nothing else rewritten
     assert got["worklog_deletions"].rows_deleted == 1 + len(gone.worklog_ids)  # incl. the deleted issue's
@@ -265,7 +265,7 @@ def test_data_center_v2_search_and_per_issue_worklogs(sqlite_engine: Engine) -> 
         got = sync(sqlite_engine, streams(sim))
         paths = {path for _, path, _, _ in sim.log}
     assert "/rest/api/2/search" in paths and not any(p.startswith("/rest/api/3") for p in paths)
-    assert count(sqlite_engine, "task") == 108 and count(sqlite_engine, "time_entry") == 5610
+    assert count(sqlite_engine, "task") == 108 and count(sqlite_engine, "time_entry") == 6403
     assert count(sqlite_engine, "person", "source_id like 'JIRAUSER%'") == 31
     with sqlite_engine.connect() as c:
         assert c.execute(text("select count(*) from task where sprint like 'Sprint %'")).scalar() > 50

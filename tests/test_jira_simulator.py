@@ -43,7 +43,7 @@ def test_page_caps_and_token_paging(sim: JiraSimulator) -> None:
 
 def test_embedded_worklogs_stop_at_20(sim: JiraSimulator) -> None:
     got = session(sim).get(
-        f"{sim.url}/rest/api/3/search/jql", params={"jql": "key in (MDH-3)", "fields": "worklog"}
+        f"{sim.url}/rest/api/3/search/jql", params={"jql": "key in (DLM-3)", "fields": "worklog"}
     )
     wl = got.json()["issues"][0]["fields"]["worklog"]
     assert wl["total"] > 20 and len(wl["worklogs"]) == 20 and wl["maxResults"] == 20

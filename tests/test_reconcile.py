@@ -8,7 +8,7 @@ matching must reach F1 >= 0.98 on the planted name variants with no wrong automa
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from warehouse.reconcile import open_reviews, reconcile
 from warehouse.schema import XREF_TABLES, mapping_review, project_reconciled, recon_exception
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+AS_OF = (date(2025, 12, 2), date(2026, 12, 2), date(2027, 12, 2))  # sandbox portfolios a year apart
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +97,24 @@ def sandbox(engine: Engine) -> Engine:
     return engine
 
 
-def test_every_planted_discrepancy_is_reported_and_nothing_else(sandbox: Engine, pf: Portfolio) -> None:
-    result = reconcile(sandbox, at=T0)
+@pytest.mark.parametrize("as_of", AS_OF, ids=str)
+def test_every_planted_discrepancy_is_reported_and_nothing_else(engine: Engine, as_of: date) -> None:
+    pf = generate(7, as_of=as_of)
+    load(engine, sandbox_rows(as_of))
+    result = reconcile(engine, at=T0)
     expected = expected_exceptions(pf)
-    got = reported(sandbox, pf)
+    got = reported(engine, pf)
     assert got - expected == set(), "reported but not planted"
     assert expected - got == set(), "planted but not reported"
     assert result.exceptions == {"opened": 16, "reopened": 0, "open": 16, "resolved": 0}
-    with sandbox.connect() as conn:
+    with engine.connect() as conn:
         rows = {
             (r.rule, r.subject_key, r.period, r.sources): r for r in conn.execute(select(recon_exception))
         }
-    # The figures a PMO acts on: the planted rate error on P-1008 is 1,500 EUR on top of Project's cost.
-    cost = rows[
-        ("cost_project_period", "P-1008", "2026-01", "finance:acme-sap|projectonline:acme.sharepoint.example")
-    ]
+    # The figures a PMO acts on: the planted rate error is 1,500 EUR on top of Project's cost.
+    (d4,) = pf.plants("finance_rate_error")
+    (e4,) = d4.expect
+    cost = rows[(e4.rule, e4.subject, e4.period, "finance:acme-sap|projectonline:acme.sharepoint.example")]
     assert (cost.unit, cost.difference, cost.first_seen_at.replace(tzinfo=UTC)) == ("EUR", -1500, T0)
     orphan = rows[("orphan_cost", "P-1099", "", "finance:acme-sap")]
     assert orphan.unit == "EUR" and orphan.actual > 0 and "P-1099" in orphan.detail

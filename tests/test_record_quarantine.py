@@ -100,7 +100,7 @@ def test_a_negative_jira_worklog_is_quarantined_for_its_hours_and_the_others_loa
         got = run(engine, jira_stream(sim, "worklogs"))
 
     assert got.status == "succeeded" and got.rows_quarantined == 1
-    assert count_rows(engine, "time_entry", got.source) == total == 5610
+    assert count_rows(engine, "time_entry", got.source) == total == 6403
     with engine.connect() as c:
         t = ENTITY_TABLES["time_entry"]
         assert c.execute(select(t.c.hours).where(t.c.source_id == str(wid))).first() is None

@@ -25,21 +25,39 @@ from connectors.microsoft.mspdi import read_project_file
 from connectors.microsoft.planner import map_person, map_plan
 from connectors.microsoft.projectdata import map_project, map_resource
 from model.records import CostLine
-from sandbox.finance import write_exports
+from sandbox.finance import cost_lines, write_exports
 from sandbox.graph import PlannerData
 from sandbox.jira.data import SITE_TZ, build
 from sandbox.mspdi import render
-from sandbox.portfolio import HOURLY_RATE, Expected, Portfolio, exceeds, generate, iso_week, month, workdays
+from sandbox.portfolio import (
+    HOURLY_RATE,
+    STALE_DAYS,
+    Expected,
+    Portfolio,
+    correction_period,
+    decoy_year,
+    exceeds,
+    finance_files,
+    generate,
+    iso_week,
+    month,
+    month_end,
+    months_between,
+    workdays,
+)
 from sandbox.projectdata import ProjectOnlineData
-from sandbox.truth import expected_exceptions, identities
+from sandbox.truth import expected_exceptions, identities, intended_status, stale_source
 
 KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
 HOURS = ("finance", "jira", "projectonline")
 
 
-@pytest.fixture(scope="module")
-def pf() -> Portfolio:
-    return generate(7)
+AS_OF = (date(2025, 12, 2), date(2026, 12, 2), date(2027, 12, 2))  # a year apart: any day works
+
+
+@pytest.fixture(scope="module", params=AS_OF, ids=str)
+def pf(request: pytest.FixtureRequest) -> Portfolio:
+    return generate(7, as_of=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +199,10 @@ def test_the_rules_find_exactly_the_planted_discrepancies(pf: Portfolio, rendere
 
 
 def test_generate_is_deterministic(pf: Portfolio, tmp_path: Path) -> None:
-    assert generate(7) == pf and generate(8) != pf
+    assert generate(7, as_of=pf.as_of) == pf and generate(8, as_of=pf.as_of) != pf
     for n in (1, 2):
-        write_exports(generate(7), tmp_path / f"e{n}")
-        render(generate(7), tmp_path / f"p{n}")
+        write_exports(generate(7, as_of=pf.as_of), tmp_path / f"e{n}")
+        render(generate(7, as_of=pf.as_of), tmp_path / f"p{n}")
     for sub in ("e", "p"):
         files = sorted(p.name for p in (tmp_path / f"{sub}1").iterdir())
         one, two = tmp_path / f"{sub}1", tmp_path / f"{sub}2"
@@ -198,7 +216,9 @@ def test_everyone_books_eight_hours_every_workday_of_their_span(pf: Portfolio) -
     for b in pf.bookings:
         day_hours[(b.employee_number, b.work_date)] += b.hours
     for p in pf.people:
-        spans = [(x.start, min(x.finish, pf.end)) for x in pf.projects if p.employee_number in x.team]
+        spans = [
+            (x.start, min(x.stopped or x.finish, pf.end)) for x in pf.projects if p.employee_number in x.team
+        ]
         for day in workdays(pf.start, pf.end):
             active = any(a <= day <= b for a, b in spans)
             off = p.employee_number == emp_absent and iso_week(day) in weeks
@@ -251,15 +271,18 @@ def test_each_plant_shows_in_its_source(pf: Portfolio, rendered: dict) -> None:
              if a["TimesheetLineId"] in lines}  # fmt: skip
     assert d2.parts[1] not in weeks and len(weeks) > 20
     codes = {p["ProjectName"]: p["ProjectCode"] for p in po["Projects"]}
-    assert codes["Custmer Portal"] is None and codes["Data Lake Migration 2025"] is None
+    assert codes["Custmer Portal"] is None and codes[f"Data Lake Migration {decoy_year(pf)}"] is None
     assert sum(c is None for c in codes.values()) == 4
 
     cji3 = {p.name: p.read_text("cp1252") for p in rendered["exports"].glob("cji3_*.csv")}
-    assert cji3["cji3_20260703_Q2.csv"].count(";P-1099;P-1099.01;") == 3
-    q2 = [r.split(";") for r in cji3["cji3_20260703_Q2.csv"].splitlines() if ";5;" in r[:12]]
-    fix = [r.split(";") for r in cji3["cji3_20260715_P05-correction.csv"].splitlines()[1:]]
-    labour = sorted(r for r in q2 if r[13])  # Total Quantity: hours on labour lines only
-    assert labour == sorted(r for r in fix if r[13]) and len(fix) == len(q2) - 1
+    names = finance_files(pf)
+    assert cji3[names["recent"]].count(";P-1099;P-1099.01;") == 3
+    year, period = correction_period(pf).split("-")
+    older = [r.split(";") for r in cji3[names["older"]].splitlines()[1:]]
+    fixed = [r for r in older if (r[1], r[2]) == (year, str(int(period)))]
+    fix = [r.split(";") for r in cji3[names["correction"]].splitlines()[1:]]
+    labour = sorted(r for r in fixed if r[13])  # Total Quantity: hours on labour lines only
+    assert labour and labour == sorted(r for r in fix if r[13]) and len(fix) == len(fixed) - 1
     (d4,) = pf.plants("finance_rate_error")
     wbs, emp4, posting = d4.parts
     line = next(c for c in _finance(rendered["exports"])
@@ -302,8 +325,84 @@ def test_truth_ids_cover_every_person_and_project_the_connectors_load(pf: Portfo
     assert all(ids["project"][("projectonline", k)] == code for k, code in po_keys.items() if code)
     assert all(ids["person"][("projectonline", map_resource("po:t", r).source_id)] == r["ResourceCode"]
                for r in po["Resources"])  # fmt: skip
-    assert {v for v in ids["project"].values() if v.startswith("decoy:")} == {"decoy:P-1004-2025"}
+    assert {v for v in ids["project"].values() if v.startswith("decoy:")} == {
+        f"decoy:P-1004-{decoy_year(pf)}"
+    }
     assert sum(v == "decoy:ben" for v in ids["person"].values()) == 1
     assert {ids["project"][("jira", str(p["id"]))] for p in jd.projects} == {p.code for p in pf.projects} | {
         "MAT"
     }
+
+
+def test_bookings_fall_inside_their_tasks_dates_and_stop_at_the_as_of_date(pf: Portfolio) -> None:
+    stopped = {p.code: p.stopped or pf.end for p in pf.projects}
+    assert pf.bookings and max(b.work_date for b in pf.bookings) < pf.as_of
+    for b in pf.bookings:
+        t = pf.task(b.task_key)
+        assert t.start <= b.work_date <= min(t.finish, stopped[t.project_code]), b
+
+
+def _actual_cost(pf: Portfolio) -> dict[str, Decimal]:
+    """What finance shows each project has cost by the as-of date (CJI3 lines and the AP invoice)."""
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    for ln in cost_lines(pf):
+        cost[ln["project"]] += ln["amount"]
+    for p in pf.projects:
+        cost[p.code] += p.invoice if p.start + timedelta(days=60) < pf.as_of - timedelta(STALE_DAYS) else 0
+    return cost
+
+
+def _percent(pf: Portfolio, code: str) -> Decimal:
+    tasks = [t for t in pf.tasks if t.project_code == code]
+    work = sum(t.estimate_hours for t in tasks)
+    return sum(t.estimate_hours * t.percent for t in tasks) / work
+
+
+def _spi(pf: Portfolio, code: str) -> Decimal:
+    """% complete over the share of the budget's phasing due by the as-of date (days of a month pro rata)."""
+    p, due = pf.project(code), Decimal(0)
+    for first, share in zip(months_between(p.start, p.baseline_finish), p.phasing, strict=True):
+        days = Decimal((month_end(first) - first).days + 1)
+        due += share * min(Decimal(1), max(Decimal(0), ((pf.as_of - first).days + 1) / days))
+    return _percent(pf, code) / 100 / due
+
+
+def test_each_project_shows_its_intended_status_on_any_as_of_date(pf: Portfolio) -> None:
+    status, cost = intended_status(pf), _actual_cost(pf)
+    kinds = {s.split(":")[0] for s in status.values()}
+    assert kinds == {"on track", "late", "over budget", "not started", "behind schedule", "finished on time",
+                     "finished late", "cancelled"}  # fmt: skip
+    booked = {pf.task(b.task_key).project_code for b in pf.bookings}
+    for code, intent in status.items():
+        p, tasks = pf.project(code), [t for t in pf.tasks if t.project_code == code]
+        cpi = _percent(pf, code) / 100 * p.budget / cost[code] if cost[code] else None
+        if intent == "not started":
+            assert p.start > pf.as_of and code not in booked and cost[code] == 0
+        elif intent.startswith("finished"):
+            assert all(t.done for t in tasks) and p.finish < pf.as_of
+            assert (p.finish > p.baseline_finish) == (intent == "finished late")
+            assert Decimal("1.05") <= p.budget / cost[code] <= Decimal("1.2")  # the plan plus contingency
+        elif intent.startswith("late"):
+            assert p.baseline_finish < pf.as_of and not all(t.done for t in tasks)
+        elif intent.startswith("over budget"):
+            assert cpi is not None and cpi < Decimal("0.75") and _spi(pf, code) > Decimal("0.95")
+        elif intent.startswith("behind schedule"):
+            assert _spi(pf, code) < Decimal("0.85") and pf.as_of < p.baseline_finish
+        elif intent.startswith("cancelled"):
+            assert p.stopped and p.stopped < pf.as_of and not all(t.done for t in tasks)
+        else:
+            assert intent == "on track" and p.start < pf.as_of < p.baseline_finish
+            assert cpi is not None and Decimal("0.95") < cpi < Decimal("1.3")
+            assert Decimal("0.95") < _spi(pf, code) < Decimal("1.05")
+
+
+def test_the_stale_source_holds_nothing_since_its_exports_stopped(pf: Portfolio, rendered: dict) -> None:
+    name, source, days = stale_source(pf)
+    assert (name, source, days) == ("ap", "finance:acme-ap", STALE_DAYS) and days >= 7
+    (invoices,) = rendered["exports"].glob("invoices_*.csv")
+    assert (
+        invoices.name == finance_files(pf)["invoices"] == f"invoices_{pf.as_of - timedelta(days):%Y%m%d}.csv"
+    )
+    rows = invoices.read_text("utf-8-sig").splitlines()[1:]
+    postings = [date.fromisoformat(r.split(",")[2]) for r in rows if not r.endswith("planted: bad date")]
+    assert postings and max(postings) < pf.as_of - timedelta(days)

@@ -129,8 +129,9 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
     pf = pf or generate(seed)
     rng = random.Random(seed)
     # Seeded history ends with the portfolio, not with the clock: the same seed serves the same site on
-    # every start, so a second demo run finds nothing changed. Live edits (tests) use now_ms().
-    base = _ms(pf.end, 18)
+    # every start, so a second demo run finds nothing changed. Live edits (tests) use now_ms(). Jira
+    # lists no change from the future, so a portfolio as of a later date is seeded up to yesterday.
+    base = _ms(min(pf.end, date.fromtimestamp(time.time()) - timedelta(days=1)), 18)
     d = JiraData()
     names = pf.variants("jira")
     for n, p in enumerate(pf.people):
@@ -174,8 +175,8 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
         d.projects.append({"id": ids[orphan.where], "key": orphan.where, "name": orphan.detail,
                            "category": pf.projects[-1].programme, "lead": by_no[DECOY_PERSON]})  # fmt: skip
         for n, name in enumerate(ORPHAN_ISSUES, 1):
-            tasks.append(Task(orphan.where, f"{orphan.where}-{n}", orphan.where, name, date(2026, 4, 1),
-                              date(2026, 7, 31), Decimal(80), DECOY_PERSON))  # fmt: skip
+            tasks.append(Task(orphan.where, f"{orphan.where}-{n}", orphan.where, name, orphan_start(pf),
+                              pf.as_of + timedelta(days=60), Decimal(80), DECOY_PERSON))  # fmt: skip
     shown_done = {p.where for p in pf.plants("status_conflict", "jira")}  # D6
     logged = set(bookings_by_task) | {t.key for t in tasks if t.assignee == DECOY_PERSON}
     for t in tasks:
@@ -242,13 +243,13 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
             d, issue_by_key[key], by_no[emp], date.fromisoformat(day), int(Decimal(p.detail) * 3600), base
         )
     for p in pf.plants("orphan_time", "jira"):  # D7: eight worklogs by the decoy
-        for n, day in enumerate(workdays(date(2026, 4, 1), pf.end)[::7][:8]):
+        for n, day in enumerate(workdays(orphan_start(pf), pf.end)[::7][:8]):
             issue = issue_by_key[f"{p.where}-{n % len(ORPHAN_ISSUES) + 1}"]
             _add_worklog(d, issue, by_no[DECOY_PERSON], day, (4, 6, 8)[n % 3] * 3600, base)
     all_issues = list(d.issues.values())
     while len(d.worklogs) < worklogs:  # synthetic worklogs for benchmarks
         issue = all_issues[len(d.worklogs) % len(all_issues)]
-        day = pf.start + timedelta(days=rng.randrange(0, 180))
+        day = pf.start + timedelta(days=rng.randrange(0, (pf.end - pf.start).days + 1))
         _add_worklog(d, issue, rng.choice(accounts), day, rng.choice((2, 4, 6, 8)) * 3600, base)
     for issue in all_issues:
         spent = sum(d.worklogs[w].seconds for w in issue.worklog_ids)
@@ -256,6 +257,11 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
         est = issue.fields["timeoriginalestimate"]
         issue.fields["timeestimate"] = max(0, est - spent)
     return d
+
+
+def orphan_start(pf: Portfolio) -> date:
+    """When the Jira-only project (D7) began: four months before the as-of date."""
+    return pf.as_of - timedelta(days=120)
 
 
 def _ms(day: date, hour: int) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.http import JsonSimulator, Response
-from sandbox.portfolio import HOURLY_RATE, Portfolio, generate, iso_week, workdays
+from sandbox.portfolio import HOURLY_RATE, Portfolio, Task, generate, iso_week, workdays
 
 NS = uuid.UUID("5b7e3c8e-2f7a-4a5e-bb0e-7d0f3b9a6c21")
 SEEDED_AT = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
@@ -87,15 +87,16 @@ class ProjectOnlineData:
             act = sum(
                 (h for t in tasks for days in booked[t.key].values() for h in days.values()), Decimal(0)
             )
-            pct = 100 if all(t.done for t in tasks) else _percent(act, est)
+            pct = 100 if all(t.done for t in tasks) else _weighted(tasks)
             code = None if proj.code in no_code else proj.code  # the ERP code, an enterprise custom field
             d._project(proj.code, names.get(proj.code, proj.name), code, pf.person(proj.team[0]).name,
-                       proj.start, proj.finish, pct, est, act, proj.budget, modified())  # fmt: skip
+                       proj.start, proj.finish, pct, est, act, proj.budget, modified(),
+                       proj.baseline_finish)  # fmt: skip
             prj, summary = pid("project", proj.code), pid("task", proj.code, "summary")
             for n, t in enumerate(tasks, 1):
                 tid = pid("task", t.key)
                 a = sum((h for days in booked[t.key].values() for h in days.values()), Decimal(0))
-                tp = 100 if t.done else _percent(a, t.estimate_hours)
+                tp = t.percent
                 row = _task(prj, tid, f"{t.key} {t.name}", summary, f"{n}", 1, False, False,
                             t.start, t.finish, tp, t.estimate_hours, a, modified())  # fmt: skip
                 d.sets["Tasks"].append(row)
@@ -122,16 +123,17 @@ class ProjectOnlineData:
                             "AssignmentActualCost": _f(actual * rate),
                             "AssignmentBaselineCost": _f(planned * rate),
                         })  # fmt: skip
-        for decoy in pf.plants("decoy", "projectonline"):  # a finished 2025 namesake: no code, no people
+        for decoy in pf.plants("decoy", "projectonline"):  # a finished namesake: no code, no people
             code, work = f"decoy-{decoy.where}", Decimal(120)
+            end = pf.start - timedelta(days=30)
+            begin = end - timedelta(days=300)
             d._project(code, decoy.detail, None, pf.person(pf.project(decoy.where).team[0]).name,
-                       date(2025, 2, 3), date(2025, 11, 28), 100, 2 * work, 2 * work, Decimal(90000),
-                       modified())  # fmt: skip
+                       begin, end, 100, 2 * work, 2 * work, Decimal(90000), modified())  # fmt: skip
             for n, name in enumerate(("Legacy cutover", "Archive"), 1):
                 d.sets["Tasks"].append(_task(pid("project", code), pid("task", code, n), name,
                                              pid("task", code, "summary"), f"{n}", 1, False, False,
-                                             date(2025, 2, 3 + n), date(2025, 11, 20 + n), 100, work, work,
-                                             modified()))  # fmt: skip
+                                             begin + timedelta(days=n), end - timedelta(days=8 - n), 100,
+                                             work, work, modified()))  # fmt: skip
         # Timesheets: every booking that reached Project Online, by task × person × week.
         weeks: dict[tuple[str, str, date], dict[date, Decimal]] = defaultdict(dict)
         for b in bookings:
@@ -156,10 +158,13 @@ class ProjectOnlineData:
         return d
 
     def _project(self, code: str, name: str, project_code: str | None, owner: str, start: date, finish: date,
-                 pct: int, work: Decimal, actual: Decimal, budget: Decimal, mod: str) -> None:  # fmt: skip
+                 pct: int, work: Decimal, actual: Decimal, budget: Decimal, mod: str,
+                 baseline_finish: date | None = None) -> None:  # fmt: skip
         """A project's Projects and ProjectBaselines rows and its summary task; ids derive from ``code``."""
         prj, summary = pid("project", code), pid("task", code, "summary")
-        d0, d1 = (ts(datetime.combine(x, datetime.min.time())) for x in (start, finish))
+        d0, d1, b1 = (
+            ts(datetime.combine(x, datetime.min.time())) for x in (start, finish, baseline_finish or finish)
+        )
         self.sets["Projects"].append({
             "ProjectId": prj, "ProjectName": name, "ProjectCode": project_code, "ProjectOwnerName": owner,
             "ProjectStartDate": d0, "ProjectFinishDate": d1, "ProjectPercentCompleted": pct,
@@ -167,7 +172,7 @@ class ProjectOnlineData:
         })  # fmt: skip
         self.sets["ProjectBaselines"].append({
             "ProjectId": prj, "BaselineNumber": 0, "ProjectBaselineStartDate": d0,
-            "ProjectBaselineFinishDate": d1, "ProjectBaselineCost": float(budget),
+            "ProjectBaselineFinishDate": b1, "ProjectBaselineCost": float(budget),
             "ProjectBaselineWork": float(work),
         })  # fmt: skip
         self.sets["Tasks"].append(_task(prj, summary, name, summary, "0", 0, True, False, start, finish, pct,
@@ -192,9 +197,10 @@ class ProjectOnlineData:
         self.sets[entity_set] = [r for r in self.sets[entity_set] if r.get(key) != value]
 
 
-def _percent(actual: Decimal, work: Decimal) -> int:
-    """% complete of work not done: 1–99 once anything is booked, 0 before."""
-    return 0 if actual <= 0 else min(99, max(1, int(actual * 100 / work))) if work else 1
+def _weighted(tasks: list[Task]) -> int:
+    """A project's % complete: its tasks' % complete weighted by their work."""
+    work = sum((t.estimate_hours for t in tasks), Decimal(0))
+    return round(sum((t.estimate_hours * t.percent for t in tasks), Decimal(0)) / work) if work else 0
 
 
 def _task(prj: str, tid: str, name: str, parent: str, wbs: str, level: int, summary: bool, milestone: bool,
