@@ -40,7 +40,7 @@ TOLERANCES = ("hours_person_week", "hours_project_month", "cost_project_period")
 # Settings read as the kind of their ReconSettings default (flows.settings).
 PLAIN = (
     "finish_date_days", "percent_complete_points", "hours_per_day", "timesheet_min_share",
-    "timesheet_systems", "cost_plan_systems",
+    "timesheet_systems", "cost_plan_systems", "percent_complete_systems",
     "budget_version", "currency", "fiscal_year_start_month", "high_pct", "medium_pct", "prefer",
 )  # fmt: skip
 

@@ -41,6 +41,11 @@ class Tolerance:
         return abs(a - b) > self.absolute + self.relative * max(abs(a), abs(b))
 
 
+# Tools whose % complete measures work done, so two of them can be compared: Jira knows only statuses and
+# Planner rounds every task to 0, 50 or 100, so a rollup of theirs disagrees with a plan by construction.
+PERCENT_COMPLETE_SYSTEMS = ("projectonline", "projectfiles", "dataverse")
+
+
 @dataclass(frozen=True, slots=True)
 class ReconSettings:
     """Every threshold a PMO may tune; the defaults are what the sandbox and the docs assume."""
@@ -50,6 +55,7 @@ class ReconSettings:
     cost_project_period: Tolerance = Tolerance(Decimal(100), Decimal("0.02"))
     finish_date_days: int = 10
     percent_complete_points: Decimal = Decimal(20)  # tools further apart in % complete: an exception
+    percent_complete_systems: tuple[str, ...] = PERCENT_COMPLETE_SYSTEMS
     hours_per_day: Decimal = Decimal(8)
     timesheet_min_share: Decimal = Decimal("0.5")  # a week below this share of expected hours is a gap
     timesheet_systems: tuple[str, ...] = ("projectonline",)

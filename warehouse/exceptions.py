@@ -8,7 +8,7 @@ marked resolved (never deleted), so a PMO can see what was fixed and when.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from model.evm import weighted_percent_complete
 from model.periods import fiscal_period
 from model.recon import (
+    PERCENT_COMPLETE_SYSTEMS,
     ReconSettings,
     Tolerance,
     expected_week_hours,
@@ -219,9 +220,12 @@ def finish_date_mismatch(conn: Connection, s: ReconSettings) -> list[Found]:
     return out
 
 
-def percent_by_tool(conn: Connection) -> dict[int, dict[str, Decimal]]:
-    """% complete (0..100) of each canonical project in each of its tools: the tool's own project figure,
-    else its leaf tasks rolled up (``model.evm.weighted_percent_complete``). Tools with neither are left out.
+def percent_by_tool(
+    conn: Connection, systems: Collection[str] = PERCENT_COMPLETE_SYSTEMS
+) -> dict[int, dict[str, Decimal]]:
+    """% complete (0..100) of each canonical project in each of its tools of ``systems``: the tool's own
+    project figure, else its leaf tasks rolled up (``model.evm.weighted_percent_complete``). Tools with
+    neither are left out.
     """
     own: dict[int, dict[str, Decimal]] = defaultdict(dict)
     rows = conn.execute(
@@ -230,7 +234,8 @@ def percent_by_tool(conn: Connection) -> dict[int, dict[str, Decimal]]:
         .where(project_t.c.deleted_at.is_(None), project_t.c.percent_complete.is_not(None))
     )
     for cid, source, pct in rows:
-        own[cid][source] = dec(pct)
+        if system_of(source) in systems:
+            own[cid][source] = dec(pct)
     tasks: dict[tuple[int, str], list[tuple[Decimal | None, Decimal | None, bool]]] = defaultdict(list)
     leaves = conn.execute(
         select(jx.c.canonical_id, task.c.source, task.c.estimate_hours, task.c.percent_complete,
@@ -239,7 +244,7 @@ def percent_by_tool(conn: Connection) -> dict[int, dict[str, Decimal]]:
         .where(task.c.deleted_at.is_(None), or_(task.c.is_summary.is_(None), ~task.c.is_summary))
     )  # fmt: skip
     for cid, source, estimate, pct, category in leaves:
-        if source not in own[cid]:
+        if system_of(source) in systems and source not in own[cid]:
             weight = None if estimate is None else dec(estimate)
             tasks[(cid, source)].append((weight, None if pct is None else dec(pct), category == "done"))
     for (cid, source), rows_ in tasks.items():
@@ -252,7 +257,7 @@ def percent_by_tool(conn: Connection) -> dict[int, dict[str, Decimal]]:
 def percent_complete_mismatch(conn: Connection, s: ReconSettings) -> list[Found]:
     """The same project further apart in % complete between two tools than the tolerance (points)."""
     out = []
-    for cid, by_source in percent_by_tool(conn).items():
+    for cid, by_source in percent_by_tool(conn, s.percent_complete_systems).items():
         ordered = sorted(by_source)
         for i, a in enumerate(ordered):
             for b in ordered[i + 1 :]:
