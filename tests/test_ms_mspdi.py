@@ -19,8 +19,8 @@ from connectors.microsoft.mspdi import (
     HostileFileError,
     ProjectFileError,
     ProjectFileRecords,
+    ProjectPlan,
     inspect_file,
-    map_elements,
     parse_currency,
     parse_duration_hours,
     read_project_file,
@@ -155,6 +155,8 @@ def test_small_plan_maps_every_field(small: Path) -> None:
         "baseline_cost": "10200.0000",
         "baseline_work_hours": "36.5000",
         "cost": "10880.5000",
+        "finish": "2026-02-13T17:00:00",  # start and finish keep their time of day
+        "start": "2026-01-05T08:00:00",
     }
     assert build.assignee_source_id == f"{pid}:R1"
     assert detail.estimate_hours == Decimal("7.5035") and detail.status_category == "in_progress"
@@ -197,6 +199,15 @@ def test_not_mspdi_and_broken_xml(tmp_path: Path) -> None:
     (tmp_path / "b.xml").write_text("<Project><Tasks>")
     with pytest.raises(ProjectFileError, match=r"a\.xml: not an MSPDI file \(root element 'Workbook'"):
         read_project_file(tmp_path / "a.xml", SRC)
+    pmxml = tmp_path / "p6.xml"  # Primavera P6's export: XML, a project plan, but not MSPDI
+    pmxml.write_text(
+        '<APIBusinessObjects xmlns="http://xmlns.oracle.com/Primavera/P6/V8.3/API/BusinessObjects">'
+        "<Project><Name>P</Name></Project></APIBusinessObjects>"
+    )
+    with pytest.raises(
+        ProjectFileError, match=r"p6\.xml: not an MSPDI file \(root element 'APIBusinessObjects'"
+    ):
+        read_project_file(pmxml, SRC)
     with pytest.raises(ProjectFileError, match=r"b\.xml: not well-formed XML"):
         read_project_file(tmp_path / "b.xml", SRC)
 
@@ -344,7 +355,7 @@ def test_mpxj_reading_gives_the_same_tasks_as_the_native_reader(tmp_path: Path) 
         print(f"SKIP reason: {why}")
         pytest.skip(f"mpxj parity needs mpxj + Java: {why}")
     path = render(generate(), tmp_path, ["P-1001"])[0]
-    via_mpxj = map_elements(mpp.read_mpp(path, path.name), SRC, path.name, path.stem)
+    via_mpxj = ProjectPlan(mpp.read_mpp(path, path.name), SRC, path.name, path.stem).records()
     assert _tasks(via_mpxj) == _tasks(read_project_file(path, SRC))
     twin = Path(__file__).parent / "data"
     if (twin / "twin.mpp").exists():

@@ -1,0 +1,99 @@
+"""Twin parity: each plan Microsoft Project saved both as .mpp and as MSPDI XML gives the same records.
+
+The files are real (MPXJ's test corpus, in the shared data folder beside the checkout; CI has it, so a
+missing folder fails rather than skips). The .mpp side runs through mpxj in one JVM for the session.
+Where the two files themselves differ, the test says so and compares the rest:
+- an XML from an older Project version has no project GUID, so its project id is the file stem: ids are
+  compared with the project id replaced by ``P``; the project's ``key``/``name`` fall back to the file
+  name on both sides (neither file has a title), and file names differ; each twin was saved at its own
+  moment (``LastSaved``, the project's ``source_updated_at``);
+- ``mspditimephased.xml`` holds one malformed timephased date (``2008-12-04T17:-0:00``, assignment 6): the
+  XML side quarantines that segment, so assignment 6's days are left out of the comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.microsoft import mpp
+from connectors.microsoft.mspdi import ProjectFileRecords, read_project_file
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "msproject"
+PAIRS = {
+    "timephased": ("mpp14timephased.mpp", "mspditimephased.xml"),
+    "nulltasks": ("mpp14nulltasks.mpp", "mspdinulltasks.xml"),
+    "splittask": ("mpp14splittask.mpp", "mspdisplittask.xml"),
+    "durations": ("task-durations-project2019-mpp14.mpp", "task-durations-project2019-mspdi.xml"),
+    "costs": ("task-costs-project2016-mpp14.mpp", "task-costs-project2016-mspdi.xml"),
+}
+# The file name stands in for a missing title, and each file has its own save time: they differ by nature.
+FILE_NAMED = ("key", "name", "source_updated_at")
+
+
+@pytest.fixture(scope="session")
+def twins() -> dict[str, tuple[ProjectFileRecords, ProjectFileRecords]]:
+    assert DATA.is_dir(), f"the twin plans are missing: {DATA} (shared/data/msproject beside the checkout)"
+    why = mpp.available()
+    assert why is None, why
+    return {
+        k: (read_project_file(DATA / m, "s"), read_project_file(DATA / x, "s")) for k, (m, x) in PAIRS.items()
+    }
+
+
+def _records(recs: ProjectFileRecords, entity: str) -> dict[str, dict[str, Any]]:
+    pid = recs.projects[0].source_id
+    out = {}
+    for rtype, rows in recs.by_type().items():
+        if rtype.entity != entity:
+            continue
+        for r in rows:
+            d = {
+                k: v.replace(pid, "P") if isinstance(v, str) else v
+                for k, v in ((k, getattr(r, k)) for k in r.field_names())
+            }
+            if entity == "project":
+                d = {k: v for k, v in d.items() if k not in FILE_NAMED}
+            out[d["source_id"]] = d
+    return out
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("entity", ["project", "person", "task"])
+def test_twins_give_the_same_records(twins: dict, pair: str, entity: str) -> None:
+    from_mpp, from_xml = (_records(r, entity) for r in twins[pair])
+    assert from_mpp == from_xml
+
+
+@pytest.mark.parametrize("pair", [p for p in PAIRS if p != "timephased"])
+def test_twins_give_the_same_daily_planned_work(twins: dict, pair: str) -> None:
+    from_mpp, from_xml = (_records(r, "planned_work") for r in twins[pair])
+    assert len(from_xml) > len(twins[pair][1].projects)  # daily rows, not one per assignment
+    assert from_mpp == from_xml
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contoured assignments: mpxj's calendar split of the .mpp's contour segments does not yet land"
+    " on the days and totals Microsoft Project wrote in the XML (e.g. assignment 4: 57.3 h vs 75 h)",
+)
+def test_timephased_twins_give_the_same_daily_planned_work(twins: dict) -> None:
+    from_mpp, from_xml = (_records(r, "planned_work") for r in twins["timephased"])
+    (bad,) = twins["timephased"][1].rejected
+    assert bad.locator == "mspditimephased.xml#Assignment UID=6 TimephasedData" and "17:-0:00" in bad.raw
+    keep = lambda recs: {k: v for k, v in recs.items() if not k.startswith("P:A6:")}  # noqa: E731
+    assert keep(from_mpp) == keep(from_xml)
+
+
+def test_mpp_planned_work_is_daily_and_null_tasks_are_no_tasks(twins: dict) -> None:
+    timephased, _ = twins["timephased"]
+    assert len(timephased.planned_work) > 500  # was 40: one row per assignment
+    nulls, _ = twins["nulltasks"]
+    assert len(nulls.tasks) == 5 and all(t.name for t in nulls.tasks)  # blank rows: no tasks, no parents
+    assert all(
+        t.parent_source_id is None or t.parent_source_id in {x.source_id for x in nulls.tasks}
+        for t in nulls.tasks
+    )
+    assert all(t.created_at is not None for t in nulls.tasks)  # MSPDI's CreateDate (was looked up as Created)
