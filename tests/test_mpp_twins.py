@@ -13,6 +13,8 @@ Where the two files themselves differ, the test says so and compares the rest:
 
 from __future__ import annotations
 
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -74,22 +76,37 @@ def test_twins_give_the_same_daily_planned_work(twins: dict, pair: str) -> None:
     assert from_mpp == from_xml
 
 
+def _by_assignment(recs: ProjectFileRecords) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for p in recs.planned_work:
+        totals[p.source_id.split(":")[-2]] += p.planned_hours
+    return totals
+
+
+def test_timephased_twins_plan_the_same_hours_per_assignment(twins: dict) -> None:
+    from_mpp, from_xml = twins["timephased"]
+    (bad,) = from_xml.rejected
+    assert bad.locator == "mspditimephased.xml#Assignment UID=6 TimephasedData" and "17:-0:00" in bad.raw
+    assert len(from_mpp.planned_work) > 500  # daily rows (was 40: one per assignment)
+    mpp_hours, xml_hours = _by_assignment(from_mpp), _by_assignment(from_xml)
+    assert mpp_hours.keys() == xml_hours.keys() and len(mpp_hours) == 40
+    for a in mpp_hours.keys() - {"A6"}:  # the XML wrote seconds as "59M60S": within 0.02 h
+        assert abs(mpp_hours[a] - xml_hours[a]) <= Decimal("0.02"), a
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="contoured assignments: mpxj's calendar split of the .mpp's contour segments does not yet land"
-    " on the days and totals Microsoft Project wrote in the XML (e.g. assignment 4: 57.3 h vs 75 h)",
+    reason="a night-shift calendar (assignments from 23:00) and edited contours: the XML's segments"
+    " cross midnight or are hourly, and without reading MSPDI calendars a segment cannot be split at"
+    " midnight the way mpxj splits the .mpp; 19 of the 40 assignments differ in which day holds the hours",
 )
 def test_timephased_twins_give_the_same_daily_planned_work(twins: dict) -> None:
     from_mpp, from_xml = (_records(r, "planned_work") for r in twins["timephased"])
-    (bad,) = twins["timephased"][1].rejected
-    assert bad.locator == "mspditimephased.xml#Assignment UID=6 TimephasedData" and "17:-0:00" in bad.raw
     keep = lambda recs: {k: v for k, v in recs.items() if not k.startswith("P:A6:")}  # noqa: E731
     assert keep(from_mpp) == keep(from_xml)
 
 
-def test_mpp_planned_work_is_daily_and_null_tasks_are_no_tasks(twins: dict) -> None:
-    timephased, _ = twins["timephased"]
-    assert len(timephased.planned_work) > 500  # was 40: one row per assignment
+def test_mpp_null_tasks_are_no_tasks_and_create_dates_are_read(twins: dict) -> None:
     nulls, _ = twins["nulltasks"]
     assert len(nulls.tasks) == 5 and all(t.name for t in nulls.tasks)  # blank rows: no tasks, no parents
     assert all(

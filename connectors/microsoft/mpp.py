@@ -74,7 +74,7 @@ def _iso(duration: Any, hours_per_day: float = 8.0) -> str:
     seconds = (hours * 3600).quantize(Decimal("0.001"))
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
-    return f"PT{int(h)}H{int(m)}M{s.normalize()}S"
+    return f"PT{int(h)}H{int(m)}M{s.normalize():f}S"
 
 
 def _cur(v: Any) -> str:
@@ -156,47 +156,69 @@ def _assignment(a: Any) -> dict[str, Any]:
     }
 
 
-def _days(a: Any) -> list[Any]:
-    """The assignment's days as mpxj ranges of 24 hours from its start: the segments Microsoft Project
-    writes in MSPDI, so mpxj's calendar-aware split yields what the MSPDI twin holds, day for day."""
+def _windows(raw: Any) -> Any:
+    """The days of mpxj's raw timephased segments as Microsoft Project writes them in MSPDI: 24 hours at
+    a time from each segment's start, the last one cut at its finish (where the contour changes)."""
     from java.time import LocalDateTime  # type: ignore[import-not-found]
+    from java.util import ArrayList  # type: ignore[import-not-found]
     from org.mpxj import LocalDateTimeRange  # type: ignore[import-not-found]
 
-    starts = [str(d.toString()) for d in (a.getStart(), a.getActualStart()) if d is not None]
-    finishes = [str(d.toString()) for d in (a.getFinish(), a.getActualFinish()) if d is not None]
-    if not starts or not finishes:
-        return []
-    day, last = datetime.fromisoformat(min(starts)), datetime.fromisoformat(max(finishes))
-    ranges = []
-    while day < last:
-        nxt = day + timedelta(1)
-        ranges.append(
-            LocalDateTimeRange(LocalDateTime.parse(day.isoformat()), LocalDateTime.parse(nxt.isoformat()))
-        )
-        day = nxt
+    ranges = ArrayList()
+    for seg in raw or ():
+        day, end = (datetime.fromisoformat(str(d.toString())) for d in (seg.getStart(), seg.getFinish()))
+        while day < end:
+            nxt = min(day + timedelta(1), end)
+            ranges.add(
+                LocalDateTimeRange(LocalDateTime.parse(day.isoformat()), LocalDateTime.parse(nxt.isoformat()))
+            )
+            day = nxt
     return ranges
 
 
 def _timephased(a: Any) -> list[dict[str, str]]:
-    """mpxj's calendar-aware daily values as MSPDI TimephasedData, one 24-hour segment a day (types 1
-    remaining, 2 actual, 4/5 baseline work/cost, 6 actual cost), as Microsoft Project writes them."""
-    from java.util import ArrayList  # type: ignore[import-not-found]
+    """mpxj's timephased values as MSPDI TimephasedData (types 1 remaining, 2 actual, 4/5 baseline work
+    and cost, 6 actual cost): the same day segments as the MSPDI twin, each valued by mpxj over the
+    assignment's calendar, so both formats map to the same daily PlannedWork."""
     from org.mpxj import TimeUnit  # type: ignore[import-not-found]
 
-    ranges = ArrayList(_days(a))
-    if ranges.isEmpty():
-        return []
     hours = TimeUnit.HOURS
     series = (
-        (TP_REMAINING_WORK, a.getTimephasedRemainingRegularWork(ranges, hours), _iso),
-        (TP_ACTUAL_WORK, a.getTimephasedActualRegularWork(ranges, hours), _iso),
-        (TP_BASELINE_WORK, a.getTimephasedBaselineWork(0, ranges, hours), _iso),
-        (TP_BASELINE_COST, a.getTimephasedBaselineCost(0, ranges), _cur),
-        (TP_ACTUAL_COST, a.getTimephasedActualCost(ranges), _cur),
+        (
+            TP_REMAINING_WORK,
+            a.getRawTimephasedRemainingRegularWork(),
+            a.getTimephasedRemainingRegularWork,
+            (hours,),
+            _iso,
+        ),
+        (
+            TP_ACTUAL_WORK,
+            a.getRawTimephasedActualRegularWork(),
+            a.getTimephasedActualRegularWork,
+            (hours,),
+            _iso,
+        ),
+        (
+            TP_BASELINE_WORK,
+            a.getRawTimephasedBaselineWork(0),
+            partial(a.getTimephasedBaselineWork, 0),
+            (hours,),
+            _iso,
+        ),
+        (
+            TP_BASELINE_COST,
+            a.getRawTimephasedBaselineCost(0),
+            partial(a.getTimephasedBaselineCost, 0),
+            (),
+            _cur,
+        ),
+        (TP_ACTUAL_COST, a.getRawTimephasedActualCost(), a.getTimephasedActualCost, (), _cur),
     )
     out: list[dict[str, str]] = []
-    for kind, values, render in series:
-        for r, v in zip(ranges, values or (), strict=False):
+    for kind, raw, values_of, unit, render in series:
+        ranges = _windows(raw)
+        if ranges.isEmpty():
+            continue
+        for r, v in zip(ranges, values_of(ranges, *unit), strict=True):
             if v is not None:
                 out.append(
                     {

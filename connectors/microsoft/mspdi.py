@@ -502,24 +502,27 @@ def _q(v: Decimal | None, step: Decimal) -> Decimal | None:
 def _spread(
     start: datetime, finish: datetime, value: Decimal, window: tuple[time, time]
 ) -> list[tuple[date, Decimal]]:
-    """A timephased segment's value over the days whose working hours it overlaps.
+    """A timephased segment's value on the days whose working hours it overlaps.
 
     A day's working hours are taken as the project's default start to finish time. Microsoft Project
-    writes daily segments as 24 hours from a start time (``09:00`` to ``09:00`` next day): one day, the
-    one whose hours it covers. A longer segment (a flat contour) is spread evenly over its weekdays:
-    without the calendar we assume the standard Monday–Friday week.
+    writes a day as 24 hours from the assignment's (or a contour's) start, ``09:00`` to ``09:00`` or
+    ``23:00`` to ``23:00``: its value goes to the day it overlaps most. A longer segment (a flat contour)
+    is spread evenly over its weekdays: without the calendar we assume the standard Monday–Friday week.
     """
-    days: list[date] = []
+    overlaps: dict[date, timedelta] = {}
     day = start.date()
     while datetime.combine(day, window[0]) < finish:
-        if min(finish, datetime.combine(day, window[1])) > max(start, datetime.combine(day, window[0])):
-            days.append(day)
+        hours = min(finish, datetime.combine(day, window[1])) - max(start, datetime.combine(day, window[0]))
+        if hours > timedelta(0):
+            overlaps[day] = hours
         day += timedelta(1)
-    if len(days) <= 1:
-        return [(days[0] if days else start.date(), value)]
-    work = [d for d in days if d.weekday() < 5] or days
-    share = value / len(work)
-    return [(d, share) for d in work]
+    if not overlaps:
+        return [(start.date(), value)]
+    if finish - start <= timedelta(1):
+        return [(max(overlaps, key=lambda d: overlaps[d]), value)]
+    days = [d for d in overlaps if d.weekday() < 5] or list(overlaps)
+    share = value / len(days)
+    return [(d, share) for d in days]
 
 
 def _time(text: str | None, default: time) -> time:
