@@ -273,51 +273,51 @@ def test_a_file_is_skipped_only_when_all_four_parts_are_on_record_with_its_finge
     (unit,) = stream.items(StreamState())
     assert unit.name == "P-1003.xml"
     assert [i.name for i in unit.parts] == [
-        f"P-1003.xml#{e}" for e in ("project", "person", "task", "planned_work")
+        f"P-1003.xml#{e}" for e in ("planned_work", "task", "project", "person")
     ]
     loaded = {i.name: i.fingerprint for i in unit.parts}
     assert list(stream.items(StreamState(items=loaded))) == []
     assert len(list(stream.items(StreamState(items=loaded, mode="backfill")))) == 1
     # A file whose parts are not all on record (a crash of older code between them) loads again, whole.
-    partial = {k: v for k, v in loaded.items() if not k.endswith("#planned_work")}
+    partial = {k: v for k, v in loaded.items() if not k.endswith("#person")}
     (again,) = stream.items(StreamState(items=partial))
     assert len(again.parts) == 4
 
 
-REFUSE_PLANNED_WORK = {
+REFUSE_PEOPLE = {
     "sqlite": [
-        "CREATE TRIGGER refuse_planned_work BEFORE INSERT ON planned_work"
-        " BEGIN SELECT RAISE(ABORT, 'planned work refused'); END"
+        "CREATE TRIGGER refuse_person BEFORE INSERT ON person"
+        " BEGIN SELECT RAISE(ABORT, 'people refused'); END"
     ],
     "postgresql": [
-        "CREATE FUNCTION refuse_planned_work() RETURNS trigger LANGUAGE plpgsql"
-        " AS $$ BEGIN RAISE EXCEPTION 'planned work refused'; END $$",
-        "CREATE TRIGGER refuse_planned_work BEFORE INSERT ON planned_work"
-        " FOR EACH ROW EXECUTE FUNCTION refuse_planned_work()",
+        "CREATE FUNCTION refuse_person() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'people refused'; END $$",
+        "CREATE TRIGGER refuse_person BEFORE INSERT ON person"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_person()",
     ],
 }
 
 
-ALLOW_PLANNED_WORK = {
-    "sqlite": "DROP TRIGGER refuse_planned_work",
-    "postgresql": "DROP TRIGGER refuse_planned_work ON planned_work",
+ALLOW_PEOPLE = {
+    "sqlite": "DROP TRIGGER refuse_person",
+    "postgresql": "DROP TRIGGER refuse_person ON person",
 }
 
 
 def test_a_project_file_failing_mid_load_leaves_nothing_and_loads_whole_next_time(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # The database refuses the planned work, the file's last part, after project, people and tasks
+    # The database refuses the people, the file's last part, after planned work, tasks and the project
     # have been merged: none of them may stay, and the next run must not take the file as loaded.
     folder = tmp_path / "plans"
     (path,) = render(generate(), folder, ["P-1001"])
     expected = {rtype.entity: len(rows) for rtype, rows in read_project_file(path, SRC).by_type().items()}
     assert all(expected.values())
     with engine.begin() as c:
-        for ddl in REFUSE_PLANNED_WORK[engine.dialect.name]:
+        for ddl in REFUSE_PEOPLE[engine.dialect.name]:
             c.exec_driver_sql(ddl)
     stream = ProjectFilesStream(SRC, "project_files", folder)
-    with pytest.raises(DBAPIError, match="planned work refused"):
+    with pytest.raises(DBAPIError, match="people refused"):
         run(engine, stream)
     assert {e: _count(engine, e) for e in expected} == {e: 0 for e in expected}
     with engine.connect() as c:
@@ -325,7 +325,7 @@ def test_a_project_file_failing_mid_load_leaves_nothing_and_loads_whole_next_tim
         assert c.execute(select(sync_run.c.status)).scalars().all() == ["failed"]
 
     with engine.begin() as c:
-        c.exec_driver_sql(ALLOW_PLANNED_WORK[engine.dialect.name])
+        c.exec_driver_sql(ALLOW_PEOPLE[engine.dialect.name])
     retry = run(engine, stream)
     assert (retry.status, retry.requests) == ("succeeded", 4)
     assert {e: _count(engine, e) for e in expected} == expected
