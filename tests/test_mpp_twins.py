@@ -13,6 +13,9 @@ Where the two files themselves differ, the test says so and compares the rest:
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -114,3 +117,30 @@ def test_mpp_null_tasks_are_no_tasks_and_create_dates_are_read(twins: dict) -> N
         for t in nulls.tasks
     )
     assert all(t.created_at is not None for t in nulls.tasks)  # MSPDI's CreateDate (was looked up as Created)
+
+
+def _inspect(path: Path) -> subprocess.CompletedProcess[str]:
+    """``pmo inspect`` in its own process: the JVM writes to the process's stdout, not to Python's."""
+    cli = [sys.executable, "-m", "flows.cli", "inspect", str(path)]
+    return subprocess.run(cli, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+
+
+def test_inspect_prints_only_json_on_stdout_for_an_mpp() -> None:
+    done = _inspect(DATA / "mpp14nulltasks.mpp")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]  # no log4j line before the JSON
+    assert [r["entity"] for r in rows].count("task") == 5 and "log4j" not in done.stderr.lower()
+
+
+def test_inspect_refuses_a_primavera_xml_on_stderr(tmp_path: Path) -> None:
+    p6 = tmp_path / "export.xml"
+    p6.write_text(
+        '<?xml version="1.0"?><APIBusinessObjects xmlns="http://xmlns.oracle.com/Primavera/P6/V8.3/API/'
+        'BusinessObjects"><Project><Name>P</Name></Project></APIBusinessObjects>'
+    )
+    done = _inspect(p6)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.strip() == (
+        "✗ export.xml: not an MSPDI file (root element 'APIBusinessObjects', expected 'Project');"
+        " save the plan from Microsoft Project as XML (File › Save As › XML)"
+    )

@@ -292,8 +292,7 @@ REFUSE_PEOPLE = {
     "postgresql": [
         "CREATE FUNCTION refuse_person() RETURNS trigger LANGUAGE plpgsql"
         " AS $$ BEGIN RAISE EXCEPTION 'people refused'; END $$",
-        "CREATE TRIGGER refuse_person BEFORE INSERT ON person"
-        " FOR EACH ROW EXECUTE FUNCTION refuse_person()",
+        "CREATE TRIGGER refuse_person BEFORE INSERT ON person FOR EACH ROW EXECUTE FUNCTION refuse_person()",
     ],
 }
 
