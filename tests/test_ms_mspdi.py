@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from support import count_rows
 
 from connectors.base import StreamState
-from connectors.microsoft import mpp
+from connectors.microsoft import files, mpp
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.mspdi import (
     HostileFileError,
@@ -28,7 +31,7 @@ from connectors.microsoft.mspdi import (
 from flows.runner import run
 from sandbox.mspdi import render
 from sandbox.portfolio import generate
-from warehouse.schema import ENTITY_TABLES, quarantine, sync_item, sync_run
+from warehouse.schema import ENTITY_TABLES, quarantine, sync_item, sync_lock, sync_run
 
 SRC = "projectfiles:pmo"
 
@@ -374,3 +377,36 @@ def test_mpp_without_mpxj_is_a_clear_item_error(tmp_path: Path, monkeypatch: pyt
         ProjectFileError, match=r"plan\.mpp: reading \.mpp files needs the optional mpxj extra"
     ):
         read_project_file(p, SRC)
+
+
+def test_a_long_streamed_load_survives_another_connection_committing(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run lock's heartbeat commits every 30 s on its own connection; a plan streamed into the
+    # warehouse for longer than that must still merge (SQLite refused with "database is locked" when
+    # the load had read the main schema before the other commit).
+    (path,) = render(generate(), tmp_path / "plans", ["P-1001"])
+    expected = {rtype.entity: len(rows) for rtype, rows in read_project_file(path, SRC).by_type().items()}
+    plans = ProjectFilesStream(SRC, "project_files", tmp_path / "plans")
+    monkeypatch.setattr(files, "BATCH", 50)  # several batches staged before the other commit
+
+    def committing(records: Callable[[], Iterable[Any]]) -> Callable[[], Iterator[Any]]:
+        def stream() -> Iterator[Any]:
+            for n, r in enumerate(records()):
+                if n == 3 * files.BATCH:  # mid-load, batches staged, as a heartbeat would
+                    with engine.begin() as c:
+                        assert c.execute(sync_lock.update().values(heartbeat_at=datetime.now(UTC))).rowcount
+                yield r
+
+        return stream
+
+    class Heartbeating:
+        source, name = plans.source, plans.name
+
+        def items(self, state: StreamState) -> Iterator[Any]:
+            for unit in plans.items(state):
+                unit.parts[0].records = committing(unit.parts[0].records)
+                yield unit
+
+    assert run(engine, Heartbeating()).status == "succeeded"
+    assert {e: _count(engine, e) for e in expected} == expected
