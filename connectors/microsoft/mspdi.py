@@ -2,7 +2,8 @@
 
 Reading is split in two so .mpp and MSPDI share one mapping: a *reader* turns a file into plain element
 dicts (MSPDI element name → text, as MSPDI writes it: ISO-8601 durations, currency ×100), and
-``ProjectFileMapper`` turns those dicts into Project, Task, Person and PlannedWork records.
+``ProjectPlan`` turns those dicts into Project, Task, Person and PlannedWork records as streams, reading
+the file twice at most rather than holding its records.
 
 MSPDI is parsed with defusedxml's ``iterparse``: a DTD, an entity declaration or an external reference
 refuses the file (MSPDI never needs them; they are how XXE and "billion laughs" attacks work), and each
