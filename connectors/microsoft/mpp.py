@@ -1,7 +1,7 @@
 """``.mpp`` files through the optional ``mpxj`` extra (Java via JPype), mapped by the MSPDI mapping.
 
 mpxj reads the binary file; this module renders what it read as MSPDI-shaped element dicts (ISO-8601
-durations, currency ×100, the same element names), so ``ProjectFileMapper`` maps both formats with one
+durations, currency ×100, the same element names), so ``ProjectPlan`` maps both formats with one
 code path and an .mpp and its MSPDI twin give the same records.
 """
 
