@@ -8,7 +8,9 @@ Where the two files themselves differ, the test says so and compares the rest:
   name on both sides (neither file has a title), and file names differ; each twin was saved at its own
   moment (``LastSaved``, the project's ``source_updated_at``);
 - ``mspditimephased.xml`` holds one malformed timephased date (``2008-12-04T17:-0:00``, assignment 6): the
-  XML side quarantines that segment, so assignment 6's days are left out of the comparison.
+  XML side quarantines that segment, so assignment 6's days are left out of the comparison;
+- Microsoft Project rounds the timephased values it writes to XML (4.001 h where the .mpp holds 4 h), so
+  that pair's daily hours agree within 0.01 h.
 """
 
 from __future__ import annotations
@@ -97,16 +99,21 @@ def test_timephased_twins_plan_the_same_hours_per_assignment(twins: dict) -> Non
         assert abs(mpp_hours[a] - xml_hours[a]) <= Decimal("0.02"), a
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a night-shift calendar (assignments from 23:00) and edited contours: the XML's segments"
-    " cross midnight or are hourly, and without reading MSPDI calendars a segment cannot be split at"
-    " midnight the way mpxj splits the .mpp; 19 of the 40 assignments differ in which day holds the hours",
-)
 def test_timephased_twins_give_the_same_daily_planned_work(twins: dict) -> None:
+    """Day for day, on calendar days: the XML's segments (24 hours from 09:00 or 23:00, a night shift)
+    split by the resources' calendars match mpxj's split of the .mpp. Microsoft Project rounds the
+    XML's values (``PT0H0M3.6S`` more here and there): hours agree within 0.01 h a day."""
     from_mpp, from_xml = (_records(r, "planned_work") for r in twins["timephased"])
     keep = lambda recs: {k: v for k, v in recs.items() if not k.startswith("P:A6:")}  # noqa: E731
-    assert keep(from_mpp) == keep(from_xml)
+    from_mpp, from_xml = keep(from_mpp), keep(from_xml)
+    assert from_mpp.keys() == from_xml.keys() and len(from_mpp) > 500
+    close = ("planned_hours", "planned_cost")
+    for key, row in from_mpp.items():
+        other = from_xml[key]
+        assert {k: v for k, v in row.items() if k not in close} == {
+            k: v for k, v in other.items() if k not in close
+        }, key
+        assert abs(row["planned_hours"] - other["planned_hours"]) <= Decimal("0.01"), key
 
 
 def test_mpp_null_tasks_are_no_tasks_and_create_dates_are_read(twins: dict) -> None:

@@ -400,3 +400,57 @@ def test_a_long_streamed_load_survives_another_connection_committing(
 
     assert run(engine, Heartbeating()).status == "succeeded"
     assert {e: _count(engine, e) for e in expected} == expected
+
+
+CALENDAR_PLAN = """<?xml version="1.0" encoding="UTF-8"?>
+<Project xmlns="http://schemas.microsoft.com/project">
+  <GUID>AAAAAAAA-0000-0000-0000-000000000002</GUID><CalendarUID>1</CalendarUID>
+  <DefaultStartTime>09:00:00</DefaultStartTime><DefaultFinishTime>17:30:00</DefaultFinishTime>
+  <Calendars>
+    <Calendar><UID>1</UID><Name>Standard</Name><BaseCalendarUID>-1</BaseCalendarUID><WeekDays>
+      <WeekDay><DayType>1</DayType><DayWorking>0</DayWorking></WeekDay>
+      <WeekDay><DayType>2</DayType><DayWorking>1</DayWorking><WorkingTimes>
+        <WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>
+        <WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes></WeekDay>
+      <WeekDay><DayType>3</DayType><DayWorking>1</DayWorking><WorkingTimes>
+        <WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>
+        <WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes></WeekDay>
+      <WeekDay><DayType>4</DayType><DayWorking>1</DayWorking><WorkingTimes>
+        <WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>
+        <WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes></WeekDay>
+      <WeekDay><DayType>5</DayType><DayWorking>1</DayWorking><WorkingTimes>
+        <WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>
+        <WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes></WeekDay>
+      <WeekDay><DayType>6</DayType><DayWorking>1</DayWorking><WorkingTimes>
+        <WorkingTime><FromTime>08:00:00</FromTime><ToTime>12:00:00</ToTime></WorkingTime>
+        <WorkingTime><FromTime>13:00:00</FromTime><ToTime>17:00:00</ToTime></WorkingTime></WorkingTimes></WeekDay>
+      <WeekDay><DayType>7</DayType><DayWorking>0</DayWorking></WeekDay>
+    </WeekDays></Calendar>
+    <Calendar><UID>2</UID><Name>Ines</Name><BaseCalendarUID>1</BaseCalendarUID><Exceptions><Exception>
+      <TimePeriod><FromDate>2026-01-09T00:00:00</FromDate><ToDate>2026-01-09T23:59:00</ToDate></TimePeriod>
+      <DayWorking>0</DayWorking></Exception></Exceptions></Calendar>
+  </Calendars>
+  <Tasks><Task><UID>1</UID><ID>1</ID><Name>Work</Name><OutlineLevel>1</OutlineLevel></Task></Tasks>
+  <Resources><Resource><UID>1</UID><Name>Ines</Name><CalendarUID>2</CalendarUID></Resource></Resources>
+  <Assignments><Assignment><UID>3</UID><TaskUID>1</TaskUID><ResourceUID>1</ResourceUID>
+    <TimephasedData><Type>1</Type><Start>2026-01-08T09:00:00</Start><Finish>2026-01-09T09:00:00</Finish>
+      <Value>PT8H0M0S</Value></TimephasedData>
+    <TimephasedData><Type>1</Type><Start>2026-01-09T09:00:00</Start><Finish>2026-01-13T09:00:00</Finish>
+      <Value>PT8H0M0S</Value></TimephasedData>
+  </Assignment></Assignments>
+</Project>
+"""
+
+
+def test_timephased_segments_are_split_by_the_resources_calendar(tmp_path: Path) -> None:
+    # Thu 8 Jan 09:00 → Fri 09:00 would hold Thursday's 7 working hours and Friday's first one, but
+    # Ines's own calendar takes Friday 9 off (an exception on her base calendar): all 8 h are Thursday's.
+    # The next segment, Fri 09:00 → Tue 09:00, has Monday's 8 working hours and Tuesday's first one.
+    p = tmp_path / "cal.xml"
+    p.write_text(CALENDAR_PLAN, encoding="utf-8")
+    pw = {str(r.work_date): r.planned_hours for r in read_project_file(p, SRC).planned_work}
+    assert pw == {
+        "2026-01-08": Decimal("8.0000"),
+        "2026-01-12": Decimal("7.1111"),
+        "2026-01-13": Decimal("0.8889"),
+    }

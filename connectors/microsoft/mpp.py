@@ -8,7 +8,7 @@ code path and an .mpp and its MSPDI twin give the same records.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -157,8 +157,8 @@ def _assignment(a: Any) -> dict[str, Any]:
 
 
 def _windows(raw: Any) -> Any:
-    """The days of mpxj's raw timephased segments as Microsoft Project writes them in MSPDI: 24 hours at
-    a time from each segment's start, the last one cut at its finish (where the contour changes)."""
+    """mpxj's raw timephased segments cut at each midnight: calendar days, which mpxj values exactly
+    over the assignment's calendar (the MSPDI side splits its segments by the same calendar)."""
     from java.time import LocalDateTime  # type: ignore[import-not-found]
     from java.util import ArrayList  # type: ignore[import-not-found]
     from org.mpxj import LocalDateTimeRange  # type: ignore[import-not-found]
@@ -167,7 +167,7 @@ def _windows(raw: Any) -> Any:
     for seg in raw or ():
         day, end = (datetime.fromisoformat(str(d.toString())) for d in (seg.getStart(), seg.getFinish()))
         while day < end:
-            nxt = min(day + timedelta(1), end)
+            nxt = min(datetime.combine(day.date() + timedelta(1), time()), end)
             ranges.add(
                 LocalDateTimeRange(LocalDateTime.parse(day.isoformat()), LocalDateTime.parse(nxt.isoformat()))
             )

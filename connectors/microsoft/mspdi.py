@@ -34,7 +34,12 @@ from model.status import status_from_percent
 NS = "{http://schemas.microsoft.com/project}"
 HOURS = Decimal("0.0001")
 MONEY = Decimal("0.0001")
-_COLLECTIONS = {"Tasks": "task", "Resources": "resource", "Assignments": "assignment"}
+_COLLECTIONS = {
+    "Calendars": "calendar",
+    "Tasks": "task",
+    "Resources": "resource",
+    "Assignments": "assignment",
+}
 _DURATION = re.compile(
     r"^(-)?P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
@@ -118,6 +123,68 @@ def _element_dict(elem: Any) -> dict[str, Any]:
     return out
 
 
+def _kids(elem: Any, name: str) -> list[Any]:
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _field(elem: Any, name: str) -> str:
+    return next((c.text or "" for c in elem if _local(c.tag) == name), "").strip()
+
+
+def _calendar(elem: Any) -> dict[str, Any]:
+    """A Calendar → ``{"UID", "BaseCalendarUID", "days": {DayType: hours}, "exceptions": [(from, to,
+    hours)]}``, hours being ``(from, to)`` times of day (DayType 1 is Sunday; no hours, a day off). A day
+    whose times do not parse is left out: the base calendar, or the plain spread, stands in for it."""
+
+    def hours(day: Any) -> list[tuple[time, time]]:
+        if _field(day, "DayWorking") != "1":
+            return []
+        return [
+            (time.fromisoformat(_field(w, "FromTime")), time.fromisoformat(_field(w, "ToTime")))
+            for wt in _kids(day, "WorkingTimes")
+            for w in _kids(wt, "WorkingTime")
+            if _field(w, "FromTime") and _field(w, "ToTime")
+        ]
+
+    def period(day: Any) -> tuple[date, date] | None:
+        tp = next(iter(_kids(day, "TimePeriod")), None)
+        if tp is None or not _field(tp, "FromDate") or not _field(tp, "ToDate"):
+            return None
+        return parse_datetime(_field(tp, "FromDate")).date(), parse_datetime(_field(tp, "ToDate")).date()
+
+    cal: dict[str, Any] = {"UID": _field(elem, "UID"), "BaseCalendarUID": _field(elem, "BaseCalendarUID")}
+    cal["days"], cal["exceptions"] = {}, []
+    days = [d for wds in _kids(elem, "WeekDays") for d in _kids(wds, "WeekDay")]
+    exceptions = [e for exs in _kids(elem, "Exceptions") for e in _kids(exs, "Exception")]
+    for day in days + exceptions:
+        kind = _field(day, "DayType")
+        try:
+            if kind not in ("", "0"):
+                cal["days"][int(kind)] = hours(day)
+            elif (span := period(day)) is not None:
+                cal["exceptions"].append((*span, hours(day)))
+        except ValueError:
+            continue
+    return cal
+
+
+def _working_hours(
+    calendars: dict[str, dict[str, Any]], uid: str, day: date
+) -> list[tuple[time, time]] | None:
+    """A calendar's working times on ``day``, through its base calendars; None when none says."""
+    seen: set[str] = set()
+    while uid in calendars and uid not in seen:
+        seen.add(uid)
+        cal = calendars[uid]
+        for first, last, hours in cal["exceptions"]:
+            if first <= day <= last:
+                return hours
+        if (kind := day.isoweekday() % 7 + 1) in cal["days"]:
+            return cal["days"][kind]
+        uid = cal["BaseCalendarUID"]
+    return None
+
+
 def read_mspdi(path: Path, name: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``("project", props)``, then ``("task"|"resource"|"assignment", element dict)`` in file order.
 
@@ -148,7 +215,8 @@ def read_mspdi(path: Path, name: str = "") -> Iterator[tuple[str, dict[str, Any]
                 depth -= 1
                 stack.pop()
                 if depth == 2 and _local(stack[-1].tag) in _COLLECTIONS:
-                    yield _COLLECTIONS[_local(stack[-1].tag)], _element_dict(elem)
+                    kind = _COLLECTIONS[_local(stack[-1].tag)]
+                    yield kind, _calendar(elem) if kind == "calendar" else _element_dict(elem)
                     elem.clear()
                     stack[-1].remove(elem)
                 elif depth == 1:
@@ -214,6 +282,8 @@ class ProjectPlan:
         self._summary: dict[str, Any] = {}
         self._resources: list[dict[str, Any]] = []
         self._assignee: dict[str, tuple[Decimal, str]] = {}  # task UID → (work, person): main assignment
+        self._calendars: dict[str, dict[str, Any]] = {}  # by UID: a resource's, the project's
+        self._resource_calendars: dict[str, str] = {}  # resource UID → its calendar's UID
         self._scanned = False
         self._rejected: list[Rejected] = []
 
@@ -223,10 +293,13 @@ class ProjectPlan:
         for kind, d in self.elements():
             if kind == "project":
                 self._set_props(d)
+            elif kind == "calendar":
+                self._calendars[d["UID"]] = d
             elif kind == "task" and d.get("UID") == "0":
                 self._summary = d
             elif kind == "resource":
                 self._resources.append(d)
+                self._resource_calendars[d.get("UID", "")] = d.get("CalendarUID", "")
             elif kind == "assignment":
                 yield from self._planned(d)
                 yield from self._flush()
@@ -244,7 +317,7 @@ class ProjectPlan:
                     if task is not None:
                         yield task
                 yield from self._flush()
-            elif kind != "project":
+            elif kind in ("resource", "assignment"):  # the tasks are behind us
                 return
 
     def project(self) -> Out:
@@ -435,6 +508,7 @@ class ProjectPlan:
         person = f"{self.pid}:R{res_uid}" if res_uid and res_uid not in ("0", "-65535") else None
         work = self._get(a, "Work", parse_duration_hours, where) or Decimal(0)
         cost = self._get(a, "Cost", parse_currency, where)
+        calendar = self._resource_calendars.get(res_uid) or self.props.get("CalendarUID") or ""
         best = self._assignee.get(task_uid)
         if person and (best is None or work > best[0]):
             self._assignee[task_uid] = (work, person)
@@ -456,7 +530,9 @@ class ProjectPlan:
                 continue
             if not value:  # an empty segment of the timescale says no more than its absence
                 continue
-            for day, share in _spread(start, finish, value, self.day_window):
+            for day, share in self._by_calendar(calendar, start, finish, value) or _spread(
+                start, finish, value, self.day_window
+            ):
                 cell = days.setdefault(day, {})
                 cell[fld] = cell.get(fld, Decimal(0)) + share
         timephased = bool(days)
@@ -494,6 +570,30 @@ class ProjectPlan:
                 actual_cost=_q(c.get("actual_cost"), MONEY),
                 currency=self.currency,
             )
+
+    def _by_calendar(
+        self, uid: str, start: datetime, finish: datetime, value: Decimal
+    ) -> list[tuple[date, Decimal]] | None:
+        """A segment's value on its days in proportion to the working time the calendar gives each (a
+        24-hour segment from 09:00 holds an 08:00–09:00 of the next day); None without a calendar."""
+        shares: dict[date, timedelta] = {}
+        day = start.date()
+        while datetime.combine(day, time()) < finish:
+            hours = _working_hours(self._calendars, uid, day)
+            if hours is None:
+                return None
+            for first, last in hours:
+                end = datetime.combine(day + timedelta(1) if last == time() else day, last)
+                if (overlap := min(finish, end) - max(start, datetime.combine(day, first))) > timedelta(0):
+                    shares[day] = shares.get(day, timedelta(0)) + overlap
+            day += timedelta(1)
+        total = sum(shares.values(), timedelta(0))
+        if not total:
+            return None
+        return [
+            (d, value * Decimal(share / timedelta(seconds=1)) / Decimal(total / timedelta(seconds=1)))
+            for d, share in shares.items()
+        ]
 
 
 def _q(v: Decimal | None, step: Decimal) -> Decimal | None:
