@@ -342,8 +342,8 @@ def inspect(
     try:
         for record in inspect_file(file):
             typer.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
-    except ItemError as e:
-        console.print(f"[red]✗[/red] {file}: {e}")
+    except ItemError as e:  # stdout is the records' alone: the reason goes to stderr
+        typer.echo(f"✗ {e}", err=True)
         raise typer.Exit(1) from None
 
 

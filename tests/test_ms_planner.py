@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import zlib
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -241,9 +243,18 @@ def sim():  # type: ignore[no-untyped-def]
         yield s
 
 
-def _stream(sim: GraphSimulator, sleeps: list[float] | None = None) -> PlannerStream:
+TODAY = date(2026, 12, 2)
+
+
+def _stream(sim: GraphSimulator, sleeps: list[float] | None = None, today: date = TODAY) -> PlannerStream:
     sleeps = sleeps if sleeps is not None else []
-    return PlannerStream(SRC, GraphClient(lambda: "sim-token", sim.url, sleep=sleeps.append))
+    client = GraphClient(lambda: "sim-token", sim.url, sleep=sleeps.append)
+    return PlannerStream(SRC, client, today=lambda: today)
+
+
+def _slice(sim: GraphSimulator, today: date = TODAY) -> set[str]:
+    """The tasks whose details a run on ``today`` checks although the task is unchanged."""
+    return {t for t in sim.data.tasks if zlib.crc32(t.encode()) % 7 == today.toordinal() % 7}
 
 
 def test_planner_sync_end_to_end_incremental_and_deletes(engine: Engine, sim: GraphSimulator) -> None:
@@ -263,9 +274,10 @@ def test_planner_sync_end_to_end_incremental_and_deletes(engine: Engine, sim: Gr
     assert row.bucket and row.bucket.startswith("P-10") and row.assignee_source_id
 
     sim.log.clear()
-    sim.batch_calls = 0
+    sim.details_read.clear()
     second = run(engine, _stream(sim))
-    assert (second.rows_written, second.rows_deleted, sim.batch_calls) == (0, 0, 0)
+    assert (second.rows_written, second.rows_deleted) == (0, 0)
+    assert set(sim.details_read) == _slice(sim) and 0 < len(_slice(sim)) < n_tasks / 4  # a seventh
     assert second.requests < first.requests
 
     # ~1% of tasks change, one vanishes: only those are written, the vanished one is marked deleted.
@@ -275,9 +287,10 @@ def test_planner_sync_end_to_end_incremental_and_deletes(engine: Engine, sim: Gr
         sim.data.change_task(tid)  # a new title, a new etag
     gone = ids[-1]
     sim.data.delete_task(gone)
+    sim.details_read.clear()
     third = run(engine, _stream(sim))
     assert third.rows_written == len(changed) and third.rows_deleted == 1
-    assert sim.batch_calls == len({sim.data.tasks[t]["planId"] for t in changed})  # one $batch a plan
+    assert set(sim.details_read) == set(changed) | (_slice(sim) - {gone})
     assert _count(engine, "task", deleted=True) == 1 and _count(engine, "task") == n_tasks - 1
     with engine.connect() as c:
         t = ENTITY_TABLES["task"]
@@ -287,6 +300,40 @@ def test_planner_sync_end_to_end_incremental_and_deletes(engine: Engine, sim: Gr
             select(func.count()).select_from(sync_item).where(sync_item.c.source == SRC)
         ).scalar()
     assert items == n_tasks - 1 + len(pf.projects)  # tasks + plans remembered, the vanished one forgotten
+
+
+def test_a_details_only_change_reloads_its_task_within_the_sweep(engine: Engine, sim: GraphSimulator) -> None:
+    run(engine, _stream(sim))
+    today, later = TODAY, TODAY + timedelta(days=1)
+    seen_today = sorted(_slice(sim, today))[0]
+    seen_later = sorted(_slice(sim, later))[0]
+    for tid in (seen_today, seen_later):
+        sim.data.change_details(tid)  # the details' etag moves, the task's does not
+        assert sim.data.etag("d" + tid) != sim.data.etag(tid)
+
+    sim.details_read.clear()
+    first = run(engine, _stream(sim, today=today))
+    assert first.rows_written == 1  # the task whose slice is today's; the other waits for its day
+    assert set(sim.details_read) == _slice(sim, today)  # unchanged tasks outside the slice: not read
+    assert _description(engine, seen_today).endswith("(edited)")
+    assert not _description(engine, seen_later).endswith("(edited)")
+
+    again = run(engine, _stream(sim, today=today))
+    assert again.rows_written == 0  # remembered with the new details etag: no reload
+    later_run = run(engine, _stream(sim, today=later))
+    assert later_run.rows_written == 1 and _description(engine, seen_later).endswith("(edited)")
+    with engine.connect() as c:
+        remembered = c.execute(
+            select(sync_item.c.fingerprint).where(sync_item.c.item == f"task:{seen_later}")
+        ).scalar_one()
+    assert remembered == f"{sim.data.etag(seen_later)}|{sim.data.etag('d' + seen_later)}"
+
+
+def _description(engine: Engine, tid: str) -> str:
+    with engine.connect() as c:
+        t = ENTITY_TABLES["task"]
+        extra = c.execute(select(t.c.extra).where(t.c.source_id == tid)).scalar_one()
+    return json.loads(extra)["description"]
 
 
 def _tasks_by_plan(sim: GraphSimulator) -> dict[str, list[str]]:

@@ -259,7 +259,12 @@ class StagedLoad:
             UniqueConstraint("source_id"),
             prefixes=["TEMPORARY"],
         )
-        self.stage.drop(conn, checkfirst=True)
+        if conn.dialect.name == "sqlite":
+            # Not ``checkfirst``: its read of the main schema would pin the transaction to a snapshot, and
+            # once another connection commits (the run lock's heartbeat) the merge could not write.
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{self.stage.name}")
+        else:
+            self.stage.drop(conn, checkfirst=True)
         self.stage.create(conn)
         self._getter = attrgetter(*self.columns)
         self.rows_staged = 0

@@ -1,8 +1,10 @@
 """A folder of project files (MSPDI .xml, .mpp) as a source.
 
-Each new or changed file (by content hash) is parsed once and handed to the warehouse as one unit of
-four parts, one per record type (``<file>#project``, ``#person``, ``#task``, ``#planned_work``), because
-the staged loader merges one record type per item. The parts commit together, with their four
+Each new or changed file (by content hash) is handed to the warehouse as one unit of four parts, one per
+record type (``<file>#planned_work``, ``#task``, ``#project``, ``#person``), because the staged loader
+merges one record type per item. The parts stream: each yields its records in batches as the file is
+read (``ProjectPlan``: planned work in a first pass over the file, tasks in a second), so a plan is
+never held whole in memory. The parts commit together, with their four
 fingerprints, or not at all; a file counts as loaded only when all four are on record with its
 fingerprint, so a crash mid-file reloads the whole file. Tasks and planned work replace their project's
 rows wholesale (``replace_scope = project_source_id``), so a task deleted from the plan is marked
@@ -12,13 +14,13 @@ nothing loaded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from connectors.base import ItemError, Line, StreamState, fingerprint
-from connectors.microsoft.mspdi import ProjectFileRecords, read_project_file
+from connectors.microsoft.mspdi import ProjectPlan, open_project_file
 from model.records import Person as PersonRecord
 from model.records import PlannedWork, Project, Record, Rejected, Task
 
@@ -40,14 +42,18 @@ class ProjectFileItem:
     fingerprint: str
     record_type: type[Record]
     replace_scope: Sequence[str]
-    records: Sequence[Record]
-    rejected: Sequence[Rejected] = ()
+    records: Callable[[], Iterable[Record | Rejected]]  # one pass over the file: its records as read
 
     def lines(self) -> Iterator[Sequence[Line | Rejected]]:
         file = self.name.rpartition("#")[0]
-        batch: list[Line | Rejected] = list(self.rejected)
-        for n, r in enumerate(self.records, 1):
-            batch.append(Line(n, f"{file}#{r.source_id}", r))
+        batch: list[Line | Rejected] = []
+        n = 0
+        for r in self.records():
+            if isinstance(r, Rejected):
+                batch.append(r)
+            else:
+                n += 1
+                batch.append(Line(n, f"{file}#{r.source_id}", r))
             if len(batch) >= BATCH:
                 yield batch
                 batch = []
@@ -77,8 +83,9 @@ class UnreadableFile:
         raise self.error
 
 
-def file_items(name: str, digest: str, recs: ProjectFileRecords) -> list[ProjectFileItem]:
-    """The file's four parts: ``<file>#<entity>`` per record type, each with the file's fingerprint."""
+def file_items(name: str, digest: str, plan: ProjectPlan) -> list[ProjectFileItem]:
+    """The file's four parts: ``<file>#<entity>`` per record type, each with the file's fingerprint, in
+    the order that reads the file twice at most."""
     return [
         ProjectFileItem(
             name=f"{name}#{rtype.entity}",
@@ -86,9 +93,8 @@ def file_items(name: str, digest: str, recs: ProjectFileRecords) -> list[Project
             record_type=rtype,
             replace_scope=_SCOPES[rtype],
             records=records,
-            rejected=recs.rejected if rtype is Task else (),
         )
-        for rtype, records in recs.by_type().items()
+        for rtype, records in plan.by_type().items()
     ]
 
 
@@ -112,8 +118,8 @@ class ProjectFilesStream:
             ):
                 continue  # every part loaded from this very content
             try:
-                recs = read_project_file(path, self.source, name)
-            except ItemError as e:
+                plan = open_project_file(path, self.source, name)
+            except ItemError as e:  # refused at its start: a foreign or hostile XML, an unreadable .mpp
                 yield UnreadableFile(name, digest, e)
                 continue
-            yield ProjectFile(name, file_items(name, digest, recs))
+            yield ProjectFile(name, file_items(name, digest, plan))

@@ -2,7 +2,8 @@
 
 Reading is split in two so .mpp and MSPDI share one mapping: a *reader* turns a file into plain element
 dicts (MSPDI element name → text, as MSPDI writes it: ISO-8601 durations, currency ×100), and
-``ProjectFileMapper`` turns those dicts into Project, Task, Person and PlannedWork records.
+``ProjectPlan`` turns those dicts into Project, Task, Person and PlannedWork records as streams, reading
+the file twice at most rather than holding its records.
 
 MSPDI is parsed with defusedxml's ``iterparse``: a DTD, an entity declaration or an external reference
 refuses the file (MSPDI never needs them; they are how XXE and "billion laughs" attacks work), and each
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
@@ -32,7 +34,12 @@ from model.status import status_from_percent
 NS = "{http://schemas.microsoft.com/project}"
 HOURS = Decimal("0.0001")
 MONEY = Decimal("0.0001")
-_COLLECTIONS = {"Tasks": "task", "Resources": "resource", "Assignments": "assignment"}
+_COLLECTIONS = {
+    "Calendars": "calendar",
+    "Tasks": "task",
+    "Resources": "resource",
+    "Assignments": "assignment",
+}
 _DURATION = re.compile(
     r"^(-)?P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
@@ -116,34 +123,107 @@ def _element_dict(elem: Any) -> dict[str, Any]:
     return out
 
 
-def read_mspdi(source: IO[bytes] | str | Path, name: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``("task"|"resource"|"assignment", element dict)`` in file order, then ``("project", props)``."""
-    label = name or str(source)
-    props: dict[str, Any] = {}
+def _kids(elem: Any, name: str) -> list[Any]:
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _field(elem: Any, name: str) -> str:
+    return next((c.text or "" for c in elem if _local(c.tag) == name), "").strip()
+
+
+def _calendar(elem: Any) -> dict[str, Any]:
+    """A Calendar → ``{"UID", "BaseCalendarUID", "days": {DayType: hours}, "exceptions": [(from, to,
+    hours)]}``, hours being ``(from, to)`` times of day (DayType 1 is Sunday; no hours, a day off). A day
+    whose times do not parse is left out: the base calendar, or the plain spread, stands in for it."""
+
+    def hours(day: Any) -> list[tuple[time, time]]:
+        if _field(day, "DayWorking") != "1":
+            return []
+        return [
+            (time.fromisoformat(_field(w, "FromTime")), time.fromisoformat(_field(w, "ToTime")))
+            for wt in _kids(day, "WorkingTimes")
+            for w in _kids(wt, "WorkingTime")
+            if _field(w, "FromTime") and _field(w, "ToTime")
+        ]
+
+    def period(day: Any) -> tuple[date, date] | None:
+        tp = next(iter(_kids(day, "TimePeriod")), None)
+        if tp is None or not _field(tp, "FromDate") or not _field(tp, "ToDate"):
+            return None
+        return parse_datetime(_field(tp, "FromDate")).date(), parse_datetime(_field(tp, "ToDate")).date()
+
+    cal: dict[str, Any] = {"UID": _field(elem, "UID"), "BaseCalendarUID": _field(elem, "BaseCalendarUID")}
+    cal["days"], cal["exceptions"] = {}, []
+    days = [d for wds in _kids(elem, "WeekDays") for d in _kids(wds, "WeekDay")]
+    exceptions = [e for exs in _kids(elem, "Exceptions") for e in _kids(exs, "Exception")]
+    for day in days + exceptions:
+        kind = _field(day, "DayType")
+        try:
+            if kind not in ("", "0"):
+                cal["days"][int(kind)] = hours(day)
+            elif (span := period(day)) is not None:
+                cal["exceptions"].append((*span, hours(day)))
+        except ValueError:
+            continue
+    return cal
+
+
+def _working_hours(
+    calendars: dict[str, dict[str, Any]], uid: str, day: date
+) -> list[tuple[time, time]] | None:
+    """A calendar's working times on ``day``, through its base calendars; None when none says."""
+    seen: set[str] = set()
+    while uid in calendars and uid not in seen:
+        seen.add(uid)
+        cal = calendars[uid]
+        for first, last, hours in cal["exceptions"]:
+            if first <= day <= last:
+                return hours
+        if (kind := day.isoweekday() % 7 + 1) in cal["days"]:
+            return cal["days"][kind]
+        uid = cal["BaseCalendarUID"]
+    return None
+
+
+def read_mspdi(path: Path, name: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``("project", props)``, then ``("task"|"resource"|"assignment", element dict)`` in file order.
+
+    The schema puts the project's own elements (GUID, CurrencyCode, DefaultStartTime …) before its
+    collections, so they are yielded as soon as the first collection opens; a reader stopping early
+    (after the tasks) never parses the rest.
+    """
+    label = name or str(path)
+    props: dict[str, Any] | None = {}
     depth = 0
     stack: list[Any] = []
     try:
-        for event, elem in DET.iterparse(source, events=("start", "end"), forbid_dtd=True):
-            if event == "start":
-                depth += 1
-                stack.append(elem)
-                if depth == 1 and _local(elem.tag) != "Project":
-                    raise ProjectFileError(
-                        f"{label}: not an MSPDI file (root element {_local(elem.tag)!r}, expected 'Project')"
-                    )
-                continue
-            depth -= 1
-            stack.pop()
-            tag = _local(elem.tag)
-            if depth == 2 and _local(stack[-1].tag) in _COLLECTIONS:
-                yield _COLLECTIONS[_local(stack[-1].tag)], _element_dict(elem)
-                elem.clear()
-                stack[-1].remove(elem)
-            elif depth == 1:
-                if len(elem) == 0:
-                    props[tag] = elem.text or ""
-                elem.clear()
-                stack[-1].remove(elem)
+        with path.open("rb") as f:
+            for event, elem in DET.iterparse(f, events=("start", "end"), forbid_dtd=True):
+                tag = _local(elem.tag)
+                if event == "start":
+                    depth += 1
+                    stack.append(elem)
+                    if depth == 1 and tag != "Project":
+                        raise ProjectFileError(
+                            f"{label}: not an MSPDI file (root element {tag!r}, expected 'Project');"
+                            " save the plan from Microsoft Project as XML (File › Save As › XML)"
+                        )
+                    if depth == 2 and tag in _COLLECTIONS and props is not None:
+                        yield "project", props
+                        props = None
+                    continue
+                depth -= 1
+                stack.pop()
+                if depth == 2 and _local(stack[-1].tag) in _COLLECTIONS:
+                    kind = _COLLECTIONS[_local(stack[-1].tag)]
+                    yield kind, _calendar(elem) if kind == "calendar" else _element_dict(elem)
+                    elem.clear()
+                    stack[-1].remove(elem)
+                elif depth == 1:
+                    if len(elem) == 0 and props is not None:
+                        props[tag] = elem.text or ""
+                    elem.clear()
+                    stack[-1].remove(elem)
     except _HOSTILE as e:
         raise HostileFileError(
             f"{label}: refused: the XML declares a DTD, entities or external references ({type(e).__name__});"
@@ -152,13 +232,19 @@ def read_mspdi(source: IO[bytes] | str | Path, name: str = "") -> Iterator[tuple
         ) from None
     except ParseError as e:
         raise ProjectFileError(f"{label}: not well-formed XML: {e}") from None
-    yield "project", props  # a truncated file never gets here: iterparse reports it as not well-formed
+    if props is not None:  # a plan without tasks, resources or assignments
+        yield "project", props
 
 
 # -- mapping -------------------------------------------------------------------------------------------
+Elements = Callable[[], Iterator[tuple[str, dict[str, Any]]]]  # a fresh pass over a file's elements
+Out = Iterator[Any]  # records of one type, and Rejected
+
+
 @dataclass
 class ProjectFileRecords:
-    """Everything one project file yields, by record type, plus what could not be mapped."""
+    """Everything one project file yields, by record type, plus what could not be mapped (held whole:
+    for ``pmo inspect`` and tests; the warehouse streams them through ``ProjectPlan``)."""
 
     projects: list[Project] = field(default_factory=list)
     people: list[PersonRecord] = field(default_factory=list)
@@ -175,61 +261,119 @@ class ProjectFileRecords:
         }
 
 
-class ProjectFileMapper:
-    """Element dicts (MSPDI names and encodings) → canonical records; shared by the MSPDI and .mpp readers.
+class ProjectPlan:
+    """A project file's records as streams, from element dicts (MSPDI names and encodings) that the MSPDI
+    and .mpp readers both produce, so both formats share one mapping.
 
-    Ids: the project is its MSPDI ``GUID`` (else the file stem); tasks ``<project>:T<UID>``, resources
-    ``<project>:R<UID>``, planned work ``<project>:A<assignment UID>:<day>`` — UIDs survive re-saves and
-    row moves, row numbers (``ID``) do not.
+    Two passes keep memory flat however large the plan: ``planned_work`` reads the whole file, yielding
+    each assignment's days as it goes and noting the little the other record types need (the project's
+    elements, its summary task, the resources, each task's main assignee); ``tasks`` reads again up to the
+    end of the tasks. ``project`` and ``people`` come from the notes. Ids: the project is its MSPDI
+    ``GUID`` (else the file stem); tasks ``<project>:T<UID>``, resources ``<project>:R<UID>``, planned work
+    ``<project>:A<assignment UID>:<day>``: UIDs survive re-saves and row moves, row numbers (``ID``) do not.
     """
 
-    def __init__(self, source: str, file_name: str, fallback_id: str) -> None:
-        self.source, self.file, self.fallback_id = source, file_name, fallback_id
-        self.out = ProjectFileRecords()
-        self._pending_tasks: list[dict[str, Any]] = []
-        self._resources: dict[str, dict[str, Any]] = {}
-        self._assignments: list[dict[str, Any]] = []
+    def __init__(self, elements: Elements, source: str, file_name: str, fallback_id: str) -> None:
+        self.elements, self.source, self.file, self.fallback_id = elements, source, file_name, fallback_id
+        self.props: dict[str, Any] = {}
+        self.pid = fallback_id
+        self.currency: str | None = None
+        self.day_window = (time(8), time(17))
+        self._summary: dict[str, Any] = {}
+        self._resources: list[dict[str, Any]] = []
+        self._assignee: dict[str, tuple[Decimal, str]] = {}  # task UID → (work, person): main assignment
+        self._calendars: dict[str, dict[str, Any]] = {}  # by UID: a resource's, the project's
+        self._resource_calendars: dict[str, str] = {}  # resource UID → its calendar's UID
+        self._scanned = False
+        self._rejected: list[Rejected] = []
 
-    # Elements arrive in file order; the project's own props (GUID) arrive last with iterparse, so
-    # everything is buffered as small dicts and mapped in ``finish``.
-    def add(self, kind: str, d: dict[str, Any]) -> None:
-        if kind == "task":
-            self._pending_tasks.append(d)
-        elif kind == "resource":
-            if d.get("UID", "").strip():
-                self._resources[d["UID"]] = d
-            elif d.get("IsNull") != "1":
-                self._reject(
-                    f"Resource ID={d.get('ID')}", "UID", BadValue("resource without UID"), d.get("Name")
-                )
-        elif kind == "assignment":
-            self._assignments.append(d)
+    def planned_work(self) -> Out:
+        """The first pass: every assignment's daily PlannedWork, and the notes the other parts need."""
+        self._resources, self._assignee, self._summary = [], {}, {}
+        for kind, d in self.elements():
+            if kind == "project":
+                self._set_props(d)
+            elif kind == "calendar":
+                self._calendars[d["UID"]] = d
+            elif kind == "task" and d.get("UID") == "0":
+                self._summary = d
+            elif kind == "resource":
+                self._resources.append(d)
+                self._resource_calendars[d.get("UID", "")] = d.get("CalendarUID", "")
+            elif kind == "assignment":
+                yield from self._planned(d)
+                yield from self._flush()
+        self._scanned = True
 
-    def finish(self, props: dict[str, Any]) -> ProjectFileRecords:
-        pid = (props.get("GUID") or "").strip().lower() or self.fallback_id
-        self.pid = pid
-        summary = next((t for t in self._pending_tasks if t.get("UID") == "0"), None)
-        self._project(props, summary)
-        people = {uid: self._person(r) for uid, r in self._resources.items() if uid != "0"}
-        self.out.people = [p for p in people.values() if p is not None]
-        tasks: dict[str, Task] = {}
+    def tasks(self) -> Out:
+        """The second pass, stopped after the last task: tasks with parents from the outline."""
+        self._scan()
         parents: list[tuple[int, str]] = []  # outline stack: (level, task id)
-        for t in self._pending_tasks:
-            if t.get("UID") == "0" or t.get("IsNull") == "1":
-                continue
-            rec = self._task(t, parents)
-            if rec is not None:
-                tasks[rec.source_id] = rec
-        best: dict[str, tuple[Decimal, str]] = {}
-        for a in self._assignments:
-            self._planned(a, tasks, best)
-        for task_id, (_, person) in best.items():
-            tasks[task_id] = replace(tasks[task_id], assignee_source_id=person)
-        self.out.tasks = list(tasks.values())
-        return self.out
+        for kind, d in self.elements():
+            if kind == "task":
+                # UID 0 is the project itself; blank rows ("null tasks") are no tasks and parent nothing
+                if d.get("UID") != "0" and d.get("IsNull") != "1":
+                    task = self._task(d, parents)
+                    if task is not None:
+                        yield task
+                yield from self._flush()
+            elif kind in ("resource", "assignment"):  # the tasks are behind us
+                return
+
+    def project(self) -> Out:
+        self._scan()
+        yield self._project(self.props, self._summary)
+        yield from self._flush()
+
+    def people(self) -> Out:
+        self._scan()
+        for r in self._resources:
+            if not r.get("UID", "").strip():
+                if r.get("IsNull") != "1":
+                    where = f"Resource ID={r.get('ID')}"
+                    self._reject(where, "UID", BadValue("resource without UID"), r.get("Name"))
+            elif r["UID"] != "0" and (person := self._person(r)) is not None:
+                yield person
+        yield from self._flush()
+
+    def by_type(self) -> dict[type[Record], Callable[[], Out]]:
+        """Each record type's stream, in the order that reads the file twice at most."""
+        return {
+            PlannedWork: self.planned_work,
+            Task: self.tasks,
+            Project: self.project,
+            PersonRecord: self.people,
+        }
+
+    def records(self) -> ProjectFileRecords:
+        out = ProjectFileRecords()
+        lists: dict[type, list[Any]] = {**out.by_type(), Rejected: out.rejected}
+        for stream in self.by_type().values():
+            for r in stream():
+                lists[type(r)].append(r)
+        return out
+
+    def _scan(self) -> None:
+        """Take the first pass's notes without its records (when a part is read before planned work)."""
+        if not self._scanned:
+            for _ in self.planned_work():
+                pass
+
+    def _set_props(self, props: dict[str, Any]) -> None:
+        self.props = props
+        self.pid = (props.get("GUID") or "").strip().lower() or self.fallback_id
+        self.currency = (props.get("CurrencyCode") or "").strip() or None
+        self.day_window = (
+            _time(props.get("DefaultStartTime"), time(8)),
+            _time(props.get("DefaultFinishTime"), time(17)),
+        )
+
+    def _flush(self) -> Iterator[Rejected]:
+        while self._rejected:
+            yield self._rejected.pop(0)
 
     def _reject(self, where: str, fld: str, e: Exception, raw: str | None = None) -> None:
-        self.out.rejected.append(
+        self._rejected.append(
             Rejected(source=self.source, locator=f"{self.file}#{where}", reason=str(e), field=fld, raw=raw)
         )
 
@@ -246,9 +390,8 @@ class ProjectFileMapper:
     def _baseline(self, d: dict[str, Any]) -> dict[str, Any]:
         return next((b for b in d.get("Baseline", ()) if b.get("Number", "0") == "0"), {})
 
-    def _project(self, props: dict[str, Any], summary: dict[str, Any] | None) -> None:
+    def _project(self, props: dict[str, Any], s: dict[str, Any]) -> Project:
         where = "Project"
-        s = summary or {}
         base = self._baseline(s)
         pct = self._get(s, "PercentComplete", parse_decimal, "Task UID=0")
         status, category = status_from_percent(pct)
@@ -257,24 +400,22 @@ class ProjectFileMapper:
         b_start = self._get(base, "Start", parse_datetime, "Task UID=0 Baseline")
         b_finish = self._get(base, "Finish", parse_datetime, "Task UID=0 Baseline")
         saved = self._get(props, "LastSaved", parse_datetime, where)
-        self.out.projects.append(
-            Project(
-                source=self.source,
-                source_id=self.pid,
-                key=self.fallback_id,
-                name=(props.get("Title") or props.get("Name") or self.fallback_id).strip(),
-                status=status,
-                status_category=category,
-                owner=(props.get("Manager") or "").strip() or None,
-                start_date=start.date() if start else None,
-                finish_date=finish.date() if finish else None,
-                baseline_start=b_start.date() if b_start else None,
-                baseline_finish=b_finish.date() if b_finish else None,
-                percent_complete=pct,
-                budget_amount=self._get(base, "Cost", parse_currency, "Task UID=0 Baseline"),  # BAC
-                currency=(props.get("CurrencyCode") or "").strip() or None,
-                source_updated_at=saved.replace(tzinfo=UTC) if saved else None,
-            )
+        return Project(
+            source=self.source,
+            source_id=self.pid,
+            key=self.fallback_id,
+            name=(props.get("Title") or props.get("Name") or self.fallback_id).strip(),
+            status=status,
+            status_category=category,
+            owner=(props.get("Manager") or "").strip() or None,
+            start_date=start.date() if start else None,
+            finish_date=finish.date() if finish else None,
+            baseline_start=b_start.date() if b_start else None,
+            baseline_finish=b_finish.date() if b_finish else None,
+            percent_complete=pct,
+            budget_amount=self._get(base, "Cost", parse_currency, "Task UID=0 Baseline"),  # BAC
+            currency=(props.get("CurrencyCode") or "").strip() or None,
+            source_updated_at=saved.replace(tzinfo=UTC) if saved else None,
         )
 
     def _person(self, r: dict[str, Any]) -> PersonRecord | None:
@@ -309,18 +450,20 @@ class ProjectFileMapper:
         summary, milestone = t.get("Summary") == "1", t.get("Milestone") == "1"
         start = self._get(t, "Start", parse_datetime, where)
         finish = self._get(t, "Finish", parse_datetime, where)
-        created = self._get(t, "Created", parse_datetime, where)
+        created = self._get(t, "CreateDate", parse_datetime, where)
         deadline = self._get(t, "Deadline", parse_datetime, where)
         actual_finish = self._get(t, "ActualFinish", parse_datetime, where)
         b_start = self._get(base, "Start", parse_datetime, where + " Baseline")
         b_finish = self._get(base, "Finish", parse_datetime, where + " Baseline")
         extra = {
+            "start": start,  # the dates below drop the time of day; a plan's hours matter
+            "finish": finish,
             "cost": self._get(t, "Cost", parse_currency, where),
             "actual_cost": self._get(t, "ActualCost", parse_currency, where),
             "baseline_cost": self._get(base, "Cost", parse_currency, where + " Baseline"),
             "baseline_work_hours": self._get(base, "Work", parse_duration_hours, where + " Baseline"),
         }
-        extra_json = json.dumps({k: str(v) for k, v in extra.items() if v is not None}, sort_keys=True)
+        extra_json = json.dumps({k: _text(v) for k, v in extra.items() if v is not None}, sort_keys=True)
         return Task(
             source=self.source,
             source_id=tid,
@@ -346,12 +489,11 @@ class ProjectFileMapper:
             estimate_hours=self._get(t, "Work", parse_duration_hours, where),
             remaining_hours=self._get(t, "RemainingWork", parse_duration_hours, where),
             actual_hours=self._get(t, "ActualWork", parse_duration_hours, where),
+            assignee_source_id=self._assignee.get(uid, (None, None))[1],
             extra=extra_json if extra_json != "{}" else None,
         )
 
-    def _planned(
-        self, a: dict[str, Any], tasks: dict[str, Task], best: dict[str, tuple[Decimal, str]]
-    ) -> None:
+    def _planned(self, a: dict[str, Any]) -> Iterator[PlannedWork]:
         """One assignment → daily PlannedWork; planned = actual + remaining (what MSPDI stores per day)."""
         uid, task_uid = a.get("UID", ""), a.get("TaskUID", "")
         where = f"Assignment UID={uid}"
@@ -366,8 +508,10 @@ class ProjectFileMapper:
         person = f"{self.pid}:R{res_uid}" if res_uid and res_uid not in ("0", "-65535") else None
         work = self._get(a, "Work", parse_duration_hours, where) or Decimal(0)
         cost = self._get(a, "Cost", parse_currency, where)
-        if task_id in tasks and person and (task_id not in best or work > best[task_id][0]):
-            best[task_id] = (work, person)
+        calendar = self._resource_calendars.get(res_uid) or self.props.get("CalendarUID") or ""
+        best = self._assignee.get(task_uid)
+        if person and (best is None or work > best[0]):
+            self._assignee[task_uid] = (work, person)
         days: dict[date, dict[str, Decimal]] = {}
         for tp in a.get("TimephasedData", ()):
             kind = tp.get("Type", "").strip()
@@ -384,102 +528,144 @@ class ProjectFileMapper:
             except (BadValue, KeyError) as e:
                 self._reject(f"{where} TimephasedData", "Value", BadValue(str(e)), json.dumps(tp))
                 continue
-            for day, share in _spread(start, finish, value):
+            if not value:  # an empty segment of the timescale says no more than its absence
+                continue
+            for day, share in self._by_calendar(calendar, start, finish, value) or _spread(
+                start, finish, value, self.day_window
+            ):
                 cell = days.setdefault(day, {})
                 cell[fld] = cell.get(fld, Decimal(0)) + share
-        if not days:  # no timephased data: one row on the assignment start with its totals
+        timephased = bool(days)
+        if not timephased:  # no timephased data: one row on the assignment start with its totals
             start = self._get(a, "Start", parse_datetime, where)
             if start is None:
                 return
             base = self._baseline(a)
-            days[start.date()] = {
-                "remaining": self._get(a, "RemainingWork", parse_duration_hours, where) or Decimal(0),
-                "actual_hours": self._get(a, "ActualWork", parse_duration_hours, where) or Decimal(0),
-                "baseline_hours": self._get(base, "Work", parse_duration_hours, where) or Decimal(0),
-                "baseline_cost": self._get(base, "Cost", parse_currency, where) or Decimal(0),
-                "actual_cost": self._get(a, "ActualCost", parse_currency, where) or Decimal(0),
-            }
+            totals = {
+                "remaining": self._get(a, "RemainingWork", parse_duration_hours, where),
+                "actual_hours": self._get(a, "ActualWork", parse_duration_hours, where),
+                "baseline_hours": self._get(base, "Work", parse_duration_hours, where),
+                "baseline_cost": self._get(base, "Cost", parse_currency, where),
+                "actual_cost": self._get(a, "ActualCost", parse_currency, where),
+            }  # a baseline never saved stays empty: it is not a baseline of 0
+            days[start.date()] = {k: v for k, v in totals.items() if v is not None}
         for day in sorted(days):
             c = days[day]
+            if timephased and not any(c.values()):
+                continue  # a day of the timescale with nothing planned, booked or baselined
             planned = c.get("remaining", Decimal(0)) + c.get("actual_hours", Decimal(0))
-            planned_cost = _q(cost * planned / work, MONEY) if cost is not None and work else None
-            self.out.planned_work.append(
-                PlannedWork(
-                    source=self.source,
-                    source_id=f"{self.pid}:A{uid}:{day.isoformat()}",
-                    person_source_id=person,
-                    task_source_id=task_id,
-                    project_source_id=self.pid,
-                    work_date=day,
-                    planned_hours=planned.quantize(HOURS),
-                    baseline_hours=_q(c.get("baseline_hours"), HOURS),
-                    actual_hours=_q(c.get("actual_hours"), HOURS),
-                    planned_cost=planned_cost,
-                    baseline_cost=_q(c.get("baseline_cost"), MONEY),
-                    actual_cost=_q(c.get("actual_cost"), MONEY),
-                    currency=self.out.projects[0].currency if self.out.projects else None,
-                )
+            planned_cost = _q(cost * planned / work, MONEY) if cost and work else cost if not cost else None
+            yield PlannedWork(
+                source=self.source,
+                source_id=f"{self.pid}:A{uid}:{day.isoformat()}",
+                person_source_id=person,
+                task_source_id=task_id,
+                project_source_id=self.pid,
+                work_date=day,
+                planned_hours=planned.quantize(HOURS),
+                baseline_hours=_q(c.get("baseline_hours"), HOURS),
+                actual_hours=_q(c.get("actual_hours"), HOURS),
+                planned_cost=planned_cost,
+                baseline_cost=_q(c.get("baseline_cost"), MONEY),
+                actual_cost=_q(c.get("actual_cost"), MONEY),
+                currency=self.currency,
             )
+
+    def _by_calendar(
+        self, uid: str, start: datetime, finish: datetime, value: Decimal
+    ) -> list[tuple[date, Decimal]] | None:
+        """A segment's value on its days in proportion to the working time the calendar gives each (a
+        24-hour segment from 09:00 holds an 08:00–09:00 of the next day); None without a calendar."""
+        shares: dict[date, timedelta] = {}
+        day = start.date()
+        while datetime.combine(day, time()) < finish:
+            hours = _working_hours(self._calendars, uid, day)
+            if hours is None:
+                return None
+            for first, last in hours:
+                end = datetime.combine(day + timedelta(1) if last == time() else day, last)
+                if (overlap := min(finish, end) - max(start, datetime.combine(day, first))) > timedelta(0):
+                    shares[day] = shares.get(day, timedelta(0)) + overlap
+            day += timedelta(1)
+        total = sum(shares.values(), timedelta(0))
+        if not total:
+            return None
+        return [
+            (d, value * Decimal(share / timedelta(seconds=1)) / Decimal(total / timedelta(seconds=1)))
+            for d, share in shares.items()
+        ]
 
 
 def _q(v: Decimal | None, step: Decimal) -> Decimal | None:
     return None if v is None else v.quantize(step, ROUND_HALF_UP)
 
 
-def _spread(start: datetime, finish: datetime, value: Decimal) -> list[tuple[date, Decimal]]:
-    """A timephased segment's value over its days: one day as is; longer ones evenly over the weekdays.
+def _spread(
+    start: datetime, finish: datetime, value: Decimal, window: tuple[time, time]
+) -> list[tuple[date, Decimal]]:
+    """A timephased segment's value on the days whose working hours it overlaps.
 
-    MS Project writes daily segments for edited data and longer ones for flat contours; without the
-    calendar we assume the standard Monday–Friday week (a finish at midnight does not touch its day).
+    A day's working hours are taken as the project's default start to finish time. Microsoft Project
+    writes a day as 24 hours from the assignment's (or a contour's) start, ``09:00`` to ``09:00`` or
+    ``23:00`` to ``23:00``: its value goes to the day it overlaps most. A longer segment (a flat contour)
+    is spread evenly over its weekdays: without the calendar we assume the standard Monday–Friday week.
     """
-    first = start.date()
-    last = (
-        finish.date()
-        if finish.time() != datetime.min.time() or finish.date() == first
-        else (finish - timedelta(seconds=1)).date()
-    )
-    if last <= first:
-        return [(first, value)]
-    days = [first + timedelta(n) for n in range((last - first).days + 1)]
-    work = [d for d in days if d.weekday() < 5] or days
-    share = value / len(work)
-    return [(d, share) for d in work]
+    overlaps: dict[date, timedelta] = {}
+    day = start.date()
+    while datetime.combine(day, window[0]) < finish:
+        hours = min(finish, datetime.combine(day, window[1])) - max(start, datetime.combine(day, window[0]))
+        if hours > timedelta(0):
+            overlaps[day] = hours
+        day += timedelta(1)
+    if not overlaps:
+        return [(start.date(), value)]
+    if finish - start <= timedelta(1):
+        return [(max(overlaps, key=lambda d: overlaps[d]), value)]
+    days = [d for d in overlaps if d.weekday() < 5] or list(overlaps)
+    share = value / len(days)
+    return [(d, share) for d in days]
 
 
-def map_elements(
-    elements: Iterable[tuple[str, dict[str, Any]]], source: str, file_name: str, fallback_id: str
-) -> ProjectFileRecords:
-    mapper = ProjectFileMapper(source, file_name, fallback_id)
-    props: dict[str, Any] = {}
-    for kind, d in elements:
-        if kind == "project":
-            props = d
-        else:
-            mapper.add(kind, d)
-    return mapper.finish(props)
+def _time(text: str | None, default: time) -> time:
+    try:
+        return time.fromisoformat(text.strip()) if text and text.strip() else default
+    except ValueError:
+        return default
 
 
-def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
-    """An MSPDI (.xml) or .mpp file → its records; raises ProjectFileError for a file unusable as a whole."""
+def _text(v: Any) -> str:
+    return v.isoformat() if isinstance(v, datetime) else str(v)
+
+
+def open_project_file(path: Path, source: str, name: str | None = None) -> ProjectPlan:
+    """An MSPDI (.xml) or .mpp file as a ``ProjectPlan``; raises ProjectFileError for a file unusable as
+    a whole, as far as its start shows (a hostile or foreign XML, an .mpp mpxj cannot read)."""
     name = name or path.name
     if path.suffix.lower() == ".mpp":
         from connectors.microsoft.mpp import read_mpp
 
-        elements: Iterable[tuple[str, dict[str, Any]]] = read_mpp(path, name)
-        return map_elements(elements, source, name, path.stem)
-    with path.open("rb") as f:
-        return map_elements(read_mspdi(f, name), source, name, path.stem)
+        elements: Elements = read_mpp(path, name)
+    else:
+        next(read_mspdi(path, name))  # the root and the prolog: refused here rather than mid-load
+        elements = partial(read_mspdi, path, name)
+    return ProjectPlan(elements, source, name, path.stem)
+
+
+def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
+    """An MSPDI (.xml) or .mpp file → all its records at once (for ``pmo inspect`` and tests)."""
+    return open_project_file(path, source, name).records()
 
 
 def inspect_file(path: str | Path, source: str = "projectfiles:inspect") -> Iterator[dict[str, Any]]:
     """The canonical records a project file yields, as JSON-ready dicts (``pmo inspect FILE``)."""
-    recs = read_project_file(Path(path), source)
-    for group in recs.by_type().values():
-        for r in group:
-            yield {"entity": r.entity, **{k: _json_value(getattr(r, k)) for k in r.field_names()}}
-    for rej in recs.rejected:
-        fields = ("source", "locator", "field", "reason", "raw")
-        yield {"entity": "rejected", **{k: getattr(rej, k) for k in fields}}
+    plan = open_project_file(Path(path), source)
+    for stream in plan.by_type().values():
+        for r in stream():
+            if isinstance(r, Rejected):
+                fields = ("source", "locator", "field", "reason", "raw")
+                yield {"entity": "rejected", **{k: getattr(r, k) for k in fields}}
+            else:
+                yield {"entity": r.entity, **{k: _json_value(getattr(r, k)) for k in r.field_names()}}
 
 
 def _json_value(v: Any) -> Any:

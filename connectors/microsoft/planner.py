@@ -6,14 +6,23 @@ members, each plan's buckets and task pages (``@odata.nextLink``, ~400 a page). 
 equals the one remembered from the last run is unchanged and costs nothing more — no details request, no
 record, no write. Changed and new tasks get their details through ``$batch`` (20 a call). Tasks and plans
 seen before but not in this scan are reported deleted on the last page. A full rescan has no cursor, so no
-watermark: freshness is in sync_run. Checklist edits change the task's etag (its checklist counters change);
-a description-only edit does not, and is picked up by the next full (``--mode full``) run.
+watermark: freshness is in sync_run.
+
+Details-only edits (a description, references) leave the task's etag alone; the details have their own
+``@odata.etag``, remembered with the task's as its fingerprint (``<task etag>|<details etag>``). Graph
+gives no cheap way to list details etags (``$expand=details`` does not work on a plan's task list), and
+reading every task's details on every run would cost a ``$batch`` per 20 tasks per run, the price the task
+etag exists to avoid. So each run also reads the details of one slice of the unchanged tasks (a task's
+slice is a hash of its id; the slice is the day's): over ``details_sweep_days`` days every task is checked
+once, and a details-only change is loaded within that many days for ``1/details_sweep_days`` of the
+details requests. ``--mode full`` reads all of them at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -118,6 +127,8 @@ class PlannerStream:
     group_filter: str | None = DEFAULT_GROUP_FILTER
     group_ids: tuple[str, ...] = ()  # explicit groups instead of a filter
     details: bool = True
+    details_sweep_days: int = 7  # an unchanged task's details are checked once in this many days
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
     def _groups(self) -> Iterator[dict[str, Any]]:
         if self.group_ids:
@@ -189,15 +200,21 @@ class PlannerStream:
         buckets = {b["id"]: b.get("name") for b in listed if b.get("id")}
         tasks = self.client.values(f"planner/plans/{plan['id']}/tasks")
         changed: list[dict[str, Any]] = []
+        swept: list[tuple[dict[str, Any], str]] = []  # unchanged tasks whose details are checked this run
         for t in keyed(tasks, "id", self.source, "task", rejected):
             seen.add(f"task:{t['id']}")
-            if rescan or known.get(f"task:{t['id']}") != (t.get("@odata.etag") or ""):
+            task_etag, _, details_etag = (known.get(f"task:{t['id']}") or "").partition("|")
+            if rescan or task_etag != (t.get("@odata.etag") or ""):
                 changed.append(t)
+            elif self.details and self._in_sweep(t["id"]):
+                swept.append((t, details_etag))
+        wanted = [*changed, *(t for t, _ in swept)]
         details = (
-            self.client.batch([{"id": t["id"], "url": f"/planner/tasks/{t['id']}/details"} for t in changed])
-            if self.details and changed
+            self.client.batch([{"id": t["id"], "url": f"/planner/tasks/{t['id']}/details"} for t in wanted])
+            if self.details and wanted
             else {}
         )
+        changed += [t for t, before in swept if _etag(details.get(t["id"])) != before]
 
         def task(t: dict[str, Any]) -> Task:
             return map_task(self.source, t, buckets.get(t.get("bucketId")), details.get(t["id"]))
@@ -207,6 +224,19 @@ class PlannerStream:
         rejected += bad
         unmapped = {r.locator.partition("#")[2] for r in bad}  # not remembered either
         items.update(
-            {f"task:{t['id']}": t.get("@odata.etag") or "" for t in changed if t["id"] not in unmapped}
+            {
+                f"task:{t['id']}": f"{t.get('@odata.etag') or ''}|{_etag(details.get(t['id']))}"
+                for t in changed
+                if t["id"] not in unmapped
+            }
         )
         return records, items
+
+    def _in_sweep(self, task_id: str) -> bool:
+        """Whether today's slice of unchanged tasks holds this one (each task: one day in every N)."""
+        days = max(1, self.details_sweep_days)
+        return zlib.crc32(task_id.encode()) % days == self.today().toordinal() % days
+
+
+def _etag(details: dict[str, Any] | None) -> str:
+    return (details or {}).get("@odata.etag") or ""

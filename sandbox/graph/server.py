@@ -5,7 +5,9 @@ are plans, WBS elements are buckets, portfolio tasks are Planner tasks assigned 
 Entra user. It serves what the connector uses — ``/groups`` (``$filter``), ``/groups/{id}/members``,
 ``/groups/{id}/planner/plans``, ``/planner/plans/{id}/buckets|tasks``, ``/planner/tasks/{id}/details``
 and ``$batch`` (≤20) — with ``@odata.nextLink`` pages of ``page_size`` (400, ``$top`` ignored) and
-``@odata.etag`` versions. Throttling is injectable (``throttle``), inside batches too, like Graph.
+``@odata.etag`` versions; a task's details have an etag of their own (``change_details`` edits them
+alone, as a description edit in Planner does), and ``details_read`` lists whose details were asked for.
+Throttling is injectable (``throttle``), inside batches too, like Graph.
 Plans are titled "<code> <name>" and tasks "<issue key> <name>", except the planted name variants: plans
 without the code prefix whose tasks carry no keys. percentComplete is 100 for done tasks, else 50 once
 time is booked, else 0.
@@ -183,6 +185,11 @@ class PlannerData:
         self.tasks[tid].update(fields or {"title": self.tasks[tid]["title"] + " (edited)"})
         self.versions[tid] = self.versions.get(tid, 1) + 1
 
+    def change_details(self, tid: str, **fields: Any) -> None:
+        """Edit a task's details alone: their etag moves, the task's stays (as in Graph)."""
+        self.details[tid].update(fields or {"description": self.details[tid]["description"] + " (edited)"})
+        self.versions["d" + tid] = self.versions.get("d" + tid, 1) + 1
+
     def delete_task(self, tid: str) -> None:
         del self.tasks[tid]
         self.details.pop(tid, None)
@@ -209,6 +216,7 @@ class GraphSimulator(JsonSimulator):
         self.page_size = page_size
         self._throttles: deque[tuple[float, bool]] = deque()
         self.batch_calls = 0
+        self.details_read: list[str] = []  # task ids whose details were requested, in order
 
     def throttle(self, times: int = 1, retry_after: float = 0, inner: bool = False) -> None:
         """Answer the next ``times`` requests (inner $batch requests when ``inner``) with 429."""
@@ -294,5 +302,6 @@ class GraphSimulator(JsonSimulator):
                 return self._page(path, query, tasks)
         if parts[:2] == ["planner", "tasks"] and len(parts) == 4 and parts[3] == "details":
             det = d.details.get(parts[2])
+            self.details_read.append(parts[2])
             return (200, {}, {"@odata.etag": d.etag("d" + parts[2]), **det}) if det else not_found
         return not_found
