@@ -391,7 +391,7 @@ def test_a_long_streamed_load_survives_another_connection_committing(
         return stream
 
     class Heartbeating:
-        source, name = plans.source, plans.name
+        source, name, kind = plans.source, plans.name, "items"
 
         def items(self, state: StreamState) -> Iterator[Any]:
             for unit in plans.items(state):
