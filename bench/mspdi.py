@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from connectors.microsoft.mspdi import read_project_file
+from connectors.microsoft.files import read_project_file
 from sandbox.mspdi import synthetic
 
 

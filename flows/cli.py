@@ -28,7 +28,7 @@ from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import open_for_cli
 from warehouse.db import describe, masked, resolve_url
 from warehouse.grants import GrantError, grant_readonly
-from warehouse.marts import MartResult
+from warehouse.marts.refresh import MartResult
 from warehouse.runlock import SourceBusy
 from warehouse.schema import sync_run
 from warehouse.sync import RunSummary

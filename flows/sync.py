@@ -1,4 +1,8 @@
-"""Prefect flows: ``nightly_sync`` (every configured stream, incremental) and ``backfill`` (one window).
+"""Prefect flows: ``nightly_sync`` (every configured stream, incremental), ``backfill`` (one window), and
+``reconcile_flow`` and ``refresh_marts_flow``, which both run after them.
+
+Every Prefect import of pmo-sync is here (and, lazily, in ``flows.notify`` and the Secret lookups): importing
+Prefect takes seconds, and the ``pmo`` commands that run no flow never pay for it.
 
 Tasks receive references (config path, source and stream names, window), never rows: Prefect hashes task
 inputs at ~130 µs a row (docs/architecture.md, "Running it"). The warehouse is migrated before any load.
@@ -9,15 +13,14 @@ fails, or leaves a source stale, ``flows.notify`` tells the block named in ``[no
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 
 from connectors.base import Window
 from flows import config as cfg
-from flows import notify
-from flows.marts import refresh_marts_flow
-from flows.reconcile import reconcile_flow
+from flows import marts, notify, reconcile
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.db import describe
@@ -90,6 +93,43 @@ def _sync(
             " skipped:\n" + "\n".join(failure_lines(failed))
         )
     return [o.result for o in outcomes if o.result is not None]
+
+
+@flow(name="reconcile")
+def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None) -> dict[str, Any]:
+    """Match identities across the tools and refresh the exceptions; runs after every sync.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
+    config = cfg.load(config_path)
+    engine = open_for_flow(config, warehouse)
+    try:
+        result = reconcile.run_reconcile(engine, config)
+    finally:
+        engine.dispose()
+    get_run_logger().info("reconcile: %s", result)
+    return {
+        "canonical": result.canonical,
+        "exceptions": result.exceptions,
+        "open_by_rule": result.open_by_rule,
+        "seconds": result.seconds,
+    }
+
+
+@flow(name="refresh-marts")
+def refresh_marts_flow(
+    config_path: str = "pmo.toml", warehouse: WarehouseRef = None, at: date | None = None
+) -> dict[str, Any]:
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
+    config = cfg.load(config_path)
+    engine = open_for_flow(config, warehouse)
+    try:
+        result = marts.run_refresh(engine, config, at)
+    finally:
+        engine.dispose()
+    get_run_logger().info("marts: %s", result.as_dict())
+    return result.as_dict()
 
 
 @flow(name="nightly-sync", **HOOKS)

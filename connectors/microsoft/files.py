@@ -8,18 +8,24 @@ fingerprint, so a crash mid-file reloads the whole file. Tasks and planned work 
 rows wholesale (``replace_scope = project_source_id``), so a task deleted from the plan is marked
 deleted. A file that cannot be read (malformed, hostile) becomes one failing item: quarantined by name,
 nothing loaded.
+
+``read_project_file`` picks a file's reader by its suffix (``mspdi`` for .xml, ``mpp`` for .mpp) and maps
+what it read with the shared ``ProjectFileMapper``: it lives here, above both readers, so neither imports
+the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from connectors.base import ItemError, Line, StreamState, fingerprint
-from connectors.microsoft.mspdi import ProjectFileRecords, read_project_file
+from connectors.microsoft.mpp import read_mpp
+from connectors.microsoft.mspdi import ProjectFileRecords, map_elements, read_mspdi
 from model.records import Person as PersonRecord
-from model.records import PlannedWork, Project, Record, Rejected, Task
+from model.records import PlannedWork, Project, Record, Rejected, Task, as_json
 
 BATCH = 5000
 _SCOPES: dict[type[Record], tuple[str, ...]] = {
@@ -115,3 +121,21 @@ class ProjectFilesStream:
                 yield UnreadableFile(name, digest, e)
                 continue
             yield ProjectFile(name, file_items(name, digest, recs))
+
+
+def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
+    """An MSPDI (.xml) or .mpp file → its records; raises ProjectFileError for a file unusable as a whole."""
+    name = name or path.name
+    if path.suffix.lower() == ".mpp":
+        elements: Iterable[tuple[str, dict[str, Any]]] = read_mpp(path, name)
+        return map_elements(elements, source, name, path.stem)
+    with path.open("rb") as f:
+        return map_elements(read_mspdi(f, name), source, name, path.stem)
+
+
+def inspect_file(path: str | Path, source: str = "projectfiles:inspect") -> Iterator[dict[str, Any]]:
+    """The records a project file yields, then its rejections, as JSON-ready dicts (``pmo inspect``)."""
+    recs = read_project_file(Path(path), source)
+    for group in recs.by_type().values():
+        yield from map(as_json, group)
+    yield from map(as_json, recs.rejected)

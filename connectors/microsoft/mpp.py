@@ -7,19 +7,12 @@ code path and an .mpp and its MSPDI twin give the same records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.microsoft.mspdi import (
-    TP_ACTUAL_COST,
-    TP_ACTUAL_WORK,
-    TP_BASELINE_COST,
-    TP_BASELINE_WORK,
-    TP_REMAINING_WORK,
-    ProjectFileError,
-)
+from connectors.microsoft.mspdi import ProjectFileError
 
 MISSING = (
     "reading .mpp files needs the optional mpxj extra and Java 17: pip install 'pmo-sync[mpp]'"
@@ -132,27 +125,6 @@ def read_mpp(path: Path, name: str = "") -> Iterator[tuple[str, dict[str, Any]]]
             "CurrencyCode": str(props.getCurrencyCode() or ""),
         },
     )
-
-
-def _segments(kind: int, items: Any, value: Callable[[Any], str]) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    for tp in items or ():
-        out.append({
-            "Type": str(kind), "Start": _dt(tp.getStart()), "Finish": _dt(tp.getFinish()),
-            "Value": value(tp.getTotalAmount()),
-        })  # fmt: skip
-    return out
-
-
-def _timephased(a: Any) -> list[dict[str, str]]:
-    """mpxj's timephased lists as MSPDI TimephasedData (types 1 remaining, 2 actual, 4/5 baseline, 6 cost)."""
-    return [
-        *_segments(TP_REMAINING_WORK, a.getTimephasedWork(), _iso),
-        *_segments(TP_ACTUAL_WORK, a.getTimephasedActualWork(), _iso),
-        *_segments(TP_BASELINE_WORK, a.getTimephasedBaselineWork(0), _iso),
-        *_segments(TP_BASELINE_COST, a.getTimephasedBaselineCost(0), _cur),
-        *_segments(TP_ACTUAL_COST, a.getTimephasedActualCost(), _cur),
-    ]
 
 
 def _task(t: Any) -> dict[str, Any]:

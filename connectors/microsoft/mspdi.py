@@ -457,34 +457,3 @@ def map_elements(
         else:
             mapper.add(kind, d)
     return mapper.finish(props)
-
-
-def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
-    """An MSPDI (.xml) or .mpp file → its records; raises ProjectFileError for a file unusable as a whole."""
-    name = name or path.name
-    if path.suffix.lower() == ".mpp":
-        from connectors.microsoft.mpp import read_mpp
-
-        elements: Iterable[tuple[str, dict[str, Any]]] = read_mpp(path, name)
-        return map_elements(elements, source, name, path.stem)
-    with path.open("rb") as f:
-        return map_elements(read_mspdi(f, name), source, name, path.stem)
-
-
-def inspect_file(path: str | Path, source: str = "projectfiles:inspect") -> Iterator[dict[str, Any]]:
-    """The canonical records a project file yields, as JSON-ready dicts (``pmo inspect FILE``)."""
-    recs = read_project_file(Path(path), source)
-    for group in recs.by_type().values():
-        for r in group:
-            yield {"entity": r.entity, **{k: _json_value(getattr(r, k)) for k in r.field_names()}}
-    for rej in recs.rejected:
-        fields = ("source", "locator", "field", "reason", "raw")
-        yield {"entity": "rejected", **{k: getattr(rej, k) for k in fields}}
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, date | datetime):
-        return v.isoformat()
-    return v
