@@ -11,6 +11,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from flows.mappings import print_summary as print_reconciliation
+from flows.marts import print_rag
+from flows.show import print_runs
+from flows.sync import nightly_sync
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
 from sandbox.jira.data import build as jira_site
@@ -120,8 +124,6 @@ def simulators(seed: int = 7) -> Iterator[dict[str, str]]:
 
 
 def run_demo(folder: Path, seed: int, console: Console) -> None:
-    from flows.sync import nightly_sync
-
     # Named explicitly: the demo's own SQLite file, whatever PMO_WAREHOUSE_URL a shell may carry.
     url = f"sqlite:///{(folder.resolve() / 'warehouse.db').as_posix()}"
     with simulators(seed) as urls:
@@ -132,10 +134,6 @@ def run_demo(folder: Path, seed: int, console: Console) -> None:
         nightly_sync(config_path=str(config), warehouse=url)  # a SQLite file: no password to keep
     engine = make_engine(url)
     print_summary(engine, console)
-    from flows.cli import print_runs
-    from flows.mappings import print_summary as print_reconciliation
-    from flows.marts import print_rag
-
     print_runs(engine, 10)
     print_reconciliation(engine)
     print_rag(engine, console)
