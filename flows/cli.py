@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from sqlalchemy import Engine
 
 from connectors.base import ItemError, Line, Window
-from connectors.finance.profiles import BUILTIN_DIR, Profile, ProfileError, load_profile
+from connectors.finance.profiles import Profile, ProfileError, builtin_profiles, load_profile
 from connectors.finance.reader import ExportFile
 from connectors.microsoft.files import inspect_file
 from flows import config as cfg
@@ -422,10 +422,6 @@ def _preview_export(file: Path, profile: Profile, limit: int) -> list[dict]:
         err=True,
     )
     return records + rejected
-
-
-def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
 
 
 def _profile(file: Path, name: str | None, config: Path) -> Profile:

@@ -138,18 +138,18 @@ def render_decisions(rows: Iterable[Any]) -> str:
         at = r.decided_at if r.decided_at.tzinfo else r.decided_at.replace(tzinfo=UTC)
         out.append(
             "\n[[decision]]\n"
-            f"entity = {_q(r.entity)}\n"
-            f"record = {{ source = {_q(r.source)}, id = {_q(r.source_id)} }}\n"
+            f"entity = {_toml_string(r.entity)}\n"
+            f"record = {{ source = {_toml_string(r.source)}, id = {_toml_string(r.source_id)} }}\n"
             f"{'same_as' if r.verdict == 'same' else 'distinct_from'} = "
-            f"{{ source = {_q(r.other_source)}, id = {_q(r.other_source_id)} }}\n"
-            f"decided_by = {_q(r.decided_by)}\n"
+            f"{{ source = {_toml_string(r.other_source)}, id = {_toml_string(r.other_source_id)} }}\n"
+            f"decided_by = {_toml_string(r.decided_by)}\n"
             f"decided_at = {at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
-            + (f"note = {_q(r.note)}\n" if r.note else "")
+            + (f"note = {_toml_string(r.note)}\n" if r.note else "")
         )
     return "".join(out)
 
 
-def _q(text: str) -> str:
+def _toml_string(text: str) -> str:
     """A TOML basic string: backslash, quote and every control character escaped (TOML allows none raw)."""
     return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 32 or ord(c) == 127 else c)
                          for c in text) + '"'  # fmt: skip

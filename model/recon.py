@@ -26,7 +26,6 @@ RULES = (
     "orphan_cost",
     "timesheet_gap",
 )
-SEVERITIES = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any, ClassVar, Self
 
-STATUS_CATEGORIES = ("todo", "in_progress", "done")
 DELETED_AT_SOURCE = "deleted at the source"  # the usual ``deleted_reason``: the source said so
 
 

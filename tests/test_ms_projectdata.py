@@ -37,7 +37,7 @@ def _streams(url: str = PWA, **kw):  # type: ignore[no-untyped-def]
     return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", sleep=lambda s: None, **kw)}
 
 
-def _q(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _query(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
 
 
@@ -63,10 +63,10 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         "/sites/pwa/_api/ProjectData/Projects",
         "/sites/pwa/_api/ProjectData/Projects",
     ]
-    assert _q(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
-    assert _q(calls[1]) == {"$select": PROJECT_SELECT + ",ProjectCode"}  # full: no $filter
+    assert _query(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
+    assert _query(calls[1]) == {"$select": PROJECT_SELECT + ",ProjectCode"}  # full: no $filter
     assert calls[2].request.url == nxt  # server paging followed verbatim
-    assert _q(calls[3]) == {"$select": "ProjectId"}
+    assert _query(calls[3]) == {"$select": "ProjectId"}
     assert (
         calls[1].request.headers["Accept"] == ACCEPT
         and calls[1].request.headers["Authorization"] == "Bearer tok"
@@ -82,7 +82,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
     responses.calls.reset()
     list(stream.read(StreamState(watermark=pages[-1].watermark, items=pages[-2].items)))
     assert (
-        _q(responses.calls[1])["$filter"] == "ProjectModifiedDate gt datetime'2026-06-30T09:50:00'"
+        _query(responses.calls[1])["$filter"] == "ProjectModifiedDate gt datetime'2026-06-30T09:50:00'"
     )  # lookback
 
 

@@ -402,7 +402,7 @@ class ProjectFileMapper:
         for day in sorted(days):
             c = days[day]
             planned = c.get("remaining", Decimal(0)) + c.get("actual_hours", Decimal(0))
-            planned_cost = _q(cost * planned / work, MONEY) if cost is not None and work else None
+            planned_cost = _round_half_up(cost * planned / work, MONEY) if cost is not None and work else None
             self.out.planned_work.append(
                 PlannedWork(
                     source=self.source,
@@ -412,17 +412,17 @@ class ProjectFileMapper:
                     project_source_id=self.pid,
                     work_date=day,
                     planned_hours=planned.quantize(HOURS),
-                    baseline_hours=_q(c.get("baseline_hours"), HOURS),
-                    actual_hours=_q(c.get("actual_hours"), HOURS),
+                    baseline_hours=_round_half_up(c.get("baseline_hours"), HOURS),
+                    actual_hours=_round_half_up(c.get("actual_hours"), HOURS),
                     planned_cost=planned_cost,
-                    baseline_cost=_q(c.get("baseline_cost"), MONEY),
-                    actual_cost=_q(c.get("actual_cost"), MONEY),
+                    baseline_cost=_round_half_up(c.get("baseline_cost"), MONEY),
+                    actual_cost=_round_half_up(c.get("actual_cost"), MONEY),
                     currency=self.out.projects[0].currency if self.out.projects else None,
                 )
             )
 
 
-def _q(v: Decimal | None, step: Decimal) -> Decimal | None:
+def _round_half_up(v: Decimal | None, step: Decimal) -> Decimal | None:
     return None if v is None else v.quantize(step, ROUND_HALF_UP)
 
 

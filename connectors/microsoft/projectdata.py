@@ -237,7 +237,6 @@ class ProjectDataStream:
     kind: str
     modified_since: str | None = None
     project_code_field: str | None = None  # enterprise custom field with the ERP project code
-    page_records: int = 2000
     _used: int = field(default=0, init=False)
 
     # helpers
