@@ -110,7 +110,7 @@ def main(
         ),
     ] = None,
 ) -> None:
-    """pmo-sync: one reconciled warehouse from Jira, Microsoft Project/Planner and ERP exports."""
+    """The options every command shares: the log's verbosity and file."""
     setup_logging(verbose, log_file)
 
 
