@@ -435,7 +435,7 @@ def _profile(file: Path, name: str | None, config: Path) -> Profile:
                 for sc in c.sources.values()
                 if sc.type == "finance"
                 for s in sc.streams.values()
-                if file.match(s.get("pattern", ""))
+                if s["pattern"] and file.match(s["pattern"])
             ),
             None,
         )
