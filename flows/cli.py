@@ -121,7 +121,10 @@ def setup_logging(verbose: int, log_file: Path | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     handlers[0].setLevel(level)
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as e:
+            raise fail(f"✗ --log-file {log_file}: {e.strerror}", EXIT_USAGE) from None
         handlers[-1].setLevel(min(level, logging.INFO))
     for h in handlers:
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -255,6 +255,12 @@ def test_verbose_logs_each_stream_and_the_log_file_is_redacted(
     assert "postgresql://bi:***@db/pmo" in text and "hunter2" not in text
 
 
+def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    code, out, err = pmo("--log-file", str(tmp_path / "no" / "such" / "dir" / "pmo.log"), "runs")
+    assert code == 2 and out == ""
+    assert err == f"✗ --log-file {tmp_path / 'no' / 'such' / 'dir' / 'pmo.log'}: No such file or directory\n"
+
+
 def test_help_prints_brackets_literally() -> None:
     code, out, _ = pmo("sync", "--help")
     assert code == 0
