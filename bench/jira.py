@@ -22,85 +22,14 @@ import os
 import resource
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench.jira_server import Server
+from bench.peer_tap_jira import notes, run_tap_jira
+
 ORDER = ("projects", "people", "issues", "worklogs", "worklog_deletions", "changelogs", "issue_deletions")
 SOURCE = "jira:bench"
-
-
-def _serve(cfg: Any, urls: Any, commands: Any) -> None:
-    """The simulator process: answers HTTP on its own threads, and bench commands on this queue."""
-    from sandbox.jira import JiraSimulator
-
-    with JiraSimulator(cfg) as sim:
-        urls.put(
-            (
-                sim.url,
-                len(sim.data.issues),
-                len(sim.data.worklogs),
-                len(sim.data.users),
-                len(sim.data.projects),
-            )
-        )
-        while True:
-            cmd = commands.get()
-            if cmd == "stop":
-                return
-            if cmd == "edit":  # a day's worth of changes: 50 issues edited, 200 worklogs added, 20 deleted
-                issues = list(sim.data.issues.values())
-                acct = next(iter(sim.data.users))
-                for n in range(50):
-                    sim.edit_issue(issues[n * 37 % len(issues)].key, summary=f"bench edit {n}")
-                for n in range(200):
-                    sim.add_worklog(issues[n * 53 % len(issues)].key, acct, date(2026, 6, 1), 3600)
-                for wid in list(sim.data.worklogs)[:20]:
-                    sim.delete_worklog(wid)
-                sim.stats.clear()
-                urls.put("done")
-            elif cmd == "log":  # the requests served since the last "log", then forget them
-                with sim.lock:
-                    log, sim.log = sim.log, []
-                    n, sim.stats["requests"] = sim.stats["requests"], 0
-                urls.put((log, n))
-            elif cmd == "cpu":  # CPU seconds this process (all its threads) has used so far
-                t = os.times()
-                urls.put(t.user + t.system)
-            elif cmd == "cold":  # drop the query caches: the next client starts as cold as the first
-                with sim.lock:
-                    sim._cache.clear()
-                urls.put("done")
-            elif cmd == "truth":  # what the site holds: issues, worklogs, their seconds
-                with sim.lock:
-                    urls.put(
-                        {
-                            "issues": len(sim.data.issues),
-                            "worklogs": len(sim.data.worklogs),
-                            "worklog_seconds": sum(w.seconds for w in sim.data.worklogs.values()),
-                        }
-                    )
-
-
-class Server:
-    """A simulator in a spawned process, driven through two queues."""
-
-    def __init__(self, cfg: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self.replies, self.commands = ctx.Queue(), ctx.Queue()
-        self.process = ctx.Process(target=_serve, args=(cfg, self.replies, self.commands), daemon=True)
-        self.process.start()
-        self.url, *self.size = self.replies.get(timeout=600)
-
-    def ask(self, cmd: str) -> Any:
-        self.commands.put(cmd)
-        return self.replies.get(timeout=600)
-
-    def stop(self) -> None:
-        self.commands.put("stop")
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
 
 
 def _sync(url: str, db: str, mode: str, out: Any) -> None:
@@ -254,8 +183,6 @@ def main(argv: list[str]) -> dict[str, Any]:
             server.stop()
         peer = None
         if args.peer == "tap-jira":
-            from bench.peer_tap_jira import run_tap_jira
-
             peer = run_tap_jira(large_cfg, Path(tmp))
     fewest = min_requests(n_issues, n_worklogs, n_users, n_projects)
     out: dict[str, Any] = {
@@ -290,8 +217,6 @@ def main(argv: list[str]) -> dict[str, Any]:
         "ours": ours,
     }
     if peer is not None:
-        from bench.peer_tap_jira import notes
-
         out["peer"] = peer | {"ours": ours, "ours_wall_s": out["wall_s"], "ours_requests": out["requests"]}
         out["peer_notes"] = notes(peer, ours)
     return out

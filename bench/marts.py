@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from bench import bulk, portfolio_args, reset
 from sandbox.portfolio import workdays
 from warehouse.db import describe, make_engine, upgrade
-from warehouse.marts import refresh_marts
+from warehouse.marts.refresh import refresh_marts
 from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES
 

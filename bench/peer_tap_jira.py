@@ -22,6 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.jira_server import Server
+
 VERSION = "2.6.0"
 CACHE = Path(os.environ.get("PMO_SYNC_CACHE", Path.home() / ".cache" / "pmo-sync"))
 VENV = CACHE / "tap-jira-venv"
@@ -114,8 +116,6 @@ def trust(cert: Path) -> None:
 
 def run_tap_jira(cfg: Any, workdir: Path, timeout: float = 3600) -> dict[str, Any]:
     """Run tap-jira (issues + worklogs) against a TLS simulator built from ``cfg``; its figures."""
-    from bench.jira import Server
-
     exe = ensure_venv()
     cert, key = ensure_cert()
     trust(cert)

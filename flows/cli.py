@@ -10,28 +10,36 @@ in ``EXIT_CODES`` (and ``pmo --help``).
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from connectors.base import Window
+from connectors.base import ItemError, Line, Window
+from connectors.finance.profiles import Profile, ProfileError, builtin_profiles, load_profile
+from connectors.finance.reader import ExportFile
+from connectors.microsoft.files import inspect_file
 from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.report import report
 from flows.runner import AnyStream, failure_lines, run, run_streams
+from flows.show import console, ok, print_quarantine, print_runs, row, table
 from flows.warehouse import open_for_cli
+from model.records import Rejected, as_json
+from model.redact import RedactFilter
 from warehouse.db import describe, masked, resolve_url
 from warehouse.grants import GrantError, grant_readonly
-from warehouse.marts import MartResult
+from warehouse.marts.refresh import MartResult
+from warehouse.quarantine import clear_quarantine, list_quarantine, matching, of_file
 from warehouse.runlock import SourceBusy
-from warehouse.schema import sync_run
 from warehouse.sync import RunSummary
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3  # and 0: every stream synced
@@ -41,19 +49,23 @@ EXIT_CODES = (
     " 4 the warehouse cannot be opened (wrong password, host down, unusable URL)."
 )
 
+PROJECT_FILES = (".xml", ".mpp")
+log = logging.getLogger("pmo")
+
+# Help is plain text (rich_markup_mode=None): "[warehouse] url" in a help line is a TOML table, not markup.
 app = typer.Typer(
     help="pmo-sync: one reconciled warehouse from Jira, Microsoft Project/Planner and ERP exports.",
     epilog=EXIT_CODES,
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
-config_app = typer.Typer(help="Configuration file.", no_args_is_help=True)
+db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True, rich_markup_mode=None)
+config_app = typer.Typer(help="Configuration file.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(mappings.app, name="mappings")
 app.command()(mappings.reconcile)
 app.command()(report)
-console = Console(width=None if Console().is_terminal else 150)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]
 UrlOpt = Annotated[
@@ -74,6 +86,52 @@ WaitOpt = Annotated[
     float,
     typer.Option("--wait", min=0, help="Seconds to wait for another run holding a source, then exit 3."),
 ]
+
+
+def _version(show: bool) -> None:
+    if show:
+        try:
+            typer.echo(f"pmo-sync {version('pmo-sync')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("pmo-sync (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log more on stderr: -v info, -vv debug.")
+    ] = 0,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file", dir_okay=False, help="Append the log to this file too (info, or debug with -vv)."
+        ),
+    ] = None,
+) -> None:
+    """The options every command shares: the log's verbosity and file."""
+    setup_logging(verbose, log_file)
+
+
+def setup_logging(verbose: int, log_file: Path | None) -> None:
+    """Warnings on stderr (info with -v, debug with -vv); with a log file, info and up there too. Every
+    handler redacts: passwords in URLs, tokens, and each secret the configuration resolved."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers[0].setLevel(level)
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as e:
+            raise fail(f"✗ --log-file {log_file}: {e.strerror}", EXIT_USAGE) from None
+        handlers[-1].setLevel(min(level, logging.INFO))
+    for h in handlers:
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        h.addFilter(RedactFilter())
+    logging.basicConfig(level=min(h.level for h in handlers), handlers=handlers, force=True)
 
 
 def fail(line: str, code: int = EXIT_FAILED) -> typer.Exit:
@@ -124,7 +182,7 @@ def _run_streams(
     ) as progress:
 
         def one(s: AnyStream) -> RunSummary:
-            bar = progress.add_task(f"{s.source}/{s.name}", total=None, rows=0)
+            bar = progress.add_task(escape(f"{s.source}/{s.name}"), total=None, rows=0)
 
             def rows(_what: str, n: int) -> None:
                 progress.update(bar, rows=n)
@@ -132,9 +190,11 @@ def _run_streams(
             try:
                 summary = run(engine, s, mode, window, rows, allow_mass_delete, wait)
             except Exception:
-                progress.update(bar, description=f"[red]{s.source}/{s.name} failed", total=1, completed=1)
+                failed = f"[red]{escape(f'{s.source}/{s.name}')} failed"
+                progress.update(bar, description=failed, total=1, completed=1)
                 raise
             progress.update(bar, total=1, completed=1, rows=summary.rows_read)
+            log.info("%s/%s: %s", s.source, s.name, summary.as_dict())
             return summary
 
         outcomes = list(run_streams(engine, streams, one, mode, window))
@@ -159,8 +219,7 @@ def after_sync(config: cfg.Config, engine: Engine) -> None:
     try:
         mappings.reconcile_and_report(config, engine)
     except ValueError as e:  # an unreadable decisions file
-        console.print(f"[red]✗[/red] {e}")
-        raise typer.Exit(2) from None
+        raise fail(f"✗ {e}", EXIT_USAGE) from None
     result = _refresh_marts(config, engine)
     console.print(f"Marts refreshed as of {result.as_of}: {result.seconds:.2f} s.")
 
@@ -172,16 +231,10 @@ def _refresh_marts(config: cfg.Config, engine: Engine) -> MartResult:
 
 
 def _print_summaries(summaries: list[RunSummary]) -> None:
-    t = Table("source", "stream", "read", "written", "deleted", "quarantined", "requests", title="This run")
+    t = table("source", "stream", "read", "written", "deleted", "quarantined", "requests", title="This run")
     for s in summaries:
-        t.add_row(
-            s.source,
-            s.stream,
-            *(
-                f"{v:,}"
-                for v in (s.rows_read, s.rows_written, s.rows_deleted, s.rows_quarantined, s.requests)
-            ),
-        )
+        counts = (s.rows_read, s.rows_written, s.rows_deleted, s.rows_quarantined, s.requests)
+        row(t, s.source, s.stream, *(f"{v:,}" for v in counts))
     console.print(t)
 
 
@@ -246,7 +299,7 @@ def marts(
 def db_upgrade(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
     """Migrate the warehouse to the latest schema."""
     engine = _engine(config, database_url)
-    console.print(f"[green]✓[/green] {describe(engine)} is at the latest schema")
+    ok(f"{describe(engine)} is at the latest schema")
 
 
 @db_app.command("grant-readonly")
@@ -264,7 +317,7 @@ def db_grant_readonly(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
-    console.print(f"[green]✓[/green] {role} may SELECT {len(names)} marts and views: {', '.join(names)}")
+    ok(f"{role} may SELECT {len(names)} marts and views: {', '.join(names)}")
 
 
 @app.command()
@@ -278,42 +331,6 @@ def runs(
     print_runs(engine, limit)
 
 
-def print_runs(engine, limit: int = 20) -> None:  # type: ignore[no-untyped-def]
-    t = Table(
-        "id",
-        "source",
-        "stream",
-        "mode",
-        "status",
-        "read",
-        "written",
-        "deleted",
-        "quarantined",
-        "requests",
-        "started",
-        "error",
-        title="Sync runs",
-    )
-    with engine.connect() as c:
-        rows = c.execute(select(sync_run).order_by(sync_run.c.id.desc()).limit(limit)).mappings().all()
-    for r in rows:
-        colour = {"succeeded": "green", "failed": "red", "abandoned": "red"}.get(r["status"], "yellow")
-        t.add_row(
-            str(r["id"]),
-            r["source"],
-            r["stream"],
-            r["mode"],
-            f"[{colour}]{r['status']}[/{colour}]",
-            *(
-                f"{r[k]:,}"
-                for k in ("rows_read", "rows_written", "rows_deleted", "rows_quarantined", "requests")
-            ),
-            str(r["started_at"])[:19],
-            (r["error"] or "")[:80],
-        )
-    console.print(t)
-
-
 @config_app.command("check")
 def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
     """Validate the configuration file and say exactly what is wrong and where."""
@@ -322,29 +339,122 @@ def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
         for name in c.sources:
             streams = c.streams(name)  # builds them: profiles load, secrets resolve
             sources = ", ".join(sorted({s.source for s in streams}))
-            console.print(f"[green]✓[/green] {name} ({sources}): {', '.join(s.name for s in streams)}")
+            ok(f"{name} ({sources}): {', '.join(s.name for s in streams)}")
         url = resolve_url(None, c.configured_url)
     except cfg.ConfigError as e:
         raise _problems(e) from None
-    console.print(f"[green]✓[/green] warehouse: {masked(url)}")
+    ok(f"warehouse: {masked(url)}")
+
+
+@app.command()
+def quarantine(
+    source: Annotated[
+        str | None, typer.Option(help="Only this source: finance:acme-sap, or a type: jira.")
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", help="Only lines whose place starts with this (a file name).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only lines first seen at or after this time (UTC).")
+    ] = None,
+    clear: Annotated[
+        str | None,
+        typer.Option("--clear", metavar="FILE", help="Remove FILE's quarantined lines (after fixing it)."),
+    ] = None,
+    database_url: UrlOpt = None,
+    config: ConfigOpt = Path("pmo.toml"),
+) -> None:
+    """Quarantined lines: where each is, which field, why. --clear FILE removes a fixed file's lines."""
+    since = since.replace(tzinfo=UTC) if since and not since.tzinfo else since
+    engine = _engine(config, database_url)
+    try:
+        if clear is not None:
+            n = clear_quarantine(engine, matching(source, file, since) & of_file(clear))
+            ok(f"{n:,} quarantined line(s) of {clear} removed")
+        else:
+            print_quarantine(list_quarantine(engine, matching(source, file, since)))
+    finally:
+        engine.dispose()
 
 
 @app.command()
 def inspect(
-    file: Annotated[Path, typer.Argument(help="An MSPDI .xml or .mpp project file.", exists=True)],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A project file (.xml, .mpp) or a finance export (.csv, .xlsx).", exists=True),
+    ],
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Finance mapping profile: built-in name or .toml; default: the configured stream's."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=0, help="How many records of a finance export to show.")] = 20,
+    config: ConfigOpt = Path("pmo.toml"),
 ) -> None:
-    """Print the canonical records a project file yields, one JSON object a line."""
-    import json
+    """Print the records a file yields and the lines it rejects, one JSON object a line.
 
-    from connectors.base import ItemError
-    from connectors.microsoft.mspdi import inspect_file
-
+    A finance export is read through its mapping profile: --profile, or the profile of the configured
+    finance stream whose pattern matches the file's name."""
     try:
-        for record in inspect_file(file):
-            typer.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
-    except ItemError as e:  # stdout is the records' alone: the reason goes to stderr
-        typer.echo(f"✗ {e}", err=True)
-        raise typer.Exit(1) from None
+        if file.suffix.lower() in PROJECT_FILES and profile is None:
+            rows = list(inspect_file(file))
+        else:
+            rows = _preview_export(file, _profile(file, profile, config), limit)
+    except ItemError as e:
+        raise fail(f"✗ {file}: {e}") from None
+    for r in rows:
+        typer.echo(json.dumps(r, ensure_ascii=False, sort_keys=True))
+
+
+def _preview_export(file: Path, profile: Profile, limit: int) -> list[dict]:
+    """The first ``limit`` records of a finance export and every line it rejects (the whole file is read:
+    a rejection may be on its last line); the counts go to stderr."""
+    lines = (x for batch in ExportFile(file, file.name, "finance:inspect", profile).lines() for x in batch)
+    records: list[dict] = []
+    rejected: list[dict] = []
+    total = 0
+    for x in lines:
+        if isinstance(x, Line):
+            total += 1
+            if len(records) < limit:
+                records.append(as_json(x.record))
+        elif isinstance(x, Rejected):
+            rejected.append(as_json(x))
+    typer.echo(
+        f"{file.name} through profile {profile.name}: {total:,} records (showing {len(records):,}),"
+        f" {len(rejected):,} rejected",
+        err=True,
+    )
+    return records + rejected
+
+
+def _profile(file: Path, name: str | None, config: Path) -> Profile:
+    """``--profile`` (relative to here), else the profile of the first configured finance stream whose
+    pattern matches ``file`` (relative to the configuration); neither is a usage error."""
+    c = _load(config) if name is None and config.exists() else None
+    if name is None and c is not None:
+        name = next(
+            (
+                s["profile"]
+                for sc in c.sources.values()
+                if sc.type == "finance"
+                for s in sc.streams.values()
+                if s["pattern"] and file.match(s["pattern"])
+            ),
+            None,
+        )
+    if name is None:
+        where = f"no finance stream of {config} matches it" if c else f"no {config} to look in"
+        raise fail(
+            f"✗ {file}: not a project file ({', '.join(PROJECT_FILES)}), so a finance export: give its"
+            f" mapping profile with --profile (built-in: {', '.join(builtin_profiles())}); {where}",
+            EXIT_USAGE,
+        )
+    try:
+        return load_profile(name, c.base if c else None)
+    except ProfileError as e:
+        raise fail(f"✗ {e}", EXIT_USAGE) from None
 
 
 @app.command()
@@ -359,7 +469,7 @@ def demo(
     ] = None,
 ) -> None:
     """Generate the sandbox portfolio, run nightly_sync on it into SQLite and print a summary."""
-    from flows.demo import run_demo
+    from flows.demo import run_demo  # here, not above: it runs a Prefect flow, and importing Prefect takes s
 
     run_demo(folder, seed, console, as_of and as_of.date())
 

@@ -26,6 +26,8 @@ from connectors.config import Loc, PositiveInt, Problem, SecretRef, SourceTable,
 from connectors.finance import config as finance
 from connectors.jira import config as jira
 from connectors.microsoft import config as microsoft
+from flows.marts import settings as mart_settings
+from flows.reconcile import settings as recon_settings
 from model.redact import register
 from warehouse.db import make_engine, resolve_url
 
@@ -250,11 +252,7 @@ def _strip(loc: Loc) -> Loc:
 
 
 def _settings_problems(raw: dict[str, Any]) -> list[Problem]:
-    """``[reconcile]`` and ``[marts]`` as flows.reconcile and flows.marts read them (imported here, late:
-    they import this module)."""
-    from flows.marts import settings as mart_settings
-    from flows.reconcile import settings as recon_settings
-
+    """``[reconcile]`` and ``[marts]`` as flows.reconcile and flows.marts read them."""
     recon, marts = raw.get("reconcile", {}), raw.get("marts", {})
     if not isinstance(recon, dict) or not isinstance(marts, dict):
         return []  # the model has said so

@@ -20,6 +20,10 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select, update
 
 from connectors.base import Window
+from flows.mappings import print_summary as print_reconciliation
+from flows.marts import print_rag
+from flows.show import print_runs
+from flows.sync import _prepare, _sync, reconcile_flow, refresh_marts_flow
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
 from sandbox.jira.data import build as jira_site
@@ -149,10 +153,6 @@ def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = Non
     )
     engine = make_engine(url)
     print_summary(engine, console)
-    from flows.cli import print_runs
-    from flows.mappings import print_summary as print_reconciliation
-    from flows.marts import print_rag
-
     print_runs(engine, 10)
     print_reconciliation(engine)
     print_rag(engine, console)
@@ -164,10 +164,6 @@ def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = Non
 def demo_sync(config_path: str, warehouse: str, as_of: date) -> None:
     """``nightly_sync`` as it would have run on ``as_of``: sync every stream, date the runs, reconcile,
     refresh the marts as of ``as_of``."""
-    from flows.marts import refresh_marts_flow
-    from flows.reconcile import reconcile_flow
-    from flows.sync import _prepare, _sync
-
     started = datetime.now(UTC)
     config = _prepare(config_path, warehouse)
     streams = [(name, s) for name in config.sources for s in config.streams(name)]

@@ -7,19 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 from sqlalchemy import Engine, func, select
 
 from flows import config as cfg
 from flows.reconcile import decisions_path, export_decisions, run_reconcile
+from flows.show import console, ok, row, table
 from flows.warehouse import open_for_cli
 from warehouse.crosswalk import decide_review
 from warehouse.reconcile import ReconResult, open_reviews
 from warehouse.schema import XREF_TABLES, recon_exception
 
-app = typer.Typer(help="Identity crosswalks and the review queue.", no_args_is_help=True)
-console = Console(width=None if Console().is_terminal else 150)
+app = typer.Typer(
+    help="Identity crosswalks and the review queue.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).")]
 UrlOpt = Annotated[str | None, typer.Option("--database-url", help="Warehouse URL (see `pmo sync --help`).")]
@@ -33,7 +34,7 @@ def _setup(config: Path, database_url: str | None) -> tuple[cfg.Config, Engine]:
         c = cfg.load(config)
     except cfg.ConfigError as e:
         for p in e.problems:
-            console.print(f"[red]✗[/red] {p}")
+            console.print(f"[red]✗[/red] {escape(p)}")
         raise typer.Exit(2) from None
     return c, open_for_cli(database_url, c.configured_url)
 
@@ -59,11 +60,9 @@ def print_summary(engine: Engine, result: ReconResult | None = None) -> None:
     counts: dict[str, dict[str, int]] = {}
     for rule, sev, n in rows:
         counts.setdefault(rule, {})[sev] = n
-    t = Table("rule", "high", "medium", "low", "open", title="Open reconciliation exceptions")
+    t = table("rule", "high", "medium", "low", "open", title="Open reconciliation exceptions")
     for rule, by_sev in counts.items():
-        t.add_row(
-            rule, *(str(by_sev.get(s, 0)) for s in ("high", "medium", "low")), str(sum(by_sev.values()))
-        )
+        row(t, rule, *(by_sev.get(s, 0) for s in ("high", "medium", "low")), sum(by_sev.values()))
     console.print(t)
     if result is not None:
         ids = ", ".join(f"{n:,} {e}s" for e, n in result.canonical.items())
@@ -79,7 +78,7 @@ def reconcile(config: ConfigOpt = Path("pmo.toml"), database_url: UrlOpt = None)
     try:
         reconcile_and_report(c, engine)
     except ValueError as e:
-        console.print(f"[red]✗[/red] {e}")
+        console.print(f"[red]✗[/red] {escape(str(e))}")
         raise typer.Exit(2) from None
 
 
@@ -92,7 +91,7 @@ def list_(
 ) -> None:
     """The current crosswalk: canonical id, source record, how it was matched."""
     _, engine = _setup(config, database_url)
-    t = Table("entity", "canonical", "source", "source id", "method", "conf.", "status", "reason")
+    t = table("entity", "canonical", "source", "source id", "method", "conf.", "status", "reason")
     with engine.connect() as conn:
         for name, x in XREF_TABLES.items():
             if entity and name != entity:
@@ -102,8 +101,7 @@ def list_(
                 q = q.where(x.c.review_status == status)
             for r in conn.execute(q):
                 conf = "" if r.confidence is None else f"{float(r.confidence):.0f}"
-                t.add_row(name, str(r.canonical_id), r.source, r.source_id, r.method or "", conf,
-                          r.review_status, r.reason or "")  # fmt: skip
+                row(t, name, r.canonical_id, r.source, r.source_id, r.method, conf, r.review_status, r.reason)
     console.print(t)
 
 
@@ -115,10 +113,10 @@ def review(
     _, engine = _setup(config, database_url)
     with engine.connect() as conn:
         items = open_reviews(conn, entity)
-    t = Table("id", "entity", "record", "probably the same as", "score", "reason", title="Review queue")
+    t = table("id", "entity", "record", "probably the same as", "score", "reason", title="Review queue")
     for r in items:
-        t.add_row(str(r.id), r.entity, f"{r.name} ({r.source})", f"{r.candidate_name} ({r.candidate_source})",
-                  f"{float(r.score):.0f}", r.reason or "")  # fmt: skip
+        row(t, r.id, r.entity, f"{r.name} ({r.source})", f"{r.candidate_name} ({r.candidate_source})",
+            f"{float(r.score):.0f}", r.reason)  # fmt: skip
     console.print(t)
     console.print("Decide with `pmo mappings approve ID` or `pmo mappings reject ID`.")
 
@@ -131,14 +129,16 @@ def _decide(
         with engine.begin() as conn:
             item = decide_review(conn, review_id, same, by, datetime.now(UTC), note)
     except LookupError as e:
-        console.print(f"[red]✗[/red] {e}")
+        console.print(f"[red]✗[/red] {escape(str(e))}")
         raise typer.Exit(1) from None
     verdict = "the same" if same else "different"
-    console.print(f"[green]✓[/green] {item.name!r} and {item.candidate_name!r} are {verdict} {item.entity}s.")
+    ok(f"{item.name!r} and {item.candidate_name!r} are {verdict} {item.entity}s.")
     reconcile_and_report(c, engine)
     path = decisions_path(c)
     if path is not None:
-        console.print(f"Run `pmo mappings export` to write the decision to {path} for version control.")
+        console.print(
+            f"Run `pmo mappings export` to write the decision to {escape(str(path))} for version control."
+        )
 
 
 @app.command()
@@ -171,7 +171,7 @@ def export(
     c, engine = _setup(config, database_url)
     path = file or decisions_path(c)
     if path is None:
-        console.print('[red]✗[/red] no --file and no [reconcile] decisions = "…" in the configuration')
+        console.print('[red]✗[/red] no --file and no \\[reconcile] decisions = "…" in the configuration')
         raise typer.Exit(2)
     n = export_decisions(engine, path)
-    console.print(f"[green]✓[/green] {n} decision(s) written to {path}")
+    ok(f"{n} decision(s) written to {path}")

@@ -1,4 +1,4 @@
-"""Marts wiring: the ``[marts]`` settings, the Prefect flow that refreshes them, and the RAG table.
+"""Marts wiring: the ``[marts]`` settings, one refresh, and the RAG table (the flow is in ``flows.sync``).
 
 ``[marts]`` in the configuration file (every key optional; defaults in ``warehouse.marts.settings``)::
 
@@ -22,18 +22,16 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
-from flows.warehouse import WarehouseRef, open_for_flow
 from model.evm import COLOURS
-from warehouse.marts import MartResult, MartSettings, refresh_marts
+from warehouse.marts.refresh import MartResult, refresh_marts
+from warehouse.marts.settings import MartSettings
 
 INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
 DEFAULTS = MartSettings()
@@ -66,33 +64,6 @@ def run_refresh(engine: Engine, config: Any | None = None, at: date | None = Non
     if problems:
         raise ValueError("; ".join(problems))
     return refresh_marts(engine, at, s)
-
-
-@flow(name="refresh-marts")
-def refresh_marts_flow(
-    config_path: str = "pmo.toml",
-    warehouse: WarehouseRef = None,
-    at: date | None = None,
-    report_path: str | None = None,
-) -> dict[str, Any]:
-    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow. Then write the
-    portfolio report (``report_path``, default ``report.html`` beside the configuration) and publish its
-    RAG table as the ``portfolio-report`` artifact.
-
-    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
-    from flows import config as cfg
-    from flows.report import publish
-
-    config = cfg.load(config_path)
-    engine = open_for_flow(config, warehouse)
-    out = Path(report_path) if report_path else Path(config_path).parent / "report.html"
-    try:
-        result = run_refresh(engine, config, at)
-        publish(engine, out, result.as_of)
-    finally:
-        engine.dispose()
-    get_run_logger().info("marts: %s; report: %s", result.as_dict(), out)
-    return result.as_dict()
 
 
 RAG_STYLE = {"red": "bold red", "amber": "bold yellow", "green": "green", "grey": "dim"}

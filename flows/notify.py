@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
+from flows import config as cfg
 from flows.warehouse import open_for_flow
 from model.redact import redact
 from warehouse.schema import sync_run
@@ -103,8 +104,6 @@ def send(block: str, subject: str, body: str) -> None:
 
 def report(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect state hook: tell the configured block about a failed run, or about stale sources."""
-    from flows import config as cfg
-
     params = flow_run.parameters or {}
     failed = not state.is_completed()
     try:

@@ -1,4 +1,5 @@
-"""Reconciliation wiring: the ``[reconcile]`` settings, the versioned decisions file, the Prefect flow.
+"""Reconciliation wiring: the ``[reconcile]`` settings, the versioned decisions file, one reconciliation
+(the Prefect flow that runs it is ``flows.sync.reconcile_flow``).
 
 The decisions file (``[reconcile] decisions = "mappings.toml"``) is where a PMO's identity decisions live
 under version control. Each run loads it into ``mapping_decision``; ``pmo mappings approve/reject`` adds
@@ -25,11 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
 from sqlalchemy import Engine, select
 
 from flows.settings import INVALID, read_setting
-from flows.warehouse import WarehouseRef, open_for_flow
 from model.identity import Thresholds
 from model.recon import ReconSettings, Tolerance
 from warehouse.crosswalk import record_decision
@@ -140,18 +139,18 @@ def render_decisions(rows: Iterable[Any]) -> str:
         at = r.decided_at if r.decided_at.tzinfo else r.decided_at.replace(tzinfo=UTC)
         out.append(
             "\n[[decision]]\n"
-            f"entity = {_q(r.entity)}\n"
-            f"record = {{ source = {_q(r.source)}, id = {_q(r.source_id)} }}\n"
+            f"entity = {_toml_string(r.entity)}\n"
+            f"record = {{ source = {_toml_string(r.source)}, id = {_toml_string(r.source_id)} }}\n"
             f"{'same_as' if r.verdict == 'same' else 'distinct_from'} = "
-            f"{{ source = {_q(r.other_source)}, id = {_q(r.other_source_id)} }}\n"
-            f"decided_by = {_q(r.decided_by)}\n"
+            f"{{ source = {_toml_string(r.other_source)}, id = {_toml_string(r.other_source_id)} }}\n"
+            f"decided_by = {_toml_string(r.decided_by)}\n"
             f"decided_at = {at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
-            + (f"note = {_q(r.note)}\n" if r.note else "")
+            + (f"note = {_toml_string(r.note)}\n" if r.note else "")
         )
     return "".join(out)
 
 
-def _q(text: str) -> str:
+def _toml_string(text: str) -> str:
     """A TOML basic string: backslash, quote and every control character escaped (TOML allows none raw)."""
     return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 32 or ord(c) == 127 else c)
                          for c in text) + '"'  # fmt: skip
@@ -176,25 +175,3 @@ def run_reconcile(engine: Engine, config: Any | None = None) -> ReconResult:
         raise ValueError("; ".join(problems))
     load_decisions(engine, decisions_path(config) if config is not None else None)
     return reconcile(engine, s)
-
-
-@flow(name="reconcile")
-def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None) -> dict[str, Any]:
-    """Match identities across the tools and refresh the exceptions; runs after every sync.
-
-    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
-    from flows import config as cfg
-
-    config = cfg.load(config_path)
-    engine = open_for_flow(config, warehouse)
-    try:
-        result = run_reconcile(engine, config)
-    finally:
-        engine.dispose()
-    get_run_logger().info("reconcile: %s", result)
-    return {
-        "canonical": result.canonical,
-        "exceptions": result.exceptions,
-        "open_by_rule": result.open_by_rule,
-        "seconds": result.seconds,
-    }

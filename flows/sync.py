@@ -1,4 +1,8 @@
-"""Prefect flows: ``nightly_sync`` (every configured stream, incremental) and ``backfill`` (one window).
+"""Prefect flows: ``nightly_sync`` (every configured stream, incremental), ``backfill`` (one window), and
+``reconcile_flow`` and ``refresh_marts_flow``, which both run after them.
+
+Every Prefect import of pmo-sync is here (and, lazily, in ``flows.notify`` and the Secret lookups): importing
+Prefect takes seconds, and the ``pmo`` commands that run no flow never pay for it.
 
 Tasks receive references (config path, source and stream names, window), never rows: Prefect hashes task
 inputs at ~130 µs a row (docs/architecture.md, "Running it"). The warehouse is migrated before any load.
@@ -9,15 +13,15 @@ fails, or leaves a source stale, ``flows.notify`` tells the block named in ``[no
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 
 from connectors.base import Window
 from flows import config as cfg
-from flows import notify
-from flows.marts import refresh_marts_flow
-from flows.reconcile import reconcile_flow
+from flows import marts, notify, reconcile
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.db import describe
@@ -90,6 +94,52 @@ def _sync(
             " skipped:\n" + "\n".join(failure_lines(failed))
         )
     return [o.result for o in outcomes if o.result is not None]
+
+
+@flow(name="reconcile")
+def reconcile_flow(config_path: str = "pmo.toml", warehouse: WarehouseRef = None) -> dict[str, Any]:
+    """Match identities across the tools and refresh the exceptions; runs after every sync.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
+    config = cfg.load(config_path)
+    engine = open_for_flow(config, warehouse)
+    try:
+        result = reconcile.run_reconcile(engine, config)
+    finally:
+        engine.dispose()
+    get_run_logger().info("reconcile: %s", result)
+    return {
+        "canonical": result.canonical,
+        "exceptions": result.exceptions,
+        "open_by_rule": result.open_by_rule,
+        "seconds": result.seconds,
+    }
+
+
+@flow(name="refresh-marts")
+def refresh_marts_flow(
+    config_path: str = "pmo.toml",
+    warehouse: WarehouseRef = None,
+    at: date | None = None,
+    report_path: str | None = None,
+) -> dict[str, Any]:
+    """Rebuild the BI marts as of ``at`` (default today); run it after the reconcile flow. Then write the
+    portfolio report (``report_path``, default ``report.html`` beside the configuration) and publish its
+    RAG table as the ``portfolio-report`` artifact.
+
+    ``warehouse`` names the warehouse without its password (``flows.warehouse``)."""
+    from flows.report import publish  # plotly: only when a report is written
+
+    config = cfg.load(config_path)
+    engine = open_for_flow(config, warehouse)
+    out = Path(report_path) if report_path else Path(config_path).parent / "report.html"
+    try:
+        result = marts.run_refresh(engine, config, at)
+        publish(engine, out, result.as_of)
+    finally:
+        engine.dispose()
+    get_run_logger().info("marts: %s; report: %s", result.as_dict(), out)
+    return result.as_dict()
 
 
 @flow(name="nightly-sync", **HOOKS)

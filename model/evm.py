@@ -25,7 +25,7 @@ PCT = Decimal("0.01")
 HUNDRED = Decimal(100)
 
 
-def _q(value: Decimal | None, step: Decimal = MONEY) -> Decimal | None:
+def _round(value: Decimal | None, step: Decimal = MONEY) -> Decimal | None:
     return None if value is None else value.quantize(step)
 
 
@@ -144,14 +144,14 @@ def evm(
 
     def pct(numerator: Decimal | None, denominator: Decimal | None) -> Decimal | None:
         share = ratio(numerator, denominator) if budgeted else None
-        return None if share is None else _q(share * HUNDRED, PCT)
+        return None if share is None else _round(share * HUNDRED, PCT)
 
     return Evm(
-        bac=_q(bac), pv=_q(pv), ev=_q(ev), ac=_q(ac), cv=_q(cv), sv=_q(sv),
-        cpi=_q(cpi, RATIO), spi=_q(spi, RATIO), cv_pct=pct(cv, ev), sv_pct=pct(sv, pv),
-        eac_cpi=_q(eac_cpi), eac_atypical=_q(eac_atypical), eac_cpi_spi=_q(eac_cpi_spi),
-        eac_bottom_up=_q(eac_bottom_up), etc=_q(etc), etc_bottom_up=_q(etc_bottom_up), vac=_q(vac),
-        vac_pct=pct(vac, bac), tcpi=_q(tcpi, RATIO),
+        bac=_round(bac), pv=_round(pv), ev=_round(ev), ac=_round(ac), cv=_round(cv), sv=_round(sv),
+        cpi=_round(cpi, RATIO), spi=_round(spi, RATIO), cv_pct=pct(cv, ev), sv_pct=pct(sv, pv),
+        eac_cpi=_round(eac_cpi), eac_atypical=_round(eac_atypical), eac_cpi_spi=_round(eac_cpi_spi),
+        eac_bottom_up=_round(eac_bottom_up), etc=_round(etc), etc_bottom_up=_round(etc_bottom_up),
+        vac=_round(vac), vac_pct=pct(vac, bac), tcpi=_round(tcpi, RATIO),
     )  # fmt: skip
 
 
@@ -216,7 +216,7 @@ def earned_schedule(
     finish = None
     if spi_t:
         finish = start + timedelta(days=int((days / spi_t).to_integral_value(ROUND_HALF_UP)) - 1)
-    return Schedule(start, days, actual, _q(es, RATIO), _q(spi_t, RATIO), finish)
+    return Schedule(start, days, actual, _round(es, RATIO), _round(spi_t, RATIO), finish)
 
 
 def days_late(baseline_finish: date | None, at: date, finished: date | None, done: bool) -> int | None:

@@ -23,7 +23,6 @@ from datetime import date
 from rapidfuzz import fuzz, process
 
 Ref = tuple[str, str]  # (source, source_id)
-METHODS = ("manual", "key", "rule", "fuzzy")
 
 _FOLD = str.maketrans({"ß": "ss", "ø": "o", "Ø": "o", "ı": "i", "ł": "l", "Ł": "l", "æ": "ae", "œ": "oe"})
 _PARENS = re.compile(r"\([^)]*\)|\[[^]]*\]")

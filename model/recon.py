@@ -27,7 +27,6 @@ RULES = (
     "orphan_cost",
     "timesheet_gap",
 )
-SEVERITIES = ("low", "medium", "high")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any, ClassVar, Self
 
-STATUS_CATEGORIES = ("todo", "in_progress", "done")
 DELETED_AT_SOURCE = "deleted at the source"  # the usual ``deleted_reason``: the source said so
 
 
@@ -229,6 +228,21 @@ class Rejected:
     reason: str
     field: str | None = None
     raw: str | None = None
+
+
+def as_json(item: Record | Rejected) -> dict[str, Any]:
+    """A record (with its ``entity``) or a rejection (``entity = "rejected"``) as a JSON-ready dict, for
+    ``pmo inspect``: decimals as text (no float rounding), dates in ISO 8601."""
+    entity = item.entity if isinstance(item, Record) else "rejected"
+    return {"entity": entity, **{f.name: _json_value(getattr(item, f.name)) for f in fields(item)}}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    return v
 
 
 def _install_slot_init(cls: type) -> None:

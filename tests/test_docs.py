@@ -22,8 +22,8 @@ from marts_support import as_date, load, sandbox_rows
 from sqlalchemy import Engine, inspect, select, text
 
 from model.recon import DEFAULT_PREFERENCE, ReconSettings, prefer_fields
-from warehouse.marts import refresh_marts
 from warehouse.marts.docs import DICTIONARY, missing, render, view_columns
+from warehouse.marts.refresh import refresh_marts
 from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES, XREF_TABLES, project_reconciled, recon_exception
 

@@ -33,8 +33,9 @@ from rich.console import Console
 from sqlalchemy import Engine, select, text
 
 from flows.marts import print_rag, run_refresh, settings
-from warehouse.marts import MartSettings, refresh_marts
 from warehouse.marts.dims import PROJECT_SCD, apply_scd2
+from warehouse.marts.refresh import refresh_marts
+from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import MART_TABLES, dim_person, dim_project
 from warehouse.reconcile import reconcile
 

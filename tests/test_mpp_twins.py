@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from connectors.microsoft import mpp
-from connectors.microsoft.mspdi import ProjectFileRecords, read_project_file
+from connectors.microsoft.files import read_project_file
+from connectors.microsoft.mspdi import ProjectFileRecords
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "msproject"
 PAIRS = {

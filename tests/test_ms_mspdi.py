@@ -17,16 +17,14 @@ from support import count_rows
 
 from connectors.base import StreamState
 from connectors.microsoft import files, mpp
-from connectors.microsoft.files import ProjectFilesStream
+from connectors.microsoft.files import ProjectFilesStream, inspect_file, read_project_file
 from connectors.microsoft.mspdi import (
     HostileFileError,
     ProjectFileError,
     ProjectFileRecords,
     ProjectPlan,
-    inspect_file,
     parse_currency,
     parse_duration_hours,
-    read_project_file,
 )
 from flows.runner import run
 from sandbox.mspdi import render

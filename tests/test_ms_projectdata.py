@@ -42,7 +42,7 @@ def _streams(url: str = PWA, **kw):  # type: ignore[no-untyped-def]
     return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", sleep=lambda s: None, **kw)}
 
 
-def _q(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _query(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
 
 
@@ -68,10 +68,10 @@ def test_projects_request_shapes_full_then_incremental() -> None:
         "/sites/pwa/_api/ProjectData/Projects",
         "/sites/pwa/_api/ProjectData/Projects",
     ]
-    assert _q(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
-    assert _q(calls[1]) == {"$select": PROJECT_SELECT + ",ProjectCode"}  # full: no $filter
+    assert _query(calls[0]) == {"$select": BASELINE_SELECT, "$filter": "BaselineNumber eq 0"}
+    assert _query(calls[1]) == {"$select": PROJECT_SELECT + ",ProjectCode"}  # full: no $filter
     assert calls[2].request.url == nxt  # server paging followed verbatim
-    assert _q(calls[3]) == {"$select": "ProjectId"}
+    assert _query(calls[3]) == {"$select": "ProjectId"}
     assert (
         calls[1].request.headers["Accept"] == ACCEPT
         and calls[1].request.headers["Authorization"] == "Bearer tok"
@@ -87,7 +87,7 @@ def test_projects_request_shapes_full_then_incremental() -> None:
     responses.calls.reset()
     list(stream.read(StreamState(watermark=pages[-1].watermark, items=pages[-2].items)))
     assert (
-        _q(responses.calls[1])["$filter"] == "ProjectModifiedDate gt datetime'2026-06-30T09:50:00'"
+        _query(responses.calls[1])["$filter"] == "ProjectModifiedDate gt datetime'2026-06-30T09:50:00'"
     )  # lookback
 
 
@@ -216,7 +216,7 @@ def test_a_declared_stream_inherits_paging_window_quarantine_and_cursor() -> Non
             StreamState(watermark='{"updated": "2026-07-01T06:00:00+00:00"}')
         )
     )
-    assert _q(responses.calls[0]) == {
+    assert _query(responses.calls[0]) == {
         "$select": "CalendarId,CalendarName,CalendarModifiedDate",
         "$filter": "CalendarModifiedDate gt datetime'2026-07-01T05:50:00'",  # cursor − 10 min lookback
     }

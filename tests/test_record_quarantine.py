@@ -21,8 +21,8 @@ from test_ms_mspdi import SMALL
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS
+from connectors.microsoft.files import read_project_file
 from connectors.microsoft.graph import GraphClient
-from connectors.microsoft.mspdi import read_project_file
 from connectors.microsoft.planner import PlannerStream
 from connectors.microsoft.projectdata import projectdata_streams
 from flows.runner import run

@@ -21,7 +21,7 @@ from connectors.base import Line
 from connectors.finance.profiles import load_profile
 from connectors.finance.reader import ExportFile
 from connectors.jira import mapping as jira_mapping
-from connectors.microsoft.mspdi import read_project_file
+from connectors.microsoft.files import read_project_file
 from connectors.microsoft.planner import map_person, map_plan
 from connectors.microsoft.projectdata import map_project, map_resource
 from model.records import CostLine

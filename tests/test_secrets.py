@@ -302,7 +302,7 @@ def test_flow_parameters_name_the_warehouse_and_never_hold_its_password(
 
     from prefect.client.orchestration import get_client
 
-    from flows.marts import refresh_marts_flow
+    from flows.sync import refresh_marts_flow
 
     warehouse = tmp_path / "wh.db"
     monkeypatch.setenv("PMO_TEST_WAREHOUSE", f"sqlite:///{warehouse}")

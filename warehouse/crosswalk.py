@@ -69,7 +69,7 @@ def project_candidates(conn: Connection) -> Candidates:
         ref = (r.source, r.source_id)
         items.append(Candidate(ref, name, frozenset(keys), r.cost_centre, r.start_date, r.finish_date))
         labels[ref] = (r.key or (m.group(1) if m else None), r.name)
-    for r in _finance_projects(conn):
+    for r in _finance_project_codes(conn):
         ref = (r.source, r.code)
         items.append(
             Candidate(ref, None, frozenset({r.code.strip().upper()}), r.cost_centre, r.first, r.last)
@@ -78,7 +78,7 @@ def project_candidates(conn: Connection) -> Candidates:
     return Candidates(items, labels)
 
 
-def _finance_projects(conn: Connection) -> list[Any]:
+def _finance_project_codes(conn: Connection) -> list[Any]:
     """Distinct project codes of finance sources, with a cost centre and the range of postings."""
     lines = (
         select(

@@ -147,7 +147,7 @@ def _label(
     return key, (names[0] if names else None)
 
 
-def _finance_projects(conn: Connection, s: ReconSettings) -> dict[tuple[str, str], dict[str, Any]]:
+def _finance_project_fields(conn: Connection, s: ReconSettings) -> dict[tuple[str, str], dict[str, Any]]:
     """What finance knows of a project code: its budget (the configured version), currency, cost centre."""
     out: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
     rows = conn.execute(
@@ -178,7 +178,7 @@ def write_reconciled_projects(
         (r["source"], r["source_id"]): dict(r)
         for r in conn.execute(select(project).where(project.c.deleted_at.is_(None))).mappings()
     }
-    rows.update(_finance_projects(conn, s))
+    rows.update(_finance_project_fields(conn, s))
     wanted: dict[int, dict[str, Any]] = {}
     for cid, refs in members.items():
         have = [(ref[0], rows[ref]) for ref in refs if ref in rows]

@@ -20,7 +20,6 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
     Table,
@@ -30,22 +29,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+# The marts (dimensions, facts, RAG rules) live in the same metadata: importing them registers them, so
+# whoever imports the schema (migrations, create_all, the data dictionary) sees every table.
+import warehouse.marts.tables  # noqa: F401
 from model.records import ENTITIES, Record
+from warehouse.base import Id, Money, metadata
 
 # Plain SQL, not func.now(): Prefect re-compiles func.now() for SQLite into a form executemany rejects.
 CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-# Integer ids autoincrement on SQLite only as INTEGER; BigInteger elsewhere.
-Id = BigInteger().with_variant(Integer(), "sqlite")
-Money = Numeric(18, 4)
 
 _SQL_TYPES: dict[type, TypeEngine] = {
     str: Text(),
@@ -294,6 +286,3 @@ recon_exception = Table(
     ),
     UniqueConstraint("rule", "subject_type", "subject_id", "period", "sources"),
 )
-
-# The marts (dimensions, facts, RAG rules) live in the same metadata: importing registers them.
-import warehouse.marts.tables  # noqa: E402, F401

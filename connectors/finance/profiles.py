@@ -61,6 +61,11 @@ class Profile:
         return ENCODINGS[self.encoding.lower()]
 
 
+def builtin_profiles() -> list[str]:
+    """The names of the profiles that ship with pmo-sync."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
 def load_profile(name_or_path: str, base: Path | None = None) -> Profile:
     """A built-in profile by name, or a TOML file (relative to ``base``)."""
     path = Path(name_or_path)
@@ -69,8 +74,8 @@ def load_profile(name_or_path: str, base: Path | None = None) -> Profile:
     elif base is not None and not path.is_absolute():
         path = base / path
     if not path.exists():
-        builtin = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
-        raise ProfileError(f"profile {name_or_path!r} not found (built-in profiles: {', '.join(builtin)})")
+        builtin = ", ".join(builtin_profiles())
+        raise ProfileError(f"profile {name_or_path!r} not found (built-in profiles: {builtin})")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:

@@ -259,9 +259,6 @@ def time_entry(w: Mapping[str, Any], source: str) -> TimeEntry:
     )
 
 
-TRACKED = {"status": "status", "assignee": "assignee"}
-
-
 def status_changes(
     issue_id: str, history: Mapping[str, Any], source: str, fm: FieldMap
 ) -> list[StatusChange]:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from connectors.base import ItemError, Line, StreamState, fingerprint
-from connectors.microsoft.mspdi import ProjectPlan, open_project_file
+from connectors.microsoft.mpp import read_mpp
+from connectors.microsoft.mspdi import Elements, ProjectFileRecords, ProjectPlan, read_mspdi
 from model.records import Person as PersonRecord
-from model.records import PlannedWork, Project, Record, Rejected, Task
+from model.records import PlannedWork, Project, Record, Rejected, Task, as_json
 
 BATCH = 5000
 _SCOPES: dict[type[Record], tuple[str, ...]] = {
@@ -123,3 +125,29 @@ class ProjectFilesStream:
                 yield UnreadableFile(name, digest, e)
                 continue
             yield ProjectFile(name, file_items(name, digest, plan))
+
+
+def open_project_file(path: Path, source: str, name: str | None = None) -> ProjectPlan:
+    """An MSPDI (.xml) or .mpp file as a ``ProjectPlan``; raises ProjectFileError for a file unusable as
+    a whole, as far as its start shows (a hostile or foreign XML, an .mpp mpxj cannot read).
+
+    Here, above both readers, so neither imports the other (.mpp elements are mapped by the MSPDI code)."""
+    name = name or path.name
+    if path.suffix.lower() == ".mpp":
+        elements: Elements = read_mpp(path, name)
+    else:
+        next(read_mspdi(path, name))  # the root and the prolog: refused here rather than mid-load
+        elements = partial(read_mspdi, path, name)
+    return ProjectPlan(elements, source, name, path.stem)
+
+
+def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
+    """An MSPDI (.xml) or .mpp file → all its records at once (for ``pmo inspect`` and tests)."""
+    return open_project_file(path, source, name).records()
+
+
+def inspect_file(path: str | Path, source: str = "projectfiles:inspect") -> Iterator[dict[str, Any]]:
+    """The records a project file yields, and its rejections, as JSON-ready dicts (``pmo inspect``)."""
+    plan = open_project_file(Path(path), source)
+    for stream in plan.by_type().values():
+        yield from map(as_json, stream())

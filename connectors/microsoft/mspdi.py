@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -635,42 +634,3 @@ def _time(text: str | None, default: time) -> time:
 
 def _text(v: Any) -> str:
     return v.isoformat() if isinstance(v, datetime) else str(v)
-
-
-def open_project_file(path: Path, source: str, name: str | None = None) -> ProjectPlan:
-    """An MSPDI (.xml) or .mpp file as a ``ProjectPlan``; raises ProjectFileError for a file unusable as
-    a whole, as far as its start shows (a hostile or foreign XML, an .mpp mpxj cannot read)."""
-    name = name or path.name
-    if path.suffix.lower() == ".mpp":
-        from connectors.microsoft.mpp import read_mpp
-
-        elements: Elements = read_mpp(path, name)
-    else:
-        next(read_mspdi(path, name))  # the root and the prolog: refused here rather than mid-load
-        elements = partial(read_mspdi, path, name)
-    return ProjectPlan(elements, source, name, path.stem)
-
-
-def read_project_file(path: Path, source: str, name: str | None = None) -> ProjectFileRecords:
-    """An MSPDI (.xml) or .mpp file → all its records at once (for ``pmo inspect`` and tests)."""
-    return open_project_file(path, source, name).records()
-
-
-def inspect_file(path: str | Path, source: str = "projectfiles:inspect") -> Iterator[dict[str, Any]]:
-    """The canonical records a project file yields, as JSON-ready dicts (``pmo inspect FILE``)."""
-    plan = open_project_file(Path(path), source)
-    for stream in plan.by_type().values():
-        for r in stream():
-            if isinstance(r, Rejected):
-                fields = ("source", "locator", "field", "reason", "raw")
-                yield {"entity": "rejected", **{k: getattr(r, k) for k in fields}}
-            else:
-                yield {"entity": r.entity, **{k: _json_value(getattr(r, k)) for k in r.field_names()}}
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, date | datetime):
-        return v.isoformat()
-    return v

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, inspect
 
+from warehouse.db import make_engine, upgrade
 from warehouse.marts.tables import MART_TABLES
 from warehouse.schema import ENTITY_TABLES, metadata
 
@@ -539,8 +540,6 @@ def table_doc(table: Table) -> tuple[str, str]:
 
 def view_columns() -> dict[str, list[str]]:
     """Every view and its columns, as a freshly migrated SQLite warehouse has them."""
-    from warehouse.db import make_engine, upgrade
-
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'dictionary.db'}")
         upgrade(engine)

@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from warehouse.schema import Id, Money, metadata
+from warehouse.base import Id, Money, metadata
 
 Ratio = Numeric(12, 4)
 Hours = Numeric(18, 4)
