@@ -18,7 +18,7 @@ from typing import Any
 from marts_support import as_date, load
 from sqlalchemy import Engine, text
 
-from warehouse.marts import refresh_marts
+from warehouse.marts.refresh import refresh_marts
 from warehouse.reconcile import reconcile
 
 PO, FILES, FIN = "projectonline:test", "projectfiles:plans", "finance:test-erp"

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.report import render, write_report
 from sandbox.portfolio import AS_OF
-from warehouse.marts import refresh_marts
 from warehouse.marts import report_data as rd
+from warehouse.marts.refresh import refresh_marts
 from warehouse.reconcile import reconcile
 
 D1, D2 = date(2026, 10, 1), AS_OF  # the sandbox is dated from AS_OF: status mid-way and at the end
