@@ -402,7 +402,8 @@ def inspect(
         else:
             rows = _preview_export(file, _profile(file, profile, config), limit)
     except ItemError as e:
-        raise fail(f"✗ {file}: {e}") from None
+        why = str(e)  # a project file's reason names the file already
+        raise fail(f"✗ {why}" if why.startswith(file.name) else f"✗ {file}: {why}") from None
     for r in rows:
         typer.echo(json.dumps(r, ensure_ascii=False, sort_keys=True))
 

@@ -283,11 +283,19 @@ def markdown_summary(data: ReportData, path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(engine: Engine, out: Path, as_of: date | None = None) -> Path:
-    """Write the report and publish its summary as the ``portfolio-report`` markdown artifact (in a flow)."""
+def publish(engine: Engine, out: Path, as_of: date | None = None) -> Path | None:
+    """Write the report and publish its summary as the ``portfolio-report`` markdown artifact (in a flow).
+
+    A warehouse with no project yet (a first sync of people or costs only) has nothing to report: that is
+    logged, not a failed night; ``None`` then."""
+    from prefect import get_run_logger
     from prefect.artifacts import create_markdown_artifact
 
-    data = write_report(engine, out, as_of)
+    try:
+        data = write_report(engine, out, as_of)
+    except report_data.NoStatus as e:
+        get_run_logger().warning("portfolio report not written: %s", e)
+        return None
     create_markdown_artifact(
         markdown=markdown_summary(data, out.resolve()),
         key="portfolio-report",

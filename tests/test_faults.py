@@ -51,9 +51,9 @@ def test_kills_mid_jira_paging_and_mid_finance_file_and_a_429_storm_lose_nothing
 
 def test_the_oracle_counts_lost_duplicated_and_changed_rows_and_finds_secrets(world: World) -> None:
     trial = world.trial("oracle")
-    assert trial.sync("ap").returncode == 0
-    assert trial.compare(["ap"]).clean
-    src = SOURCES["ap"]
+    assert trial.sync("erp").returncode == 0
+    assert trial.compare(["erp"]).clean
+    src = SOURCES["erp"]
     ids = sorted(k[2] for k in world.clean if k[0] == "cost_line" and k[1] == src)
     with trial.engine().begin() as c:
         c.execute(text("DELETE FROM cost_line WHERE source_id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
@@ -62,7 +62,7 @@ def test_the_oracle_counts_lost_duplicated_and_changed_rows_and_finds_secrets(wo
             text("UPDATE cost_line SET source_id = 'copy', description = :s WHERE source_id = :d"),
             {"d": ids[3], "s": f"token {world.secrets[0]} in a cell"},
         )
-    diff = trial.compare(["ap"])
+    diff = trial.compare(["erp"])
     lost = {("cost_line", src, i) for i in ids[:2]} | {("cost_line", src, ids[3])}
     assert (set(diff.lost), diff.duplicated, diff.differ) == (
         lost,

@@ -342,7 +342,7 @@ def test_reconcile_settings_problems_are_reported_together() -> None:
         "reconcile.colour: unknown setting (known: accept, budget_version, cost_plan_systems, "
         "cost_project_period, currency, decisions, finish_date_days, fiscal_year_start_month, high_pct, "
         "hours_per_day, hours_person_week, hours_project_month, medium_pct, percent_complete_points, "
-        "prefer, review, timesheet_min_share, timesheet_systems)",
+        "percent_complete_systems, prefer, review, timesheet_min_share, timesheet_systems)",
         "reconcile.hours_person_week: expected { absolute = N, relative = 0.05 }",
         "reconcile.accept: not a number: 'high'",
         "reconcile: need 0 <= review (90.0) <= accept (0.0) <= 100",

@@ -241,7 +241,7 @@ def test_refresh_marts_flow_writes_the_report_and_publishes_its_rag_table(
 ) -> None:
     from prefect.artifacts import Artifact
 
-    from flows.marts import refresh_marts_flow
+    from flows.sync import refresh_marts_flow
 
     config = tmp_path / "pmo.toml"
     url = marts.url.render_as_string(hide_password=False)
