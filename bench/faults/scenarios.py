@@ -117,7 +117,7 @@ _kill("projectdata-tasks", "pwa", pwa=Fault("kill", "/ProjectData/Tasks", nth=2)
 _kill("projectdata-timephased", "pwa", pwa=Fault("kill", "/ProjectData/", nth=100))
 # Export names carry the sandbox's export dates (sandbox/finance.py), so kill points name their stable part.
 _kill("finance-mid-file", "erp", "cji3_:1")
-_kill("finance-before-correction", "erp", "-correction.csv:0")
+_kill("finance-before-correction", "erp", "correction.csv:0")  # no leading "-": argparse
 _kill("finance-mid-xlsx", "erp", "budget_:1")
 _kill("finance-ap-mid-file", "ap", "invoices_:1")
 _kill("projectfile-mid-file", "plans", "P-1002.xml#task:1")
@@ -435,10 +435,10 @@ def _two_files(t: Trial) -> Verdict:
     """A second AP file of the same months (new documents) adds its lines and retires none of the first's."""
     if t.sync("ap").returncode != 0:
         return Verdict(False, "the first load failed")
-    first = t.folder / "exports" / "invoices_2026H1.csv"
+    (first,) = (t.folder / "exports").glob("invoices_*.csv")  # named by its export date
     head, *lines = first.read_text(encoding="utf-8-sig").splitlines()
     second = [ln.replace(ln.split(",")[0], "B" + ln.split(",")[0], 1) for ln in lines if ln]
-    (t.folder / "exports" / "invoices_2026H1_b.csv").write_text(
+    (first.parent / f"{first.stem}_b.csv").write_text(
         "\n".join([head, *second]) + "\n", encoding="utf-8-sig"
     )
     r = t.sync("ap")
