@@ -63,7 +63,9 @@ REQUIRED: dict[type[Record], tuple[str, ...]] = {
 }
 # Zero hours are allowed: timesheets keep days with planned but no actual work.
 RANGES: dict[type[Record], tuple[Between, ...]] = {
-    TimeEntry: (Between("hours", Decimal(0), Decimal(24)),),
+    # One Jira worklog may span days ("1w" is 40 h by default): more than a month of hours in one entry is
+    # absurd, a day's 24 is not a bound.
+    TimeEntry: (Between("hours", Decimal(0), Decimal(24 * 31)),),
     PlannedWork: tuple(
         Between(f, Decimal(0)) for f in ("planned_hours", "baseline_hours", "actual_hours")
     ),  # per day from timephased data, or an assignment's total on its start day: no upper bound

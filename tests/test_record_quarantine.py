@@ -104,7 +104,7 @@ def test_a_negative_jira_worklog_is_quarantined_for_its_hours_and_the_others_loa
     with engine.connect() as c:
         t = ENTITY_TABLES["time_entry"]
         assert c.execute(select(t.c.hours).where(t.c.source_id == str(wid))).first() is None
-    assert quarantined(engine) == {(f"time_entry#{wid}", "hours", "hours -1.0000 is outside 0–24", "-1.0000")}
+    assert quarantined(engine) == {(f"time_entry#{wid}", "hours", "hours -1.0000 is outside 0–744", "-1.0000")}
     assert watermark(engine, got.source, "worklogs") is not None
 
 
@@ -279,8 +279,8 @@ def test_a_clean_page_comes_back_as_it_was() -> None:
 @pytest.mark.parametrize(
     ("record", "field", "reason"),
     [
-        (entry(hours=Decimal("-1")), "hours", "hours -1 is outside 0–24"),
-        (entry(hours=Decimal("24.5")), "hours", "hours 24.5 is outside 0–24"),
+        (entry(hours=Decimal("-1")), "hours", "hours -1 is outside 0–744"),
+        (entry(hours=Decimal("744.5")), "hours", "hours 744.5 is outside 0–744"),
         (entry(hours=None), "hours", "hours is missing"),
         (entry(work_date=None), "work_date", "work_date is missing"),
         (entry(work_date=date(202, 3, 2)), "work_date", "work_date 0202-03-02 is outside 1900–2199"),
