@@ -104,7 +104,9 @@ def test_a_negative_jira_worklog_is_quarantined_for_its_hours_and_the_others_loa
     with engine.connect() as c:
         t = ENTITY_TABLES["time_entry"]
         assert c.execute(select(t.c.hours).where(t.c.source_id == str(wid))).first() is None
-    assert quarantined(engine) == {(f"time_entry#{wid}", "hours", "hours -1.0000 is outside 0–744", "-1.0000")}
+    assert quarantined(engine) == {
+        (f"time_entry#{wid}", "hours", "hours -1.0000 is outside 0–744", "-1.0000")
+    }
     assert watermark(engine, got.source, "worklogs") is not None
 
 

@@ -438,9 +438,7 @@ def _two_files(t: Trial) -> Verdict:
     (first,) = (t.folder / "exports").glob("invoices_*.csv")  # named by its export date
     head, *lines = first.read_text(encoding="utf-8-sig").splitlines()
     second = [ln.replace(ln.split(",")[0], "B" + ln.split(",")[0], 1) for ln in lines if ln]
-    (first.parent / f"{first.stem}_b.csv").write_text(
-        "\n".join([head, *second]) + "\n", encoding="utf-8-sig"
-    )
+    (first.parent / f"{first.stem}_b.csv").write_text("\n".join([head, *second]) + "\n", encoding="utf-8-sig")
     r = t.sync("ap")
     diff = t.compare(["ap"])
     src = SOURCES["ap"]
