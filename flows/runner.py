@@ -108,11 +108,7 @@ def run_streams(
 
 def skip(engine: Engine, stream: AnyStream, reason: Exception, mode: str, window: Window) -> None:
     """Put a stream that was not run on record: a ``sync_run`` row, failed with ``reason``."""
-    try:
-        with SyncRun(engine, stream.source, stream.name, mode, window.start, window.end):
-            raise reason
-    except type(reason):
-        pass
+    SyncRun(engine, stream.source, stream.name, mode, window.start, window.end).never_ran(reason)
 
 
 def failure_lines(outcomes: Iterable[Outcome]) -> list[str]:

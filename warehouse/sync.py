@@ -73,6 +73,18 @@ class SyncRun:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> Self:
+        self._record_start()
+        self.conn = self.engine.connect()
+        self.conn.begin()
+        return self
+
+    def never_ran(self, reason: BaseException) -> None:
+        """Put a stream that was not run (its source unreachable) on record: failed with ``reason``."""
+        self._record_start()
+        self._finish(redact(f"{type(reason).__name__}: {reason}"))
+
+    def _record_start(self) -> None:
+        """The ``running`` row and the watermark the run starts from, in a short transaction of their own."""
         with self.engine.begin() as c:
             self.watermark_before = c.execute(
                 select(sync_state.c.watermark).where(
@@ -92,9 +104,6 @@ class SyncRun:
                 )
             ).inserted_primary_key[0]
         self.watermark_after = self.watermark_before
-        self.conn = self.engine.connect()
-        self.conn.begin()
-        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +39,7 @@ import requests
 
 from connectors.base import Page, SourceError, StreamState, map_each
 from connectors.microsoft.graph import GraphClient
+from connectors.microsoft.odata import odata_date, odata_dt, odata_number
 from model.records import Person, PlannedWork, Project, Record, Rejected, Task
 from model.status import status_from_percent
 
@@ -51,7 +51,6 @@ ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0"}
 EXPIRED_TOKEN = "0x80044352"  # ExpiredVersionStamp: the delta token is too old, sync in full
 LOOKBACK = timedelta(minutes=10)
 PAGE_RECORDS = 5000
-_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
 
 class DataverseClient(GraphClient):
@@ -98,29 +97,9 @@ def prefer(track: bool) -> str:
 
 
 # -- values ------------------------------------------------------------------------------------------------
-def dv_dt(value: Any) -> datetime | None:
-    """``2026-01-05T08:00:00Z`` or ``/Date(ms)/`` → aware UTC."""
-    if value in (None, ""):
-        return None
-    m = _MS_DATE.fullmatch(str(value))
-    if m:
-        return datetime.fromtimestamp(int(m.group(1)) / 1000, UTC)
-    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _d(value: Any) -> date | None:
-    dt = dv_dt(value)
-    return dt.date() if dt else None
-
-
-def _num(value: Any) -> Decimal | None:
-    return None if value in (None, "") else Decimal(str(value))
-
-
 def _percent(progress: Any) -> Decimal | None:
     """``msdyn_progress`` is a 0–1 fraction; the model keeps percent."""
-    p = _num(progress)
+    p = odata_number(progress)
     return None if p is None else (p * 100).quantize(Decimal("0.01"))
 
 
@@ -166,10 +145,10 @@ def map_project(source: str, p: dict[str, Any], code_column: str | None = None) 
         owner=_id(p.get("_msdyn_projectmanager_value")),
         status=status,
         status_category=category,
-        start_date=_d(p.get("msdyn_scheduledstart")),
-        finish_date=_d(p.get("msdyn_finish")),
+        start_date=odata_date(p.get("msdyn_scheduledstart")),
+        finish_date=odata_date(p.get("msdyn_finish")),
         percent_complete=pct,
-        source_updated_at=dv_dt(p.get("modifiedon")),
+        source_updated_at=odata_dt(p.get("modifiedon")),
     )
 
 
@@ -194,14 +173,14 @@ def map_task(
         status_category=category,
         bucket=bucket,
         sprint=sprint,
-        created_at=dv_dt(t.get("createdon")),
-        source_updated_at=dv_dt(t.get("modifiedon")),
-        start_date=_d(t.get("msdyn_start")),
-        finish_date=_d(t.get("msdyn_finish")),
+        created_at=odata_dt(t.get("createdon")),
+        source_updated_at=odata_dt(t.get("modifiedon")),
+        start_date=odata_date(t.get("msdyn_start")),
+        finish_date=odata_date(t.get("msdyn_finish")),
         percent_complete=pct,
-        estimate_hours=_num(t.get("msdyn_effort")),
-        actual_hours=_num(t.get("msdyn_effortcompleted")),
-        remaining_hours=_num(t.get("msdyn_effortremaining")),
+        estimate_hours=odata_number(t.get("msdyn_effort")),
+        actual_hours=odata_number(t.get("msdyn_effortcompleted")),
+        remaining_hours=odata_number(t.get("msdyn_effortremaining")),
     )
 
 
@@ -211,7 +190,7 @@ def map_assignment(source: str, a: dict[str, Any]) -> list[PlannedWork]:
     aid = a["msdyn_resourceassignmentid"].lower()
     days: dict[date, Decimal] = {}
     for piece in json.loads(a.get("msdyn_plannedwork") or "[]"):
-        day = _d(piece["Start"])
+        day = odata_date(piece["Start"])
         if day is None:
             raise KeyError("Start")
         days[day] = days.get(day, Decimal(0)) + Decimal(str(piece.get("Hours") or 0))
@@ -354,7 +333,7 @@ class DataverseStream:
     def _since(self, state: StreamState, mark: str) -> Read:
         """Tracking off: rows modified since the watermark (less a lookback), and a key-only scan whose
         missing ids are the deletions."""
-        since = (dv_dt(mark) or datetime.now(UTC)) - LOOKBACK
+        since = (odata_dt(mark) or datetime.now(UTC)) - LOOKBACK
         params = {**self._select(), "$filter": f"modifiedon gt {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"}
         rows = [
             r for body in self.client.bodies(self.table.entity_set, params) for r in body.get("value", [])
@@ -419,7 +398,7 @@ def _newest(rows: Iterable[dict[str, Any]]) -> str | None:
     stamps = []
     for r in rows:
         try:
-            stamps.append(dv_dt(r.get("modifiedon")))
+            stamps.append(odata_dt(r.get("modifiedon")))
         except ValueError:
             continue
     found = [s for s in stamps if s is not None]

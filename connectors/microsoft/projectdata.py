@@ -13,7 +13,6 @@ key, replication key, deletions) and a mapping on ``ProjectDataStream``, which h
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from connectors.base import Cursor, Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
+from connectors.microsoft.odata import odata_date, odata_dt, odata_number
 from model.records import Person, PlannedWork, Project, Record, Rejected, Task, TimeEntry
 from model.status import status_from_percent
 
@@ -29,7 +29,6 @@ ACCEPT = "application/json;odata=nometadata"
 LOOKBACK = timedelta(minutes=10)
 IDS_PER_FILTER = 20
 FULL_SCAN_OVER = 200  # changed timesheet lines above which actuals are read whole (2000 a page)
-_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 APPROVAL = {
     0: "in_progress",
     1: "submitted",
@@ -37,26 +36,6 @@ APPROVAL = {
     3: "rejected",
     4: "pending",
 }  # TimesheetLineStatus
-
-
-def odata_dt(value: Any) -> datetime | None:
-    """``2026-01-05T08:00:00`` (nometadata JSON) or ``/Date(ms)/`` (verbose) → aware UTC."""
-    if value in (None, ""):
-        return None
-    m = _MS_DATE.fullmatch(str(value))
-    if m:
-        return datetime.fromtimestamp(int(m.group(1)) / 1000, UTC)
-    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _d(value: Any) -> date | None:
-    dt = odata_dt(value)
-    return dt.date() if dt else None
-
-
-def _num(value: Any) -> Decimal | None:
-    return None if value in (None, "") else Decimal(str(value))
 
 
 def _code(value: Any) -> str | None:
@@ -69,7 +48,7 @@ def _literal(dt: datetime) -> str:
 
 def _day(row: dict[str, Any]) -> date:
     """A timephased row's day: part of its id, so a row without one cannot be kept."""
-    day = _d(row.get("TimeByDay"))
+    day = odata_date(row.get("TimeByDay"))
     if day is None:
         raise KeyError("TimeByDay")
     return day
@@ -120,7 +99,7 @@ ACTUAL_SELECT = "TimesheetLineId,TimeByDay,ActualWorkBillable,ActualWorkNonBilla
 def map_project(
     source: str, p: dict[str, Any], baseline: dict[str, Any] | None, code_field: str | None = None
 ) -> Project:
-    pct = _num(p.get("ProjectPercentCompleted"))
+    pct = odata_number(p.get("ProjectPercentCompleted"))
     status, category = status_from_percent(pct)
     b = baseline or {}
     return Project(
@@ -131,11 +110,11 @@ def map_project(
         owner=p.get("ProjectOwnerName"),
         status=status,
         status_category=category,
-        start_date=_d(p.get("ProjectStartDate")),
-        finish_date=_d(p.get("ProjectFinishDate")),
-        baseline_start=_d(b.get("ProjectBaselineStartDate")),
-        baseline_finish=_d(b.get("ProjectBaselineFinishDate")),
-        budget_amount=_num(b.get("ProjectBaselineCost")),
+        start_date=odata_date(p.get("ProjectStartDate")),
+        finish_date=odata_date(p.get("ProjectFinishDate")),
+        baseline_start=odata_date(b.get("ProjectBaselineStartDate")),
+        baseline_finish=odata_date(b.get("ProjectBaselineFinishDate")),
+        budget_amount=odata_number(b.get("ProjectBaselineCost")),
         percent_complete=pct,
         source_updated_at=odata_dt(p.get("ProjectModifiedDate")),
     )
@@ -144,7 +123,7 @@ def map_project(
 def map_task(source: str, t: dict[str, Any], assignee: str | None) -> Task | None:
     if t.get("TaskIsProjectSummary"):
         return None  # the project summary row is the project
-    pct = _num(t.get("TaskPercentCompleted"))
+    pct = odata_number(t.get("TaskPercentCompleted"))
     status, category = status_from_percent(pct)
     summary, milestone = bool(t.get("TaskIsSummary")), bool(t.get("TaskIsMilestone"))
     parent = (t.get("TaskParentTaskId") or "").lower() or None
@@ -164,15 +143,15 @@ def map_task(source: str, t: dict[str, Any], assignee: str | None) -> Task | Non
         assignee_source_id=assignee,
         created_at=odata_dt(t.get("TaskCreatedDate")),
         source_updated_at=odata_dt(t.get("TaskModifiedDate")),
-        start_date=_d(t.get("TaskStartDate")),
-        finish_date=_d(t.get("TaskFinishDate")),
-        due_date=_d(t.get("TaskDeadline")),
-        baseline_start=_d(t.get("TaskBaselineStartDate")),
-        baseline_finish=_d(t.get("TaskBaselineFinishDate")),
+        start_date=odata_date(t.get("TaskStartDate")),
+        finish_date=odata_date(t.get("TaskFinishDate")),
+        due_date=odata_date(t.get("TaskDeadline")),
+        baseline_start=odata_date(t.get("TaskBaselineStartDate")),
+        baseline_finish=odata_date(t.get("TaskBaselineFinishDate")),
         percent_complete=pct,
-        estimate_hours=_num(t.get("TaskWork")),
-        actual_hours=_num(t.get("TaskActualWork")),
-        remaining_hours=_num(t.get("TaskRemainingWork")),
+        estimate_hours=odata_number(t.get("TaskWork")),
+        actual_hours=odata_number(t.get("TaskActualWork")),
+        remaining_hours=odata_number(t.get("TaskRemainingWork")),
     )
 
 
@@ -199,18 +178,21 @@ def map_timephased(source: str, a: dict[str, Any]) -> PlannedWork:
         task_source_id=(a.get("TaskId") or "").lower() or None,
         project_source_id=a["ProjectId"].lower(),
         work_date=day,
-        planned_hours=_num(a.get("AssignmentWork")),
-        actual_hours=_num(a.get("AssignmentActualWork")),
-        baseline_hours=_num(a.get("AssignmentBaselineWork")),
-        planned_cost=_num(a.get("AssignmentCost")),
-        actual_cost=_num(a.get("AssignmentActualCost")),
-        baseline_cost=_num(a.get("AssignmentBaselineCost")),
+        planned_hours=odata_number(a.get("AssignmentWork")),
+        actual_hours=odata_number(a.get("AssignmentActualWork")),
+        baseline_hours=odata_number(a.get("AssignmentBaselineWork")),
+        planned_cost=odata_number(a.get("AssignmentCost")),
+        actual_cost=odata_number(a.get("AssignmentActualCost")),
+        baseline_cost=odata_number(a.get("AssignmentBaselineCost")),
     )
 
 
 def map_actual(source: str, line: dict[str, Any], a: dict[str, Any]) -> TimeEntry:
     day = _day(a)
-    billable, non = _num(a.get("ActualWorkBillable")) or 0, _num(a.get("ActualWorkNonBillable")) or 0
+    billable, non = (
+        odata_number(a.get("ActualWorkBillable")) or 0,
+        odata_number(a.get("ActualWorkNonBillable")) or 0,
+    )
     return TimeEntry(
         source=source,
         source_id=f"{a['TimesheetLineId'].lower()}:{day.isoformat()}",
@@ -372,7 +354,7 @@ class TasksStream(ProjectDataStream):
         self._assignee = {}
         for page in self.rows("Assignments", ASSIGNMENT_SELECT):
             for a in self.keyed(page, "TaskId", "Assignments"):
-                w, tid = _num(a.get("AssignmentWork")) or Decimal(0), a["TaskId"].lower()
+                w, tid = odata_number(a.get("AssignmentWork")) or Decimal(0), a["TaskId"].lower()
                 if a.get("ResourceId") and (tid not in self._assignee or w > self._assignee[tid][0]):
                     self._assignee[tid] = (w, a["ResourceId"].lower())
 
