@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres,mpp]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,mpp,dask,projectserver]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,8 +9,8 @@ import requests
 import responses
 
 from connectors.base import SourceError
-from connectors.http import retry_after_seconds
-from connectors.jira.client import JiraClient, Tally, TokenBucket, ahead
+from connectors.http import TokenBucket, retry_after_seconds
+from connectors.jira.client import JiraClient, Tally, ahead
 
 BASE = "https://acme.atlassian.net"
 TOKEN = "s3cr3t-api-token-value"

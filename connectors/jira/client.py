@@ -36,6 +36,7 @@ from connectors.http import (
     BadBody,
     ConnectBudget,
     Retryable,
+    TokenBucket,
     retry_after_seconds,
     retrying,
 )
@@ -54,54 +55,6 @@ class Tally:
     def take(self) -> int:
         n, self.n = self.n, 0
         return n
-
-
-class TokenBucket:
-    """Thread-safe pacing: ``rate`` requests/s with bursts of ``burst``; pauses and slows down on demand."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: int = 5,
-        min_rate: float = 0.5,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.max_rate = self.rate = rate
-        self.min_rate = min(min_rate, rate)
-        self.burst = burst
-        self.tokens = float(burst)
-        self.clock, self.sleep = clock, sleep
-        self.stamp = clock()
-        self.paused_until = 0.0
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                now = self.clock()
-                self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                wait = max(self.paused_until - now, 0.0)
-                if wait == 0.0 and self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = wait or (1 - self.tokens) / self.rate
-            self.sleep(wait)
-
-    def pause(self, seconds: float) -> None:
-        """Nobody sends before ``seconds`` from now: a Retry-After holds for the whole site."""
-        with self.lock:
-            self.paused_until = max(self.paused_until, self.clock() + seconds)
-            self.tokens = 0.0
-
-    def slow_down(self) -> None:
-        with self.lock:
-            self.rate = max(self.min_rate, self.rate / 2)
-
-    def recover(self) -> None:
-        with self.lock:
-            self.rate = min(self.max_rate, self.rate * 1.1)
 
 
 class JiraClient:
