@@ -220,6 +220,68 @@ class StatusChange(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Risk(Record):
+    """An entry of a project's risk register (the R of the PMO's RAID log).
+
+    ``probability`` and ``impact`` are on the PMO's 1 (very low) to 5 (very high) scale whatever the tool
+    used (a percentage, High/Medium/Low): the connector maps them, so scores compare across tools.
+    ``score`` is probability × impact (1–25) unless the source states its own on that scale.
+    """
+
+    entity: ClassVar[str] = "risk"
+    project_source_id: str | None = None  # the project in the same source (Jira, Project Server, Dataverse)
+    project_code: str | None = None  # or the PMO's project code, where the source is a RAID workbook
+    key: str | None = None  # the register's own reference: RISK-12, R-014
+    title: str | None = None
+    description: str | None = None
+    probability: Decimal | None = None
+    impact: Decimal | None = None
+    score: Decimal | None = None
+    owner_source_id: str | None = None  # a person of the same source
+    owner_name: str | None = None  # or the owner as written (an e-mail or a name) in a workbook
+    status: str | None = None  # as the tool says it
+    status_category: str | None = None  # open | closed
+    raised_date: date | None = None
+    review_date: date | None = None
+    closed_date: date | None = None
+    mitigation: str | None = None
+    source_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectIssue(Record):
+    """An entry of a project's issue log (the I of RAID): a problem that has happened, not a Jira issue."""
+
+    entity: ClassVar[str] = "project_issue"
+    project_source_id: str | None = None
+    project_code: str | None = None
+    key: str | None = None
+    title: str | None = None
+    description: str | None = None
+    priority: str | None = None  # low | medium | high | critical
+    owner_source_id: str | None = None
+    owner_name: str | None = None
+    status: str | None = None
+    status_category: str | None = None  # open | closed
+    raised_date: date | None = None
+    due_date: date | None = None
+    resolved_date: date | None = None
+    source_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capacity(Record):
+    """Hours one person is available on one day, as a source states it (a resource calendar, Project
+    Server's timephased capacity). The demand side is ``PlannedWork``; people no source gives capacity for
+    get the configured default calendar in the marts."""
+
+    entity: ClassVar[str] = "capacity"
+    person_source_id: str | None = None
+    work_date: date | None = None
+    available_hours: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
     """Input that could not become a record: where it was, which field, why, and the raw text."""
 
@@ -275,7 +337,20 @@ def _install_slot_init(cls: type) -> None:
 
 
 ENTITIES: dict[str, type[Record]] = {
-    cls.entity: cls for cls in (Project, Task, Person, TimeEntry, PlannedWork, CostLine, Budget, StatusChange)
+    cls.entity: cls
+    for cls in (
+        Project,
+        Task,
+        Person,
+        TimeEntry,
+        PlannedWork,
+        CostLine,
+        Budget,
+        StatusChange,
+        Risk,
+        ProjectIssue,
+        Capacity,
+    )
 }
 
 for _cls in (*ENTITIES.values(), Rejected):

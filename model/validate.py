@@ -31,7 +31,7 @@ from functools import cache, partial
 from operator import attrgetter, is_not
 from typing import Any, Generic, TypeVar
 
-from model.records import PlannedWork, Record, Rejected, TimeEntry
+from model.records import Capacity, PlannedWork, Record, Rejected, Risk, TimeEntry
 
 R = TypeVar("R", bound=Record)
 
@@ -60,6 +60,7 @@ class Between:
 REQUIRED: dict[type[Record], tuple[str, ...]] = {
     TimeEntry: ("work_date", "hours"),
     PlannedWork: ("work_date",),
+    Capacity: ("work_date", "available_hours"),
 }
 # Zero hours are allowed: timesheets keep days with planned but no actual work.
 RANGES: dict[type[Record], tuple[Between, ...]] = {
@@ -69,6 +70,12 @@ RANGES: dict[type[Record], tuple[Between, ...]] = {
     PlannedWork: tuple(
         Between(f, Decimal(0)) for f in ("planned_hours", "baseline_hours", "actual_hours")
     ),  # per day from timephased data, or an assignment's total on its start day: no upper bound
+    Risk: (
+        Between("probability", Decimal(0), Decimal(5)),
+        Between("impact", Decimal(0), Decimal(5)),
+        Between("score", Decimal(0), Decimal(25)),
+    ),  # the PMO's 1–5 scales (0: not assessed); a connector maps the tool's own scale onto them
+    Capacity: (Between("available_hours", Decimal(0), Decimal(24)),),  # hours in one day
 }
 
 

@@ -85,6 +85,8 @@ Index(None, ENTITY_TABLES["cost_line"].c.source, ENTITY_TABLES["cost_line"].c.fi
 Index(None, ENTITY_TABLES["budget"].c.source, ENTITY_TABLES["budget"].c.file)
 Index(None, ENTITY_TABLES["time_entry"].c.source, ENTITY_TABLES["time_entry"].c.work_date)
 Index(None, ENTITY_TABLES["task"].c.source, ENTITY_TABLES["task"].c.project_source_id)
+_capacity = ENTITY_TABLES["capacity"].c
+Index(None, _capacity.source, _capacity.person_source_id, _capacity.work_date)
 
 sync_state = Table(
     "sync_state",
