@@ -86,9 +86,10 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
     rows = []
     day = date(first.year, 1, 1)
     end = date(last.year, 12, 31)
+    holidays = public_holidays(s.holiday_country, day.year, end.year)
     while day <= end:
         iso_year, iso_week, weekday = day.isocalendar()
-        workday = weekday in s.workdays
+        workday = weekday in s.workdays and day not in holidays
         fy, fp = fiscal_period(day, s.fiscal_year_start_month).split("-")
         rows.append(
             dict(
@@ -101,11 +102,21 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
                 week_start=day - timedelta(days=weekday - 1), day_of_week=weekday,
                 day_name=day.strftime("%A"),
                 is_workday=workday, standard_hours=s.hours_per_day if workday else Decimal(0),
+                holiday=holidays.get(day),
                 fiscal_year=int(fy), fiscal_period=int(fp), fiscal_period_label=f"{fy}-{fp}",
             )
         )  # fmt: skip
         day += timedelta(days=1)
     return rows
+
+
+def public_holidays(country: str, first_year: int, last_year: int) -> dict[date, str]:
+    """The public holidays of ``country`` (ISO code; "" for none) in those years, by day."""
+    if not country:
+        return {}
+    import holidays  # only when a country is configured: the package loads every calendar
+
+    return dict(holidays.country_holidays(country.upper(), years=range(first_year, last_year + 1)))
 
 
 def build_dim_date(conn: Connection, first: date, last: date, s: MartSettings) -> int:

@@ -14,13 +14,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from warehouse.marts import dims, facts, status
+from warehouse.marts import dims, facts, raid, status
 from warehouse.marts.dims import as_date
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
     fact_cost,
     fact_planned_work,
+    fact_project_issue,
     fact_project_status,
+    fact_risk,
     fact_task_lifecycle,
     fact_task_snapshot_daily,
     fact_time_entry,
@@ -77,9 +79,12 @@ def refresh_marts(engine: Engine, at: date | None = None, settings: MartSettings
         rows["fact_planned_work"] = facts.build_planned_work(conn)
         rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
         rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn)
+        rows["fact_risk"] = raid.build_risks(conn, at, s)
+        rows["fact_project_issue"] = raid.build_project_issues(conn, at)
         rows["fact_project_status"] = status.build_project_status(conn, at, s)
         first, last = _date_range(conn, at)
         rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
+        rows["fact_capacity"] = raid.build_capacity(conn)  # every day of a week: after the calendar
         _write_settings(conn, s, at)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -89,6 +94,7 @@ def _date_range(conn: Connection, at: date) -> tuple[date, date]:
     columns = [
         fact_time_entry.c.work_date, fact_planned_work.c.work_date, fact_cost.c.posting_date,
         fact_task_snapshot_daily.c.snapshot_date, fact_project_status.c.status_date,
+        fact_risk.c.raised_date, fact_risk.c.review_date, fact_project_issue.c.due_date,
         *(fact_task_lifecycle.c[n] for n in ("created_date", "started_date", "due_date", "baseline_finish",
                                              "resolved_date")),
     ]  # fmt: skip
@@ -114,6 +120,11 @@ SETTING_DOCS = {
     "snapshot_fields": "Fields kept in fact_task_snapshot_daily, comma-separated",
     "hours_preference": "Systems whose hours count first when tools overlap, best first",
     "plan_preference": "Systems whose plan is the plan of record, best first",
+    "risk_high_score": "A risk's score (1-25) from which it is in the high band",
+    "risk_medium_score": "A risk's score (1-25) from which it is in the medium band",
+    "overallocation_tolerance": "Share by which planned work may exceed capacity in a week before the "
+    "person counts as over-allocated",
+    "holiday_country": "Country whose public holidays are no workdays in dim_date and the default capacity",
 }
 
 

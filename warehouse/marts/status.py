@@ -31,6 +31,7 @@ from model.evm import (
 )
 from warehouse.exceptions import percent_by_tool
 from warehouse.marts.dims import as_date, day_key
+from warehouse.marts.raid import open_high_risks
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
     dim_project,
@@ -181,6 +182,7 @@ def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
         pid: max(v.values()) - min(v.values()) for pid, v in percent_by_tool(conn).items() if len(v) > 1
     }
     rules = rag_rules(conn)
+    high_risks = open_high_risks(conn)
     rows = []
     for proj in conn.execute(select(dim_project).where(dim_project.c.is_current)).mappings():
         pid = proj["project_id"]
@@ -224,6 +226,7 @@ def build_project_status(conn: Connection, at: date, s: MartSettings) -> int:
             days_late=days_late(bfinish, at, finished, done), stale_days=stale.get(pid),
             percent_complete_spread=None if pid not in spread else spread[pid].quantize(PCT),
             open_exceptions=sum(open_by.values()), open_high_exceptions=open_by.get("high", 0),
+            open_high_risks=high_risks.get(pid, 0),
         )  # fmt: skip
         nothing = bac is None and cost is None and percent is None and bfinish is None
         judged = rag(row, rules, "no data: no budget, cost, % complete or baseline" if nothing else "")

@@ -80,7 +80,9 @@ dim_date = mart(
     col("week_start", Date, "Monday of the ISO week", "date"),
     col("day_of_week", Integer, "ISO weekday 1 (Monday) to 7 (Sunday)"),
     col("day_name", String(9), "English weekday name"),
-    col("is_workday", Boolean, "A workday by marts.workdays (default Monday to Friday); no holidays yet"),
+    col("is_workday", Boolean, "A workday: one of marts.workdays (default Monday to Friday) and no public "
+        "holiday of marts.holiday_country"),
+    col("holiday", Text, "Name of the public holiday that day in marts.holiday_country; NULL otherwise"),
     col("standard_hours", Hours, "Capacity of a full-time person that day: marts.hours_per_day on workdays",
         "hours"),
     col("fiscal_year", Integer, "Fiscal year, named after the calendar year it ends in"),
@@ -379,6 +381,7 @@ fact_project_status = mart(
         "(each tool's own project figure, else its tasks rolled up)", "percentage points"),
     col("open_exceptions", Integer, "Open recon_exception rows on the project itself", "count"),
     col("open_high_exceptions", Integer, "Of those, severity high", "count"),
+    col("open_high_risks", Integer, "Open risks of the project in the high score band (fact_risk)", "count"),
     col("rag", String(5), "Overall: the worst colour of the rag_rule rows that fired (red > grey > amber; "
         "green when none fired); grey when there is no data at all"),
     col("rag_reason", Text, "Every rule that fired with its value, worst first, e.g. 'SPI(t) 0.71 < 0.8 "
@@ -409,6 +412,96 @@ fact_task_lifecycle = mart(
     col("on_time", Boolean, "Done on or before the commitment date; NULL while open or without one"),
     Index(None, "project_id"),
     Index(None, "resolved_date_key"),
+)  # fmt: skip
+
+# --- the RAID log and capacity -----------------------------------------------------------------------
+
+_RISK_BAND = "high | medium | low by marts.risk_high_score and marts.risk_medium_score; NULL when unscored"
+
+fact_risk = mart(
+    "fact_risk",
+    "one row per live risk (the current picture; history in fact_risk_snapshot_daily)",
+    "Risks from every register (Jira risk issues, Project Server, RAID workbooks) on one 1-5 scale",
+    col("risk_id", BigInteger, "The risk's row in the risk table", primary_key=True, autoincrement=False),
+    col("source", String(255), "Tool or workbook the risk is kept in (dim_source)", nullable=False),
+    col("source_id", String(255), "The risk's id in the source", nullable=False),
+    col("key", String(255), "The register's reference: RISK-12, R-014"),
+    col("title", Text, "Risk title"),
+    col("project_id", BigInteger, "Canonical project the risk belongs to; NULL when it maps to none"),
+    col("owner_person_id", BigInteger, "Canonical person who owns the risk; NULL when unowned or unknown"),
+    col("owner", Text, "Owner as a name: the canonical person's, else as the register wrote it"),
+    col("probability", Ratio, "Likelihood, 1 (very low) to 5 (very high)", "1-5"),
+    col("impact", Ratio, "Impact, 1 (very low) to 5 (very high)", "1-5"),
+    col("score", Ratio, "Probability × impact, 1-25 (the register's own score where it states one)", "1-25"),
+    col("score_band", String(6), _RISK_BAND),
+    col("status", Text, "Status as the register names it"),
+    col("is_open", Boolean, "True until the risk is closed"),
+    col("raised_date", Date, "Raised on", "date"),
+    col("review_date", Date, "Next review due", "date"),
+    col("closed_date", Date, "Closed on", "date"),
+    col("is_review_overdue", Boolean, "Open with its review date before the status date"),
+    col("age_days", Integer, "Status date − raised date of an open risk; NULL when closed", "days"),
+    col("mitigation", Text, "Mitigation / response plan"),
+    Index(None, "project_id"),
+)  # fmt: skip
+
+fact_risk_snapshot_daily = mart(
+    "fact_risk_snapshot_daily",
+    "one row per risk and snapshot day (periodic snapshot, history by nature)",
+    "Each refresh's picture of every live risk, for trends: a re-run the same day replaces that day",
+    col("snapshot_date", Date, "Day of the refresh that took the snapshot", "date", nullable=False),
+    col("date_key", Integer, "snapshot_date as dim_date.date_key", nullable=False),
+    col("risk_id", BigInteger, "The risk (fact_risk)", nullable=False),
+    col("project_id", BigInteger, "Canonical project that day"),
+    col("owner_person_id", BigInteger, "Canonical owner that day"),
+    col("score", Ratio, "Score that day", "1-25"),
+    col("score_band", String(6), "high | medium | low that day"),
+    col("is_open", Boolean, "Open that day"),
+    PrimaryKeyConstraint("snapshot_date", "risk_id"),
+    Index(None, "project_id"),
+)  # fmt: skip
+
+fact_project_issue = mart(
+    "fact_project_issue",
+    "one row per live project issue (the I of RAID, not a Jira issue)",
+    "Issues from every issue log (Jira, Project Server, RAID workbooks)",
+    col("issue_id", BigInteger, "The issue's row in the project_issue table", primary_key=True,
+        autoincrement=False),
+    col("source", String(255), "Tool or workbook the issue is kept in (dim_source)", nullable=False),
+    col("source_id", String(255), "The issue's id in the source", nullable=False),
+    col("key", String(255), "The log's reference: ISS-3, I-007"),
+    col("title", Text, "Issue title"),
+    col("project_id", BigInteger, "Canonical project; NULL when it maps to none"),
+    col("owner_person_id", BigInteger, "Canonical person who owns the issue; NULL when unowned or unknown"),
+    col("owner", Text, "Owner as a name: the canonical person's, else as the log wrote it"),
+    col("priority", String(20), "low | medium | high | critical"),
+    col("status", Text, "Status as the log names it"),
+    col("is_open", Boolean, "True until the issue is resolved or closed"),
+    col("raised_date", Date, "Raised on", "date"),
+    col("due_date", Date, "Due to be resolved by", "date"),
+    col("resolved_date", Date, "Resolved on", "date"),
+    col("is_overdue", Boolean, "Open with its due date before the status date"),
+    col("days_overdue", Integer, "Status date − due date of an overdue issue, else 0", "days"),
+    col("age_days", Integer, "Status date − raised date of an open issue; NULL when closed", "days"),
+    Index(None, "project_id"),
+)  # fmt: skip
+
+fact_capacity = mart(
+    "fact_capacity",
+    "one row per canonical person and day, every day of each ISO week the person has planned or booked "
+    "hours in",
+    "Capacity against demand: hours a person is available, planned (plan of record) and booked",
+    col("date_key", Integer, _DATE, nullable=False),
+    col("work_date", Date, "Day", "date", nullable=False),
+    col("person_id", BigInteger, "Canonical person", nullable=False),
+    col("capacity_hours", Hours, "Hours available: what a source's calendar or timephased capacity says, "
+        "else marts.hours_per_day on marts.workdays that are no public holiday of marts.holiday_country",
+        "hours"),
+    col("capacity_basis", String(10), "source | default: where capacity_hours came from"),
+    col("planned_hours", Hours, "Planned work that day in the plans of record (fact_planned_work)", "hours"),
+    col("actual_hours", Hours, "Hours booked that day (fact_time_entry, of record)", "hours"),
+    PrimaryKeyConstraint("person_id", "work_date"),
+    Index(None, "date_key"),
 )  # fmt: skip
 
 # --- configuration the views read ---------------------------------------------------------------------
@@ -449,5 +542,5 @@ mart_setting = mart(
 MART_TABLES = (
     dim_date, dim_source, dim_status, dim_project, dim_person, dim_task, fact_time_entry, fact_cost,
     fact_budget, fact_planned_work, fact_task_snapshot_daily, fact_project_status, fact_task_lifecycle,
-    rag_rule, mart_setting,
+    fact_risk, fact_risk_snapshot_daily, fact_project_issue, fact_capacity, rag_rule, mart_setting,
 )  # fmt: skip

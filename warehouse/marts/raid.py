@@ -1,0 +1,240 @@
+"""The RAID log and capacity marts: risks, project issues, their daily snapshot, and capacity by person-day.
+
+Risks and issues come from several registers (Jira, Project Server, RAID workbooks); each is tied to a
+canonical project through the project crosswalk (its ``project_source_id``, or a workbook's
+``project_code``), else by the project's key, and to an owner through the person crosswalk, else by the
+owner's e-mail or name as the register wrote it. They are few (thousands, not millions), so the ages and
+bands are worked out in Python, where dates subtract the same way on both dialects.
+
+Capacity is built in SQL: it has a row per person and day of every week with planned or booked hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.sql import ColumnElement
+
+from warehouse.marts.dims import day_key
+from warehouse.marts.settings import MartSettings
+from warehouse.marts.tables import (
+    dim_date,
+    dim_person,
+    dim_project,
+    fact_capacity,
+    fact_planned_work,
+    fact_project_issue,
+    fact_risk,
+    fact_risk_snapshot_daily,
+    fact_time_entry,
+)
+from warehouse.schema import ENTITY_TABLES, XREF_TABLES
+
+risk, issue, capacity = (ENTITY_TABLES[n] for n in ("risk", "project_issue", "capacity"))
+OPEN = "open"
+
+
+def score_band(score: Decimal | None, s: MartSettings) -> str | None:
+    """high | medium | low by the configured thresholds; None for an unscored risk."""
+    if score is None:
+        return None
+    return "high" if score >= s.risk_high_score else "medium" if score >= s.risk_medium_score else "low"
+
+
+def _project_id(t: Any) -> ColumnElement[Any]:
+    """The canonical project of a register row: by crosswalk, else by the project's key."""
+    x = XREF_TABLES["project"]
+    by_xref = (
+        select(func.min(x.c.canonical_id))
+        .where(
+            x.c.source == t.c.source,
+            x.c.source_id == func.coalesce(t.c.project_source_id, t.c.project_code),
+            x.c.valid_to.is_(None),
+        )
+        .scalar_subquery()
+    )
+    p = dim_project.c
+    by_key = select(func.min(p.project_id)).where(p.is_current, p.key == t.c.project_code).scalar_subquery()
+    return func.coalesce(by_xref, by_key)
+
+
+def _owner_id(t: Any) -> ColumnElement[Any]:
+    """The canonical owner: by crosswalk, else by e-mail, else by the one person of that name."""
+    x = XREF_TABLES["person"]
+    p = dim_person.c
+    by_xref = (
+        select(func.min(x.c.canonical_id))
+        .where(x.c.source == t.c.source, x.c.source_id == t.c.owner_source_id, x.c.valid_to.is_(None))
+        .scalar_subquery()
+    )
+    name = func.lower(func.trim(t.c.owner_name))
+    by_email = select(func.min(p.person_id)).where(p.is_current, p.email == name).scalar_subquery()
+    by_name = (
+        select(func.min(p.person_id))
+        .where(p.is_current, func.lower(p.display_name) == name)
+        .having(func.count() == 1)  # two people of one name: nobody can tell which owns it
+        .scalar_subquery()
+    )
+    return func.coalesce(by_xref, by_email, by_name)
+
+
+def _owners(conn: Connection) -> dict[int, str]:
+    p = dim_person.c
+    return dict(conn.execute(select(p.person_id, p.display_name).where(p.is_current)).tuples().all())
+
+
+def _age(at: date, since: date | None, is_open: bool) -> int | None:
+    return (at - since).days if is_open and since is not None and since <= at else None
+
+
+def _rebuild(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
+    conn.execute(delete(table))
+    if rows:
+        conn.execute(table.insert(), rows)
+    return len(rows)
+
+
+def _register(conn: Connection, t: Any, *fields: str) -> Iterable[Any]:
+    """Live rows of a register with their canonical project and owner."""
+    query = select(
+        t.c.id, t.c.source, t.c.source_id, *(t.c[f] for f in fields), t.c.owner_name,
+        _project_id(t).label("project_id"), _owner_id(t).label("owner_person_id"),
+    ).where(t.c.deleted_at.is_(None))  # fmt: skip
+    return conn.execute(query).mappings()
+
+
+def build_risks(conn: Connection, at: date, s: MartSettings) -> int:
+    """fact_risk as of ``at``, and that day's rows of fact_risk_snapshot_daily."""
+    names = _owners(conn)
+    rows = []
+    fields = ("key", "title", "probability", "impact", "score", "status", "status_category",
+              "raised_date", "review_date", "closed_date", "mitigation")  # fmt: skip
+    for r in _register(conn, risk, *fields):
+        is_open = r["status_category"] != "closed" and (r["closed_date"] is None or r["closed_date"] > at)
+        owner_id = r["owner_person_id"]
+        rows.append(
+            dict(
+                risk_id=r["id"], source=r["source"], source_id=r["source_id"], key=r["key"],
+                title=r["title"], project_id=r["project_id"], owner_person_id=owner_id,
+                owner=names.get(owner_id) or r["owner_name"], probability=r["probability"],
+                impact=r["impact"], score=r["score"], score_band=score_band(r["score"], s),
+                status=r["status"], is_open=is_open, raised_date=r["raised_date"],
+                review_date=r["review_date"], closed_date=r["closed_date"],
+                is_review_overdue=is_open and r["review_date"] is not None and r["review_date"] < at,
+                age_days=_age(at, r["raised_date"], is_open), mitigation=r["mitigation"],
+            )
+        )  # fmt: skip
+    n = _rebuild(conn, fact_risk, rows)
+    snap = fact_risk_snapshot_daily
+    conn.execute(delete(snap).where(snap.c.snapshot_date == at))
+    kept = ("risk_id", "project_id", "owner_person_id", "score", "score_band", "is_open")
+    if rows:
+        today = dict(snapshot_date=at, date_key=day_key(at))
+        conn.execute(snap.insert(), [{**today, **{k: r[k] for k in kept}} for r in rows])
+    return n
+
+
+def build_project_issues(conn: Connection, at: date) -> int:
+    """fact_project_issue as of ``at``."""
+    names = _owners(conn)
+    rows = []
+    fields = ("key", "title", "priority", "status", "status_category", "raised_date", "due_date",
+              "resolved_date")  # fmt: skip
+    for r in _register(conn, issue, *fields):
+        resolved = r["resolved_date"]
+        is_open = r["status_category"] != "closed" and (resolved is None or resolved > at)
+        overdue = is_open and r["due_date"] is not None and r["due_date"] < at
+        owner_id = r["owner_person_id"]
+        rows.append(
+            dict(
+                issue_id=r["id"], source=r["source"], source_id=r["source_id"], key=r["key"],
+                title=r["title"], project_id=r["project_id"], owner_person_id=owner_id,
+                owner=names.get(owner_id) or r["owner_name"], priority=r["priority"], status=r["status"],
+                is_open=is_open, raised_date=r["raised_date"], due_date=r["due_date"],
+                resolved_date=resolved, is_overdue=overdue,
+                days_overdue=(at - r["due_date"]).days if overdue else 0,
+                age_days=_age(at, r["raised_date"], is_open),
+            )
+        )  # fmt: skip
+    return _rebuild(conn, fact_project_issue, rows)
+
+
+def open_high_risks(conn: Connection) -> dict[int, int]:
+    """Canonical project → its open risks in the high band (fact_risk, built first)."""
+    f = fact_risk.c
+    query = (
+        select(f.project_id, func.count())
+        .where(f.is_open, f.score_band == "high", f.project_id.is_not(None))
+        .group_by(f.project_id)
+    )
+    return dict(conn.execute(query).tuples().all())
+
+
+def build_capacity(conn: Connection) -> int:
+    """fact_capacity: every day of each ISO week a person has planned or booked hours in (dim_date must
+    cover those days: build it first). A source's capacity wins over the default calendar; where sources
+    disagree on a day, the smallest figure counts (a part-time contract in one tool is the truth)."""
+    d = dim_date.c
+    planned = _per_day(fact_planned_work, fact_planned_work.c.planned_hours, "planned")
+    booked = _per_day(fact_time_entry, fact_time_entry.c.hours, "booked")
+    active = union_all(
+        select(planned.c.person_id, planned.c.date_key), select(booked.c.person_id, booked.c.date_key)
+    ).subquery("active")
+    weeks = (
+        select(active.c.person_id, d.week_start)
+        .join(dim_date, d.date_key == active.c.date_key)
+        .distinct()
+        .subquery("weeks")
+    )
+    x = XREF_TABLES["person"]
+    stated = (
+        select(x.c.canonical_id.label("person_id"), capacity.c.work_date,
+               func.min(capacity.c.available_hours).label("hours"))
+        .join(x, and_(x.c.source == capacity.c.source, x.c.source_id == capacity.c.person_source_id,
+                      x.c.valid_to.is_(None)))
+        .where(capacity.c.deleted_at.is_(None), capacity.c.available_hours.is_not(None))
+        .group_by(x.c.canonical_id, capacity.c.work_date)
+        .subquery("stated")
+    )  # fmt: skip
+    rows = (
+        select(
+            d.date_key, d.date, weeks.c.person_id,
+            func.coalesce(stated.c.hours, d.standard_hours),
+            case((stated.c.hours.is_not(None), literal("source")), else_=literal("default")),
+            func.coalesce(planned.c.hours, 0), func.coalesce(booked.c.hours, 0),
+        )
+        .select_from(weeks)
+        .join(dim_date, d.week_start == weeks.c.week_start)
+        .outerjoin(stated, and_(stated.c.person_id == weeks.c.person_id, stated.c.work_date == d.date))
+        .outerjoin(planned, and_(planned.c.person_id == weeks.c.person_id, planned.c.date_key == d.date_key))
+        .outerjoin(booked, and_(booked.c.person_id == weeks.c.person_id, booked.c.date_key == d.date_key))
+    )  # fmt: skip
+    cols = ["date_key", "work_date", "person_id", "capacity_hours", "capacity_basis", "planned_hours",
+            "actual_hours"]  # fmt: skip
+    conn.execute(delete(fact_capacity))
+    conn.execute(insert(fact_capacity).from_select(cols, rows))
+    return conn.execute(select(func.count()).select_from(fact_capacity)).scalar_one()
+
+
+def _per_day(fact: Any, hours: Any, name: str) -> Any:
+    """Hours of record per person and day of a fact (people that map to nobody are nobody's demand)."""
+    return (
+        select(fact.c.person_id, fact.c.date_key, func.sum(hours).label("hours"))
+        .where(fact.c.of_record, fact.c.person_id.is_not(None), hours != 0)
+        .group_by(fact.c.person_id, fact.c.date_key)
+        .subquery(name)
+    )
