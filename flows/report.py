@@ -158,6 +158,35 @@ def utilisation_heatmap(rows: list[Row], as_of: date) -> go.Figure:
     return fig
 
 
+def capacity_heatmap(rows: list[Row], as_of: date) -> go.Figure:
+    """Planned work ÷ capacity, person × week, from weeks before the status date to weeks after it: the
+    people planned beyond what they can give show red before it happens."""
+    people = sorted({r["person_name"] or str(r["person_id"]) for r in rows})
+    before, after = report_data.CAPACITY_WEEKS
+    monday = as_of - timedelta(days=as_of.weekday())
+    weeks = [str(monday + timedelta(weeks=n)) for n in range(-before, after + 1)]
+    cell = {(r["person_name"] or str(r["person_id"]), str(r["week_start"])): r for r in rows}
+    z = [[_load(cell.get((p, w))) for w in weeks] for p in people]
+    text = [[_hours(cell.get((p, w))) for w in weeks] for p in people]
+    hover = "%{y}<br>week of %{x}<br>%{z}% of capacity<br>%{text}<extra></extra>"
+    fig = go.Figure(go.Heatmap(z=z, x=weeks, y=people, text=text, colorscale=UTILISATION_SCALE, zmin=0,
+                               zmax=150, colorbar=dict(title="% planned"), hovertemplate=hover))  # fmt: skip
+    fig.update_layout(title="Capacity: planned work ÷ capacity, person × week (red: over-allocated)", **CHART)
+    fig.update_layout(height=max(320, 18 * len(people) + 120))
+    fig.add_vline(x=str(monday), line_dash="dot", line_color="#616161")
+    return fig
+
+
+def _load(row: Row | None) -> float | None:
+    return None if row is None or row["load_pct"] is None else float(row["load_pct"])
+
+
+def _hours(row: Row | None) -> str:
+    if row is None:
+        return "nothing planned"
+    return f"planned {fmt(row['planned_hours'], 1)} h of {fmt(row['capacity_hours'], 1)} h"
+
+
 def freshness_chart(rows: list[Row]) -> go.Figure:
     label = [f"{r['source']} / {r['stream']}" for r in rows]
     colours = ["#2e7d32" if r["last_status"] == "succeeded" else "#c62828" for r in rows]
@@ -210,6 +239,49 @@ def exceptions_table(rows: list[Row]) -> str:
     return f'<table class="exceptions"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def raid_summary(rows: list[Row]) -> str:
+    """Per project: open risks by band, unowned and overdue for review; open and overdue issues."""
+    if not rows:
+        return '<p class="none">No open risks or issues.</p>'
+    by_project: dict[str, dict[str, int]] = {}
+    for r in rows:
+        n = by_project.setdefault(r["project_key"] or "(no project)", dict.fromkeys(RAID_COLUMNS, 0))
+        if r["entry_type"] == "risk":
+            n[r["score_band"] or "unscored"] += 1
+            n["unowned"] += bool(r["is_unowned"])
+            n["review overdue"] += bool(r["is_review_overdue"])
+        else:
+            n["issues"] += 1
+            n["issues overdue"] += bool(r["is_overdue"])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("project", *RAID_COLUMNS))
+    body = "".join(
+        f'<tr data-raid-project="{html.escape(key)}"><td>{html.escape(key)}</td>'
+        + "".join(f'<td class="num">{n[c]}</td>' for c in RAID_COLUMNS)
+        + "</tr>"
+        for key, n in sorted(by_project.items(), key=lambda kv: (-kv[1]["high"], kv[0]))
+    )
+    return f'<table id="raid-summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+RAID_COLUMNS = ("high", "medium", "low", "unscored", "unowned", "review overdue", "issues", "issues overdue")
+
+
+def top_risks(rows: list[Row]) -> str:
+    risks = [r for r in rows if r["entry_type"] == "risk"][: report_data.TOP_RISKS]
+    if not risks:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("score", "risk", "project", "owner", "age", "review"))
+    body = "".join(
+        f'<tr data-risk="{html.escape(r["key"] or "")}"><td class="num">{fmt(r["score"], 0)}</td>'
+        f"<td>{html.escape(r['key'] or '')} {html.escape(r['title'] or '')}</td>"
+        f"<td>{html.escape(r['project_key'] or '')}</td>"
+        f'<td>{html.escape(r["owner"] or "no owner")}</td><td class="num">{fmt(r["age_days"], 0)} d</td>'
+        f"<td>{'overdue' if r['is_review_overdue'] else html.escape(str(r['review_date'] or ''))}</td></tr>"
+        for r in risks
+    )
+    return f'<table id="top-risks"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _project_section(data: ReportData, p: Row) -> str:
     pid = p["project_id"]
     hours = data.hours.get(pid, [])
@@ -242,6 +314,8 @@ def render(data: ReportData, generated: datetime | None = None) -> str:
         _figure_html(utilisation_heatmap(data.utilisation, data.as_of), "utilisation"),
         _figure_html(freshness_chart(data.freshness), "freshness"),
     ]
+    capacity = (_figure_html(capacity_heatmap(data.capacity, data.as_of), "capacity") if data.capacity
+                else '<p class="none">No planned work around the status date.</p>')  # fmt: skip
     sections = "".join(_project_section(data, p) for p in data.portfolio)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Portfolio report {data.as_of}</title>
@@ -251,6 +325,9 @@ def render(data: ReportData, generated: datetime | None = None) -> str:
 · generated {generated:%Y-%m-%d %H:%M} UTC from the warehouse marts</div>
 {portfolio_table(data)}
 <h2>Portfolio</h2><div class="grid">{"".join(f"<div>{c}</div>" for c in portfolio_charts)}</div>
+<h2>Risks and issues</h2>
+<div class="grid"><div>{raid_summary(data.raid)}</div><div>{top_risks(data.raid)}</div></div>
+<h2>Capacity against demand</h2>{capacity}
 <h2>Projects</h2>{sections}
 </body></html>
 """

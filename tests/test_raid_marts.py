@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from flows.report import write_report
 from model.records import Capacity, Person, PlannedWork, Project, ProjectIssue, Risk, TimeEntry
 from warehouse.load import upsert
 from warehouse.marts.refresh import refresh_marts
@@ -138,3 +140,20 @@ def test_capacity_against_demand_by_hand(engine: Engine) -> None:
     assert [Decimal(str(r["capacity_hours"])) for r in days] == [0, 8, 8, 8, 8, 0, 0]  # fmt: skip
     (holiday,) = _rows(engine, "SELECT holiday, is_workday FROM dim_date WHERE date_key = 20260525")
     assert (holiday["holiday"], bool(holiday["is_workday"])) == ("Pentecost Monday", False)
+
+
+def test_the_report_shows_the_raid_summary_top_risks_and_the_capacity_heat_map(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _world(engine)
+    data = write_report(engine, tmp_path / "report.html", AS_OF)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    row = page.split('<tr data-raid-project="ALPHA">', 1)[1].split("</tr>", 1)[0]
+    cells = [c.split(">", 1)[1].split("<", 1)[0] for c in row.split("<td")[2:]]
+    # high, medium, low, unscored, unowned, review overdue, issues, issues overdue
+    assert cells == ["2", "1", "0", "0", "1", "1", "2", "1"]
+    top = page.split('<table id="top-risks">', 1)[1].split("</table>", 1)[0]
+    assert [k.split('"', 1)[0] for k in top.split('data-risk="')[1:]] == ["R1", "R-3", "R-2"]
+    assert "no owner" in top and 'id="capacity"' in page
+    ann = [r for r in data.capacity if r["person_name"] == "Ann Archer"]
+    assert [(str(r["iso_week"]), bool(r["is_over_allocated"])) for r in ann] == [("2026-W22", True)]

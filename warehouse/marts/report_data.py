@@ -18,6 +18,8 @@ from sqlalchemy import Connection, inspect, text
 from warehouse.marts.dims import as_date
 
 UTILISATION_WEEKS = 26  # the heat map's width: half a year up to the status date
+CAPACITY_WEEKS = (8, 12)  # the capacity heat map: weeks before the status date's week, and after it
+TOP_RISKS = 10
 RAG_ORDER = {"red": 0, "amber": 1, "grey": 2, "green": 3}
 
 Row = dict[str, Any]
@@ -38,6 +40,8 @@ class ReportData:
     exception_weeks: list[Row] = field(default_factory=list)  # week, rule, severity, open
     utilisation: list[Row] = field(default_factory=list)  # person, week, booked, capacity, pct
     freshness: list[Row] = field(default_factory=list)  # rpt_data_freshness
+    raid: list[Row] = field(default_factory=list)  # rpt_raid: open risks and issues, worst first
+    capacity: list[Row] = field(default_factory=list)  # rpt_capacity_vs_demand around the status date
 
     @property
     def currency(self) -> str:
@@ -102,6 +106,20 @@ def read(conn: Connection, as_of: date | None = None) -> ReportData:
     data.open_exceptions = _grouped([e for e in _open_at(exceptions, day) if e["project_id"] is not None])
     data.exception_weeks = _exception_weeks(exceptions, day)
     data.utilisation = _utilisation(conn, day)
+    data.raid = _rows(
+        conn,
+        "SELECT * FROM rpt_raid ORDER BY CASE WHEN entry_type = 'risk' THEN 0 ELSE 1 END, "
+        "COALESCE(score, 0) DESC, days_overdue DESC, key",
+    )
+    before, after = CAPACITY_WEEKS
+    monday = day - timedelta(days=day.weekday())
+    data.capacity = _rows(
+        conn,
+        "SELECT * FROM rpt_capacity_vs_demand WHERE week_start BETWEEN :first AND :last "
+        "ORDER BY person_name, week_start",
+        first=monday - timedelta(weeks=before),
+        last=monday + timedelta(weeks=after),
+    )
     return data
 
 
