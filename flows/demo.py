@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select, update
 
 from connectors.base import Window
 from flows.mappings import print_summary as print_reconciliation
-from flows.marts import print_rag
+from flows.marts import print_rag, print_raid
 from flows.show import print_runs
 from flows.sync import _prepare, _sync, reconcile_flow, refresh_marts_flow
 from sandbox.finance import write_exports
@@ -156,6 +156,7 @@ def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = Non
     print_runs(engine, 10)
     print_reconciliation(engine)
     print_rag(engine, console)
+    print_raid(engine, console)
     engine.dispose()
     console.print(f"Portfolio report (written by the refresh-marts flow): {config.parent / 'report.html'}")
 

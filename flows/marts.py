@@ -96,3 +96,41 @@ def print_rag(engine: Engine, console: Console) -> None:
         console.print("No project status yet: run refresh_marts (after reconcile).")
         return
     console.print(table)
+
+
+def print_raid(engine: Engine, console: Console, top: int = 10) -> None:
+    """The top open risks by score (``rpt_raid``) and the over-allocated person-weeks up to the status date
+    and after it (``rpt_capacity_vs_demand``): what a PMO asks about first."""
+    with engine.connect() as conn:
+        risks = list(
+            conn.execute(
+                text(
+                    "SELECT key, title, project_key, owner, score, score_band, age_days, is_review_overdue "
+                    "FROM rpt_raid WHERE entry_type = 'risk' ORDER BY COALESCE(score, 0) DESC, key"
+                )
+            )
+        )
+        over = list(
+            conn.execute(
+                text(
+                    "SELECT person_name, iso_week, capacity_hours, planned_hours, load_pct, is_future "
+                    "FROM rpt_capacity_vs_demand WHERE is_over_allocated ORDER BY person_name, iso_week"
+                )
+            )
+        )
+    table = Table("score", "risk", "project", "owner", "age", "review", title=f"Top {top} open risks")
+    for r in risks[:top]:
+        style = "bold red" if r.score_band == "high" else ""
+        table.add_row(
+            f"[{style}]{_num(r.score, 0)}[/]" if style else _num(r.score, 0),
+            f"{r.key or ''} {r.title or ''}".strip(), r.project_key or "", r.owner or "[bold]no owner[/]",
+            f"{_num(r.age_days, 0)} d" if r.age_days is not None else "",
+            "[bold red]overdue[/]" if r.is_review_overdue else "",
+        )  # fmt: skip
+    console.print(table if risks else "No open risks.")
+    people = Table("person", "week", "capacity h", "planned h", "load", title="Over-allocated person-weeks")
+    for r in over:
+        week = f"{r.iso_week} (planned)" if r.is_future else r.iso_week
+        people.add_row(r.person_name or "", week, _num(r.capacity_hours, 1), _num(r.planned_hours, 1),
+                       f"{_num(r.load_pct, 0)}%")  # fmt: skip
+    console.print(people if over else "Nobody is planned beyond capacity.")

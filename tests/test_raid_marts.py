@@ -11,8 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from sqlalchemy import Engine, text
 
+from flows.marts import print_raid
 from flows.report import write_report
 from model.records import Capacity, Person, PlannedWork, Project, ProjectIssue, Risk, TimeEntry
 from warehouse.load import upsert
@@ -157,3 +159,15 @@ def test_the_report_shows_the_raid_summary_top_risks_and_the_capacity_heat_map(
     assert "no owner" in top and 'id="capacity"' in page
     ann = [r for r in data.capacity if r["person_name"] == "Ann Archer"]
     assert [(str(r["iso_week"]), bool(r["is_over_allocated"])) for r in ann] == [("2026-W22", True)]
+
+
+def test_print_raid_lists_the_top_risks_and_the_over_allocated_weeks(engine: Engine) -> None:
+    _world(engine)
+    console = Console(record=True, width=160)
+    print_raid(engine, console)
+    out = console.export_text()
+    lines = [line for line in out.splitlines() if "R1 " in line or "R-3 " in line or "R-2 " in line]
+    assert [line.split()[1] for line in lines] == ["20", "16", "9"]  # worst first
+    assert "no owner" in out and "overdue" in out
+    over = out.split("Over-allocated person-weeks", 1)[1]
+    assert "Ann Archer" in over and "2026-W22" in over and "133%" in over and "Bob Baker" not in over
