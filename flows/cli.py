@@ -30,7 +30,7 @@ from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.report import report
-from flows.runner import AnyStream, failure_lines, run, run_streams
+from flows.runner import AnyStream, failure_lines, in_threads, run, run_streams
 from flows.show import console, ok, print_quarantine, print_runs, row, table
 from flows.warehouse import open_for_cli
 from model.records import Rejected, as_json
@@ -80,6 +80,15 @@ MassDeleteOpt = Annotated[
     typer.Option(
         "--allow-mass-delete",
         help="Let deletion scans retire more than 20% of a source's live rows (a real mass deletion).",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="Streams in flight at once (default 4), also each source's requests in flight where it"
+        " fetches in parallel (default: its own setting); 1 runs everything one after another.",
     ),
 ]
 WaitOpt = Annotated[
@@ -169,8 +178,10 @@ def _run_streams(
     url: str | None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
+    concurrency: int = cfg.DEFAULT_CONCURRENCY,
 ) -> list[RunSummary]:
-    """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
+    """Run the streams with progress bars, ``concurrency`` at once; each failure ends as one line on
+    stderr, then exit 1 or 3."""
     engine = open_for_cli(url, config.configured_url)
     with Progress(
         SpinnerColumn(),
@@ -181,14 +192,14 @@ def _run_streams(
         console=console,
     ) as progress:
 
-        def one(s: AnyStream) -> RunSummary:
+        def one(s: AnyStream, holder: str) -> RunSummary:
             bar = progress.add_task(escape(f"{s.source}/{s.name}"), total=None, rows=0)
 
             def rows(_what: str, n: int) -> None:
                 progress.update(bar, rows=n)
 
             try:
-                summary = run(engine, s, mode, window, rows, allow_mass_delete, wait)
+                summary = run(engine, s, mode, window, rows, allow_mass_delete, holder=holder)
             except Exception:
                 failed = f"[red]{escape(f'{s.source}/{s.name}')} failed"
                 progress.update(bar, description=failed, total=1, completed=1)
@@ -197,7 +208,8 @@ def _run_streams(
             log.info("%s/%s: %s", s.source, s.name, summary.as_dict())
             return summary
 
-        outcomes = list(run_streams(engine, streams, one, mode, window))
+        with in_threads(one, concurrency) as submit:
+            outcomes = run_streams(engine, streams, submit, mode, window, concurrency, wait)
     summaries = [o.result for o in outcomes if o.result is not None]
     if summaries:
         _print_summaries(summaries)
@@ -245,11 +257,14 @@ def sync(
     database_url: UrlOpt = None,
     allow_mass_delete: MassDeleteOpt = False,
     wait: WaitOpt = 0.0,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Incremental sync of every configured source (or one)."""
     c = _load(config)
+    c.set_concurrency(concurrency)
     streams = _streams(c, source)
-    _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait)
+    n = concurrency or cfg.DEFAULT_CONCURRENCY
+    _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait, n)
 
 
 def _streams(c: cfg.Config, source: str | None, stream: str | None = None) -> list[AnyStream]:
@@ -270,14 +285,17 @@ def backfill(
     database_url: UrlOpt = None,
     allow_mass_delete: MassDeleteOpt = False,
     wait: WaitOpt = 0.0,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Reload a window for one source without moving the nightly watermark."""
     since, until = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     if since >= until:
         raise fail(f"--since {since} must be before --until {until}", EXIT_USAGE)
     c = _load(config)
+    c.set_concurrency(concurrency)
     streams = _streams(c, source, stream)
-    _run_streams(c, streams, "backfill", Window(since, until), database_url, allow_mass_delete, wait)
+    n = concurrency or cfg.DEFAULT_CONCURRENCY
+    _run_streams(c, streams, "backfill", Window(since, until), database_url, allow_mass_delete, wait, n)
 
 
 @app.command()
