@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,10 +33,10 @@ from flows.marts import print_rag, run_refresh
 from flows.report import report
 from flows.runner import AnyStream, failure_lines, in_threads, run, run_streams
 from flows.show import console, ok, print_quarantine, print_runs, row, table
-from flows.warehouse import open_for_cli
+from flows.warehouse import EXIT_WAREHOUSE, open_for_cli
 from model.records import Rejected, as_json
 from model.redact import RedactFilter
-from warehouse.db import describe, masked, resolve_url
+from warehouse.db import WarehouseError, describe, masked, resolve_url
 from warehouse.grants import GrantError, grant_readonly
 from warehouse.marts.refresh import MartResult
 from warehouse.quarantine import clear_quarantine, list_quarantine, matching, of_file
@@ -89,6 +90,15 @@ ConcurrencyOpt = Annotated[
         min=1,
         help="Streams in flight at once (default 4), also each source's requests in flight where it"
         " fetches in parallel (default: its own setting); 1 runs everything one after another.",
+    ),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="Run the nightly-sync flow (Prefect) with its streams on the Dask cluster whose scheduler is"
+        " at ADDRESS (tcp://host:8786); its workers need this checkout, the configuration and environment.",
     ),
 ]
 WaitOpt = Annotated[
@@ -258,13 +268,50 @@ def sync(
     allow_mass_delete: MassDeleteOpt = False,
     wait: WaitOpt = 0.0,
     concurrency: ConcurrencyOpt = None,
+    dask_address: DaskOpt = None,
 ) -> None:
     """Incremental sync of every configured source (or one)."""
     c = _load(config)
     c.set_concurrency(concurrency)
     streams = _streams(c, source)
+    if dask_address:
+        _sync_on_dask(config, source, database_url, allow_mass_delete, wait, concurrency, dask_address)
+        return
     n = concurrency or cfg.DEFAULT_CONCURRENCY
     _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait, n)
+
+
+def _sync_on_dask(
+    config: Path,
+    source: str | None,
+    database_url: str | None,
+    allow_mass_delete: bool,
+    wait: float,
+    concurrency: int | None,
+    address: str,
+) -> None:
+    """``pmo sync`` as the nightly-sync flow on a Dask cluster; failures end as on the threads."""
+    from flows.sync import StreamsFailed, nightly_sync, on_dask  # Prefect: only when asked for
+
+    if database_url:  # a flow parameter is stored by Prefect: the URL (and its password) goes by environment
+        os.environ["PMO_WAREHOUSE_URL"] = database_url
+    try:
+        results = on_dask(nightly_sync, address)(
+            config_path=str(config),
+            source=source,
+            allow_mass_delete=allow_mass_delete,
+            wait=wait,
+            concurrency=concurrency,
+        )
+    except StreamsFailed as e:
+        for line in e.lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(EXIT_BUSY if e.busy else EXIT_FAILED) from None
+    except cfg.ConfigError as e:
+        raise _problems(e) from None
+    except WarehouseError as e:
+        raise fail(f"✗ {e}", EXIT_WAREHOUSE) from None
+    _print_summaries([RunSummary(**r) for r in results])
 
 
 def _streams(c: cfg.Config, source: str | None, stream: str | None = None) -> list[AnyStream]:

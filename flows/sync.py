@@ -29,6 +29,7 @@ from flows import marts, notify, reconcile
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.db import describe
+from warehouse.runlock import SourceBusy
 
 HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
 LIMIT_PREFIX = "pmo-source-"  # a Prefect global concurrency limit named pmo-source-<source> caps its streams
@@ -65,6 +66,18 @@ def sync_stream(
         engine.dispose()
     get_run_logger().info("%s/%s: %s", source, stream, summary.as_dict())
     return summary.as_dict()
+
+
+class StreamsFailed(RuntimeError):
+    """Streams of a run failed: ``lines`` say which, one line each (``failure_lines``); ``busy``: all of
+    them only because other runs held their sources (the ``pmo`` exit code 3)."""
+
+    def __init__(self, lines: list[str], failed: int, total: int, busy: bool) -> None:
+        super().__init__(
+            f"{failed} of {total} streams failed (see sync_run); reconciliation and marts skipped:\n"
+            + "\n".join(lines)
+        )
+        self.lines, self.busy = lines, busy
 
 
 def _slot(limit: str | None) -> AbstractContextManager[Any]:
@@ -145,10 +158,8 @@ def _sync(
         engine.dispose()
     failed = [o for o in outcomes if o.error is not None]
     if failed:
-        raise RuntimeError(
-            f"{len(failed)} of {len(outcomes)} streams failed (see sync_run); reconciliation and marts"
-            " skipped:\n" + "\n".join(failure_lines(failed))
-        )
+        busy = all(isinstance(o.error, SourceBusy) for o in failed)
+        raise StreamsFailed(failure_lines(failed), len(failed), len(outcomes), busy)
     return [o.result for o in outcomes if o.result is not None]
 
 

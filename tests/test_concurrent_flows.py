@@ -367,13 +367,13 @@ def test_nightly_sync_runs_its_streams_as_concurrent_tasks(prefect_harness: None
 
 
 @pytest.mark.flow
-def test_nightly_sync_on_dask_builds_the_warehouse_it_builds_on_threads(
+def test_pmo_sync_on_dask_builds_the_warehouse_the_flow_builds_on_threads(
     prefect_harness: None, tmp_path: Path
 ) -> None:
     from distributed import LocalCluster
 
     from flows.demo import prepare, simulators
-    from flows.sync import nightly_sync, on_dask
+    from flows.sync import nightly_sync
 
     built = {}
     # processes=False: the workers are threads of this process, so SQLite transactions take turns
@@ -382,14 +382,21 @@ def test_nightly_sync_on_dask_builds_the_warehouse_it_builds_on_threads(
         for runner in ("threads", "dask"):
             with simulators() as urls:
                 config = prepare(tmp_path / runner, simulators=urls)
-                flow = on_dask(nightly_sync, cluster.scheduler_address) if runner == "dask" else nightly_sync
-                results = flow(config_path=str(config), concurrency=4)
-            assert {r["status"] for r in results} == {"succeeded"}
+                if runner == "threads":
+                    results = nightly_sync(config_path=str(config), concurrency=4)
+                    assert {r["status"] for r in results} == {"succeeded"}
+                else:
+                    args = ["sync", "-c", str(config), "--concurrency", "4", "--dask-address"]
+                    done = CliRunner().invoke(app, [*args, cluster.scheduler_address])
+                    assert done.exit_code == 0, done.output + done.stderr
+                    executed = sum(w.state.executed_count for w in cluster.workers.values())
             engine = make_engine(f"sqlite:///{tmp_path / runner / 'warehouse.db'}")
             built[runner] = core_tables(engine)
+            rows = runs(engine)
             engine.dispose()
-    assert {t: len(rows) for t, rows in built["dask"].items()} == {
-        t: len(rows) for t, rows in built["threads"].items()
-    }
-    assert len(built["dask"]["task"]) > 200 and len(built["dask"]["cost_line"]) > 2000
+            assert len(rows) > 10 and {r["status"] for r in rows} == {"succeeded"}
+    assert executed == len(rows)  # every stream of the second run ran on a Dask worker
+    counts = {t: len(rows) for t, rows in built["dask"].items()}
+    assert counts == {t: len(rows) for t, rows in built["threads"].items()}
+    assert counts["task"] > 200 and counts["cost_line"] > 2000 and counts["time_entry"] > 2000
     assert built["dask"] == built["threads"]
