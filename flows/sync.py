@@ -19,9 +19,10 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from prefect import Flow, flow, get_run_logger, task
+from pydantic import Field
 
 from connectors.base import Window
 from flows import config as cfg
@@ -34,6 +35,12 @@ from warehouse.runlock import SourceBusy
 HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
 LIMIT_PREFIX = "pmo-source-"  # a Prefect global concurrency limit named pmo-source-<source> caps its streams
 F = TypeVar("F", bound=Flow)
+Concurrency = Annotated[
+    int | None,
+    Field(
+        ge=1, description="streams in flight (default 4), also each source's requests in flight; 1: in turn"
+    ),
+]
 
 
 @task(name="sync-stream", retries=0)
@@ -216,7 +223,7 @@ def nightly_sync(
     warehouse: WarehouseRef = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
-    concurrency: int | None = None,
+    concurrency: Concurrency = None,
 ) -> list[dict]:
     """Incremental sync of every configured stream (or one source's), ``concurrency`` at once.
 
@@ -247,7 +254,7 @@ def backfill(
     warehouse: WarehouseRef = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
-    concurrency: int | None = None,
+    concurrency: Concurrency = None,
 ) -> list[dict]:
     """Reload ``[start, end)`` for one source (or one of its streams) without moving nightly watermarks;
     ``concurrency`` as in ``nightly_sync``."""

@@ -350,20 +350,39 @@ def _record_type(entity: str) -> type:
     return ENTITIES[entity]
 
 
+@pytest.fixture
+def north_limited(prefect_harness: None) -> Iterator[None]:
+    """A Prefect global concurrency limit of one slot for the source named north."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="pmo-source-north", limit=1))
+        yield
+        client.delete_global_concurrency_limit_by_name("pmo-source-north")
+
+
 @pytest.mark.flow
-def test_nightly_sync_runs_its_streams_as_concurrent_tasks(prefect_harness: None, two_sites: Path) -> None:
+def test_nightly_sync_runs_streams_as_concurrent_tasks_within_a_sources_prefect_limit(
+    north_limited: None, two_sites: Path
+) -> None:
     from flows.sync import nightly_sync
 
     url = f"sqlite:///{two_sites.parent / 'flow.db'}"
-    results = nightly_sync(config_path=str(two_sites), warehouse=url, concurrency=4)
+    # 8: north's streams waiting for their slot count as in flight, and must leave south room for two
+    results = nightly_sync(config_path=str(two_sites), warehouse=url, concurrency=8)
     expected = [(f"jira:{site}", s) for site in ("north", "south") for s in JIRA_STREAMS]
     assert [(r["source"], r["stream"]) for r in results] == expected  # in order, whenever each finished
     engine = make_engine(url)
     rows = runs(engine)
-    north = [r for r in rows if r["source"] == "jira:north"]
-    assert any(overlap(n, s) for n in north for s in rows if s["source"] == "jira:south")
-    assert_dependents_in_order(rows)
     engine.dispose()
+    north = [r for r in rows if r["source"] == "jira:north"]
+    south = [r for r in rows if r["source"] == "jira:south"]
+    assert any(overlap(n, s) for n in north for s in south)  # the two sites at once
+    assert not any(overlap(a, b) for a in north for b in north if a is not b)  # north's limit: one slot
+    by = {(r["source"], r["stream"]): r for r in south}
+    assert overlap(by[("jira:south", "issues")], by[("jira:south", "worklogs")])  # south has no limit
+    assert_dependents_in_order(rows)
 
 
 @pytest.mark.flow
