@@ -362,27 +362,37 @@ def north_limited(prefect_harness: None) -> Iterator[None]:
         client.delete_global_concurrency_limit_by_name("pmo-source-north")
 
 
-@pytest.mark.flow
-def test_nightly_sync_runs_streams_as_concurrent_tasks_within_a_sources_prefect_limit(
-    north_limited: None, two_sites: Path
-) -> None:
+def flow_runs(config: Path, concurrency: int) -> list[dict[str, Any]]:
+    """``nightly_sync`` of the two sites into a warehouse of its own: its sync_run rows."""
     from flows.sync import nightly_sync
 
-    url = f"sqlite:///{two_sites.parent / 'flow.db'}"
-    # 8: north's streams waiting for their slot count as in flight, and must leave south room for two
-    results = nightly_sync(config_path=str(two_sites), warehouse=url, concurrency=8)
+    url = f"sqlite:///{config.parent / f'flow{concurrency}.db'}"
+    results = nightly_sync(config_path=str(config), warehouse=url, concurrency=concurrency)
     expected = [(f"jira:{site}", s) for site in ("north", "south") for s in JIRA_STREAMS]
     assert [(r["source"], r["stream"]) for r in results] == expected  # in order, whenever each finished
     engine = make_engine(url)
     rows = runs(engine)
     engine.dispose()
-    north = [r for r in rows if r["source"] == "jira:north"]
-    south = [r for r in rows if r["source"] == "jira:south"]
-    assert any(overlap(n, s) for n in north for s in south)  # the two sites at once
-    assert not any(overlap(a, b) for a in north for b in north if a is not b)  # north's limit: one slot
-    by = {(r["source"], r["stream"]): r for r in south}
-    assert overlap(by[("jira:south", "issues")], by[("jira:south", "worklogs")])  # south has no limit
     assert_dependents_in_order(rows)
+    return rows
+
+
+@pytest.mark.flow
+def test_nightly_sync_runs_the_streams_of_two_sources_as_concurrent_tasks(
+    prefect_harness: None, two_sites: Path
+) -> None:
+    rows = flow_runs(two_sites, 4)
+    north = [r for r in rows if r["source"] == "jira:north"]
+    assert any(overlap(n, s) for n in north for s in rows if s["source"] == "jira:south")
+
+
+@pytest.mark.flow
+def test_a_sources_prefect_limit_caps_its_streams_and_no_others(north_limited: None, two_sites: Path) -> None:
+    rows = flow_runs(two_sites, 8)  # north's streams waiting for their slot count as in flight
+    north = [r for r in rows if r["source"] == "jira:north"]
+    assert not any(overlap(a, b) for a in north for b in north if a is not b)  # one slot: one at a time
+    by = {(r["source"], r["stream"]): r for r in rows}
+    assert overlap(by[("jira:south", "issues")], by[("jira:south", "worklogs")])  # south has no limit
 
 
 @pytest.mark.flow
