@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from prefect import Flow, flow, get_run_logger, task
+from prefect.futures import PrefectFuture
 from pydantic import Field
 
 from connectors.base import Window
@@ -150,7 +151,7 @@ def _sync(
     names = {(s.source, s.name): name for name, s in streams}
     limits = source_limits(sorted(set(names.values())))
 
-    def submit(s: AnyStream, holder: str) -> Any:
+    def submit(s: AnyStream, holder: str) -> PrefectFuture[dict]:
         name = names[(s.source, s.name)]
         return sync_stream.submit(
             config_path, name, s.name, mode, window.start, window.end, warehouse, allow_mass_delete,
