@@ -153,13 +153,23 @@ StreamKind = Literal["pages", "items"]
 
 
 class Stream(Protocol):
-    """One kind of record from one source instance (``finance:acme-sap`` / ``cost_lines``)."""
+    """One kind of record from one source instance (``finance:acme-sap`` / ``cost_lines``).
+
+    ``after``: the streams of the same source that must have finished before this one starts (see
+    ``after_of``); streams that name none of each other may run at the same time.
+    """
 
     kind: ClassVar[Literal["pages"]]
     source: str
     name: str
+    after: ClassVar[tuple[str, ...]]
 
     def read(self, state: StreamState) -> Iterator[Page]: ...
+
+
+def after_of(stream: Stream | ItemStream) -> tuple[str, ...]:
+    """The names of the streams of its source a stream runs after; one that declares none: no order."""
+    return tuple(getattr(stream, "after", ()))
 
 
 def kind_of(stream: Stream | ItemStream) -> StreamKind:
@@ -216,6 +226,7 @@ class ItemStream(Protocol):
     kind: ClassVar[Literal["items"]]
     source: str
     name: str
+    after: ClassVar[tuple[str, ...]]
 
     def items(self, state: StreamState) -> Iterator[Item]: ...
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,12 +31,12 @@ from flows import config as cfg
 from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.report import report
-from flows.runner import AnyStream, failure_lines, run, run_streams
+from flows.runner import AnyStream, failure_lines, in_threads, run, run_streams
 from flows.show import console, ok, print_quarantine, print_runs, row, table
-from flows.warehouse import open_for_cli
+from flows.warehouse import EXIT_WAREHOUSE, open_for_cli
 from model.records import Rejected, as_json
 from model.redact import RedactFilter
-from warehouse.db import describe, masked, resolve_url
+from warehouse.db import WarehouseError, describe, masked, resolve_url
 from warehouse.grants import GrantError, grant_readonly
 from warehouse.marts.refresh import MartResult
 from warehouse.quarantine import clear_quarantine, list_quarantine, matching, of_file
@@ -80,6 +81,24 @@ MassDeleteOpt = Annotated[
     typer.Option(
         "--allow-mass-delete",
         help="Let deletion scans retire more than 20% of a source's live rows (a real mass deletion).",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="Streams in flight at once (default 4), also each source's requests in flight where it"
+        " fetches in parallel (default: its own setting); 1 runs everything one after another.",
+    ),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="Run the nightly-sync flow (Prefect) with its streams on the Dask cluster whose scheduler is"
+        " at ADDRESS (tcp://host:8786); its workers need this checkout, the configuration and environment.",
     ),
 ]
 WaitOpt = Annotated[
@@ -169,8 +188,10 @@ def _run_streams(
     url: str | None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
+    concurrency: int = cfg.DEFAULT_CONCURRENCY,
 ) -> list[RunSummary]:
-    """Run the streams with progress bars; each failure ends as one line on stderr, then exit 1 or 3."""
+    """Run the streams with progress bars, ``concurrency`` at once; each failure ends as one line on
+    stderr, then exit 1 or 3."""
     engine = open_for_cli(url, config.configured_url)
     with Progress(
         SpinnerColumn(),
@@ -181,14 +202,14 @@ def _run_streams(
         console=console,
     ) as progress:
 
-        def one(s: AnyStream) -> RunSummary:
+        def one(s: AnyStream, holder: str) -> RunSummary:
             bar = progress.add_task(escape(f"{s.source}/{s.name}"), total=None, rows=0)
 
             def rows(_what: str, n: int) -> None:
                 progress.update(bar, rows=n)
 
             try:
-                summary = run(engine, s, mode, window, rows, allow_mass_delete, wait)
+                summary = run(engine, s, mode, window, rows, allow_mass_delete, holder=holder)
             except Exception:
                 failed = f"[red]{escape(f'{s.source}/{s.name}')} failed"
                 progress.update(bar, description=failed, total=1, completed=1)
@@ -197,7 +218,8 @@ def _run_streams(
             log.info("%s/%s: %s", s.source, s.name, summary.as_dict())
             return summary
 
-        outcomes = list(run_streams(engine, streams, one, mode, window))
+        with in_threads(one, concurrency) as submit:
+            outcomes = run_streams(engine, streams, submit, mode, window, concurrency, wait)
     summaries = [o.result for o in outcomes if o.result is not None]
     if summaries:
         _print_summaries(summaries)
@@ -245,11 +267,51 @@ def sync(
     database_url: UrlOpt = None,
     allow_mass_delete: MassDeleteOpt = False,
     wait: WaitOpt = 0.0,
+    concurrency: ConcurrencyOpt = None,
+    dask_address: DaskOpt = None,
 ) -> None:
     """Incremental sync of every configured source (or one)."""
     c = _load(config)
+    c.set_concurrency(concurrency)
     streams = _streams(c, source)
-    _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait)
+    if dask_address:
+        _sync_on_dask(config, source, database_url, allow_mass_delete, wait, concurrency, dask_address)
+        return
+    n = concurrency or cfg.DEFAULT_CONCURRENCY
+    _run_streams(c, streams, "incremental", Window(), database_url, allow_mass_delete, wait, n)
+
+
+def _sync_on_dask(
+    config: Path,
+    source: str | None,
+    database_url: str | None,
+    allow_mass_delete: bool,
+    wait: float,
+    concurrency: int | None,
+    address: str,
+) -> None:
+    """``pmo sync`` as the nightly-sync flow on a Dask cluster; failures end as on the threads."""
+    from flows.sync import StreamsFailed, nightly_sync, on_dask  # Prefect: only when asked for
+
+    if database_url:  # a flow parameter is stored by Prefect: the URL (and its password) goes by environment
+        os.environ["PMO_WAREHOUSE_URL"] = database_url
+    try:
+        results = on_dask(nightly_sync, address)(
+            config_path=str(config),
+            source=source,
+            allow_mass_delete=allow_mass_delete,
+            wait=wait,
+            concurrency=concurrency,
+        )
+    except StreamsFailed as e:
+        for line in e.lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(EXIT_BUSY if e.busy else EXIT_FAILED) from None
+    except cfg.ConfigError as e:
+        raise _problems(e) from None
+    except WarehouseError as e:
+        raise fail(f"✗ {e}", EXIT_WAREHOUSE) from None
+    _print_summaries([RunSummary(**r) for r in results])
 
 
 def _streams(c: cfg.Config, source: str | None, stream: str | None = None) -> list[AnyStream]:
@@ -270,14 +332,17 @@ def backfill(
     database_url: UrlOpt = None,
     allow_mass_delete: MassDeleteOpt = False,
     wait: WaitOpt = 0.0,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Reload a window for one source without moving the nightly watermark."""
     since, until = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     if since >= until:
         raise fail(f"--since {since} must be before --until {until}", EXIT_USAGE)
     c = _load(config)
+    c.set_concurrency(concurrency)
     streams = _streams(c, source, stream)
-    _run_streams(c, streams, "backfill", Window(since, until), database_url, allow_mass_delete, wait)
+    n = concurrency or cfg.DEFAULT_CONCURRENCY
+    _run_streams(c, streams, "backfill", Window(since, until), database_url, allow_mass_delete, wait, n)
 
 
 @app.command()

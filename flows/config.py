@@ -37,6 +37,10 @@ LITERAL_SECRET = (
 )
 
 
+# Streams in flight when a run names no number (``pmo sync --concurrency``, the flows' ``concurrency``).
+DEFAULT_CONCURRENCY = 4
+
+
 class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -83,6 +87,17 @@ class Config:
     def place(self, loc: Loc) -> str:
         """``file:line: dotted.path`` of a place in the file (the line of its nearest written parent)."""
         return _place(self.path, self.lines, loc)
+
+    def set_concurrency(self, n: int | None) -> None:
+        """Let every source that fetches in parallel use ``n`` requests in flight: its ``concurrency``
+        key, as if written in the file, for the streams built from now on. ``None`` keeps the file's."""
+        if n is None:
+            return
+        if n < 1:
+            raise ConfigError([f"concurrency must be at least 1, not {n}"])
+        for sc in self.sources.values():
+            if "concurrency" in SOURCE_TYPES[sc.type].model.model_fields:
+                sc.settings["concurrency"] = n
 
     def streams(self, source: str | None = None, stream: str | None = None) -> list[Any]:
         """Build the stream objects of one source (or all), in configuration order."""

@@ -5,33 +5,48 @@ each file, merge it in one statement and commit it with its fingerprint. Either 
 row records what happened, failures included, and the stream's source is held in ``sync_lock`` while
 it runs, so two runs never write one source at once.
 
-``run_streams`` runs many: a failed stream does not stop the others, but a source that proved
-unreachable (or busy) is not tried again in the same run. ``failure_lines`` says what failed, one line
-per stream, or per source when the whole source was lost.
+``run_streams`` runs many, up to ``concurrency`` at once: the streams of different sources, and of
+one source those that do not run ``after`` one another (``connectors.base.after_of``). A failed stream
+does not stop the others, but a source that proved unreachable (or busy) is not tried again in the same
+run. ``failure_lines`` says what failed, one line per stream, or per source when the whole source was
+lost.
 """
 
 from __future__ import annotations
 
 import gc
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
 
-from connectors.base import Item, ItemError, ItemStream, Line, Stream, StreamState, Window, kind_of
+from connectors.base import (
+    Item,
+    ItemError,
+    ItemStream,
+    Line,
+    Stream,
+    StreamState,
+    Window,
+    after_of,
+    kind_of,
+)
 from connectors.http import SourceUnreachable
 from model.records import Rejected
 from warehouse.load import Merged
-from warehouse.runlock import SourceBusy, SourceLock
+from warehouse.runlock import SourceBusy, SourceLock, new_holder
 from warehouse.sync import RunSummary, SyncRun, loaded_items, redact
 
 Progress = Callable[[str, int], None]  # (what, rows so far)
 AnyStream = Stream | ItemStream
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 # Allocations between two collections of the youngest generation while a stream loads (default 700).
 LOADING_GC_THRESHOLD = 100_000
@@ -48,15 +63,17 @@ def run(
     progress: Progress | None = None,
     allow_mass_delete: bool = False,
     wait: float = 0.0,
+    holder: str | None = None,
 ) -> RunSummary:
     """Sync one stream; failures are recorded in ``sync_run`` (by ``SyncRun``) and re-raised.
 
     ``allow_mass_delete`` lets a deletion scan retire more than ``MAX_DELETE_SHARE`` of the live rows.
-    ``wait``: seconds to wait for another run holding the source, then ``SourceBusy``.
+    ``wait``: seconds to wait for another run holding the source, then ``SourceBusy``. ``holder``: the
+    run (``run_streams``) that holds the source for its streams; default: the stream holds it alone.
     """
     with (
         _fewer_collections(),
-        SourceLock(engine, stream.source, wait) as lock,
+        SourceLock(engine, stream.source, wait, holder=holder) as lock,
         SyncRun(engine, stream.source, stream.name, mode, window.start, window.end) as sync,
     ):
         lock.attach(sync.run_id)
@@ -76,34 +93,148 @@ class Outcome(Generic[T]):
     error: Exception | None = None
 
 
+class Running(Protocol[T_co]):
+    """A stream started by a ``Submit``: a ``concurrent.futures.Future`` or a Prefect future."""
+
+    def result(self) -> T_co: ...
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None: ...
+
+
+Submit = Callable[[AnyStream, str], Running[T]]  # (stream, the run's lock holder) → the stream, started
+
+
 def run_streams(
     engine: Engine,
     streams: Iterable[AnyStream],
-    run_one: Callable[[AnyStream], T],
+    submit: Submit[T],
     mode: str = "incremental",
     window: Window = Window(),
-) -> Iterator[Outcome[T]]:
-    """Run each stream with ``run_one`` (``run``, or a Prefect task around it), one after another.
+    concurrency: int = 1,
+    wait: float = 0.0,
+) -> list[Outcome[T]]:
+    """Start each stream with ``submit`` (``in_threads(run)``, or a Prefect task's ``submit``), up to
+    ``concurrency`` at once; their outcomes, in the order of ``streams``.
 
-    A failed stream does not stop the others. But once a source proved unreachable its other streams
-    are not tried: each is put on record in ``sync_run`` as failed with the same reason, so freshness
-    reports see them. A busy source's other streams are skipped without a record: its holder runs them.
+    A stream starts once the streams of its source it runs ``after`` have finished (they may have
+    failed: a failed stream does not stop the others); of the ready ones, the first in ``streams``
+    goes first, so ``concurrency=1`` runs them in order, one after another. The run holds each source in
+    ``sync_lock`` once, from its first stream to its last, and its streams share that lock; a source
+    another run holds (``wait`` seconds at most) is skipped, without a record: its holder runs it. Until
+    a source has answered, only one of its streams runs: once it proved unreachable, its other streams
+    are not tried but put on record in ``sync_run`` as failed with the same reason.
     """
-    lost: dict[str, Exception] = {}
-    for s in streams:
-        if s.source in lost:
-            reason = lost[s.source]
-            if isinstance(reason, SourceUnreachable):
-                skip(engine, s, reason, mode, window)
-            yield Outcome(s, error=reason)
-            continue
-        try:
-            outcome: Outcome[T] = Outcome(s, result=run_one(s))
-        except Exception as e:  # on record in sync_run; the caller reports it
-            if isinstance(e, SourceUnreachable | SourceBusy):
-                lost[s.source] = e
-            outcome = Outcome(s, error=e)
-        yield outcome
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    plan = _Plan(list(streams))
+    holder = new_holder()
+    locks: dict[str, SourceLock] = {}
+    done: queue.Queue[Running[T]] = queue.Queue()
+    running: dict[Running[T], int] = {}
+
+    def settle(i: int, outcome: Outcome[T]) -> None:
+        source = plan.finish(i, outcome)
+        if source in locks and not plan.left(source):  # its last stream: free the source
+            locks.pop(source).__exit__(None, None, None)
+
+    try:
+        while plan.pending or running:
+            while (i := plan.next(room=len(running) < concurrency)) is not None:
+                s = plan.streams[i]
+                if s.source not in plan.lost and s.source not in locks:
+                    try:
+                        locks[s.source] = SourceLock(engine, s.source, wait, holder=holder).__enter__()
+                    except SourceBusy as e:
+                        plan.lost[s.source] = e
+                if (reason := plan.lost.get(s.source)) is not None:
+                    if isinstance(reason, SourceUnreachable):
+                        skip(engine, s, reason, mode, window)
+                    settle(i, Outcome(s, error=reason))
+                    continue
+                started = submit(s, holder)
+                running[started] = i
+                plan.start(i)
+                started.add_done_callback(done.put)
+            if not running and plan.pending:  # nothing runs, nothing may start: ``after`` goes in a circle
+                names = ", ".join(f"{plan.streams[i].source}/{plan.streams[i].name}" for i in plan.pending)
+                raise ValueError(f"streams that wait for each other (after): {names}")
+            if running:
+                finished = done.get()
+                i = running.pop(finished)
+                settle(i, _outcome(plan.streams[i], finished))
+    finally:
+        for lock in locks.values():
+            lock.__exit__(None, None, None)
+    return [plan.outcomes[i] for i in range(len(plan.streams))]
+
+
+def _outcome(stream: AnyStream, finished: Running[T]) -> Outcome[T]:
+    try:
+        return Outcome(stream, result=finished.result())
+    except Exception as e:  # on record in sync_run; the caller reports it
+        return Outcome(stream, error=e)
+
+
+@dataclass
+class _Plan:
+    """Which streams of a run may start now, and what became of the others."""
+
+    streams: list[AnyStream]
+    pending: list[int] = field(init=False)
+    outcomes: dict[int, Outcome[Any]] = field(default_factory=dict)
+    lost: dict[str, Exception] = field(default_factory=dict)  # source → why its streams are not run
+    answered: set[str] = field(default_factory=set)  # sources that answered a stream
+    _running: Counter[str] = field(default_factory=Counter)  # streams in flight per source
+    _after: list[set[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pending = list(range(len(self.streams)))
+        self._after = [
+            {j for j, t in enumerate(self.streams) if t.source == s.source and t.name in after_of(s)}
+            for s in self.streams
+        ]
+
+    def next(self, room: bool) -> int | None:
+        """The first pending stream to settle (its source is lost) or, when there is ``room``, to start:
+        the streams it runs after have finished, and its source has answered or has none in flight."""
+        for i in self.pending:
+            s = self.streams[i]
+            if s.source in self.lost:
+                return i
+            after_done = self._after[i] <= self.outcomes.keys()
+            if room and after_done and (s.source in self.answered or not self._running[s.source]):
+                return i
+        return None
+
+    def start(self, i: int) -> None:
+        self.pending.remove(i)
+        self._running[self.streams[i].source] += 1
+
+    def left(self, source: str) -> bool:
+        """Whether a stream of ``source`` is still pending or in flight."""
+        return self._running[source] > 0 or any(self.streams[i].source == source for i in self.pending)
+
+    def finish(self, i: int, outcome: Outcome[Any]) -> str:
+        """Record a stream's outcome; returns its source."""
+        source = self.streams[i].source
+        if i in self.pending:
+            self.pending.remove(i)
+        else:
+            self._running[source] -= 1
+        self.outcomes[i] = outcome
+        if isinstance(outcome.error, SourceUnreachable | SourceBusy):
+            self.lost.setdefault(source, outcome.error)
+        elif source not in self.lost:
+            self.answered.add(source)
+        return source
+
+
+@contextmanager
+def in_threads(run_one: Callable[[AnyStream, str], T], workers: int) -> Iterator[Submit[T]]:
+    """A ``Submit`` for ``run_streams`` that runs ``run_one(stream, holder)`` on up to ``workers``
+    threads (the ``pmo`` commands; the flows submit Prefect tasks instead)."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pmo-stream") as pool:
+        yield lambda s, holder: pool.submit(run_one, s, holder)
 
 
 def skip(engine: Engine, stream: AnyStream, reason: Exception, mode: str, window: Window) -> None:

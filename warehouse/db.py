@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
@@ -59,8 +61,13 @@ def make_engine(url: str | None = None) -> Engine:
     try:
         parsed = _parse(url)
         register(parsed.password)  # masked in any error text from here on
+        sqlite = parsed.get_backend_name() == "sqlite"
         # preserve_rowcount: INSERT .. ON CONFLICT row counts feed sync_run (SQLAlchemy drops them).
-        engine = create_engine(parsed, execution_options={"preserve_rowcount": True})
+        engine = create_engine(
+            parsed,
+            execution_options={"preserve_rowcount": True},
+            connect_args={"factory": TakingTurns} if sqlite else {},
+        )
     except (exc.ArgumentError, ValueError, ImportError) as e:
         raise WarehouseError(
             f"warehouse URL {masked(url)} is not usable ({type(e).__name__}): write it as"
@@ -68,19 +75,120 @@ def make_engine(url: str | None = None) -> Engine:
             " (%40 %3A %2F %25)"
         ) from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        turn = _turn_of(parsed.database)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, turn))
         # pysqlite's own transaction handling defers BEGIN; take control so a transaction spans reads too.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: TakingTurns, turn: Turn) -> None:
+    dbapi_conn.turn = turn
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+class Turn:
+    """Whose turn it is to hold a transaction on one SQLite file in this process: one thread at a time,
+    which may take it again (a second connection of the same thread), and which any thread may give back.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._taken = 0
+
+    def take(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            while self._owner not in (None, me):
+                self._cond.wait()
+            self._owner, self._taken = me, self._taken + 1
+
+    def give(self) -> None:
+        with self._cond:
+            self._taken -= 1
+            if self._taken == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
+_turns: dict[str, Turn] = {}
+_turns_lock = threading.Lock()
+
+
+def _turn_of(database: str | None) -> Turn:
+    """The one ``Turn`` of a SQLite file in this process, whichever engine opens it (a flow opens one per
+    task); an in-memory database is private to its connection, so it gets a turn of its own."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return Turn()
+    with _turns_lock:
+        return _turns.setdefault(os.path.realpath(database), Turn())
+
+
+class TakingTurns(sqlite3.Connection):
+    """A SQLite connection whose transactions take turns with the other connections of this process.
+
+    Why: SQLite has one writer, and WAL with ``busy_timeout`` makes a writer wait for another, but not a
+    transaction that has already read: once another connection commits after that read, its snapshot is
+    stale and its first write fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT; waiting
+    cannot help). A stream run reads before it writes (its watermark, the ids it knows), so concurrent
+    streams would fail that way. Each transaction therefore takes the file's ``Turn`` at its first
+    statement after ``BEGIN`` and gives it back once committed or rolled back: transactions of this
+    process run one after another, while the HTTP calls between them (no statement, no turn) overlap.
+    Other processes are still kept apart by SQLite's locks and ``busy_timeout``.
+    """
+
+    turn: Turn | None = None
+    _holding = False
+
+    def cursor(self, factory: type[sqlite3.Cursor] | None = None) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().cursor(factory or _TurnCursor)
+
+    def take_turn(self) -> None:
+        """Before a statement: inside a transaction that has no turn yet, wait for it."""
+        if self.in_transaction and not self._holding and self.turn is not None:
+            self.turn.take()
+            self._holding = True
+
+    def _give_turn(self) -> None:
+        if self._holding and self.turn is not None:
+            self._holding = False
+            self.turn.give()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._give_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._give_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._give_turn()
+
+
+class _TurnCursor(sqlite3.Cursor):
+    connection: TakingTurns
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        self.connection.take_turn()
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        self.connection.take_turn()
+        return super().executemany(sql, parameters)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -6,6 +6,10 @@ lets exactly one run in, on SQLite and PostgreSQL alike, across processes and ho
 was killed cannot do either, so a lock whose holder's process is gone (same host) or whose heartbeat
 is older than ``stale_after`` is taken over, and the ``running`` sync_run rows of that source are
 marked ``abandoned``: nobody runs them any more, and freshness reports count them as failed.
+
+The streams of one run share their source: they name the run's ``holder`` (``new_holder()``), and a lock
+whose row that holder already owns is joined, not refused. Only the one that inserted the row deletes it,
+so the run's scheduler takes each source once, before its first stream, and frees it after its last.
 """
 
 from __future__ import annotations
@@ -70,11 +74,18 @@ def _zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
+def new_holder() -> str:
+    """A run's name in ``sync_lock``: ``host:pid:nonce``, so the next run can tell whether it died."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class SourceLock:
     """Hold ``source`` in ``sync_lock`` for the length of a ``with`` block (see the module docstring).
 
     ``wait``: seconds to wait for a busy source before ``SourceBusy``. ``check()`` raises
     ``SourceBusy`` if the lock was taken over meanwhile, so the caller stops before it writes again.
+    ``holder``: the run this lock is for; a row of the same holder is joined (a stream of a run that
+    holds the source). Default: a holder of its own, so the lock excludes everyone else.
     """
 
     def __init__(
@@ -84,10 +95,12 @@ class SourceLock:
         wait: float = 0.0,
         stale_after: timedelta = STALE_AFTER,
         heartbeat_every: float = HEARTBEAT_EVERY,
+        holder: str | None = None,
     ) -> None:
         self.engine, self.source, self.wait = engine, source, wait
         self.stale_after, self.heartbeat_every = stale_after, heartbeat_every
-        self.holder = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or new_holder()
+        self.owner = False  # whether this lock inserted the row (and so deletes it), or joined it
         self.lost: str | None = None  # why the lock is no longer ours, if it was taken over
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -112,6 +125,8 @@ class SourceLock:
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
+        if not self.owner:  # joined: the run that took the source frees it after its last stream
+            return
         try:
             with self.engine.begin() as c:
                 c.execute(delete(sync_lock).where(self._mine()))
@@ -129,10 +144,12 @@ class SourceLock:
 
     # -- taking the lock -------------------------------------------------------------------------------
     def _try(self) -> dict[str, Any] | None:
-        """Take the lock (over a stale holder, too): None when ours, else the live holder's row."""
+        """Take the lock (over a stale holder, too) or join our run's: None when ours, else the live
+        holder's row."""
         try:
             with self.engine.begin() as c:
                 self._take(c, None)
+            self.owner = True
             return None
         except IntegrityError:
             pass
@@ -140,6 +157,8 @@ class SourceLock:
             row = c.execute(select(sync_lock).where(sync_lock.c.source == self.source)).mappings().first()
         if row is None:  # released between our insert and our read: try again at once
             return self._try()
+        if row["holder"] == self.holder:
+            return None
         if not self._stale(row):
             return dict(row)
         with self.engine.begin() as c:
@@ -152,6 +171,7 @@ class SourceLock:
             ).rowcount
             if gone:
                 self._take(c, dict(row))
+                self.owner = True
                 log.warning("%s: took over the lock of a dead run (%s)", self.source, describe(row))
                 return None
         return self._try()  # someone else took it over first: see who holds it now

@@ -14,6 +14,11 @@ worklogs are kept only for issues in scope; an issue that leaves the scope is re
 not as deleted. People: the people listing is the record of a person; an issue's assignee or reporter
 and a worklog's author only introduce someone the warehouse does not know yet. One precedence, so two
 paths never overwrite each other and an unchanged run writes nothing.
+
+Order within a run (``after``; the rest may run at once): issues and worklogs after people, so the
+listing is stored before a reference could introduce the same person; worklog_deletions after worklogs,
+so a deletion never lands before the row it retires; changelogs and issue_deletions after issues, whose
+stored ids the deletion scan compares with the site's listing.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class _JiraStream:
     clock: Callable[[], datetime] = _now
     name = ""
     kind: ClassVar[Literal["pages"]] = "pages"
+    after: ClassVar[tuple[str, ...]] = ()
 
     def _jql(self, since: datetime | None, after_id: int | None = None, tally: Tally | None = None) -> str:
         parts = [f"({self.scope})"]
@@ -120,6 +126,7 @@ class IssuesStream(_JiraStream):
     """Issues as Tasks (plus their assignee and reporter as People), incremental on ``updated``."""
 
     name = "issues"
+    after = ("people",)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
@@ -155,6 +162,7 @@ class WorklogsStream(_JiraStream):
     """Worklogs as TimeEntries: worklog/updated → worklog/list (Cloud); per-issue worklogs (Data Center)."""
 
     name = "worklogs"
+    after = ("people",)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
@@ -224,6 +232,7 @@ class WorklogDeletionsStream(_JiraStream):
     """Deleted worklogs from worklog/deleted: their TimeEntries get ``deleted_at``, the rows stay."""
 
     name = "worklog_deletions"
+    after = ("worklogs",)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
@@ -240,6 +249,7 @@ class ChangelogsStream(_JiraStream):
     """Status, assignee, sprint and story-point history (changelog/bulkfetch) of issues changed lately."""
 
     name = "changelogs"
+    after = ("issues",)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
@@ -284,6 +294,7 @@ class IssueDeletionsStream(_JiraStream):
     """
 
     name = "issue_deletions"
+    after = ("issues",)
 
     def read(self, state: StreamState) -> Iterator[Page]:
         where = f"{self.source}/{self.name}"
