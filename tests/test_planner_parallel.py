@@ -22,7 +22,7 @@ from sandbox.portfolio import generate
 from warehouse.schema import ENTITY_TABLES, sync_item
 
 ONE, FOUR = "planner:one-at-a-time", "planner:four-at-a-time"
-SLACK = 0.2  # s: a request sent before the client had read a 429 may still arrive just after it
+SLACK = 0.3  # s: a request sent before the client had read a 429 may still arrive just after it
 
 
 def _stream(sim: GraphSimulator, source: str, concurrency: int) -> PlannerStream:
