@@ -35,6 +35,7 @@ def test_planner_builds_one_stream_with_msal_auth(tmp_path: Path) -> None:
         "https://graph.microsoft.com/.default",
     )
     assert stream.group_filter == "groupTypes/any(c:c eq 'Unified')"
+    assert (stream.concurrency, stream.details_sweep_days) == (4, 7)  # the defaults the docs promise
 
 
 def test_projectonline_builds_five_streams_with_delegated_scope(tmp_path: Path) -> None:
@@ -73,6 +74,12 @@ def test_projectfiles_builds_a_folder_stream(tmp_path: Path) -> None:
          "cfg: sources.ms: unknown keys ['colour']"),
         ("planner", {"tenant": "t", "client_id": "c", "certificate": {"private_key": {"env": "K"}}},
          "cfg: sources.ms.certificate.thumbprint: missing"),
+        ("planner", {"token": {"env": "X"}, "concurrency": 0},
+         "cfg: sources.ms.concurrency: must be a positive number"),
+        ("planner", {"token": {"env": "X"}, "concurrency": True},
+         "cfg: sources.ms.concurrency: input should be a valid integer, got True"),
+        ("planner", {"token": {"env": "X"}, "details_sweep_days": -1},
+         "cfg: sources.ms.details_sweep_days: input should be greater than or equal to 0"),
         ("projectonline", {"tenant": "t", "client_id": "c", "refresh_token": {"env": "X"}},
          "cfg: sources.ms.pwa_url: missing"),
         ("projectonline", {"pwa_url": "contoso/pwa", "tenant": "t", "client_id": "c",

@@ -4,9 +4,13 @@ backoff."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import responses
 
 from connectors.base import SourceError
@@ -103,3 +107,81 @@ def test_a_next_link_seen_before_ends_the_listing_with_one_line() -> None:
     with pytest.raises(SourceError, match="the next link repeats one this listing has already followed"):
         list(GraphClient(lambda: "tok").pages("/planner/plans/p1/tasks"))
     assert len(responses.calls) == 2  # never a third request, never a loop
+
+
+# -- one client, many threads -------------------------------------------------------------------------------
+def _in_threads(fn: Callable[[int], object], n: int = 8) -> list[object]:
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def _slow_ok(request):  # type: ignore[no-untyped-def]
+    time.sleep(0.05)  # long enough for every thread to be in flight at once
+    return 200, {}, json.dumps({"value": []})
+
+
+class _Provider:
+    """A token provider that is slow to answer and counts what it hands out and what it is told to drop."""
+
+    def __init__(self) -> None:
+        self.given: list[str] = []
+        self.invalidated: list[str] = []
+
+    def __call__(self) -> str:
+        time.sleep(0.05)
+        self.given.append(f"tok-{len(self.given)}")
+        return self.given[-1]
+
+    def invalidate(self, token: str) -> None:
+        self.invalidated.append(token)
+
+
+@responses.activate
+def test_threads_starting_together_fetch_one_token_and_count_their_own_requests() -> None:
+    responses.add_callback(responses.GET, f"{G}/groups", callback=_slow_ok)
+    provider = _Provider()
+    client = GraphClient(provider)
+    mine = _in_threads(lambda i: (client.get("groups"), client.get("groups"), client.requests_here())[2])
+    assert provider.given == ["tok-0"]  # one sign-in, not one per thread
+    assert {c.request.headers["Authorization"] for c in responses.calls} == {"Bearer tok-0"}
+    assert mine == [2] * 8 and client.requests == 16
+
+
+@responses.activate
+def test_a_token_refused_in_several_threads_is_renewed_once() -> None:
+    def answer(request):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        if request.headers["Authorization"] == "Bearer tok-0":
+            return 401, {}, json.dumps({"error": {"code": "InvalidAuthenticationToken"}})
+        return 200, {}, json.dumps({"value": []})
+
+    responses.add_callback(responses.GET, f"{G}/groups", callback=answer)
+    provider = _Provider()
+    client = GraphClient(provider)
+    assert _in_threads(lambda i: client.get("groups")) == [{"value": []}] * 8
+    assert provider.given == ["tok-0", "tok-1"] and provider.invalidated == ["tok-0"]
+
+
+class _Exclusive(requests.Session):
+    """A session that fails a request sent while another thread is sending through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = threading.Lock()
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        if not self.busy.acquire(blocking=False):
+            raise AssertionError("one session used by two threads at once")
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            self.busy.release()
+
+
+@responses.activate
+def test_no_session_is_shared_by_two_requests_in_flight() -> None:
+    responses.add_callback(responses.GET, f"{G}/groups", callback=_slow_ok)
+    made: list[_Exclusive] = []
+    client = GraphClient(lambda: "tok", session_factory=lambda: made.append(_Exclusive()) or made[-1])
+    _in_threads(lambda i: [client.get("groups") for _ in range(3)])
+    assert 1 < len(made) <= 8 and client.requests == 24  # sessions are reused, one per request in flight

@@ -246,10 +246,12 @@ def sim():  # type: ignore[no-untyped-def]
 TODAY = date(2026, 12, 2)
 
 
-def _stream(sim: GraphSimulator, sleeps: list[float] | None = None, today: date = TODAY) -> PlannerStream:
+def _stream(
+    sim: GraphSimulator, sleeps: list[float] | None = None, today: date = TODAY, concurrency: int = 4
+) -> PlannerStream:
     sleeps = sleeps if sleeps is not None else []
     client = GraphClient(lambda: "sim-token", sim.url, sleep=sleeps.append)
-    return PlannerStream(SRC, client, today=lambda: today)
+    return PlannerStream(SRC, client, today=lambda: today, concurrency=concurrency)
 
 
 def _slice(sim: GraphSimulator, today: date = TODAY) -> set[str]:
@@ -348,7 +350,7 @@ def test_planner_sync_survives_throttling_top_level_and_inside_batch(sqlite_engi
         sim.throttle(times=2, retry_after=1.5)
         sim.throttle(times=3, retry_after=2.5, inner=True)
         sleeps: list[float] = []
-        result = run(sqlite_engine, _stream(sim, sleeps))
+        result = run(sqlite_engine, _stream(sim, sleeps, concurrency=1))  # one batch takes all three 429s
         assert result.status == "succeeded" and _count(sqlite_engine, "task") == len(sim.data.tasks)
     assert sleeps == [1.5, 1.5, 2.5]  # two top-level waits; one wait covers the batch's three 429s
 

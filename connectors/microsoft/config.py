@@ -10,6 +10,8 @@
     client_secret = { env = "GRAPH_CLIENT_SECRET" }     # or: certificate = { private_key = { env = "K" },
     group_filter = "groupTypes/any(c:c eq 'Unified')"   #       thumbprint = "AB12…" }
     # groups = ["<group id>", …]   token_cache = "state/msal-m365.json"   graph_url = "http://127.0.0.1:…"
+    concurrency = 4           # plans fetched at once (≥1; 1 = one after another); `pmo sync --concurrency`
+    details_sweep_days = 7    # a details-only edit is seen within this many days (≥0; 0 = every run)
 
     [sources.pwa]
     type = "projectonline"
@@ -55,13 +57,28 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connectors.config import File, Folder, Resolve, SecretRef, SourceTable, Table, at, check_source
+from connectors.config import (
+    File,
+    Folder,
+    PositiveInt,
+    Resolve,
+    SecretRef,
+    SourceTable,
+    Table,
+    at,
+    check_source,
+)
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth
 from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
 from connectors.microsoft.dataverse import DataverseClient, dataverse_streams
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.graph import GRAPH_V1, GraphClient
-from connectors.microsoft.planner import DEFAULT_GROUP_FILTER, PlannerStream
+from connectors.microsoft.planner import (
+    CONCURRENCY,
+    DEFAULT_GROUP_FILTER,
+    DETAILS_SWEEP_DAYS,
+    PlannerStream,
+)
 from connectors.microsoft.projectdata import ENTITY_STREAMS, projectdata_streams
 
 _ODATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,11 +124,18 @@ class EntraSource(SourceTable):
 
 
 class PlannerSource(EntraSource):
+    """``details_sweep_days``: a task's details have an etag of their own, which the task listing does not
+    show, so an edit of the details alone (a description) is found by reading the unchanged tasks'
+    details a slice a day: every task once in this many days. Smaller finds such edits sooner and costs
+    more ``$batch`` requests per run; 0 reads every task's details on every run."""
+
     type: Literal["planner"]
     group_filter: str = DEFAULT_GROUP_FILTER  # "" lists every group
     groups: list[str] = Field(default_factory=list)
     graph_url: str = GRAPH_V1
     details: bool = True
+    details_sweep_days: int = Field(default=DETAILS_SWEEP_DAYS, ge=0)
+    concurrency: PositiveInt = CONCURRENCY  # plans fetched at once, sharing one client's pacing
 
 
 class ProjectOnlineSource(EntraSource):
@@ -240,6 +264,8 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
                 group_filter=s.group_filter or None,
                 group_ids=tuple(s.groups),
                 details=s.details,
+                details_sweep_days=s.details_sweep_days,
+                concurrency=s.concurrency,
             )
         ]
     if isinstance(s, DataverseSource):

@@ -14,12 +14,21 @@
   asked for, else after the capped backoff.
 Every HTTP call is counted in ``requests`` for ``sync_run``. Tokens never appear in errors (each one is
 registered with ``model.redact``).
+
+One client serves every thread of its source (Planner fetches several plans at once): the token is fetched
+and renewed under a lock, each request borrows an idle ``requests.Session`` (one per request in flight, so
+no session is shared between threads), and all requests pass one ``TokenBucket``: a Retry-After any thread
+is given holds every thread until it has passed. ``requests_here`` counts what the calling thread sent, so
+a page counts its own requests while other threads work.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,6 +39,7 @@ from connectors.http import (
     RETRY_STATUSES,
     ConnectBudget,
     Retryable,
+    TokenBucket,
     header,
     retry_after_seconds,
     retrying,
@@ -38,6 +48,8 @@ from model.redact import register
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 BATCH_MAX = 20
+# A ceiling, not a known limit: Graph publishes none for Planner and paces us with 429 + Retry-After.
+RATE, BURST = 100.0, 20
 
 
 class GraphClient:
@@ -45,7 +57,7 @@ class GraphClient:
         self,
         token: Callable[[], str],
         base_url: str = GRAPH_V1,
-        session: requests.Session | None = None,
+        session_factory: Callable[[], requests.Session] = requests.Session,
         attempts: int = 6,
         backoff: float = 1.0,
         max_backoff: float = 300.0,
@@ -53,9 +65,11 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         label: str = "graph",
         accept: str = "application/json",
+        rate: float = RATE,
+        burst: int = BURST,
     ) -> None:
         self.token_provider, self.base_url = token, base_url.rstrip("/")
-        self.session = session or requests.Session()
+        self.session_factory = session_factory
         self.attempts, self.backoff, self.max_backoff, self.timeout = attempts, backoff, max_backoff, timeout
         self.sleep, self.label, self.accept = sleep, label, accept
         self.requests = 0
@@ -63,6 +77,12 @@ class GraphClient:
         self._token: str | None = None
         self.budget = ConnectBudget(label)
         self._origin = _origin(self.base_url)
+        self._lock = threading.Lock()  # the counters and the skipped time
+        self._token_lock = threading.Lock()
+        self._mine = threading.local()  # this thread's request count
+        self._idle: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
+        self._skipped = 0.0  # seconds a stand-in ``sleep`` (tests) returned early from
+        self.bucket = TokenBucket(rate, burst, clock=self._now)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -70,21 +90,67 @@ class GraphClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _waited(self, seconds: float, _asked_by_server: bool) -> None:
-        self.waited += seconds
+    def requests_here(self) -> int:
+        """Requests the calling thread has sent through this client."""
+        return getattr(self._mine, "requests", 0)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.requests += 1
+        self._mine.requests = self.requests_here() + 1
+
+    def _now(self) -> float:
+        """The client's clock: real time, plus what a stand-in ``sleep`` said it waited but did not, so
+        a pause is over once the thread that took it has slept it, in tests as in production."""
+        return time.monotonic() + self._skipped
+
+    def _sleep(self, seconds: float) -> None:
+        start = time.monotonic()
+        self.sleep(seconds)
+        skipped = seconds - (time.monotonic() - start)
+        if skipped > 0:
+            with self._lock:
+                self._skipped += skipped
+
+    def _waited(self, seconds: float, asked_by_server: bool) -> None:
+        if asked_by_server:
+            self.bucket.pause(seconds)  # a Retry-After holds every thread of this client, not just ours
+        with self._lock:
+            self.waited += seconds
+
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        """An idle session, or a new one: one per request in flight, kept for reuse (keep-alive)."""
+        try:
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            session = self.session_factory()
+        try:
+            yield session
+        finally:
+            self._idle.put(session)
 
     def _headers(self) -> dict[str, str]:
-        if self._token is None:
-            self._token = self.token_provider()
-            register(self._token)
-        return {"Authorization": f"Bearer {self._token}", "Accept": self.accept}
+        return {"Authorization": f"Bearer {self._bearer()}", "Accept": self.accept}
 
-    def _drop_token(self) -> None:
-        """The server refused our token: forget it here and in the provider's cache, if it keeps one."""
-        refused, self._token = self._token, None
-        invalidate = getattr(self.token_provider, "invalidate", None)
-        if invalidate is not None and refused:
-            invalidate(refused)
+    def _bearer(self) -> str:
+        """The token; the first thread to need one fetches it while the others wait for it."""
+        with self._token_lock:
+            if self._token is None:
+                self._token = self.token_provider()
+                register(self._token)
+            return self._token
+
+    def _drop_token(self, refused: str) -> None:
+        """The server refused ``refused``: forget it here and in the provider's cache, if it keeps one,
+        unless another thread has already replaced it."""
+        with self._token_lock:
+            if self._token != refused:
+                return
+            self._token = None
+            invalidate = getattr(self.token_provider, "invalidate", None)
+            if invalidate is not None:
+                invalidate(refused)
 
     def _check_host(self, url: str) -> None:
         """Refuse to send the token anywhere but the configured base's scheme, host and port."""
@@ -99,14 +165,18 @@ class GraphClient:
         renewed = False
         while True:
             self.budget.check()
-            self.requests += 1
+            self.bucket.acquire()
+            self._count()
+            headers = self._headers()
             try:
-                resp = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kw)
+                with self._session() as session:
+                    resp = session.request(method, url, headers=headers, timeout=self.timeout, **kw)
             except (requests.ConnectionError, requests.Timeout) as e:
                 self.budget.charge(e, url)
                 raise Retryable(f"{self.label} {method} {url.split('?')[0]}: {type(e).__name__}") from None
             if resp.status_code == 401 and not renewed:
-                self._drop_token()  # revoked or expired early: one fresh token, then give up
+                # Revoked or expired early: one fresh token, then give up.
+                self._drop_token(headers["Authorization"].removeprefix("Bearer "))
                 renewed = True
                 continue
             break
@@ -122,7 +192,7 @@ class GraphClient:
     def request(self, method: str, path: str, **kw: Any) -> Any:
         url = self.url(path)
         self._check_host(url)
-        policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
+        policy = retrying(self.attempts, self.backoff, self.max_backoff, self._sleep, self._waited)
         try:
             resp = policy(self._send, method, url, **kw)
         except Retryable as e:
@@ -185,7 +255,7 @@ class GraphClient:
             pending = {
                 str(r["id"]): dict(r, method=r.get("method", "GET")) for r in requests_[i : i + BATCH_MAX]
             }
-            policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
+            policy = retrying(self.attempts, self.backoff, self.max_backoff, self._sleep, self._waited)
             try:
                 policy(self._batch_once, pending, out)
             except Retryable:

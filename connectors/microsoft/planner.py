@@ -15,7 +15,13 @@ reading every task's details on every run would cost a ``$batch`` per 20 tasks p
 etag exists to avoid. So each run also reads the details of one slice of the unchanged tasks (a task's
 slice is a hash of its id; the slice is the day's): over ``details_sweep_days`` days every task is checked
 once, and a details-only change is loaded within that many days for ``1/details_sweep_days`` of the
-details requests. ``--mode full`` reads all of them at once.
+details requests. ``--mode full`` reads all of them at once. ``details_sweep_days = 0`` (or 1) reads every
+task's details on every run.
+
+Plans are fetched ``concurrency`` at a time (``connectors.parallel.ordered_map``): groups, members and plan
+lists are read in the calling thread, each plan's buckets, tasks and details on a worker, and the pages come
+back in listing order, so what a failed run committed is exactly what a sequential run would have. All
+workers share the source's one ``GraphClient`` and so its pacing: one Retry-After holds them all.
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ from typing import Any, ClassVar, Literal
 
 from connectors.base import Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
+from connectors.parallel import ordered_map
 from model.records import Person, Project, Record, Rejected, Task
 from model.status import status_from_percent
 
 DEFAULT_GROUP_FILTER = "groupTypes/any(c:c eq 'Unified')"
 MEMBER_SELECT = "id,displayName,mail,userPrincipalName,department,accountEnabled"
 USER_TYPE = "#microsoft.graph.user"  # groups also have devices and service principals as members
+DETAILS_SWEEP_DAYS = 7
+CONCURRENCY = 4  # plans fetched at once (``concurrency`` of the source)
 
 
 def parse_dt(value: str | None) -> datetime | None:
@@ -118,6 +127,18 @@ def map_plan(source: str, p: dict[str, Any], group: dict[str, Any]) -> Project:
     )
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One plan for a thread to fetch (None: nothing to fetch), with what the listing found before it in
+    the calling thread, which the plan's page carries: the group's people, payloads rejected, requests."""
+
+    group: dict[str, Any]
+    plan: dict[str, Any] | None
+    people: list[Record]
+    rejected: list[Rejected]
+    requests: int
+
+
 @dataclass
 class PlannerStream:
     kind: ClassVar[Literal["pages"]] = "pages"
@@ -127,7 +148,8 @@ class PlannerStream:
     group_filter: str | None = DEFAULT_GROUP_FILTER
     group_ids: tuple[str, ...] = ()  # explicit groups instead of a filter
     details: bool = True
-    details_sweep_days: int = 7  # an unchanged task's details are checked once in this many days
+    details_sweep_days: int = DETAILS_SWEEP_DAYS  # an unchanged task's details are checked once in this many
+    concurrency: int = CONCURRENCY  # plans fetched at once; 1: one after another
     today: Callable[[], date] = lambda: datetime.now(UTC).date()
 
     def _groups(self) -> Iterator[dict[str, Any]]:
@@ -141,53 +163,61 @@ class PlannerStream:
         yield from self.client.values("groups", params)
 
     def read(self, state: StreamState) -> Iterator[Page]:
-        known = state.items
+        """A page per plan, in listing order however many are fetched at once: a page (and the etags it
+        remembers) commits only after every page before it, as in a sequential run."""
         seen: set[str] = set()
-        used = self.client.requests
-        rejected: list[Rejected] = []  # quarantined with the next page
+        for page, still_there in ordered_map(partial(self._fetch, state), self._units(), self.concurrency):
+            seen |= still_there
+            yield page
+        gone = sorted(k for k in state.items if k not in seen)
+        deleted = {
+            "task": [k[5:] for k in gone if k.startswith("task:")],
+            "project": [k[5:] for k in gone if k.startswith("plan:")],
+        }
+        yield Page(deleted={e: ids for e, ids in deleted.items() if ids}, items=dict.fromkeys(gone))
+
+    def _units(self) -> Iterator[_Unit]:
+        """Groups, their members and their plans, listed in the reading thread: one unit per plan (a group
+        without plans: one for its people), then one for whatever the listing found after the last."""
+        rejected: list[Rejected] = []  # keyed() appends to this very list: it is emptied, never replaced
+        mark = self.client.requests_here()
+
+        def unit(group: dict[str, Any], plan: dict[str, Any] | None, people: list[Record]) -> _Unit:
+            taken = list(rejected)
+            rejected.clear()
+            return _Unit(group, plan, people, taken, self.client.requests_here() - mark)
+
         for group in keyed(self._groups(), "id", self.source, "group", rejected):
             members = self.client.values(f"groups/{group['id']}/members", {"$select": MEMBER_SELECT})
             users = [u for u in members if u.get("@odata.type", USER_TYPE) == USER_TYPE]
             people, bad = map_each(users, partial(map_person, self.source), self.source, "user")
             rejected += bad
             plans = self.client.values(f"groups/{group['id']}/planner/plans")
-            for plan in keyed(plans, "id", self.source, "plan", rejected):
-                records, items = self._plan(plan, group, state, seen, rejected)
-                yield Page(
-                    records=[*people, *records],
-                    rejected=rejected,
-                    items=items,
-                    requests=self.client.requests - used,
-                )
-                people, rejected, used = [], [], self.client.requests  # people: once per group is enough
-            if people or rejected:  # a group without plans still has its people
-                yield Page(records=people, rejected=rejected, requests=self.client.requests - used)
-                rejected, used = [], self.client.requests
-        gone = sorted(k for k in known if k not in seen)
-        deleted = {
-            "task": [k[5:] for k in gone if k.startswith("task:")],
-            "project": [k[5:] for k in gone if k.startswith("plan:")],
-        }
-        yield Page(
-            deleted={e: ids for e, ids in deleted.items() if ids},
-            items=dict.fromkeys(gone),
-            requests=self.client.requests - used,
-        )
+            for plan in list(keyed(plans, "id", self.source, "plan", rejected)) or [None]:
+                yield unit(group, plan, people)
+                people, mark = [], self.client.requests_here()  # people: once per group is enough
+        yield unit({}, None, [])
 
-    def _plan(
-        self,
-        plan: dict[str, Any],
-        group: dict[str, Any],
-        state: StreamState,
-        seen: set[str],
-        rejected: list[Rejected],
-    ) -> tuple[list[Record], dict[str, str | None]]:
-        """One plan's changed records (itself, its changed tasks) and the items (etags) to remember."""
+    def _fetch(self, state: StreamState, unit: _Unit) -> tuple[Page, set[str]]:
+        """One unit's page (on any thread), and the items (plan, tasks) its plan still has."""
+        before = self.client.requests_here()
+        page, seen = (Page(), set()) if unit.plan is None else self._plan(unit.plan, unit.group, state)
+        return Page(
+            records=[*unit.people, *page.records],
+            rejected=[*unit.rejected, *page.rejected],
+            items=page.items,
+            requests=unit.requests + self.client.requests_here() - before,
+        ), seen
+
+    def _plan(self, plan: dict[str, Any], group: dict[str, Any], state: StreamState) -> tuple[Page, set[str]]:
+        """One plan's changed records (itself, its changed tasks) and the items (etags) to remember, and
+        every item it still has, changed or not."""
         rescan, known = state.mode != "incremental", state.items
         records: list[Record] = []
+        rejected: list[Rejected] = []
         items: dict[str, str | None] = {}
         key = f"plan:{plan['id']}"
-        seen.add(key)
+        seen = {key}
         etag = plan.get("@odata.etag") or ""
         if rescan or known.get(key) != etag:
             mapped, bad = map_each([plan], partial(map_plan, self.source, group=group), self.source, "plan")
@@ -230,7 +260,7 @@ class PlannerStream:
                 if t["id"] not in unmapped
             }
         )
-        return records, items
+        return Page(records=records, rejected=rejected, items=items), seen
 
     def _in_sweep(self, task_id: str) -> bool:
         """Whether today's slice of unchanged tasks holds this one (each task: one day in every N)."""

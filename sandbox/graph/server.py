@@ -7,7 +7,10 @@ Entra user. It serves what the connector uses — ``/groups`` (``$filter``), ``/
 and ``$batch`` (≤20) — with ``@odata.nextLink`` pages of ``page_size`` (400, ``$top`` ignored) and
 ``@odata.etag`` versions; a task's details have an etag of their own (``change_details`` edits them
 alone, as a description edit in Planner does), and ``details_read`` lists whose details were asked for.
-Throttling is injectable (``throttle``), inside batches too, like Graph.
+Throttling is injectable (``throttle``), inside batches too, like Graph, and so is a lasting refusal of
+one path (``refuse``: 403, as for a plan the app may not read). ``arrivals`` and ``throttled_at`` keep the
+time of every request and of every 429 answered with its Retry-After, so a test can show that no request
+came before a Retry-After had passed; ``peak_in_flight`` is the most requests it answered at once.
 Plans are titled "<code> <name>" and tasks "<issue key> <name>", except the planted name variants: plans
 without the code prefix whose tasks carry no keys. percentComplete is 100 for done tasks, else 50 once
 time is booked, else 0.
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import base64
 import random
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -214,28 +219,49 @@ class GraphSimulator(JsonSimulator):
         super().__init__(latency)
         self.data = data or PlannerData.from_portfolio()
         self.page_size = page_size
-        self._throttles: deque[tuple[float, bool]] = deque()
+        self._throttles: deque[tuple[float, bool, str]] = deque()
+        self.refused: set[str] = set()  # paths answered 403
         self.batch_calls = 0
         self.details_read: list[str] = []  # task ids whose details were requested, in order
+        self.arrivals: list[float] = []  # time.monotonic() of each request, as it arrived
+        self.throttled_at: list[tuple[float, float]] = []  # (when a 429 was answered, its Retry-After)
+        self.in_flight = self.peak_in_flight = 0  # requests being answered now, and the most at once
 
-    def throttle(self, times: int = 1, retry_after: float = 0, inner: bool = False) -> None:
-        """Answer the next ``times`` requests (inner $batch requests when ``inner``) with 429."""
+    def throttle(self, times: int = 1, retry_after: float = 0, inner: bool = False, prefix: str = "") -> None:
+        """Answer the next ``times`` requests (inner $batch requests when ``inner``) whose path starts with
+        ``prefix`` with 429."""
         for _ in range(times):
-            self._throttles.append((retry_after, inner))
+            self._throttles.append((retry_after, inner, prefix))
 
-    def _throttled(self, inner: bool) -> Response | None:
+    def refuse(self, path: str) -> None:
+        """Answer every request for ``path`` (e.g. ``/planner/plans/<id>/tasks``) with 403 from now on."""
+        self.refused.add(path)
+
+    def _throttled(self, inner: bool, path: str) -> Response | None:
         with self.lock:
-            if self._throttles and self._throttles[0][1] == inner:
-                ra, _ = self._throttles.popleft()
+            if self._throttles and self._throttles[0][1] == inner and path.startswith(self._throttles[0][2]):
+                ra, _, _ = self._throttles.popleft()
+                self.throttled_at.append((time.monotonic(), ra))
                 return 429, {"Retry-After": f"{ra:g}"}, {"error": {"code": "TooManyRequests"}}
         return None
+
+    def serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        with self.lock:
+            self.arrivals.append(time.monotonic())  # before the simulated latency: when it was sent
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            super().serve(request, method)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> Response:
         if path.startswith(self.prefix):
             path = path[len(self.prefix) :]
         if method == "POST" and path == "/$batch":
             return self._batch(body)
-        return self._throttled(False) or self.route(method, path, query)
+        return self._throttled(False, path) or self.route(method, path, query)
 
     def _batch(self, body: Any) -> Response:
         reqs = (body or {}).get("requests") or []
@@ -245,11 +271,12 @@ class GraphSimulator(JsonSimulator):
                 {},
                 {"error": {"code": "BadRequest", "message": "A batch may hold at most 20 requests"}},
             )
-        self.batch_calls += 1
+        with self.lock:
+            self.batch_calls += 1
         out = []
         for r in reqs:
             parts = urlsplit(r["url"])
-            status, headers, rbody = self._throttled(True) or self.route(
+            status, headers, rbody = self._throttled(True, parts.path) or self.route(
                 r.get("method", "GET"), parts.path, dict(parse_qsl(parts.query))
             )
             out.append({"id": r["id"], "status": status, "headers": headers, "body": rbody})
@@ -275,6 +302,8 @@ class GraphSimulator(JsonSimulator):
         not_found = (404, {}, {"error": {"code": "NotFound", "message": f"{path} not found"}})
         if method != "GET":
             return 405, {}, {"error": {"code": "MethodNotAllowed"}}
+        if path in self.refused:
+            return 403, {}, {"error": {"code": "Forbidden", "message": f"{path}: access denied"}}
         if parts == ["groups"]:
             flt = query.get("$filter", "")
             groups = list(d.groups.values())
