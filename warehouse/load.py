@@ -365,12 +365,13 @@ class StagedLoad:
         it, so the result counts the retired lines per file they were loaded from.
         """
         conn, s, t = self.conn, self.stage, self.target
+        scoped = bool(replace_scope) and source is not None and self._scope_loaded(replace_scope, source)
         # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
         staged = select(*(s.c[c] for c in self.columns)).where(true())
         merge = _upsert_statement(conn, t, self.columns, _insert(conn, t).from_select(self.columns, staged))
         written = max(conn.execute(merge).rowcount, 0)
         retired: Counter[str] = Counter()
-        if replace_scope and source is not None and self._others_in_scope(replace_scope, source):
+        if scoped and self._others_in_scope(replace_scope, source):
             scope = tuple_(*(t.c[c] for c in replace_scope))
             in_scope = scope.in_(select(*(s.c[c] for c in replace_scope)).distinct())
             still_there = exists().where(s.c.source_id == t.c.source_id)
@@ -400,6 +401,16 @@ class StagedLoad:
             label = f"{', ' if i else ''}{c.replace('_', ' ')} "  # fiscal_period → "fiscal period "
             why = why + literal(label, Text) + cast(self.target.c[c], Text)
         return why + literal(")", Text)
+
+    def _scope_loaded(self, replace_scope: Sequence[str], source: str) -> bool:
+        """Whether the target holds any row of the unit's scope before the merge: only such a row can
+        be gone. One index probe per scope value, where counting them after the merge would count the
+        merged rows too (on PostgreSQL a heap visit each, as they are new): the usual first load of a
+        file or of new periods skips both."""
+        s, t = self.stage, self.target
+        values = select(*(s.c[c] for c in replace_scope)).distinct()
+        loaded = exists().where(t.c.source == source, tuple_(*(t.c[c] for c in replace_scope)).in_(values))
+        return bool(self.conn.execute(select(loaded)).scalar_one())
 
     def _others_in_scope(self, replace_scope: Sequence[str], source: str) -> bool:
         """Whether the target holds rows of the replaced scope besides the ones just merged.
