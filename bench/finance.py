@@ -83,7 +83,7 @@ def load(folder: Path, url: str) -> tuple[dict, float]:
     """Load the folder's export into the warehouse at ``url``; the run's figures and its seconds.
 
     A source of its own per run: on a persistent database an earlier run's fingerprint would make this
-    one skip the file. Its rows are removed again afterwards.
+    one skip the file. Its rows are removed again afterwards, and vacuumed away on PostgreSQL.
     """
     engine = make_engine(url)
     upgrade(engine)
@@ -98,9 +98,14 @@ def load(folder: Path, url: str) -> tuple[dict, float]:
         "database": engine.dialect.name,
         "database_url": describe(engine),
     }
+    tables = (ENTITY_TABLES["cost_line"], quarantine, sync_item, sync_run)
     with engine.begin() as c:
-        for table in (ENTITY_TABLES["cost_line"], quarantine, sync_item, sync_run):
+        for table in tables:
             c.execute(delete(table).where(table.c.source == source))
+    if engine.dialect.name == "postgresql":  # the next run must not wade through this one's dead rows
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            for table in tables:
+                c.exec_driver_sql(f"VACUUM {table.name}")
     engine.dispose()
     return figures, seconds
 
