@@ -2,7 +2,10 @@
 
 Measures the whole path a nightly run takes (read cp1252, parse dates and decimal commas, stage,
 find duplicates, merge, replace periods) and the process's peak RSS. The file is generated first
-and is not part of the timing.
+and is not part of the timing. ``floor_s`` is the same file's raw floor, measured in the same run:
+``csv.reader`` and an executemany of its text cells into one SQLite table; ``floor_ratio`` is the
+SQLite load's seconds over it. With ``--database-url`` the file loads into a temporary SQLite first and
+then into that database, and ``vs_sqlite`` is the latter's lines/s over SQLite's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import delete
 
-from connectors.finance import FinanceStream, load_profile
+from connectors.finance import FinanceStream, Profile, load_profile
 from flows.runner import run
 from sandbox.finance import CJI3_HEADER
 from warehouse.db import describe, make_engine, upgrade
@@ -59,36 +62,84 @@ def write_export(path: Path, lines: int) -> None:
             )
 
 
+def floor(path: Path, profile: Profile, url: str) -> float:
+    """Seconds for the least any load of ``path`` must do: ``csv.reader`` and one executemany of the
+    raw text cells into one table of a SQLite database (the warehouse's own settings), committed."""
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with engine.begin() as conn, path.open(encoding=profile.python_encoding, newline="") as f:
+        rows = csv.reader(f, delimiter=profile.delimiter)
+        width = len(next(rows))
+        columns = ", ".join(f"c{i} TEXT" for i in range(width))
+        raw = conn.connection.driver_connection
+        raw.execute(f"CREATE TABLE floor ({columns})")
+        raw.executemany(f"INSERT INTO floor VALUES ({', '.join('?' * width)})", rows)
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return seconds
+
+
+def load(folder: Path, url: str) -> tuple[dict, float]:
+    """Load the folder's export into the warehouse at ``url``; the run's figures and its seconds.
+
+    A source of its own per run: on a persistent database an earlier run's fingerprint would make this
+    one skip the file. Its rows are removed again afterwards, and vacuumed away on PostgreSQL.
+    """
+    engine = make_engine(url)
+    upgrade(engine)
+    source = f"finance:bench-{uuid.uuid4().hex[:8]}"
+    stream = FinanceStream(source, "cost_lines", folder, "*.csv", load_profile("sap_cji3"))
+    t0 = time.perf_counter()
+    summary = run(engine, stream)
+    seconds = time.perf_counter() - t0
+    figures = {
+        "rows_written": summary.rows_written,
+        "rows_quarantined": summary.rows_quarantined,
+        "database": engine.dialect.name,
+        "database_url": describe(engine),
+    }
+    tables = (ENTITY_TABLES["cost_line"], quarantine, sync_item, sync_run)
+    with engine.begin() as c:
+        for table in tables:
+            c.execute(delete(table).where(table.c.source == source))
+    if engine.dialect.name == "postgresql":  # the next run must not wade through this one's dead rows
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            for table in tables:
+                c.exec_driver_sql(f"VACUUM {table.name}")
+    engine.dispose()
+    return figures, seconds
+
+
 def main(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench finance")
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="measured right after the same load into a temporary SQLite file (the default)",
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pmo-bench-") as tmp:
         folder = Path(tmp) / "drop"
         folder.mkdir()
-        write_export(folder / "cji3_bench.csv", args.lines)
-        engine = make_engine(args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}")
-        upgrade(engine)
-        # A source of its own per run: on a persistent --database-url an earlier run's fingerprint
-        # would make this one skip the file. Its rows are removed again below.
-        source = f"finance:bench-{uuid.uuid4().hex[:8]}"
-        stream = FinanceStream(source, "cost_lines", folder, "*.csv", load_profile("sap_cji3"))
-        t0 = time.perf_counter()
-        summary = run(engine, stream)
-        seconds = time.perf_counter() - t0
-        result = {
+        export = folder / "cji3_bench.csv"
+        write_export(export, args.lines)
+        floor_s = floor(export, load_profile("sap_cji3"), f"sqlite:///{Path(tmp) / 'floor.db'}")
+        result, seconds = load(folder, f"sqlite:///{Path(tmp) / 'bench.db'}")
+        result |= {"floor_s": round(floor_s, 2), "floor_ratio": round(seconds / floor_s, 2)}
+        if args.database_url:
+            # The same file into SQLite a moment earlier, on the same machine: the ratio between the two
+            # holds where the machine's speed (shared, busy) does not.
+            sqlite_s = seconds
+            other, seconds = load(folder, args.database_url)
+            result |= other | {
+                "sqlite_seconds": round(sqlite_s, 2),
+                "sqlite_lines_per_s": round(args.lines / sqlite_s),
+                "vs_sqlite": round(sqlite_s / seconds, 2),
+            }
+        return result | {
             "lines": args.lines,
-            "rows_written": summary.rows_written,
-            "rows_quarantined": summary.rows_quarantined,
             "seconds": round(seconds, 2),
             "lines_per_s": round(args.lines / seconds),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "database": engine.dialect.name,
-            "database_url": describe(engine),
         }
-        with engine.begin() as c:
-            for table in (ENTITY_TABLES["cost_line"], quarantine, sync_item, sync_run):
-                c.execute(delete(table).where(table.c.source == source))
-        engine.dispose()
-        return result

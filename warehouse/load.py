@@ -230,12 +230,14 @@ def quarantine_rows(conn: Connection, stream: str, rejects: Sequence[Rejected], 
 
 
 class Merged(NamedTuple):
-    """What merging one unit did: rows inserted or changed, rows retired, and the retired rows by the
-    file they had been loaded from (the unit itself where the table records no file)."""
+    """What merging one unit did: rows inserted or changed, rows retired, the retired rows by the file
+    they had been loaded from (the unit itself where the table records no file), and how many of the
+    unit's rows reached the stage through PostgreSQL's ``COPY`` rather than an INSERT."""
 
     written: int
     deleted: int
     retired: dict[str, int]
+    copied: int = 0
 
 
 class StagedLoad:
@@ -245,9 +247,12 @@ class StagedLoad:
     million-line file (the stage's unique key refuses them as they arrive), merging in one set-based
     statement, and marking rows of the replaced scope (the file's earlier version, or its fiscal periods)
     that the new unit no longer contains as deleted.
+
+    On PostgreSQL the stage is filled by ``COPY`` (``copy=False``: by INSERT, as on SQLite): one stream
+    of rows instead of a statement per row, what lets PostgreSQL keep up with SQLite's in-process writes.
     """
 
-    def __init__(self, conn: Connection, record_type: type[Record]) -> None:
+    def __init__(self, conn: Connection, record_type: type[Record], copy: bool = True) -> None:
         self.conn = conn
         self.target = ENTITY_TABLES[record_type.entity]
         self.columns = data_columns(record_type)
@@ -267,14 +272,16 @@ class StagedLoad:
             self.stage.drop(conn, checkfirst=True)
         self.stage.create(conn)
         self._getter = attrgetter(*self.columns)
-        self.rows_staged = 0
+        self.rows_staged = self.rows_copied = 0
+        self.copying = copy and conn.dialect.name == "postgresql"
         quote = conn.dialect.identifier_preparer.quote
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         names = ["line_no", *self.columns]
+        into = f"{quote(self.stage.name)} ({', '.join(map(quote, names))})"
         self._insert_sql = (
-            f"INSERT INTO {quote(self.stage.name)} ({', '.join(map(quote, names))})"
-            f" VALUES ({', '.join([mark] * len(names))}) ON CONFLICT (source_id) DO NOTHING"
+            f"INSERT INTO {into} VALUES ({', '.join([mark] * len(names))}) ON CONFLICT (source_id) DO NOTHING"
         )
+        self._copy_sql = f"COPY {into} FROM STDIN"
 
     def add(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
         """Stage ``(line_no, locator, record)`` triples; returns what to quarantine: lines refused (by
@@ -302,7 +309,33 @@ class StagedLoad:
     def _stage(self, records: Sequence[tuple[int, str, Record]]) -> int:
         getter = self._getter
         rows = [(n, *getter(r)) for n, _, r in records]
+        if self.copying and self._copy(rows):
+            return len(rows)
         return self.conn.exec_driver_sql(self._insert_sql, rows).rowcount
+
+    def _copy(self, rows: list[tuple[Any, ...]]) -> bool:
+        """``COPY`` the rows into the stage, in a savepoint; False when one repeats a staged key.
+
+        COPY cannot skip a row, so a batch holding a duplicate line is left to the INSERT, whose
+        ``ON CONFLICT DO NOTHING`` keeps the first line and lets ``_duplicates`` name the others.
+        A row PostgreSQL refuses for its data refuses the batch, which ``_bisect`` then halves.
+        """
+        from psycopg import errors  # PostgreSQL only: psycopg is the ``postgres`` extra
+
+        try:
+            with (
+                self.conn.begin_nested(),
+                self.conn.connection.driver_connection.cursor() as cur,
+                cur.copy(self._copy_sql) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except errors.UniqueViolation:
+            return False
+        except (errors.DataError, errors.IntegrityError) as e:
+            raise _Refused(_one_line(e)) from e
+        self.rows_copied += len(rows)
+        return True
 
     def _duplicates(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
         s = self.stage
@@ -332,12 +365,13 @@ class StagedLoad:
         it, so the result counts the retired lines per file they were loaded from.
         """
         conn, s, t = self.conn, self.stage, self.target
+        scoped = bool(replace_scope) and source is not None and self._scope_loaded(replace_scope, source)
         # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
         staged = select(*(s.c[c] for c in self.columns)).where(true())
         merge = _upsert_statement(conn, t, self.columns, _insert(conn, t).from_select(self.columns, staged))
         written = max(conn.execute(merge).rowcount, 0)
         retired: Counter[str] = Counter()
-        if replace_scope and source is not None and self._others_in_scope(replace_scope, source):
+        if scoped and self._others_in_scope(replace_scope, source):
             scope = tuple_(*(t.c[c] for c in replace_scope))
             in_scope = scope.in_(select(*(s.c[c] for c in replace_scope)).distinct())
             still_there = exists().where(s.c.source_id == t.c.source_id)
@@ -355,7 +389,7 @@ class StagedLoad:
             elif (n := conn.execute(retire).rowcount) > 0:
                 retired[unit] = n
         self.stage.drop(conn)
-        return Merged(written, retired.total(), dict(retired))
+        return Merged(written, retired.total(), dict(retired), self.rows_copied)
 
     def _why(self, unit: str, replace_scope: Sequence[str]) -> ColumnElement[str]:
         """A retired row's ``deleted_reason``: its file's new version, or the unit and scope values
@@ -367,6 +401,16 @@ class StagedLoad:
             label = f"{', ' if i else ''}{c.replace('_', ' ')} "  # fiscal_period → "fiscal period "
             why = why + literal(label, Text) + cast(self.target.c[c], Text)
         return why + literal(")", Text)
+
+    def _scope_loaded(self, replace_scope: Sequence[str], source: str) -> bool:
+        """Whether the target holds any row of the unit's scope before the merge: only such a row can
+        be gone. One index probe per scope value, where counting them after the merge would count the
+        merged rows too (on PostgreSQL a heap visit each, as they are new): the usual first load of a
+        file or of new periods skips both."""
+        s, t = self.stage, self.target
+        values = select(*(s.c[c] for c in replace_scope)).distinct()
+        loaded = exists().where(t.c.source == source, tuple_(*(t.c[c] for c in replace_scope)).in_(values))
+        return bool(self.conn.execute(select(loaded)).scalar_one())
 
     def _others_in_scope(self, replace_scope: Sequence[str], source: str) -> bool:
         """Whether the target holds rows of the replaced scope besides the ones just merged.

@@ -38,7 +38,7 @@ def parse_decimal(text: str, decimal_sep: str = ".", thousands_sep: str = "") ->
     if decimal_sep != "." and thousands_sep != "." and "." in s:
         raise BadValue(f"not a number with decimal {decimal_sep!r}: {text!r}")
     try:
-        value = Decimal(s.translate(_number_table(decimal_sep, thousands_sep)))
+        value = Decimal(s.translate(number_table(decimal_sep, thousands_sep)))
     except InvalidOperation:
         raise BadValue(f"not a number: {text!r}") from None
     if not value.is_finite():
@@ -47,7 +47,7 @@ def parse_decimal(text: str, decimal_sep: str = ".", thousands_sep: str = "") ->
 
 
 @lru_cache(maxsize=16)
-def _number_table(decimal_sep: str, thousands_sep: str) -> dict[int, str | None]:
+def number_table(decimal_sep: str, thousands_sep: str) -> dict[int, str | None]:
     """One ``str.translate`` table: drop spaces (also no-break) and the thousands separator, and make
     the decimal separator a point."""
     table: dict[int, str | None] = {ord(" "): None, 0xA0: None, ord(decimal_sep): "."}
