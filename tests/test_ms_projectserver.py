@@ -47,36 +47,41 @@ def _type(header: str | None) -> tuple[str, int] | None:
 
 
 class NtlmSite:
-    """IIS with Windows authentication: 401 offering Negotiate and NTLM, a challenge for the client's first
-    message, and the answer only when pyspnego's acceptor accepts the client's proof of the password."""
+    """IIS with Windows authentication: 401 offering ``offer``, a challenge for the client's first message,
+    and the answer only when pyspnego's acceptor accepts the client's proof of the password."""
 
-    def __init__(self, rs: responses.RequestsMock) -> None:
+    def __init__(self, rs: responses.RequestsMock, offer: str = "Negotiate, NTLM") -> None:
         self._server: spnego.ContextProxy | None = None
+        self.offer = offer
         rs.add_callback(responses.GET, re.compile(rf"{re.escape(API)}/\w+"), callback=self._answer)
 
     def _answer(self, request) -> tuple[int, dict[str, str], str]:  # type: ignore[no-untyped-def]
         header = request.headers.get("Authorization")
-        refuse = (401, {"WWW-Authenticate": "Negotiate, NTLM"}, "")
+        refuse = (401, {"WWW-Authenticate": self.offer}, "")
         if header is None:
             return refuse
-        token = base64.b64decode(header.split(" ", 1)[1])
-        if _type(header) == ("NTLM", NEGOTIATE):
+        scheme, token = header.split(" ", 1)
+        if _type(header) == (scheme, NEGOTIATE):
             self._server = spnego.server(protocol="ntlm")
-            challenge = base64.b64encode(self._server.step(token) or b"").decode()
-            return 401, {"WWW-Authenticate": f"NTLM {challenge}"}, ""
+            challenge = base64.b64encode(self._server.step(base64.b64decode(token)) or b"").decode()
+            return 401, {"WWW-Authenticate": f"{scheme} {challenge}"}, ""
         try:
             assert self._server is not None
-            self._server.step(token)
+            self._server.step(base64.b64decode(token))
         except spnego.exceptions.SpnegoError:
             return refuse
         return 200, {}, '{"value": [{"ProjectId": "8a3d6c1e-0000-0000-0000-000000000001"}]}'
 
 
 @pytest.fixture
-def site(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[responses.RequestsMock]:
+def accounts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     users = tmp_path / "ntlm_users"
     users.write_text(f"ACME:svc-pmo:{PASSWORD}\n", encoding="utf-8")
     monkeypatch.setenv("NTLM_USER_FILE", str(users))  # the accounts pyspnego's acceptor knows
+
+
+@pytest.fixture
+def site(accounts: None) -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rs:
         NtlmSite(rs)
         yield rs
@@ -91,18 +96,24 @@ def _resolve(password: str):  # type: ignore[no-untyped-def]
     return lambda ref, where: {"PWA_PASSWORD": password}[str(ref.env)]
 
 
+@pytest.mark.parametrize(
+    ("offer", "scheme"), [("NTLM", "NTLM"), ("Negotiate", "Negotiate"), ("Negotiate, NTLM", "NTLM")]
+)
 def test_windows_sign_in_answers_the_challenge_with_an_ntlm_handshake(
-    site: responses.RequestsMock, tmp_path: Path
+    accounts: None, offer: str, scheme: str, tmp_path: Path
 ) -> None:
     assert check(_sc(), "cfg: sources.pwa", tmp_path) == []
     streams = build(_sc(), tmp_path, _resolve(PASSWORD))
     client = streams[0].client
     assert isinstance(client, WindowsClient) and {s.client for s in streams} == {client}  # one sign-in
-    body = client.get("Projects", {"$select": "ProjectId"})
+    with responses.RequestsMock() as rs:
+        NtlmSite(rs, offer)
+        body = client.get("Projects", {"$select": "ProjectId"})
+        calls = list(rs.calls)
     assert body["value"][0]["ProjectId"].endswith("0001")  # the acceptor verified the password
-    sent = [_type(c.request.headers.get("Authorization")) for c in site.calls]
-    assert sent == [None, ("NTLM", NEGOTIATE), ("NTLM", AUTHENTICATE)]  # 401 → NTLM, never a bearer token
-    assert all(PASSWORD not in str(c.request.headers) for c in site.calls)
+    sent = [_type(c.request.headers.get("Authorization")) for c in calls]
+    assert sent == [None, (scheme, NEGOTIATE), (scheme, AUTHENTICATE)]  # 401 → NTLM, never a bearer token
+    assert all(PASSWORD not in str(c.request.headers) for c in calls)
 
 
 def test_a_wrong_password_fails_the_run_in_one_line_without_the_password(
