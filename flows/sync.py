@@ -7,7 +7,8 @@ Prefect takes seconds, and the ``pmo`` commands that run no flow never pay for i
 Tasks receive references (config path, source and stream names, window), never rows: Prefect hashes task
 inputs at ~130 µs a row (docs/architecture.md, "Running it"). The warehouse is migrated before any load.
 A source that cannot be reached fails its first stream within seconds and its other streams are put on
-record as failed with the same reason, not tried; a source another run holds is skipped. When a run
+record as failed with the same reason, not tried; a source another run holds is skipped; a retired one
+(``retired = <date>``) is not synced, and ``source_retired`` says so to the freshness reports. When a run
 fails, or leaves a source stale, ``flows.notify`` tells the block named in ``[notify]``.
 """
 
@@ -25,6 +26,7 @@ from flows import marts, notify, reconcile
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.db import describe
+from warehouse.freshness import record_retired
 
 HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
 
@@ -59,7 +61,10 @@ def _prepare(config_path: str, warehouse: str | None) -> cfg.Config:
         raise cfg.ConfigError(problems)
     engine = open_for_flow(config, warehouse)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
+    record_retired(engine, config.retired_sources())
     engine.dispose()
+    for name, day in config.retired().items():
+        get_run_logger().info("%s: retired on %s, not synced; its rows stay", name, day)
     return config
 
 
