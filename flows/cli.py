@@ -31,7 +31,7 @@ from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.report import report
 from flows.runner import AnyStream, failure_lines, run, run_streams
-from flows.show import console, ok, print_quarantine, print_runs, row, table
+from flows.show import console, ok, print_freshness, print_quarantine, print_runs, row, table
 from flows.warehouse import open_for_cli
 from model.records import Rejected, as_json
 from model.redact import RedactFilter
@@ -339,6 +339,14 @@ def runs(
     """Recent sync runs, newest first (from sync_run)."""
     engine = _engine(config, database_url)
     print_runs(engine, limit)
+
+
+@app.command()
+def freshness(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
+    """How fresh each source and stream is (rpt_data_freshness): ok, running, failing, or retired."""
+    engine = _engine(config, database_url)
+    print_freshness(engine)
+    engine.dispose()
 
 
 @config_app.command("check")

@@ -29,7 +29,7 @@ from flows.config import Config
 from flows.mappings import print_summary as print_reconciliation
 from flows.marts import print_rag
 from flows.runner import run
-from flows.show import print_runs
+from flows.show import print_freshness, print_runs
 from flows.sync import _prepare, _sync, reconcile_flow, refresh_marts_flow
 from sandbox.dataverse import DataverseSimulator
 from sandbox.finance import write_exports
@@ -179,6 +179,7 @@ def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = Non
     engine = make_engine(url)
     print_summary(engine, console)
     print_runs(engine, 10)
+    print_freshness(engine, console)
     print_reconciliation(engine)
     print_rag(engine, console)
     engine.dispose()

@@ -115,6 +115,12 @@ def test_a_retired_source_is_not_synced_its_rows_stay_reconciled_and_freshness_s
         "finance:acme-sap": ("ok", None),
         "finance:acme-ap": ("retired", "2026-09-30"),
     }
+    code, out, _ = pmo("freshness", *opts)
+    rows = [" ".join(line.split()) for line in out.splitlines() if "finance:acme" in line]
+    assert code == 0 and [r.split("│")[1:4] for r in rows] == [
+        [" finance:acme-ap ", " cost_lines ", " retired 2026-09-30 "],
+        [" finance:acme-sap ", " cost_lines ", " ok "],
+    ]
 
     # Months later its last success is old; it is retired, so no project of it goes stale (grey) for it.
     with engine.begin() as c:
