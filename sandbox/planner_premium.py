@@ -29,6 +29,9 @@ def planner_premium(pf: Portfolio) -> DataverseData:
     proj, moved = moved_project(pf)
     tasks = [t for t in pf.tasks if t.project_code == proj.code]
     d = DataverseData(clock=datetime(moved.year, moved.month, moved.day, 8, tzinfo=UTC))  # edited then
+    # Change tracking off: a delta link names the simulator's port, which changes from one demo to the next
+    # (a real environment's URL does not), so the demo reads by ``modifiedon`` and scans keys instead.
+    d.tracking = dict.fromkeys(d.tracking, False)
     for emp in proj.team:
         p = pf.person(emp)
         d.add("bookableresources", {
