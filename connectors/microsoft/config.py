@@ -71,6 +71,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+from requests.auth import AuthBase
 
 from connectors.config import File, Folder, Resolve, SecretRef, SourceTable, Table, at, check_source
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth, WindowsAuth
@@ -300,9 +301,10 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
     pwa = s.pwa_url.rstrip("/")
     host = urlsplit(pwa).netloc
     source = f"projectonline:{s.instance or host}"
+    signer: Callable[[], str] | AuthBase
     if s.auth == "windows":
         password = resolve(s.password, f"{where}.password")
-        signer: Any = WindowsAuth(str(s.username), password, source, channel_binding=pwa.startswith("https:"))
+        signer = WindowsAuth(str(s.username), password, source, channel_binding=pwa.startswith("https:"))
     else:
         signer = token_provider(s, where, base, s.scope or f"https://{host.split(':')[0]}/.default", resolve)
     streams = projectdata_streams(
