@@ -70,6 +70,10 @@ def print_quarantine(rows: Iterable[Mapping[str, Any]], out: Console = console) 
     out.print(t)
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else escape(str(value))
+
+
 def print_freshness(engine: Engine, out: Console = console) -> None:
     """Per source and stream (``rpt_data_freshness``): ok, running, failing, or retired and since when."""
     with engine.connect() as c:
@@ -80,7 +84,7 @@ def print_freshness(engine: Engine, out: Console = console) -> None:
         since = str(r["retired_on"])[:10] if r["status"] == "retired" else ""
         t.add_row(
             escape(r["source"]), escape(r["stream"]), f"[{colour}]{escape(r['status'])}[/{colour}] {since}",
-            str(r["last_success_at"] or "never")[:19], escape(str(r["hours_since_success"] or "")),
+            str(r["last_success_at"] or "never")[:19], _text(r["hours_since_success"]),
             str(r["failed_runs"]),
         )  # fmt: skip
     out.print(t)
