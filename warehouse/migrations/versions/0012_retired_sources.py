@@ -1,6 +1,6 @@
 """source_retired, and rpt_data_freshness says which sources are retired
 
-Revision ID: 0008
+Revision ID: 0012
 Revises: 0007
 Create Date: 2026-12-02 15:00:00
 
@@ -17,7 +17,7 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0012"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
