@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import types
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, Self, Union, get_args, get_origin
 
@@ -62,10 +63,16 @@ class SecretRef(Table):
 
 
 class SourceTable(Table):
-    """What every ``[sources.X]`` table has besides its own keys; subclasses narrow ``type`` to a Literal."""
+    """What every ``[sources.X]`` table has besides its own keys; subclasses narrow ``type`` to a Literal.
+
+    ``retired = 2026-09-30`` (a TOML date) marks a source gone for good, e.g. Project Online after its
+    retirement: it is not synced any more (its secrets are not even read), its rows stay in the warehouse and
+    keep reconciling, and freshness shows it as retired on that day rather than failing.
+    """
 
     type: str
     instance: str | None = None  # as configured; None lets the connector derive it (tenant, site host)
+    retired: date | None = None
 
     @classmethod
     def of(cls, sc: Any, base: Path) -> Self:

@@ -32,11 +32,12 @@ from flows import mappings
 from flows.marts import print_rag, run_refresh
 from flows.report import report
 from flows.runner import AnyStream, failure_lines, in_threads, run, run_streams
-from flows.show import console, ok, print_quarantine, print_runs, row, table
+from flows.show import console, ok, print_freshness, print_quarantine, print_runs, row, table
 from flows.warehouse import EXIT_WAREHOUSE, open_for_cli
 from model.records import Rejected, as_json
 from model.redact import RedactFilter
 from warehouse.db import WarehouseError, describe, masked, resolve_url
+from warehouse.freshness import record_retired
 from warehouse.grants import GrantError, grant_readonly
 from warehouse.marts.refresh import MartResult
 from warehouse.quarantine import clear_quarantine, list_quarantine, matching, of_file
@@ -192,7 +193,12 @@ def _run_streams(
 ) -> list[RunSummary]:
     """Run the streams with progress bars, ``concurrency`` at once; each failure ends as one line on
     stderr, then exit 1 or 3."""
+    try:
+        retired = config.retired_sources()
+    except cfg.ConfigError as e:
+        raise _problems(e) from None
     engine = open_for_cli(url, config.configured_url)
+    record_retired(engine, retired)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -315,11 +321,15 @@ def _sync_on_dask(
 
 
 def _streams(c: cfg.Config, source: str | None, stream: str | None = None) -> list[AnyStream]:
-    """The streams to run; an unknown source or stream, or an unresolvable secret, is a usage error."""
+    """The streams to run; an unknown source or stream, or an unresolvable secret, is a usage error. A
+    retired source has none: it is named, and its rows stay."""
     try:
-        return c.streams(source, stream)
+        streams = c.streams(source, stream)
     except cfg.ConfigError as e:
         raise fail("; ".join(e.problems), EXIT_USAGE) from None
+    for name, day in c.retired(source).items():
+        console.print(f"{escape(name)}: retired on {day}, not synced; its rows stay in the warehouse.")
+    return streams
 
 
 @app.command()
@@ -396,12 +406,23 @@ def runs(
     print_runs(engine, limit)
 
 
+@app.command()
+def freshness(database_url: UrlOpt = None, config: ConfigOpt = Path("pmo.toml")) -> None:
+    """How fresh each source and stream is (rpt_data_freshness): ok, running, failing, or retired."""
+    engine = _engine(config, database_url)
+    print_freshness(engine)
+    engine.dispose()
+
+
 @config_app.command("check")
 def config_check(config: ConfigOpt = Path("pmo.toml")) -> None:
     """Validate the configuration file and say exactly what is wrong and where."""
     c = _load(config)
     try:
         for name in c.sources:
+            if day := c.sources[name].retired:
+                ok(f"{name}: retired on {day}, not synced (its secrets are not read)")
+                continue
             streams = c.streams(name)  # builds them: profiles load, secrets resolve
             sources = ", ".join(sorted({s.source for s in streams}))
             ok(f"{name} ({sources}): {', '.join(s.name for s in streams)}")

@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -60,6 +61,12 @@ class SourceConfig:
         """The ``source`` every record of this instance carries, e.g. ``finance:acme-sap``."""
         return f"{self.type}:{self.instance or self.name}"
 
+    @property
+    def retired(self) -> date | None:
+        """The day the source was retired (``retired = 2026-09-30``): not synced since, its rows kept."""
+        day = self.settings.get("retired")
+        return day if isinstance(day, date) else None
+
 
 @dataclass
 class Config:
@@ -99,13 +106,18 @@ class Config:
             if "concurrency" in SOURCE_TYPES[sc.type].model.model_fields:
                 sc.settings["concurrency"] = n
 
-    def streams(self, source: str | None = None, stream: str | None = None) -> list[Any]:
-        """Build the stream objects of one source (or all), in configuration order."""
+    def streams(
+        self, source: str | None = None, stream: str | None = None, retired: bool = False
+    ) -> list[Any]:
+        """Build the stream objects of one source (or all), in configuration order; a retired source has
+        none to sync (``retired=True``: build them anyway, e.g. to load a history a test or demo needs)."""
         if source is not None and source not in self.sources:
             raise ConfigError([f"{self.path}: no source named {source!r} (sources: {sorted(self.sources)})"])
+        if source is not None and self.sources[source].retired and not retired:
+            return []
         out = []
         for sc in self.sources.values():
-            if source is not None and sc.name != source:
+            if source not in (None, sc.name) or (sc.retired and not retired):
                 continue
             for s in self._build(sc):
                 if stream is None or s.name == stream:
@@ -114,12 +126,25 @@ class Config:
             raise ConfigError([f"{self.place(('sources', str(source)))}: no stream {stream!r}"])
         return out
 
-    def _build(self, sc: SourceConfig) -> list[Any]:
+    def retired(self, source: str | None = None) -> dict[str, date]:
+        """Configured name → retirement day, of the retired sources (among ``source`` alone, if given)."""
+        return {n: sc.retired for n, sc in self.sources.items() if sc.retired and source in (None, n)}
+
+    def retired_sources(self) -> dict[str, date]:
+        """The ``source`` the records of each retired source carry → its retirement day. The streams are
+        built only to be named (as their connector names them): their secrets are not read."""
+        return {
+            s.source: day
+            for name, day in self.retired().items()
+            for s in self._build(self.sources[name], resolve=_unread)
+        }
+
+    def _build(self, sc: SourceConfig, **kw: Any) -> list[Any]:
         """One source's streams; what fails here (a secret not set, a file gone since ``load``) is named at
-        its place in the file, never as a traceback."""
+        its place in the file, never as a traceback. ``kw`` goes to the connector's ``build``."""
         kind = SOURCE_TYPES[sc.type]
         try:
-            return kind.build(sc, self.base)
+            return kind.build(sc, self.base, **kw)
         except ConfigError as e:  # resolve_secret's problems start with their dotted place
             raise ConfigError([self._located(p) for p in e.problems]) from None
         except ValidationError as e:
@@ -133,6 +158,11 @@ class Config:
     def _located(self, problem: str) -> str:
         dotted, _, message = problem.partition(": ")
         return f"{self.place(tuple(dotted.split('.')))}: {message}"
+
+
+def _unread(_value: Any, _where: str) -> str:
+    """The resolver of a retired source, whose streams are only named: no secret is read."""
+    return ""
 
 
 def resolve_secret(value: SecretRef | dict[str, Any], where: str) -> str:

@@ -4,6 +4,11 @@ The portfolio is generated as it stands on an as-of date (default today), and th
 sync as it would have run that day: the run log (``sync_run``) is dated to the as-of date, and the
 stale source (``sandbox.truth.stale_source``: the AP system, whose exports stopped arriving) to its last
 export, days earlier. The marts are refreshed as of that date.
+
+Project Online is retired (``retired = 2026-09-30`` in the demo's configuration): its history is loaded
+first, as the nightly runs loaded it until the eve of its retirement (and dated so), then the nightly sync
+leaves it alone. One project moved from it to Planner premium (``sandbox.truth.moved``), whose Dataverse
+simulator holds its current plan; reconciliation ties both to one canonical project.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select, update
 
 from connectors.base import Window
+from flows.config import Config
 from flows.mappings import print_summary as print_reconciliation
 from flows.marts import print_rag, print_raid
-from flows.show import print_runs
+from flows.runner import run
+from flows.show import print_freshness, print_runs
 from flows.sync import _prepare, _sync, reconcile_flow, refresh_marts_flow
+from sandbox.dataverse import DataverseSimulator
 from sandbox.finance import write_exports
 from sandbox.graph import GraphSimulator, PlannerData
 from sandbox.jira.data import build as jira_site
 from sandbox.jira.server import JiraSimulator, SimConfig
 from sandbox.mspdi import render as render_plans
-from sandbox.portfolio import AS_OF, generate
+from sandbox.planner_premium import CODE_COLUMN, planner_premium
+from sandbox.portfolio import AS_OF, PROJECT_ONLINE_RETIRED, generate
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
-from sandbox.truth import stale_source
+from sandbox.truth import moved, stale_source
 from warehouse.db import make_engine
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_run
 
@@ -92,6 +101,14 @@ instance = "acme.sharepoint.example"
 pwa_url = "{pwa_url}"
 token = {{ env = "PMO_SANDBOX_TOKEN" }}
 project_code_field = "ProjectCode"
+retired = {retired}
+
+[sources.planner_premium]
+type = "dataverse"
+instance = "acme.crm4.example"
+environment_url = "{dataverse_url}"
+token = {{ env = "PMO_SANDBOX_TOKEN" }}
+project_code_column = "{code_column}"
 """
 
 
@@ -109,14 +126,17 @@ def prepare(
     config = folder / "pmo.toml"
     text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix())
     if simulators:
-        text += SIMULATED_CONFIG.format(**simulators)
+        text += SIMULATED_CONFIG.format(
+            **simulators, retired=PROJECT_ONLINE_RETIRED.isoformat(), code_column=CODE_COLUMN
+        )
     config.write_text(text, encoding="utf-8")
     return config
 
 
 @contextmanager
 def simulators(seed: int = 7, as_of: date = AS_OF) -> Iterator[dict[str, str]]:
-    """The sandbox's Jira, Graph (Planner) and ProjectData simulators on 127.0.0.1, fed from the portfolio."""
+    """The sandbox's Jira, Graph (Planner), ProjectData and Dataverse simulators on 127.0.0.1, fed from the
+    portfolio."""
     portfolio = generate(seed, as_of=as_of)
     jira_config = SimConfig(seed=seed)
     # Sandbox credentials, not secrets: the simulators check them like the real services would.
@@ -126,12 +146,14 @@ def simulators(seed: int = 7, as_of: date = AS_OF) -> Iterator[dict[str, str]]:
         JiraSimulator(jira_config, jira_site(portfolio, seed=seed)) as jira,
         GraphSimulator(PlannerData.from_portfolio(portfolio)) as graph,
         ProjectDataSimulator(ProjectOnlineData.from_portfolio(portfolio)) as pwa,
+        DataverseSimulator(planner_premium(portfolio)) as dataverse,
     ):
         yield {
             "jira_url": jira.url,
             "jira_email": jira_config.email,
             "graph_url": graph.url,
             "pwa_url": pwa.url,
+            "dataverse_url": dataverse.environment_url,
         }
 
 
@@ -147,13 +169,17 @@ def run_demo(folder: Path, seed: int, console: Console, as_of: date | None = Non
             f" nightly_sync as of {as_of} …"
         )
         demo_sync(str(config), url, as_of)  # a SQLite file: no password to keep
+    code, moved_on, (retired_name, retired_source), retired_on = moved(generate(seed, as_of=as_of))
     console.print(
         f"Sync runs dated {as_of}; source '{name}' ({source}) last synced {as_of - timedelta(days=days)}:"
-        f" its exports stopped arriving {days} days ago, so it is stale."
+        f" its exports stopped arriving {days} days ago, so it is stale. Source '{retired_name}'"
+        f" ({retired_source}) was retired on {retired_on}: its history stays and is not synced any more;"
+        f" project {code} moved from it to Planner premium (Dataverse) on {moved_on}."
     )
     engine = make_engine(url)
     print_summary(engine, console)
     print_runs(engine, 10)
+    print_freshness(engine, console)
     print_reconciliation(engine)
     print_rag(engine, console)
     print_raid(engine, console)
@@ -167,6 +193,7 @@ def demo_sync(config_path: str, warehouse: str, as_of: date) -> None:
     refresh the marts as of ``as_of``."""
     started = datetime.now(UTC)
     config = _prepare(config_path, warehouse)
+    load_history(config, warehouse)
     streams = [(name, s) for name in config.sources for s in config.streams(name)]
     _sync(config, config_path, streams, "incremental", Window(), warehouse, False, 0.0)
     engine = make_engine(warehouse)
@@ -176,10 +203,26 @@ def demo_sync(config_path: str, warehouse: str, as_of: date) -> None:
     refresh_marts_flow(config_path, warehouse, at=as_of)
 
 
+def load_history(config: Config, warehouse: str) -> None:
+    """What the nightly runs loaded of each retired source while it lived (Project Online, until it retired):
+    its streams run once, incrementally, so a second demo reads nothing new."""
+    engine = make_engine(warehouse)
+    try:
+        for name in config.retired():
+            for s in config.streams(name, retired=True):
+                run(engine, s)
+    finally:
+        engine.dispose()
+
+
 def date_runs(engine: Engine, since: datetime, as_of: date) -> None:
-    """Move the runs started ``since`` to ``as_of`` (same time of day), the stale source's further back."""
-    _, stale, days = stale_source(generate(as_of=as_of))
+    """Move the runs started ``since`` to ``as_of`` (same time of day), the stale source's further back,
+    the retired source's to the eve of its retirement."""
+    pf = generate(as_of=as_of)
+    _, stale, days = stale_source(pf)
+    _, _, (_, retired), retired_on = moved(pf)
     shift = timedelta(days=(as_of - since.date()).days)
+    eve = timedelta(days=(retired_on - timedelta(days=1) - since.date()).days)
     with engine.begin() as conn:
         runs = conn.execute(
             select(sync_run.c.id, sync_run.c.source, sync_run.c.started_at, sync_run.c.finished_at).where(
@@ -187,7 +230,7 @@ def date_runs(engine: Engine, since: datetime, as_of: date) -> None:
             )
         ).all()
         for r in runs:
-            by = shift - timedelta(days=days) if r.source == stale else shift
+            by = {stale: shift - timedelta(days=days), retired: eve}.get(r.source, shift)
             conn.execute(
                 update(sync_run)
                 .where(sync_run.c.id == r.id)

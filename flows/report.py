@@ -188,8 +188,10 @@ def _hours(row: Row | None) -> str:
 
 
 def freshness_chart(rows: list[Row]) -> go.Figure:
-    label = [f"{r['source']} / {r['stream']}" for r in rows]
-    colours = ["#2e7d32" if r["last_status"] == "succeeded" else "#c62828" for r in rows]
+    """Hours since each stream's last success: green when its last run succeeded, red when not, grey when
+    its source is retired (it will never be fresher, and that is not a failure)."""
+    label = [f"{r['source']} / {r['stream']}" + _retired(r) for r in rows]
+    colours = [_freshness_colour(r) for r in rows]
     hours = [r["hours_since_success"] for r in rows]
     fig = go.Figure(go.Bar(x=hours, y=label, orientation="h", marker_color=colours,
                            customdata=[r["last_status"] for r in rows],
@@ -199,6 +201,16 @@ def freshness_chart(rows: list[Row]) -> go.Figure:
                       xaxis_title="hours", **CHART)  # fmt: skip
     fig.update_layout(height=max(320, 22 * len(rows) + 100), margin=dict(l=330, r=20, t=40, b=40))
     return fig
+
+
+def _freshness_colour(r: Row) -> str:
+    if r.get("status") == "retired":
+        return "#9e9e9e"
+    return "#2e7d32" if r["last_status"] == "succeeded" else "#c62828"
+
+
+def _retired(r: Row) -> str:
+    return f" (retired {r['retired_on']})" if r.get("status") == "retired" else ""
 
 
 # --- the page -------------------------------------------------------------------------------------------

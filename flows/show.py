@@ -12,14 +12,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from warehouse.schema import sync_run
 
 # A terminal's own width; 150 columns in logs and cron mails, where rich would otherwise assume 80.
 console = Console(width=None if Console().is_terminal else 150)
 
-STATUS_COLOUR = {"succeeded": "green", "failed": "red", "abandoned": "red"}
+STATUS_COLOUR = {"succeeded": "green", "failed": "red", "abandoned": "red", "ok": "green", "failing": "red",
+                 "retired": "dim"}  # fmt: skip
 
 
 def table(*columns: str, title: str | None = None) -> Table:
@@ -66,4 +67,24 @@ def print_quarantine(rows: Iterable[Mapping[str, Any]], out: Console = console) 
               title=f"Quarantine ({len(rows):,} lines)")  # fmt: skip
     for r in rows:
         row(t, r["source"], r["stream"], r["locator"], r["field"], r["reason"], str(r["first_seen_at"])[:19])
+    out.print(t)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else escape(str(value))
+
+
+def print_freshness(engine: Engine, out: Console = console) -> None:
+    """Per source and stream (``rpt_data_freshness``): ok, running, failing, or retired and since when."""
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT * FROM rpt_data_freshness ORDER BY source, stream")).mappings().all()
+    t = table("source", "stream", "status", "last success", "hours since", "failed runs", title="Freshness")
+    for r in rows:
+        colour = STATUS_COLOUR.get(r["status"], "yellow")
+        since = str(r["retired_on"])[:10] if r["status"] == "retired" else ""
+        t.add_row(
+            escape(r["source"]), escape(r["stream"]), f"[{colour}]{escape(r['status'])}[/{colour}] {since}",
+            str(r["last_success_at"] or "never")[:19], _text(r["hours_since_success"]),
+            str(r["failed_runs"]),
+        )  # fmt: skip
     out.print(t)

@@ -10,8 +10,9 @@ Streams run as ``sync-stream`` tasks submitted to the flow's task runner, ``conc
 (``flows.runner.run_streams`` decides which may start; docs/architecture.md, "Concurrency"); ``on_dask``
 runs a flow's tasks on a Dask cluster instead of threads. A source that cannot be reached fails its first
 stream within seconds and its other streams are put on record as failed with the same reason, not tried;
-a source another run holds is skipped. When a run fails, or leaves a source stale, ``flows.notify`` tells
-the block named in ``[notify]``.
+a source another run holds is skipped; a retired one (``retired = <date>``) is not synced, and
+``source_retired`` says so to the freshness reports. When a run fails, or leaves a source stale,
+``flows.notify`` tells the block named in ``[notify]``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from flows import marts, notify, reconcile
 from flows.runner import AnyStream, failure_lines, run, run_streams
 from flows.warehouse import WarehouseRef, open_for_flow
 from warehouse.db import describe
+from warehouse.freshness import record_retired
 from warehouse.runlock import SourceBusy
 
 HOOKS = {"on_failure": [notify.report], "on_crashed": [notify.report], "on_completion": [notify.report]}
@@ -131,7 +133,10 @@ def _prepare(config_path: str, warehouse: str | None, concurrency: int | None = 
         raise cfg.ConfigError(problems)
     engine = open_for_flow(config, warehouse)
     get_run_logger().info("warehouse %s is at the latest schema", describe(engine))
+    record_retired(engine, config.retired_sources())
     engine.dispose()
+    for name, day in config.retired().items():
+        get_run_logger().info("%s: retired on %s, not synced; its rows stay", name, day)
     return config
 
 

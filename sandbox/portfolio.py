@@ -115,6 +115,9 @@ DECOY_PERSON = "decoy:ben"
 STALE_SOURCE = ("ap", "finance:acme-ap")  # the demo's source whose exports stopped arriving ...
 INVOICED = 3  # every third project buys from a supplier: the AP source, the stale one, holds only those
 STALE_DAYS = 9  # ... this many days before the as-of date: its last file and its last successful sync
+PROJECT_ONLINE_RETIRED = date(2026, 9, 30)  # the demo's Project Online source is retired (not synced) since
+MOVED = 4  # by position: the project moved from Project Online to Planner premium (Dataverse) ...
+MOVED_WEEKS = 9  # ... this many weeks before the as-of date: on the tests' as-of date, the retirement day
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,16 @@ class Portfolio:
     def variants(self, source: str) -> dict[str, str]:
         """``where`` → ``detail`` of the source's name variants (employee number or code → shown name)."""
         return {p.where: p.detail for p in self.plants("name_variant", source)}
+
+
+def moved_project(pf: Portfolio) -> tuple[Project, date]:
+    """The project that moved from Project Online to Planner premium, and the day it moved.
+
+    It had not started then (``SHAPES[MOVED]``: "not started"), so no hours were booked on it anywhere and
+    the move splits no timesheet: Project Online keeps the plan it had until the move (tasks, planned work),
+    Planner premium (Dataverse) holds the current one, and both carry its ERP code.
+    """
+    return pf.projects[MOVED], pf.as_of - timedelta(weeks=MOVED_WEEKS)
 
 
 def workdays(start: date, end: date) -> list[date]:

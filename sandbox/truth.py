@@ -6,18 +6,32 @@ the employee number for people, ``decoy:…`` for the look-alikes that are nobod
 Jira key "MAT" for the Jira-only project. ``expected_exceptions`` is every exception the planted
 discrepancies must raise, and nothing else may be raised on the sandbox. ``intended_status`` is what the
 status rules should make of each project on the portfolio's as-of date (``sandbox.portfolio.SHAPES``),
-and ``stale_source`` the one source whose data stopped arriving.
+``stale_source`` the one source whose data stopped arriving, and ``moved`` the project that moved from
+Project Online (retired, its history kept) to Planner premium (Dataverse): one project in both.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 from sandbox.graph.server import gid
 from sandbox.jira.data import project_ids
 from sandbox.mspdi import project_guid
-from sandbox.portfolio import DECOY_PERSON, STALE_DAYS, STALE_SOURCE, Expected, Portfolio, decoy_year
+from sandbox.planner_premium import moved_ids
+from sandbox.portfolio import (
+    DECOY_PERSON,
+    PROJECT_ONLINE_RETIRED,
+    STALE_DAYS,
+    STALE_SOURCE,
+    Expected,
+    Portfolio,
+    decoy_year,
+    moved_project,
+)
 from sandbox.projectdata.server import pid
 
-__all__ = ["Expected", "expected_exceptions", "identities", "intended_status", "stale_source"]
+__all__ = ["Expected", "expected_exceptions", "identities", "intended_status", "moved", "stale_source"]
+RETIRED_SOURCE = ("pwa", "projectonline:acme.sharepoint.example")  # the demo's Project Online source
 
 
 def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
@@ -51,6 +65,9 @@ def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
         people[("finance", emp)] = emp  # personnel number
     for d in pf.plants("decoy", "jira"):
         people[("jira", d.where)] = DECOY_PERSON
+    dataverse = moved_ids(pf)  # the moved project's current plan and its team
+    projects.update({("dataverse", sid): truth for sid, truth in dataverse["project"].items()})
+    people.update({("dataverse", sid): truth for sid, truth in dataverse["person"].items()})
     return {"project": projects, "person": people}
 
 
@@ -72,3 +89,14 @@ def stale_source(pf: Portfolio) -> tuple[str, str, int]:
     dates that source's sync runs to its last export, so its last successful sync is that old.
     """
     return (*STALE_SOURCE, STALE_DAYS)
+
+
+def moved(pf: Portfolio) -> tuple[str, date, tuple[str, str], date]:
+    """The project that moved from Project Online to Planner premium: (its ERP code, the day it moved, the
+    demo's Project Online source as (configured name, source), the day that source was retired).
+
+    Its history stays in the retired Project Online source, its current plan is in Dataverse; reconciliation
+    must tie both (and every other tool's record of it) to one canonical project, through the ERP code.
+    """
+    proj, day = moved_project(pf)
+    return proj.code, day, RETIRED_SOURCE, PROJECT_ONLINE_RETIRED

@@ -47,7 +47,7 @@ def sandbox_rows(as_of: date = AS_OF) -> Rows:
         path = prepare(Path(tmp) / "demo", simulators=urls, as_of=as_of)
         engine = make_engine(f"sqlite:///{Path(tmp) / 'sandbox.db'}")
         upgrade(engine)
-        for s in cfg.load(path).streams():
+        for s in cfg.load(path).streams(retired=True):  # Project Online's history too
             run(engine, s, "incremental", Window(None, None))
         out: Rows = {}
         with engine.connect() as conn:

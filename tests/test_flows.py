@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from flows.demo import prepare, simulators
-from warehouse.db import make_engine
+from flows import config as cfg
+from flows.demo import load_history, prepare, simulators
+from warehouse.db import make_engine, upgrade
 from warehouse.schema import metadata, sync_run
 
 pytestmark = pytest.mark.flow
@@ -32,8 +33,11 @@ def snapshot(engine) -> dict[str, list[tuple]]:
 def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_path: Path) -> None:
     from flows.sync import backfill, nightly_sync
 
+    url = f"sqlite:///{tmp_path / 'demo' / 'warehouse.db'}"
     with simulators() as urls:
         config = prepare(tmp_path / "demo", simulators=urls)
+        upgrade(make_engine(url))
+        load_history(cfg.load(config), url)  # Project Online's, as the demo loads it: it is retired
         first = nightly_sync(config_path=str(config))
     assert [(r["source"], r["stream"]) for r in first][:4] == [
         ("finance:acme-sap", "cost_lines"),
@@ -41,8 +45,10 @@ def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_pa
         ("finance:acme-ap", "cost_lines"),
         ("projectfiles:acme-plans", "project_files"),
     ]
-    assert {r["source"] for r in first} >= {"planner:acme.example", "projectonline:acme.sharepoint.example"}
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo' / 'warehouse.db'}")
+    synced = {r["source"] for r in first}
+    assert synced >= {"planner:acme.example", "dataverse:acme.crm4.example"}
+    assert "projectonline:acme.sharepoint.example" not in synced  # retired: its history stays, not synced
+    engine = make_engine(url)
     before = snapshot(engine)
     assert len(before["cost_line"]) > 2000 and len(before["budget"]) > 500 and len(before["quarantine"]) == 7
     assert (
@@ -65,7 +71,7 @@ def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_pa
     assert snapshot(engine) == before
     with engine.connect() as c:
         statuses = c.execute(select(sync_run.c.status)).scalars().all()
-    assert statuses == ["succeeded"] * (len(first) + len(second) + 1)
+    assert statuses == ["succeeded"] * (5 + len(first) + len(second) + 1)  # 5: Project Online's history
 
 
 def test_backfill_rejects_an_empty_window(prefect_harness, tmp_path: Path) -> None:

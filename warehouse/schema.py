@@ -135,6 +135,14 @@ sync_run = Table(
     Index(None, "source", "stream", "started_at"),
 )
 
+source_retired = Table(
+    "source_retired",
+    metadata,
+    Column("source", String(255), primary_key=True, doc="A source instance the configuration marks retired"),
+    Column("retired_on", Date, nullable=False, doc="The day it was retired: it is not synced since"),
+    Column("noted_at", DateTime(timezone=True), nullable=False, doc="When a sync first read it retired"),
+)
+
 sync_lock = Table(
     "sync_lock",
     metadata,

@@ -1,4 +1,4 @@
-"""Microsoft sign-in through msal, shared by the Planner and Project Online connectors.
+"""Microsoft sign-in: msal for the cloud (Planner, Dataverse), Windows sign-in for Project Server.
 
 Modes (docs/architecture.md, "Microsoft sign-in (msal)", "Project Online and Project Server"):
 - app-only with a client secret or a certificate (``{private_key, thumbprint, public_certificate}``):
@@ -10,6 +10,15 @@ set — so a run asks the token endpoint once, not per request. A token the API 
 or expired early) is dropped from that cache by ``invalidate``, else msal would hand it back until its
 expiry. Errors carry msal's error code and description, never a token or a secret; every secret and
 token is registered with ``model.redact``.
+
+Project Server Subscription Edition (on-premises) signs in with Windows authentication instead:
+``windows_auth`` is ``requests_ntlm.HttpNtlmAuth`` (the ``projectserver`` extra), which answers both
+``WWW-Authenticate: NTLM`` and ``Negotiate`` challenges with an NTLMv2 handshake (pyspnego, pure Python: no
+Kerberos ticket, keytab or GSSAPI library on the worker) and binds it to the TLS channel (CBT) for IIS
+Extended Protection. It is chosen over pyspnego's own ``negotiate`` protocol because that is a library, not
+a requests auth: using it would mean writing and maintaining our own challenge/response hook. A refused
+sign-in is ``SignInRefused``: the source's other streams are not tried, so one wrong password costs the
+account one failed logon per run, not one per stream (domain lockout policies count them).
 """
 
 from __future__ import annotations
@@ -22,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import msal
+import requests
+from requests.auth import AuthBase
 
+from connectors.http import SourceUnreachable
 from model.redact import register
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -31,6 +43,14 @@ AUTHORITY_HOST = "https://login.microsoftonline.com"
 
 class AuthError(RuntimeError):
     """Sign-in failed; the message says which tenant, which mode and msal's error, never a credential."""
+
+
+class SignInRefused(SourceUnreachable):
+    """The site answered but refused our credentials. As for a site that cannot be reached, the source's
+    other streams are put on record with this reason, not tried: each try would be one more failed logon."""
+
+
+EXTRA = "pip install 'pmo-sync[projectserver]'"
 
 
 @dataclass(frozen=True)
@@ -158,3 +178,40 @@ class MicrosoftAuth:
 
     def __call__(self) -> str:
         return self.token()
+
+
+class WindowsAuth(AuthBase):
+    """NTLM (in an ``NTLM`` or a ``Negotiate`` header) through ``requests_ntlm``, plus one rule of ours: a 401
+    after the handshake is ``SignInRefused`` in one line (the account, never the password), and once refused
+    this auth sends nothing more, so a run cannot lock the account out."""
+
+    def __init__(self, username: str, password: str, label: str, channel_binding: bool = True) -> None:
+        try:
+            from requests_ntlm import HttpNtlmAuth
+        except ImportError:
+            raise ValueError(f'auth = "windows" needs the projectserver extra: {EXTRA}') from None
+        register(password)
+        self.username, self.label = username, label
+        self._ntlm = HttpNtlmAuth(username, password, send_cbt=channel_binding)
+        self.refused: SignInRefused | None = None
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.refused is not None:
+            raise self.refused
+        r = self._ntlm(r)
+        r.register_hook("response", self._after_handshake)  # runs after requests_ntlm's own hook
+        return r
+
+    def _after_handshake(self, resp: requests.Response, **_kw: object) -> requests.Response:
+        if resp.status_code != 401:
+            return resp
+        offered = resp.headers.get("WWW-Authenticate", "")
+        if any(s in offered.lower() for s in ("ntlm", "negotiate")):
+            why = "wrong user name or password, a locked account, or no access to the PWA site"
+        else:
+            why = f"the server offers no Windows sign-in (WWW-Authenticate: {offered or 'none'})"
+        self.refused = SignInRefused(f"{self.label}: Windows sign-in refused for {self.username}: {why}")
+        raise self.refused
+
+    def __repr__(self) -> str:  # never print the password
+        return f"WindowsAuth(username={self.username!r})"

@@ -13,14 +13,22 @@
     concurrency = 4           # plans fetched at once (≥1; 1 = one after another); `pmo sync --concurrency`
     details_sweep_days = 7    # a details-only edit is seen within this many days (≥0; 0 = every run)
 
-    [sources.pwa]
+    [sources.pwa]                                        # Project Server Subscription Edition
+    type = "projectonline"
+    pwa_url = "https://project.acme.local/pwa"
+    auth = "windows"                                     # NTLM, as the server's Negotiate or NTLM asks
+    username = "ACME\\\\svc-pmo-sync"                      # DOMAIN\\user (or user@domain)
+    password = { env = "PWA_PASSWORD" }                  # or { secret = "pwa-password" }
+    modified_since = "2026-01-01"                        # optional floor for the first run
+    project_code_field = "ProjectCode"   # optional: the project custom field holding the ERP project code
+
+    [sources.pwa_cloud]                                  # Project Online: retired on 2026-09-30
     type = "projectonline"
     pwa_url = "https://contoso.sharepoint.com/sites/pwa"
     tenant = "contoso.onmicrosoft.com"
     client_id = "…"
     refresh_token = { env = "PWA_REFRESH_TOKEN" }       # delegated; app-only via client_secret/certificate
-    modified_since = "2026-01-01"                        # optional floor for the first run
-    project_code_field = "ProjectCode"   # optional: the project custom field holding the ERP project code
+    retired = 2026-09-30                                 # not synced any more; its history stays
 
     [sources.planner_premium]
     type = "dataverse"                                   # Planner premium / Project for the web
@@ -42,6 +50,15 @@ the environment → Settings → Users + permissions → Application users) with
 project tables (msdyn_project, msdyn_projecttask, msdyn_resourceassignment, msdyn_projectbucket,
 bookableresource) and their EntityDefinitions; reads need no licence.
 ``token = { env = "X" }`` instead of client credentials uses a pre-issued bearer token (the simulators).
+
+``auth = "windows"`` (Project Server on-premises) needs the ``projectserver`` extra
+(``pip install 'pmo-sync[projectserver]'``): ``requests_ntlm.HttpNtlmAuth``, the maintained requests plugin
+for Windows sign-in, which answers an ``NTLM`` or a ``Negotiate`` challenge with NTLMv2 (through pyspnego,
+so no Kerberos ticket or GSSAPI library is needed on the worker) and binds it to the TLS channel over https.
+pyspnego's own ``negotiate`` is a protocol library, not a requests auth: we would have to write the
+challenge/response hook ourselves. A site that allows Kerberos only (NTLM disabled by policy) is not served.
+The password is resolved like every secret and never printed; a refused sign-in fails the source in one line
+without trying its other streams (each try would be one more failed logon towards the account's lockout).
 Record sources: ``planner:<tenant>``, ``projectonline:<pwa host>``, ``dataverse:<environment host>``,
 ``projectfiles:<instance>``.
 """
@@ -56,6 +73,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+from requests.auth import AuthBase
 
 from connectors.config import (
     File,
@@ -68,7 +86,7 @@ from connectors.config import (
     at,
     check_source,
 )
-from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth
+from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth, WindowsAuth
 from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
 from connectors.microsoft.dataverse import DataverseClient, dataverse_streams
 from connectors.microsoft.files import ProjectFilesStream
@@ -82,6 +100,7 @@ from connectors.microsoft.planner import (
 from connectors.microsoft.projectdata import ENTITY_STREAMS, projectdata_streams
 
 _ODATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PASSWORD = 'password = { env = "NAME" } or { secret = "block-name" }'
 
 
 class CertificateTable(Table):
@@ -104,6 +123,9 @@ class EntraSource(SourceTable):
 
     @model_validator(mode="after")
     def _credentials(self) -> EntraSource:
+        return self._entra_credentials()
+
+    def _entra_credentials(self) -> EntraSource:
         if self.token is None:
             for key in ("tenant", "client_id"):
                 if not getattr(self, key):
@@ -138,13 +160,38 @@ class PlannerSource(EntraSource):
     concurrency: PositiveInt = CONCURRENCY  # plans fetched at once, sharing one client's pacing
 
 
+ENTRA_KEYS = ("tenant", "client_id", "client_secret", "certificate", "refresh_token", "token", "token_cache",
+              "scope")  # fmt: skip
+
+
 class ProjectOnlineSource(EntraSource):
+    """ProjectData of Project Server (``auth = "windows"``) or of Project Online (Entra, the default)."""
+
     type: Literal["projectonline"]
-    pwa_url: str = Field(description="the PWA site URL, e.g. https://contoso.sharepoint.com/sites/pwa")
+    pwa_url: str = Field(description="the PWA site URL, e.g. https://project.acme.local/pwa")
+    auth: Literal["entra", "windows"] = "entra"
+    username: str | None = None  # auth = "windows": DOMAIN\\user or user@domain
+    password: SecretRef | None = None
     scope: str | None = None  # default: https://<pwa host>/.default
     modified_since: str | None = None
     streams_enabled: list[str] | None = None
     project_code_field: str | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ProjectOnlineSource:
+        """Windows sign-in takes a username and a password and nothing of Entra's; Entra the reverse."""
+        if self.auth == "entra":
+            if self.username is not None or self.password is not None:
+                raise at("auth", 'username and password sign in to Project Server: set auth = "windows"')
+            self._entra_credentials()
+            return self
+        for key, what in (("username", "DOMAIN\\user of the service account"), ("password", _PASSWORD)):
+            if not getattr(self, key):
+                raise at(key, f"missing ({what})")
+        extra = [k for k in ENTRA_KEYS if getattr(self, k) is not None]
+        if extra:
+            raise at("auth", 'auth = "windows" takes username and password; remove {extra}', extra=extra)
+        return self
 
     @field_validator("pwa_url")
     @classmethod
@@ -279,10 +326,17 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
     assert isinstance(s, ProjectOnlineSource)
     pwa = s.pwa_url.rstrip("/")
     host = urlsplit(pwa).netloc
+    source = f"projectonline:{s.instance or host}"
+    signer: Callable[[], str] | AuthBase
+    if s.auth == "windows":
+        password = resolve(s.password, f"{where}.password")
+        signer = WindowsAuth(str(s.username), password, source, channel_binding=pwa.startswith("https:"))
+    else:
+        signer = token_provider(s, where, base, s.scope or f"https://{host.split(':')[0]}/.default", resolve)
     streams = projectdata_streams(
-        source=f"projectonline:{s.instance or host}",
+        source=source,
         pwa_url=pwa,
-        token=token_provider(s, where, base, s.scope or f"https://{host.split(':')[0]}/.default", resolve),
+        token=signer,
         modified_since=s.modified_since,
         project_code_field=s.project_code_field,
     )

@@ -1,4 +1,8 @@
-"""Project Online / Project Server reporting data through ``{pwa}/_api/ProjectData`` (OData v3).
+"""Project Server (and, until it retired, Project Online) data through ``{pwa}/_api/ProjectData`` (OData v3).
+
+Project Online was retired on 2026-09-30; Project Server Subscription Edition on-premises serves the same
+feed and signs in with Windows authentication (``connectors.microsoft.auth.WindowsAuth``), which
+``WindowsClient`` carries instead of a bearer token.
 
 No ``$expand`` and server page caps (Projects/Tasks 300, Assignments/Resources/TimesheetLines 1000,
 timephased sets 2000): every set is read page by page to the end of its next links, with ``$select``
@@ -13,11 +17,15 @@ key, replication key, deletions) and a mapping on ``ProjectDataStream``, which h
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
+
+import requests
+from requests.auth import AuthBase
 
 from connectors.base import Cursor, Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
@@ -440,13 +448,33 @@ ENTITY_STREAMS: dict[str, type[ProjectDataStream]] = {
 }
 
 
+class WindowsClient(GraphClient):
+    """The OData client signed in by the session's Windows auth (NTLM per connection), so without the
+    bearer header: an ``Authorization`` already on a request stops ``requests_ntlm``'s handshake."""
+
+    def __init__(self, auth: AuthBase, base_url: str, **kw: Any) -> None:
+        def signed_in() -> requests.Session:
+            """A session of its own per request in flight, each with its own copy of the auth: the NTLM
+            handshake is state of one connection, never shared by two threads."""
+            session = requests.Session()
+            session.auth = copy.copy(auth)
+            return session
+
+        super().__init__(lambda: "", base_url, session_factory=signed_in, **kw)  # no bearer: see _headers
+
+    def _headers(self) -> dict[str, str]:
+        return {"Accept": self.accept}
+
+
 def projectdata_streams(
-    source: str, pwa_url: str, token: Callable[[], str], modified_since: str | None = None,
+    source: str, pwa_url: str, token: Callable[[], str] | AuthBase, modified_since: str | None = None,
     project_code_field: str | None = None, **client_kw: Any,
 ) -> list[ProjectDataStream]:  # fmt: skip
-    client = GraphClient(
-        token, f"{pwa_url.rstrip('/')}/_api/ProjectData", label=source, accept=ACCEPT, **client_kw
-    )
+    """The five streams over one client: ``token`` is a bearer token provider (msal, Project Online) or a
+    requests auth (Windows sign-in, Project Server)."""
+    base, kw = f"{pwa_url.rstrip('/')}/_api/ProjectData", dict(label=source, accept=ACCEPT, **client_kw)
+    windows = isinstance(token, AuthBase)
+    client = WindowsClient(token, base, **kw) if windows else GraphClient(token, base, **kw)
     return [
         stream(source, name, client, modified_since, project_code_field)
         for name, stream in ENTITY_STREAMS.items()

@@ -252,6 +252,10 @@ TABLES: dict[str, tuple[str, str]] = {  # grain, description
         "Held by a running sync so a second run on the warehouse waits or refuses",
     ),
     "sync_run": ("one row per stream per run", "Every sync: window, counts, status, error"),
+    "source_retired": (
+        "one row per source instance the configuration marks retired",
+        "Sources no longer synced (retired = <date>): their rows stay; freshness shows them as retired",
+    ),
     "quarantine": ("one row per rejected input and field", "Bad input with where, which field and why"),
     "project_xref": ("one row per project record and validity period", "Project crosswalk"),
     "person_xref": ("one row per person record and validity period", "Person crosswalk"),
@@ -523,6 +527,11 @@ VIEWS: dict[str, ObjectDoc] = {
                 "Of those, failed or abandoned (the process died; found by the next run)", "count"
             ),
             "hours_since_success": D("Hours from last_success_at to the moment of the query", "hours"),
+            "retired_on": D("The day the source was retired (source_retired); NULL while it is live", "date"),
+            "status": D(
+                "retired (not synced any more: not a failure) | failing (the last run failed or was"
+                " abandoned) | running | ok"
+            ),
         },
     ),
 }

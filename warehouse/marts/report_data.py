@@ -139,9 +139,12 @@ NEVER = Decimal("Infinity")  # hours since the last success of a stream that nev
 
 def _add_freshness(data: ReportData) -> None:
     """Per project, the hours since its stalest source's stalest stream last synced (rpt_data_freshness,
-    measured at query time); NEVER when one of them never synced."""
+    measured at query time); NEVER when one of them never synced. A retired source is left out: it is
+    not late, it is gone (the freshness table shows it as retired)."""
     stalest: dict[str, Decimal] = {}
     for f in data.freshness:
+        if f.get("status") == "retired":
+            continue
         hours = NEVER if f["hours_since_success"] is None else Decimal(str(f["hours_since_success"]))
         stalest[f["source"]] = max(hours, stalest.get(f["source"], hours))
     for p in data.portfolio:

@@ -44,7 +44,14 @@ from warehouse.marts.tables import (
     fact_time_entry,
     rag_rule,
 )
-from warehouse.schema import ENTITY_TABLES, XREF_TABLES, project_reconciled, recon_exception, sync_run
+from warehouse.schema import (
+    ENTITY_TABLES,
+    XREF_TABLES,
+    project_reconciled,
+    recon_exception,
+    source_retired,
+    sync_run,
+)
 
 PCT = Decimal("0.01")
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -114,11 +121,13 @@ def _budget_phases(conn: Connection, s: MartSettings) -> dict[int, Phases]:
 
 
 def _stale_days(conn: Connection, at: date) -> dict[int, int]:
-    """Per project, days since the last successful sync of its stalest source (of those with runs)."""
+    """Per project, days since the last successful sync of its stalest source (of those with runs); a
+    retired source (``source_retired``) is as fresh as it will ever be, and is left out."""
     r = sync_run.c
     since: dict[str, date] = {}
     for source, success, first in conn.execute(
         select(r.source, func.max(case((r.status == "succeeded", r.finished_at))), func.min(r.started_at))
+        .where(r.source.not_in(select(source_retired.c.source)))
         .group_by(r.source)
     ):  # fmt: skip
         since[source] = as_date(success if success is not None else first)
