@@ -220,6 +220,17 @@ class StatusChange(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDependency(Record):
+    """A link between two tasks of a plan: the successor waits on the predecessor as ``link_type`` says."""
+
+    entity: ClassVar[str] = "task_dependency"
+    project_source_id: str | None = None
+    predecessor_source_id: str | None = None
+    successor_source_id: str | None = None
+    link_type: str | None = None  # FS (finish-to-start) | SS | FF | SF
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
     """Input that could not become a record: where it was, which field, why, and the raw text."""
 
@@ -275,7 +286,8 @@ def _install_slot_init(cls: type) -> None:
 
 
 ENTITIES: dict[str, type[Record]] = {
-    cls.entity: cls for cls in (Project, Task, Person, TimeEntry, PlannedWork, CostLine, Budget, StatusChange)
+    cls.entity: cls
+    for cls in (Project, Task, Person, TimeEntry, PlannedWork, CostLine, Budget, StatusChange, TaskDependency)
 }
 
 for _cls in (*ENTITIES.values(), Rejected):

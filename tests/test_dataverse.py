@@ -43,6 +43,11 @@ PROJECT_COLUMNS = (
 )
 
 
+def _tracking(**tables: bool) -> dict[str, object]:
+    """An ``EntityDefinitions`` answer: each table with its ChangeTrackingEnabled."""
+    return {"value": [{"LogicalName": t, "ChangeTrackingEnabled": on} for t, on in tables.items()]}
+
+
 def _login(rm: responses.RequestsMock) -> None:
     rm.get(
         f"{LOGIN}/v2.0/.well-known/openid-configuration",
@@ -71,7 +76,9 @@ def _configured(tmp_path: Path) -> list[DataverseStream]:
 # -- request shapes -----------------------------------------------------------------------------------------
 def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers(tmp_path: Path) -> None:
     streams = _configured(tmp_path)
-    assert [s.name for s in streams] == ["projects", "tasks", "planned_work", "people"]
+    assert [s.name for s in streams] == [
+        "projects", "tasks", "planned_work", "people", "team_members", "dependencies"
+    ]  # fmt: skip
     assert {s.source for s in streams} == {"dataverse:contoso.crm4.dynamics.com"}
     # The next link as Dataverse writes it: a paging cookie, percent-encoded twice. It must go back as is.
     nxt = (
@@ -86,7 +93,7 @@ def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers
     }
     with responses.RequestsMock() as rm:
         _login(rm)
-        rm.get(f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": False})
+        rm.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=False))
         rm.get(
             f"{API}/msdyn_projects?$select={PROJECT_COLUMNS},cr6a1_projectcode",
             json={"value": [row], "@odata.nextLink": nxt},
@@ -107,15 +114,13 @@ def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers
     assert [(r.source_id, r.key, r.percent_complete) for r in records] == [
         ("a1", "P-7", Decimal("50.00")), ("b2", "P-7", Decimal("50.00"))
     ]  # fmt: skip
-    assert pages[-1].watermark == "2026-10-02T10:00:00+00:00" and pages[-1].requests == 3
+    assert pages[-1].watermark == "2026-10-02T10:00:00+00:00" and sum(p.requests for p in pages) == 3
 
 
 @responses.activate
 def test_tracked_table_reads_with_track_changes_keeps_the_delta_link_and_reads_it_next() -> None:
     delta = f"{API}/msdyn_projects?$select=msdyn_projectid&$deltatoken=919042%2108%2F22%2F2017%2008%3A10%3A44"
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": True}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=True))
     first_page = {"value": [{"msdyn_projectid": "a1"}], "@odata.deltaLink": delta}
     responses.get(f"{API}/msdyn_projects?$select={PROJECT_COLUMNS}", json=first_page)
     responses.get(delta, json={"value": [
@@ -132,10 +137,10 @@ def test_tracked_table_reads_with_track_changes_keeps_the_delta_link_and_reads_i
 
 @responses.activate
 def test_service_protection_429_waits_exactly_retry_after() -> None:
-    url = f"{API}/EntityDefinitions(LogicalName='msdyn_project')"
+    url = f"{API}/EntityDefinitions"
     responses.get(url, status=429, headers={"Retry-After": "17"}, json={"error": {"code": "0x80072322"}})
     responses.get(url, status=429, headers={"Retry-After": "3"}, json={"error": {"code": "0x80072322"}})
-    responses.get(url, json={"ChangeTrackingEnabled": True})
+    responses.get(url, json=_tracking(msdyn_project=True))
     sleeps: list[float] = []
     client = DataverseClient(lambda: "t", ENV, sleep=sleeps.append)
     assert client.tracks_changes("msdyn_project") is True
@@ -144,9 +149,7 @@ def test_service_protection_429_waits_exactly_retry_after() -> None:
 
 @responses.activate
 def test_an_error_names_the_table_and_dataverse_message() -> None:
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": False}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=False))
     bad = {"error": {"code": "0x80060888", "message": "Could not find a property named 'cr1_x'"}}
     responses.get(f"{API}/msdyn_projects", status=400, json=bad)
     (projects, *_) = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV), "cr1_x")
@@ -206,7 +209,7 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
 ) -> None:
     result = _sync(engine, sim)
     assert {n: r.status for n, r in result.items()} == dict.fromkeys(result, "succeeded")
-    assert (_count(engine, "project"), _count(engine, "task"), _count(engine, "person")) == (3, 18, 5)
+    assert (_count(engine, "project"), _count(engine, "task"), _count(engine, "person")) == (3, 18, 5 + 12)
     assert _count(engine, "planned_work") == 3 * 4 * 5  # 4 work tasks a plan, 5 days of 8 h each
     tasks = _rows(engine, "task")
     child = tasks[gid("task", 1, 2)]
@@ -220,20 +223,29 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
     assert (child.sprint, tasks[gid("task", 1, 1)].sprint) == ("Sprint 1", None)
     assert (tasks[gid("task", 1, 3)].wbs, tasks[gid("task", 1, 3)].is_summary) == ("2", True)
     assert _rows(engine, "project")[gid("project", 2)].key == "DV-002"
-    reads = [(p.rsplit("/", 1)[1], prefer) for (_, p, _), prefer in zip(sim.log, sim.prefers, strict=True)]
+    reads = sorted((p.rsplit("/", 1)[1], prefer) for p, _, prefer, _ in sim.calls)
     tracked = "odata.track-changes, odata.maxpagesize=5000"
-    assert [r for r in reads if not r[0].startswith("EntityDefinitions")] == [
-        ("msdyn_projects", tracked), ("msdyn_projecttasks", tracked), ("msdyn_projectbuckets", PAGE),
-        ("msdyn_projectsprints", PAGE), ("msdyn_resourceassignments", tracked),
-        ("bookableresources", tracked),
-    ]  # fmt: skip
+    assert reads == sorted(
+        [
+            ("EntityDefinitions", PAGE),
+            ("msdyn_projects", tracked),
+            ("msdyn_projecttasks", tracked),
+            ("msdyn_projectbuckets", PAGE),
+            ("msdyn_projectsprints", PAGE),
+            ("msdyn_resourceassignments", tracked),
+            ("bookableresources", tracked),
+            ("msdyn_projectteams", tracked),
+            ("msdyn_projecttaskdependencies", tracked),
+        ]
+    )  # fmt: skip  (tracking asked once, for every table)
     sim.log.clear()
     again = _sync(engine, sim)  # nothing changed: one delta request a table, nothing written
     assert sum(r.rows_written for r in again.values()) == 0
     assert [p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q] == [
-        "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources"
+        "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources",
+        "msdyn_projectteams", "msdyn_projecttaskdependencies",
     ]  # fmt: skip
-    assert len(sim.log) == 4  # tracking is not asked again while the delta links work
+    assert len(sim.log) == 6  # tracking is not asked again while the delta links work
 
 
 def test_incremental_changes_and_deletions_through_delta(engine: Engine, sim: DataverseSimulator) -> None:
@@ -338,13 +350,14 @@ def test_config_problems_are_one_line_each(tmp_path: Path) -> None:
     sc = SourceConfig("pp", "dataverse", None, {
         "environment_url": "contoso.crm4.dynamics.com", "tenant": TENANT, "client_id": "cid",
         "client_secret": {"env": "DV_SECRET"}, "streams_enabled": ["tasks", "sprints"],
-        "project_code_column": "code; drop",
+        "project_code_column": "code; drop", "concurrency": 0,
     })  # fmt: skip
     assert check(sc, "cfg: sources.pp", tmp_path) == [
         "cfg: sources.pp.environment_url: must be the environment URL, e.g. https://contoso.crm4.dynamics.com",
         "cfg: sources.pp.project_code_column: not a column name: 'code; drop'",
-        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
-        " 'tasks'])",
+        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['dependencies', 'people',"
+        " 'planned_work', 'projects', 'tasks', 'team_members'])",
+        "cfg: sources.pp.concurrency: input should be greater than or equal to 1",
     ]
 
 
@@ -431,9 +444,7 @@ def test_a_bad_contour_is_quarantined_and_the_rest_loads(
 
 @responses.activate
 def test_a_delta_link_to_another_host_gets_no_token() -> None:
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": True}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=True))
     (projects, *_) = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))
     stolen = "https://evil.example/api/data/v9.2/msdyn_projects?$deltatoken=1"
     with pytest.raises(SourceError, match=r"refusing to send the token to https://evil\.example:443"):
