@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -14,6 +15,7 @@ from support import count_rows
 
 from connectors.base import SourceError, StreamState
 from connectors.config import SecretRef
+from connectors.http import TokenBucket
 from connectors.microsoft.config import build, check
 from connectors.microsoft.dataverse import (
     DataverseClient,
@@ -466,3 +468,143 @@ def test_tracking_turned_off_after_a_delta_run_reads_in_full_then_by_modifiedon(
     sim.log.clear()
     _sync(sqlite_engine, sim)
     assert [q.get("$filter", "")[:13] for _, p, q in sim.log if p.endswith(TASKS)] == ["modifiedon gt", ""]
+
+
+# -- tracking asked once, dependencies, team members ---------------------------------------------------------
+@responses.activate
+def test_tracking_is_asked_once_for_every_table_in_one_request() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projecttask=True, msdyn_project=False))
+    client = DataverseClient(lambda: "t", ENV)
+    answers = [client.tracks_changes(t) for t in ("msdyn_projecttask", "msdyn_project", "msdyn_projectteam")]
+    assert answers == [True, False, False]  # a table the answer leaves out is not tracked
+    (call,) = responses.calls
+    query = parse_qs(call.request.url.split("?", 1)[1])
+    assert query["$select"] == ["LogicalName,ChangeTrackingEnabled"]
+    assert query["$filter"] == [
+        "LogicalName eq 'msdyn_project' or LogicalName eq 'msdyn_projecttask'"
+        " or LogicalName eq 'msdyn_resourceassignment' or LogicalName eq 'bookableresource'"
+        " or LogicalName eq 'msdyn_projectteam' or LogicalName eq 'msdyn_projecttaskdependency'"
+    ]
+
+
+DEPENDENCY_COLUMNS = (
+    "msdyn_projecttaskdependencyid,_msdyn_project_value,_msdyn_predecessortask_value,"
+    "_msdyn_successortask_value,msdyn_projecttaskdependencylinktype,modifiedon"
+)
+
+
+@responses.activate
+def test_dependency_rows_become_links_and_an_unknown_link_type_is_quarantined() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projecttaskdependency=False))
+    link = {
+        "_msdyn_project_value": "P1",
+        "_msdyn_predecessortask_value": "A7",
+        "modifiedon": "2025-12-29T18:17:50Z",
+    }
+    responses.get(f"{API}/msdyn_projecttaskdependencies?$select={DEPENDENCY_COLUMNS}", json={"value": [
+        {**link, "msdyn_projecttaskdependencyid": "D1", "_msdyn_successortask_value": "A8",
+         "msdyn_projecttaskdependencylinktype": 1},  # as MPXJ quotes a real finish-to-start row
+        {**link, "msdyn_projecttaskdependencyid": "D2", "_msdyn_successortask_value": "A9",
+         "msdyn_projecttaskdependencylinktype": 192350001},
+        {**link, "msdyn_projecttaskdependencyid": "D3", "_msdyn_successortask_value": "AA",
+         "msdyn_projecttaskdependencylinktype": 7},
+    ]})  # fmt: skip
+    deps = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[-1]
+    pages = list(deps.read(StreamState(known_ids=lambda e: set())))
+    links = [(r.source_id, r.project_source_id, r.predecessor_source_id, r.successor_source_id, r.link_type)
+             for p in pages for r in p.records]  # fmt: skip
+    assert links == [("d1", "p1", "a7", "a8", "FS"), ("d2", "p1", "a7", "a9", "SS")]
+    (bad,) = [r for p in pages for r in p.rejected]
+    assert (bad.locator, bad.reason.split(" (")[0]) == (
+        "msdyn_projecttaskdependencies#D3",
+        "ValueError: unknown link type 7",
+    )
+    assert pages[-1].watermark == "2025-12-29T18:17:50+00:00"
+
+
+@responses.activate
+def test_team_members_become_people_of_their_plan_with_their_bookable_resource() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projectteam=True))
+    select_ = (
+        "msdyn_projectteamid,msdyn_name,_msdyn_project_value,_msdyn_bookableresourceid_value,statecode,"
+        "modifiedon"
+    )
+    delta = f"{API}/msdyn_projectteams?$select=msdyn_projectteamid&$deltatoken=1%2101%2F01%2F2027"
+    responses.get(f"{API}/msdyn_projectteams?$select={select_}", json={"value": [
+        {"msdyn_projectteamid": "1B70", "msdyn_name": "Ada Lovelace", "_msdyn_project_value": "P1",
+         "_msdyn_bookableresourceid_value": "B9B4", "statecode": 0},
+        {"msdyn_projectteamid": "1C80", "msdyn_name": "Ada Lovelace", "_msdyn_project_value": "P2",
+         "_msdyn_bookableresourceid_value": "B9B4", "statecode": 1},
+    ], "@odata.deltaLink": delta})  # fmt: skip
+    team = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[4]
+    pages = list(team.read(StreamState(known_ids=lambda e: {"b9b4", "1b70:p1", "0ld:p1"})))
+    people = [(r.source_id, r.display_name, r.account_id, r.active) for p in pages for r in p.records]
+    assert people == [("1b70:p1", "Ada Lovelace", "b9b4", True), ("1c80:p2", "Ada Lovelace", "b9b4", False)]
+    # a full read retires the members no longer listed, never the bookable resources sharing the entity
+    assert pages[-1].deleted == {"person": ["0ld:p1"]} and pages[-1].watermark == delta
+    assert responses.calls[1].request.headers["Prefer"] == "odata.track-changes, odata.maxpagesize=5000"
+
+
+def test_dependencies_and_team_members_sync_and_follow_the_delta(
+    engine: Engine, sim: DataverseSimulator
+) -> None:
+    client = DataverseClient(lambda: "sim", sim.environment_url, concurrency=1)
+    first = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
+    assert (first["dependencies"].rows_written, first["team_members"].rows_written) == (6, 12)
+    link = _rows(engine, "task_dependency")[gid("dependency", 0, 2)]
+    assert (link.predecessor_source_id, link.successor_source_id, link.link_type, link.project_source_id) == (
+        gid("task", 0, 1), gid("task", 0, 2), "FS", gid("project", 0)
+    )  # fmt: skip
+    member = _rows(engine, "person")[f"{gid('team', 1, 2)}:{gid('project', 1)}"]
+    assert (member.display_name, member.account_id, member.active) == ("Person 2", gid("res", 2), True)
+    deps, team = "msdyn_projecttaskdependencies", "msdyn_projectteams"
+    sim.data.delete(deps, gid("dependency", 2, 5))
+    sim.data.change(deps, gid("dependency", 1, 2), msdyn_projecttaskdependencylinktype=3)
+    sim.data.delete(team, gid("team", 0, 4))
+    client = DataverseClient(lambda: "sim", sim.environment_url)
+    second = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
+    assert (second["dependencies"].rows_written, second["dependencies"].rows_deleted) == (1, 1)
+    assert (second["team_members"].rows_written, second["team_members"].rows_deleted) == (0, 1)
+    assert _rows(engine, "task_dependency")[gid("dependency", 1, 2)].link_type == "SS"
+    assert _rows(engine, "task_dependency")[gid("dependency", 2, 5)].deleted_at is not None
+    people = _rows(engine, "person")
+    assert people[f"{gid('team', 0, 4)}:{gid('project', 0)}"].deleted_at is not None
+    assert people[gid("res", 4)].deleted_at is None  # the bookable resource stays
+    assert (_count(engine, "person"), _count(engine, "task_dependency")) == (5 + 11, 5)
+
+
+# -- streaming and parallel reads ----------------------------------------------------------------------------
+def test_a_page_is_handed_over_before_the_last_page_is_asked(sqlite_engine: Engine) -> None:
+    data = DataverseData.seeded(projects=4, tasks_per_project=6)  # 16 assignments: 4 pages of 4
+    with DataverseSimulator(data) as sim:
+        client = DataverseClient(lambda: "sim", sim.environment_url, page_size=4)
+        planned = dataverse_streams(SRC, client)[2]
+        asked_by_first_page = None
+        pages = []
+        for page in planned.read(StreamState(known_ids=lambda e: set())):
+            if page.records and asked_by_first_page is None:
+                asked_by_first_page = sum(p.endswith(ASSIGNMENTS) for p, *_ in sim.calls)
+            pages.append(page)
+        assert asked_by_first_page == 1 and sum(p.endswith(ASSIGNMENTS) for p, *_ in sim.calls) == 4
+        assert [len(p.records) for p in pages] == [4 * 5] * 4 + [0]  # each page its assignments' days
+        tasks = dataverse_streams(SRC, client)[1]
+        by_plan = [{r.project_source_id for r in p.records} for p in tasks.read(StreamState()) if p.records]
+        assert by_plan == [{gid("project", p)} for p in sorted(range(4), key=lambda p: gid("project", p))]
+
+
+def test_a_429_holds_every_thread_for_its_retry_after() -> None:
+    data = DataverseData.seeded(projects=4, tasks_per_project=6)
+    with DataverseSimulator(data, latency=0.02) as sim:  # 32 pages: each thread still busy at the 429
+        client = DataverseClient(
+            lambda: "sim", sim.environment_url, concurrency=4, pace=TokenBucket(20, burst=52), page_size=2
+        )
+        sets = ["msdyn_projecttasks", ASSIGNMENTS, "msdyn_projectteams", "msdyn_projecttaskdependencies"]
+        sim.throttle(times=1, retry_after=0.4)
+        read = client.parallel(
+            [partial(lambda s: [r for b in client.bodies(s) for r in b["value"]], s) for s in sets]
+        )
+    assert [len(rows) for rows in read] == [24, 16, 16, 8]
+    throttled_at = sim.calls[0][3]  # the first request answered is the one throttled
+    later = [at - throttled_at for *_, at in sim.calls[1:]]
+    # those already on the wire when the 429 came back may land; nobody sends again before 0.4 s
+    assert [d for d in later if 0.05 < d < 0.4] == [] and client.waited == 0.4

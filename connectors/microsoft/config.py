@@ -60,7 +60,6 @@ from pydantic_core import PydanticCustomError
 
 from connectors.config import File, Folder, Resolve, SecretRef, SourceTable, Table, at, check_source
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth
-from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
 from connectors.microsoft.dataverse import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
@@ -68,6 +67,7 @@ from connectors.microsoft.dataverse import (
     dataverse_streams,
     pace_for,
 )
+from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.graph import GRAPH_V1, GraphClient
 from connectors.microsoft.planner import DEFAULT_GROUP_FILTER, PlannerStream
