@@ -621,8 +621,7 @@ class TaskStream(DataverseStream):
         known = self._known(state)
         live, unmapped = len(known), set()
         forgotten = set(state.items)
-        for _, plan in groupby(spill.rows(), key=_project):
-            page = self._plan(list(plan), (buckets, sprints))
+        for page in self._pages(spill, (buckets, sprints)):
             page.requests, used = self.client.requests - used, self.client.requests
             known.difference_update(r.source_id for r in page.records)
             forgotten.difference_update(page.items)
@@ -637,18 +636,31 @@ class TaskStream(DataverseStream):
             requests=self.client.requests - used,
         )
 
+    def _pages(self, spill: Spill, names: Names) -> Iterator[Page]:
+        """Whole plans, numbered, gathered into pages of about a read page's size (a page a plan would
+        cost a commit a plan)."""
+        records: list[Record] = []
+        rejected: list[Rejected] = []
+        items: dict[str, str | None] = {}
+        for _, plan in groupby(spill.rows(), key=_project):
+            rows = list(plan)
+            places = _places(rows)
+            numbered = wbs_numbers(places)
+            mapped, bad = self._map(rows, numbered, names)
+            records += mapped
+            rejected += bad
+            items.update(_items(places, numbered))
+            if len(records) >= self.client.page_size:
+                yield Page(records=records, rejected=rejected, items=items)
+                records, rejected, items = [], [], {}
+        if records or rejected:
+            yield Page(records=records, rejected=rejected, items=items)
+
     def _spilled(self, tracked: bool, got: Read) -> Spill:
         spill = Spill()
         for rows in self._full(tracked, got):
             spill.add(rows)
         return spill
-
-    def _plan(self, rows: list[dict[str, Any]], names: Names) -> Page:
-        """One plan's tasks, numbered, with what to remember of each."""
-        places = _places(rows)
-        numbered = wbs_numbers(places)
-        records, rejected = self._map(rows, numbered, names)
-        return Page(records=records, rejected=rejected, items=_items(places, numbered))
 
     def _map(
         self, rows: list[dict[str, Any]], numbered: Mapping[str, str], names: Names
@@ -665,18 +677,20 @@ class TaskStream(DataverseStream):
     # -- what changed, renumbered ------------------------------------------------------------------------
     def _renumbered(self, rows: list[dict[str, Any]], got: Read, state: StreamState) -> Page:
         used = self.client.requests
-        before, numbered = _structure(state.items)
-        after = {**before, **_places(rows)}
-        for tid in got.deleted:
-            after.pop(tid, None)
-        read = _ids(rows)
+        memory = Outline(state.items)
+        changed, read = _places(rows), _ids(rows)
+        before = {t: was for t in read | got.deleted if (was := memory.of(t, changed.get(t, ("",))[0]))}
         # Only an outline change (a task added, moved, resequenced or deleted) renumbers its plan.
-        outline = {t for t in read | got.deleted if after.get(t) != before.get(t)}
-        renumber = {after[t][0] for t in outline if t in after} | {
-            before[t][0] for t in outline if t in before
+        outline = {t for t in read | got.deleted if changed.get(t) != before.get(t, (None,))[0]}
+        renumber = {changed[t][0] for t in outline if t in changed} | {
+            before[t][0][0] for t in outline if t in before
         }
-        new = wbs_numbers(_of(after, renumber))
-        moved = sorted({after[t][0] for t in new if t not in read and new[t] != numbered.get(t)})
+        remembered = memory.plans(renumber)
+        structure = {t: was[0] for t, was in remembered.items() if t not in changed and t not in got.deleted}
+        structure.update({t: place for t, place in changed.items() if place[0] in renumber})
+        new = wbs_numbers(structure)
+        numbered = {t: was[1] for t, was in (remembered | before).items() if was[1]}
+        moved = sorted({structure[t][0] for t in new if t not in read and new[t] != numbered.get(t)})
         numbered.update(new)
         reads: list[Callable[[], Any]] = [partial(self._plan_rows, p) for p in moved]  # unchanged WBS moved
         if rows or moved:
@@ -686,9 +700,9 @@ class TaskStream(DataverseStream):
         records, rejected = self._map(rows, numbered, (buckets, sprints))
         produced = {r.source_id for r in records}
         unmapped = {r.locator.partition("#")[2].lower() for r in rejected}
-        items = _items({t: after[t] for t in _ids(rows) if t in after}, numbered)
+        items = _items(_places(rows), numbered)
         # deleted, or moved to another plan (its item key names the plan)
-        forgotten = {_item(t, before[t]) for t in read | got.deleted if t in before} - set(items)
+        forgotten = {_item(t, was[0]) for t, was in before.items()} - set(items)
         gone = got.deleted | (read - unmapped - produced)
         return Page(
             records=records,
@@ -748,22 +762,39 @@ def _item(tid: str, place: Place) -> str:
     return f"task:{place[0]}/{tid}"
 
 
-def _structure(items: Mapping[str, str]) -> tuple[dict[str, Place], dict[str, str]]:
-    """What the last runs remembered of each task: its place in the outline and its WBS."""
-    places: dict[str, Place] = {}
-    numbers: dict[str, str] = {}
-    for key, value in items.items():
-        if key.startswith("task:"):
-            project, _, tid = key[5:].partition("/")
-            parent, seq, wbs = value.split("|")
-            places[tid] = (project, parent, float(seq))
-            if wbs:
-                numbers[tid] = wbs
-    return places, numbers
+class Outline:
+    """Each task's place and WBS as the last runs left them (``sync_item``: ``task:<plan>/<task>`` →
+    ``parent|sequence|wbs``), parsed only where a run needs it: a delta that changed a few tasks' progress
+    looks up those few, not every task of the environment."""
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self.items = items
+        self._keys: dict[str, str] | None = None
+
+    def of(self, tid: str, plan: str) -> tuple[Place, str] | None:
+        """A task's place and WBS, looked up under the plan it names now (else found wherever it was)."""
+        key = f"task:{plan}/{tid}"
+        if key not in self.items:
+            if self._keys is None:  # moved to another plan, or deleted: one pass over what is remembered
+                self._keys = {k.rpartition("/")[2]: k for k in self.items if k.startswith("task:")}
+            key = self._keys.get(tid, "")
+        return _remembered(key, self.items[key])[1] if key in self.items else None
+
+    def plans(self, plans: set[str]) -> dict[str, tuple[Place, str]]:
+        """Every remembered task of these plans."""
+        if not plans:
+            return {}
+        return dict(
+            _remembered(k, v)
+            for k, v in self.items.items()
+            if k.startswith("task:") and k[5:].partition("/")[0] in plans
+        )
 
 
-def _of(structure: Mapping[str, Place], projects: set[str]) -> dict[str, Place]:
-    return {t: place for t, place in structure.items() if place[0] in projects}
+def _remembered(key: str, value: str) -> tuple[str, tuple[Place, str]]:
+    project, _, tid = key[5:].partition("/")
+    parent, seq, wbs = value.split("|")
+    return tid, ((project, parent, float(seq)), wbs)
 
 
 def _ids(rows: Iterable[dict[str, Any]]) -> set[str]:
