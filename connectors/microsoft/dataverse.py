@@ -484,7 +484,7 @@ class DataverseStream:
         mark = state.watermark if state.mode == "incremental" else None
         if not mark:
             return None
-        if not mark.startswith(("https://", "http://")):
+        if not _delta_due(state):
             return None if self._tracked() else self._since(state, mark, got)
         bodies = self.client.bodies(mark, track=True)  # tracking was on: no need to ask again
         try:
@@ -591,6 +591,11 @@ class Spill:
             self._dir.cleanup()
 
 
+def _delta_due(state: StreamState) -> bool:
+    """Whether this run reads a delta link (the last run left one)."""
+    return state.mode == "incremental" and (state.watermark or "").startswith(("https://", "http://"))
+
+
 def _project(row: Mapping[str, Any]) -> str:
     return str(row.get("_msdyn_project_value") or "").lower()
 
@@ -607,17 +612,21 @@ class TaskStream(DataverseStream):
 
     def read(self, state: StreamState) -> Iterator[Page]:
         got = Read()
-        pages = self._changes(state, got)
+        # A delta link's first page and the bucket and sprint names in one round trip: whatever the delta
+        # brings needs them, and a failed delta's full read too.
+        reads = [partial(self._changes, state, got), self._buckets, self._sprints]
+        pages, *names = self.client.parallel(reads) if _delta_due(state) else [self._changes(state, got)]
         if pages is None:
-            yield from self._read_plans(state, got)
+            yield from self._read_plans(state, got, names or None)
         else:
-            yield self._renumbered([r for rows in pages for r in rows], got, state)
+            yield self._renumbered([r for rows in pages for r in rows], got, state, names or None)
 
     # -- a full read, a plan at a time ---------------------------------------------------------------------
-    def _read_plans(self, state: StreamState, got: Read) -> Iterator[Page]:
+    def _read_plans(
+        self, state: StreamState, got: Read, names: list[dict[str, str]] | None
+    ) -> Iterator[Page]:
         used = self.client.requests
-        reads = [self._buckets, self._sprints, partial(self._spilled, self._tracked(), got)]
-        buckets, sprints, spill = self.client.parallel(reads)
+        buckets, sprints, (spill,) = self._with_names(names, [partial(self._spilled, self._tracked(), got)])
         known = self._known(state)
         live, unmapped = len(known), set()
         forgotten = set(state.items)
@@ -675,7 +684,9 @@ class TaskStream(DataverseStream):
         return map_each(rows, task, self.source, self.table.entity_set, self.table.key)
 
     # -- what changed, renumbered ------------------------------------------------------------------------
-    def _renumbered(self, rows: list[dict[str, Any]], got: Read, state: StreamState) -> Page:
+    def _renumbered(
+        self, rows: list[dict[str, Any]], got: Read, state: StreamState, names: list[dict[str, str]] | None
+    ) -> Page:
         used = self.client.requests
         memory = Outline(state.items)
         changed, read = _places(rows), _ids(rows)
@@ -692,10 +703,11 @@ class TaskStream(DataverseStream):
         numbered = {t: was[1] for t, was in (remembered | before).items() if was[1]}
         moved = sorted({structure[t][0] for t in new if t not in read and new[t] != numbered.get(t)})
         numbered.update(new)
-        reads: list[Callable[[], Any]] = [partial(self._plan_rows, p) for p in moved]  # unchanged WBS moved
-        if rows or moved:
-            reads += [self._buckets, self._sprints]
-        *again, buckets, sprints = self.client.parallel(reads) if reads else [{}, {}]
+        buckets, sprints, again = (
+            self._with_names(names, [partial(self._plan_rows, p) for p in moved])  # unchanged WBS moved
+            if rows or moved
+            else ({}, {}, [])
+        )
         rows = _unique(rows + [r for plan in again for r in plan])
         records, rejected = self._map(rows, numbered, (buckets, sprints))
         produced = {r.source_id for r in records}
@@ -712,6 +724,15 @@ class TaskStream(DataverseStream):
             watermark=got.watermark if state.mode != "backfill" else None,
             requests=self.client.requests - used,
         )
+
+    def _with_names(
+        self, names: list[dict[str, str]] | None, calls: list[Callable[[], Any]]
+    ) -> tuple[dict[str, str], dict[str, str], list[Any]]:
+        """The bucket and sprint names (read now, unless read already) and what ``calls`` read, at once."""
+        if names is not None:
+            return names[0], names[1], self.client.parallel(calls) if calls else []
+        buckets, sprints, *rest = self.client.parallel([self._buckets, self._sprints, *calls])
+        return buckets, sprints, rest
 
     def _plan_rows(self, project: str) -> list[dict[str, Any]]:
         params = {**self._select(), "$filter": f"_msdyn_project_value eq {project}"}
