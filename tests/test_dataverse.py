@@ -28,7 +28,9 @@ from flows.config import SourceConfig
 from flows.runner import run
 from sandbox.dataverse import DataverseData, DataverseSimulator
 from sandbox.dataverse.server import gid
+from warehouse.crosswalk import current_members
 from warehouse.db import make_engine, upgrade
+from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 from warehouse.sync import RunSummary
 
@@ -612,3 +614,28 @@ def test_a_429_holds_every_thread_for_its_retry_after() -> None:
     later = [at - throttled_at for *_, at in sim.calls[1:]]
     # those already on the wire when the 429 came back may land; nobody sends again before 0.4 s
     assert [d for d in later if 0.05 < d < 0.4] == [] and client.waited == 0.4
+
+
+def test_a_team_member_and_its_bookable_resource_reconcile_to_one_person(
+    engine: Engine, sim: DataverseSimulator
+) -> None:
+    _sync(engine, sim)
+    reconcile(engine)
+    with engine.connect() as c:
+        members = current_members(c, "person")
+    person = next(sorted(refs) for refs in members.values() if (SRC, gid("res", 2)) in refs)
+    # each plan's team is a pool of its own: "Person 2" is unique in it, so the name ties them together
+    assert person == sorted(
+        [(SRC, gid("res", 2))] + [(SRC, f"{gid('team', p, 2)}:{gid('project', p)}") for p in range(3)]
+    )
+
+
+def test_concurrency_reaches_the_client_and_one_environment_has_one_pace(tmp_path: Path) -> None:
+    def built(name: str, **extra: object) -> list[DataverseStream]:
+        settings = {"environment_url": ENV, "token": {"env": "DV_TOKEN"}, **extra}
+        return build(SourceConfig(name, "dataverse", name, settings), tmp_path, lambda ref, where: "tok")
+
+    one, other = built("a", concurrency=1), built("b")
+    assert (one[0].client.concurrency, other[0].client.concurrency) == (1, 4)
+    # two sources on one environment draw from one bucket: 6,000 requests per 5 minutes per user
+    assert one[0].client.pace is other[0].client.pace and one[0].client.pace.rate == 20
