@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from functools import partial
@@ -80,9 +81,7 @@ def _configured(tmp_path: Path) -> list[DataverseStream]:
 # -- request shapes -----------------------------------------------------------------------------------------
 def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers(tmp_path: Path) -> None:
     streams = _configured(tmp_path)
-    assert [s.name for s in streams] == [
-        "projects", "tasks", "planned_work", "people", "team_members", "dependencies"
-    ]  # fmt: skip
+    assert [s.name for s in streams] == ["projects", "tasks", "planned_work", "people"]
     assert {s.source for s in streams} == {"dataverse:contoso.crm4.dynamics.com"}
     # The next link as Dataverse writes it: a paging cookie, percent-encoded twice. It must go back as is.
     nxt = (
@@ -245,9 +244,9 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
     sim.log.clear()
     again = _sync(engine, sim)  # nothing changed: one delta request a table, nothing written
     assert sum(r.rows_written for r in again.values()) == 0
-    assert [p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q] == [
-        "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources",
-        "msdyn_projectteams", "msdyn_projecttaskdependencies",
+    assert sorted(p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q) == [
+        "bookableresources", "msdyn_projects", "msdyn_projecttaskdependencies", "msdyn_projecttasks",
+        "msdyn_projectteams", "msdyn_resourceassignments",
     ]  # fmt: skip
     # tracking is not asked again while the delta links work; the bucket and sprint names come with the
     # task delta, in the same round trip
@@ -316,7 +315,7 @@ def test_tracking_off_filters_on_modifiedon_and_scans_keys_for_deletions(engine:
     data.tracking["msdyn_projecttask"] = False
     with DataverseSimulator(data) as sim:
         first = _sync(engine, sim)
-        assert first["tasks"].rows_written == 18
+        assert first["tasks"].rows_written == 18 + 6  # tasks and their dependencies
         data.change(TASKS, gid("task", 1, 1), msdyn_subject="Edited")
         data.delete(TASKS, gid("task", 1, 2))
         sim.log.clear()
@@ -363,8 +362,8 @@ def test_config_problems_are_one_line_each(tmp_path: Path) -> None:
     assert check(sc, "cfg: sources.pp", tmp_path) == [
         "cfg: sources.pp.environment_url: must be the environment URL, e.g. https://contoso.crm4.dynamics.com",
         "cfg: sources.pp.project_code_column: not a column name: 'code; drop'",
-        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['dependencies', 'people',"
-        " 'planned_work', 'projects', 'tasks', 'team_members'])",
+        "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
+        " 'tasks'])",
         "cfg: sources.pp.concurrency: input should be greater than or equal to 1",
     ]
 
@@ -404,7 +403,7 @@ def test_incremental_runs_equal_one_full_sync(sqlite_engine: Engine, tmp_path: P
         fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
         upgrade(fresh)
         _sync(fresh, sim)
-    for entity in ("project", "task", "planned_work", "person"):
+    for entity in ("project", "task", "planned_work", "person", "task_dependency"):
         assert _live(sqlite_engine, entity) == _live(fresh, entity), entity
     assert _remembered(sqlite_engine) == _remembered(
         fresh
@@ -515,7 +514,7 @@ def test_dependency_rows_become_links_and_an_unknown_link_type_is_quarantined() 
         {**link, "msdyn_projecttaskdependencyid": "D3", "_msdyn_successortask_value": "AA",
          "msdyn_projecttaskdependencylinktype": 7},
     ]})  # fmt: skip
-    deps = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[-1]
+    deps = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[1].parts[1]
     pages = list(deps.read(StreamState(known_ids=lambda e: set())))
     links = [(r.source_id, r.project_source_id, r.predecessor_source_id, r.successor_source_id, r.link_type)
              for p in pages for r in p.records]  # fmt: skip
@@ -530,7 +529,10 @@ def test_dependency_rows_become_links_and_an_unknown_link_type_is_quarantined() 
 
 @responses.activate
 def test_team_members_become_people_of_their_plan_with_their_bookable_resource() -> None:
-    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projectteam=True))
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projectteam=True, bookableresource=True))
+    # the people stream's watermark from before team members were read: the bookable resources' delta link
+    resources = f"{API}/bookableresources?$select=bookableresourceid&$deltatoken=7%2101%2F01%2F2027"
+    responses.get(resources, json={"value": [], "@odata.deltaLink": resources + "8"})
     select_ = (
         "msdyn_projectteamid,msdyn_name,_msdyn_project_value,_msdyn_bookableresourceid_value,statecode,"
         "modifiedon"
@@ -542,13 +544,20 @@ def test_team_members_become_people_of_their_plan_with_their_bookable_resource()
         {"msdyn_projectteamid": "1C80", "msdyn_name": "Ada Lovelace", "_msdyn_project_value": "P2",
          "_msdyn_bookableresourceid_value": "B9B4", "statecode": 1},
     ], "@odata.deltaLink": delta})  # fmt: skip
-    team = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[4]
-    pages = list(team.read(StreamState(known_ids=lambda e: {"b9b4", "1b70:p1", "0ld:p1"})))
-    people = [(r.source_id, r.display_name, r.account_id, r.active) for p in pages for r in p.records]
-    assert people == [("1b70:p1", "Ada Lovelace", "b9b4", True), ("1c80:p2", "Ada Lovelace", "b9b4", False)]
-    # a full read retires the members no longer listed, never the bookable resources sharing the entity
-    assert pages[-1].deleted == {"person": ["0ld:p1"]} and pages[-1].watermark == delta
-    assert responses.calls[1].request.headers["Prefer"] == "odata.track-changes, odata.maxpagesize=5000"
+    people = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV, concurrency=1))[3]
+    state = StreamState(watermark=resources, known_ids=lambda e: {"b9b4", "1b70:p1", "0ld:p1"})
+    pages = list(people.read(state))
+    found = [(r.source_id, r.display_name, r.account_id, r.active) for p in pages for r in p.records]
+    assert found == [("1b70:p1", "Ada Lovelace", "b9b4", True), ("1c80:p2", "Ada Lovelace", "b9b4", False)]
+    # the team's first (full) read retires the members no longer listed, never the bookable resources
+    assert [p.deleted for p in pages if p.deleted] == [{"person": ["0ld:p1"]}]
+    assert json.loads(pages[-1].watermark or "") == {
+        "bookableresource": resources + "8",
+        "msdyn_projectteam": delta,
+    }
+    team_read = next(c.request for c in responses.calls if "msdyn_projectteams" in c.request.url)
+    assert team_read.headers["Prefer"] == "odata.track-changes, odata.maxpagesize=5000"
+    assert sum(p.requests for p in pages) == 3
 
 
 def test_dependencies_and_team_members_sync_and_follow_the_delta(
@@ -556,7 +565,7 @@ def test_dependencies_and_team_members_sync_and_follow_the_delta(
 ) -> None:
     client = DataverseClient(lambda: "sim", sim.environment_url, concurrency=1)
     first = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
-    assert (first["dependencies"].rows_written, first["team_members"].rows_written) == (6, 12)
+    assert (first["tasks"].rows_written, first["people"].rows_written) == (18 + 6, 5 + 12)
     link = _rows(engine, "task_dependency")[gid("dependency", 0, 2)]
     assert (link.predecessor_source_id, link.successor_source_id, link.link_type, link.project_source_id) == (
         gid("task", 0, 1), gid("task", 0, 2), "FS", gid("project", 0)
@@ -569,8 +578,11 @@ def test_dependencies_and_team_members_sync_and_follow_the_delta(
     sim.data.delete(team, gid("team", 0, 4))
     client = DataverseClient(lambda: "sim", sim.environment_url)
     second = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
-    assert (second["dependencies"].rows_written, second["dependencies"].rows_deleted) == (1, 1)
-    assert (second["team_members"].rows_written, second["team_members"].rows_deleted) == (0, 1)
+    assert (second["tasks"].rows_written, second["tasks"].rows_deleted) == (
+        1,
+        1,
+    )  # one link changed, one gone
+    assert (second["people"].rows_written, second["people"].rows_deleted) == (0, 1)
     assert _rows(engine, "task_dependency")[gid("dependency", 1, 2)].link_type == "SS"
     assert _rows(engine, "task_dependency")[gid("dependency", 2, 5)].deleted_at is not None
     people = _rows(engine, "person")
@@ -593,7 +605,7 @@ def test_a_page_is_handed_over_before_the_last_page_is_asked(sqlite_engine: Engi
             pages.append(page)
         assert asked_by_first_page == 1 and sum(p.endswith(ASSIGNMENTS) for p, *_ in sim.calls) == 4
         assert [len(p.records) for p in pages] == [4 * 5] * 4 + [0]  # each page its assignments' days
-        tasks = dataverse_streams(SRC, client)[1]
+        tasks = dataverse_streams(SRC, client)[1].parts[0]
         by_plan = [{r.project_source_id for r in p.records} for p in tasks.read(StreamState()) if p.records]
         assert by_plan == [{gid("project", p)} for p in sorted(range(4), key=lambda p: gid("project", p))]
 

@@ -46,7 +46,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -110,6 +110,7 @@ class DataverseClient(GraphClient):
         kw.setdefault("label", "dataverse")
         super().__init__(token, f"{environment_url.rstrip('/')}/{API}", **kw)
         self.concurrency, self.pace, self.page_size = concurrency, pace, page_size
+        self._slots = threading.BoundedSemaphore(concurrency)  # in flight at once, however reads nest
         self._local = threading.local()
         self._tracking: dict[str, bool] | None = None
         self._tracking_lock = threading.Lock()
@@ -126,7 +127,8 @@ class DataverseClient(GraphClient):
         if self.pace is not None:
             self.pace.acquire()
         self._local.track = track
-        return super()._send(method, url, **kw)
+        with self._slots:
+            return super()._send(method, url, **kw)
 
     def _waited(self, seconds: float, asked_by_server: bool) -> None:
         """A Retry-After holds every thread on the environment, not only the one that was told."""
@@ -444,11 +446,22 @@ class DataverseStream:
     mapper: Callable[[dict[str, Any]], Record | list[PlannedWork] | None]
 
     def read(self, state: StreamState) -> Iterator[Page]:
+        return self.start(state)()
+
+    def start(self, state: StreamState) -> Callable[[], Iterator[Page]]:
+        """Send this run's first request (on any thread); the pages come from the call it returns, on the
+        thread that stores them (deletions ask the warehouse, whose connection is that thread's)."""
         used = self.client.requests
         got = Read()
         pages = self._changes(state, got)
         if pages is None:
             pages = self._full(self._tracked(), got)
+        first = next(pages)  # every read has a first page
+        return partial(self._pages, state, got, chain([first], pages), used)
+
+    def _pages(
+        self, state: StreamState, got: Read, pages: Iterator[list[dict[str, Any]]], used: int
+    ) -> Iterator[Page]:
         diff: Diff | None = None
         for rows in pages:
             diff = diff or Diff(self.table, self._known(state) if got.full else None)
@@ -610,27 +623,28 @@ class TaskStream(DataverseStream):
 
     mapper: Callable[[dict[str, Any]], Record | list[PlannedWork] | None] | None = None  # type: ignore[assignment]
 
-    def read(self, state: StreamState) -> Iterator[Page]:
+    def start(self, state: StreamState) -> Callable[[], Iterator[Page]]:
+        used = self.client.requests
         got = Read()
         # A delta link's first page and the bucket and sprint names in one round trip: whatever the delta
         # brings needs them, and a failed delta's full read too.
         reads = [partial(self._changes, state, got), self._buckets, self._sprints]
-        pages, *names = self.client.parallel(reads) if _delta_due(state) else [self._changes(state, got)]
-        if pages is None:
-            yield from self._read_plans(state, got, names or None)
-        else:
-            yield self._renumbered([r for rows in pages for r in rows], got, state, names or None)
+        pages, *read = self.client.parallel(reads) if _delta_due(state) else [self._changes(state, got)]
+        names = read or None
+        if pages is not None:
+            rows = [r for page in pages for r in page]
+            return lambda: iter([self._renumbered(rows, got, state, names, used)])
+        buckets, sprints, (spill,) = self._with_names(names, [partial(self._spilled, self._tracked(), got)])
+        return partial(self._read_plans, state, got, spill, (buckets, sprints), used)
 
     # -- a full read, a plan at a time ---------------------------------------------------------------------
     def _read_plans(
-        self, state: StreamState, got: Read, names: list[dict[str, str]] | None
+        self, state: StreamState, got: Read, spill: Spill, names: Names, used: int
     ) -> Iterator[Page]:
-        used = self.client.requests
-        buckets, sprints, (spill,) = self._with_names(names, [partial(self._spilled, self._tracked(), got)])
         known = self._known(state)
         live, unmapped = len(known), set()
         forgotten = set(state.items)
-        for page in self._pages(spill, (buckets, sprints)):
+        for page in self._plans(spill, names):
             page.requests, used = self.client.requests - used, self.client.requests
             known.difference_update(r.source_id for r in page.records)
             forgotten.difference_update(page.items)
@@ -645,7 +659,7 @@ class TaskStream(DataverseStream):
             requests=self.client.requests - used,
         )
 
-    def _pages(self, spill: Spill, names: Names) -> Iterator[Page]:
+    def _plans(self, spill: Spill, names: Names) -> Iterator[Page]:
         """Whole plans, numbered, gathered into pages of about a read page's size (a page a plan would
         cost a commit a plan)."""
         records: list[Record] = []
@@ -685,9 +699,13 @@ class TaskStream(DataverseStream):
 
     # -- what changed, renumbered ------------------------------------------------------------------------
     def _renumbered(
-        self, rows: list[dict[str, Any]], got: Read, state: StreamState, names: list[dict[str, str]] | None
+        self,
+        rows: list[dict[str, Any]],
+        got: Read,
+        state: StreamState,
+        names: list[dict[str, str]] | None,
+        used: int,
     ) -> Page:
-        used = self.client.requests
         memory = Outline(state.items)
         changed, read = _places(rows), _ids(rows)
         before = {t: was for t in read | got.deleted if (was := memory.of(t, changed.get(t, ("",))[0]))}
@@ -830,7 +848,7 @@ def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-STREAMS = ("projects", "tasks", "planned_work", "people", "team_members", "dependencies")
+STREAMS = ("projects", "tasks", "planned_work", "people")
 PROJECTS = ("msdyn_project", "msdyn_projects", "msdyn_projectid")
 ASSIGNMENTS = DvTable(
     "msdyn_resourceassignment", "msdyn_resourceassignments", "msdyn_resourceassignmentid", ASSIGNMENT_SELECT,
@@ -847,18 +865,63 @@ DEPENDENCIES = DvTable(
 TRACKABLE = (PROJECTS[0], *(t.logical_name for t in (TASKS, ASSIGNMENTS, RESOURCES, TEAM, DEPENDENCIES)))
 
 
+@dataclass
+class JoinedStream:
+    """Tables read as one stream (tasks and their dependencies; bookable resources and team members): their
+    first requests at once, then their pages one table after another, each table's deletions as it ends,
+    and one watermark for all, once all is stored (JSON: table → its own watermark). A stream costs a run
+    its bookkeeping and a round trip; an incremental run that finds little is mostly those."""
+
+    source: str
+    name: str
+    client: DataverseClient
+    parts: tuple[DataverseStream, ...]
+
+    def read(self, state: StreamState) -> Iterator[Page]:
+        used = self.client.requests  # counted here: the parts' own counts overlap while they start at once
+        marks = _marks(state.watermark, self.parts[0].table.logical_name)
+        states = [replace(state, watermark=marks.get(p.table.logical_name)) for p in self.parts]
+        started = self.client.parallel([partial(p.start, s) for p, s in zip(self.parts, states, strict=True)])
+        kept: dict[str, str] = {}
+        for part, pages in zip(self.parts, started, strict=True):
+            for page in pages():
+                if page.watermark is not None:
+                    kept[part.table.logical_name], page.watermark = page.watermark, None
+                page.requests, used = self.client.requests - used, self.client.requests
+                yield page
+        yield Page(
+            watermark=json.dumps(kept, sort_keys=True) if len(kept) == len(self.parts) else None,
+            requests=self.client.requests - used,
+        )
+
+
+def _marks(text: str | None, first: str) -> dict[str, str]:
+    """A joined stream's watermark by table; one written before the tables were joined is the first's."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {first: text}
+    return value if isinstance(value, dict) else {first: text}
+
+
 def dataverse_streams(
     source: str, client: DataverseClient, project_code_column: str | None = None
-) -> list[DataverseStream]:
+) -> list[DataverseStream | JoinedStream]:
     select = PROJECT_SELECT + ((project_code_column,) if project_code_column else ())
     return [
         DataverseStream(
             source, "projects", client, DvTable(*PROJECTS, select, "project"),
             partial(map_project, source, code_column=project_code_column),
         ),
-        TaskStream(source, "tasks", client, TASKS),
+        JoinedStream(source, "tasks", client, (
+            TaskStream(source, "tasks", client, TASKS),
+            DataverseStream(source, "tasks", client, DEPENDENCIES, partial(map_dependency, source)),
+        )),
         DataverseStream(source, "planned_work", client, ASSIGNMENTS, partial(map_assignment, source)),
-        DataverseStream(source, "people", client, RESOURCES, partial(map_resource, source)),
-        DataverseStream(source, "team_members", client, TEAM, partial(map_team_member, source)),
-        DataverseStream(source, "dependencies", client, DEPENDENCIES, partial(map_dependency, source)),
+        JoinedStream(source, "people", client, (
+            DataverseStream(source, "people", client, RESOURCES, partial(map_resource, source)),
+            DataverseStream(source, "people", client, TEAM, partial(map_team_member, source)),
+        )),
     ]  # fmt: skip
