@@ -1,11 +1,12 @@
 """Planner premium (Project for the web) plans through the Dataverse Web API v9.2.
 
 Project Online was retired on 2026-09-30; cloud plans now live in Dataverse tables (docs/architecture.md,
-"Planner premium / Project for the web"). One stream per table: ``msdyn_project`` → Project,
-``msdyn_projecttask`` → Task, ``msdyn_resourceassignment`` → daily PlannedWork, ``bookableresource`` →
-Person, ``msdyn_projectteam`` → Person (a plan's team member, ``<member>:<plan>``, its bookable resource as
-``account_id``: a resource pool per plan, as project files have), ``msdyn_projecttaskdependency`` →
-TaskDependency. Every request carries ``Prefer: odata.maxpagesize=5000`` and a ``$select`` of what is
+"Planner premium / Project for the web"). Four streams read six tables: ``projects`` (``msdyn_project`` →
+Project), ``tasks`` (``msdyn_projecttask`` → Task and ``msdyn_projecttaskdependency`` → TaskDependency),
+``planned_work`` (``msdyn_resourceassignment`` → daily PlannedWork) and ``people`` (``bookableresource`` →
+Person, ``msdyn_projectteam`` → Person: a plan's team member, ``<member>:<plan>``, its bookable resource as
+``account_id``, each plan's team a resource pool of its own as a project file's resources are). Every
+request carries ``Prefer: odata.maxpagesize=5000`` and a ``$select`` of what is
 mapped; ``@odata.nextLink`` is followed unchanged (Dataverse has no ``$skip``).
 
 Pages stream: each page read (up to 5000 rows) is mapped and handed over before the next is asked for, so
@@ -32,10 +33,12 @@ renumbers only the plans whose outline it changed, and re-reads (one ``$filter``
 where an unchanged task's WBS moved. Tasks carry their bucket's and sprint's names (``msdyn_projectbucket``,
 ``msdyn_projectsprint``).
 
-Parallel: independent reads of one stream (the task pages, the bucket and sprint names, the plans to
-re-read) run at once on up to ``concurrency`` threads (``connectors.parallel.ordered_map``; 1 = one after
-another). Every thread of every source on one environment draws from one ``TokenBucket``
-(``pace_for``): 6,000 requests per 5 minutes per user, and a 429's Retry-After holds them all.
+Parallel: independent reads of one stream (the first requests of its two tables, the task pages and the
+bucket and sprint names, the plans to re-read) run at once on up to ``concurrency`` threads
+(``connectors.parallel.ordered_map``; 1 = one after another), with at most ``concurrency`` requests in
+flight. Every thread of every source on one environment draws from one ``TokenBucket`` (``pace_for``):
+6,000 requests per 5 minutes per user, and a 429's Retry-After holds them all. Pages are handed over in
+order, from the thread that stores them.
 """
 
 from __future__ import annotations
