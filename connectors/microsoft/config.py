@@ -28,7 +28,8 @@
     client_secret = { env = "DATAVERSE_SECRET" }         # or certificate = { … }
     project_code_column = "cr123_projectcode"   # optional: the msdyn_project column with the ERP code
     concurrency = 4          # reads in flight at once (1–52; 1 = one after another); pmo sync --concurrency
-    # streams_enabled = ["projects", "tasks", "planned_work", "people", "team_members", "dependencies"]
+    # streams_enabled = ["projects", "tasks", "planned_work", "people"]  (tasks bring their dependencies,
+    #                                                                    people the plans' team members)
 
     [sources.plans]
     type = "projectfiles"
