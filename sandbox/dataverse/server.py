@@ -4,7 +4,8 @@ It serves what the connector uses, with the shapes real rows have (lookups as ``
 ``msdyn_plannedwork`` contour as JSON text of ``/Date(ms)/`` slices, ``@odata.etag``):
 - ``GET /api/data/v9.2/<entity set>``: ``$select`` (an unknown column is a 400, as Dataverse answers),
   ``$filter`` of ``modifiedon gt <time>`` or ``_msdyn_project_value eq <id>``, pages of
-  ``Prefer: odata.maxpagesize`` (default 5000) with an ``@odata.nextLink`` carrying the query;
+  ``Prefer: odata.maxpagesize`` (default 5000) with an ``@odata.nextLink`` carrying the query (``$orderby``
+  is not served: the connector sends none, as Dataverse refuses it on tracked reads);
 - ``Prefer: odata.track-changes`` on a table with change tracking on: the last page has an
   ``@odata.deltaLink``; reading it gives the rows changed since, and ``$deletedEntity`` rows for those
   deleted. With ``$filter``, ``$orderby``, ``$expand`` or ``$top`` it is the 400 Dataverse documents ("…
@@ -18,8 +19,10 @@ It serves what the connector uses, with the shapes real rows have (lookups as ``
   ExpiredVersionStamp message ("perform a full sync"): our choice of what Dataverse answers, from the
   SDK's RetrieveEntityChanges fault of that code; the Web API documentation does not show the reply.
 - ``throttle``: the next requests answer 429 with ``Retry-After`` (service protection).
+``calls`` holds each request's path, query, ``Prefer`` and arrival time, for tests and the benchmark.
 Data: ``DataverseData.seeded`` — a few small projects (summary tasks with children, buckets, assignments
-with daily contours, people and one equipment resource), or any size for benchmarks.
+with daily contours, dependencies, team members, people and one equipment resource), or any size for
+benchmarks.
 """
 
 from __future__ import annotations
