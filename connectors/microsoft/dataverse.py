@@ -634,9 +634,8 @@ class TaskStream(DataverseStream):
         reads = [partial(self._changes, state, got), self._buckets, self._sprints]
         pages, *read = self.client.parallel(reads) if _delta_due(state) else [self._changes(state, got)]
         names = read or None
-        if pages is not None:
-            rows = [r for page in pages for r in page]
-            return lambda: iter([self._renumbered(rows, got, state, names, used)])
+        if pages is not None:  # read on the storing thread: a key scan asks the warehouse
+            return lambda: iter([self._renumbered([r for p in pages for r in p], got, state, names, used)])
         buckets, sprints, (spill,) = self._with_names(names, [partial(self._spilled, self._tracked(), got)])
         return partial(self._read_plans, state, got, spill, (buckets, sprints), used)
 
