@@ -282,6 +282,17 @@ class Capacity(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDependency(Record):
+    """A link between two tasks of a plan: the successor waits on the predecessor as ``link_type`` says."""
+
+    entity: ClassVar[str] = "task_dependency"
+    project_source_id: str | None = None
+    predecessor_source_id: str | None = None
+    successor_source_id: str | None = None
+    link_type: str | None = None  # FS (finish-to-start) | SS | FF | SF
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
     """Input that could not become a record: where it was, which field, why, and the raw text."""
 
@@ -350,6 +361,7 @@ ENTITIES: dict[str, type[Record]] = {
         Risk,
         ProjectIssue,
         Capacity,
+        TaskDependency,
     )
 }
 

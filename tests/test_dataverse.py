@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -14,6 +16,7 @@ from support import count_rows
 
 from connectors.base import SourceError, StreamState
 from connectors.config import SecretRef
+from connectors.http import TokenBucket
 from connectors.microsoft.config import build, check
 from connectors.microsoft.dataverse import (
     DataverseClient,
@@ -26,7 +29,9 @@ from flows.config import SourceConfig
 from flows.runner import run
 from sandbox.dataverse import DataverseData, DataverseSimulator
 from sandbox.dataverse.server import gid
+from warehouse.crosswalk import current_members
 from warehouse.db import make_engine, upgrade
+from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_item
 from warehouse.sync import RunSummary
 
@@ -41,6 +46,11 @@ PROJECT_COLUMNS = (
     "msdyn_projectid,msdyn_subject,msdyn_scheduledstart,msdyn_finish,msdyn_progress,msdyn_effort,"
     "msdyn_effortcompleted,msdyn_effortremaining,_msdyn_projectmanager_value,modifiedon"
 )
+
+
+def _tracking(**tables: bool) -> dict[str, object]:
+    """An ``EntityDefinitions`` answer: each table with its ChangeTrackingEnabled."""
+    return {"value": [{"LogicalName": t, "ChangeTrackingEnabled": on} for t, on in tables.items()]}
 
 
 def _login(rm: responses.RequestsMock) -> None:
@@ -86,7 +96,7 @@ def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers
     }
     with responses.RequestsMock() as rm:
         _login(rm)
-        rm.get(f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": False})
+        rm.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=False))
         rm.get(
             f"{API}/msdyn_projects?$select={PROJECT_COLUMNS},cr6a1_projectcode",
             json={"value": [row], "@odata.nextLink": nxt},
@@ -107,15 +117,13 @@ def test_sign_in_asks_for_the_environment_scope_and_requests_carry_odata_headers
     assert [(r.source_id, r.key, r.percent_complete) for r in records] == [
         ("a1", "P-7", Decimal("50.00")), ("b2", "P-7", Decimal("50.00"))
     ]  # fmt: skip
-    assert pages[-1].watermark == "2026-10-02T10:00:00+00:00" and pages[-1].requests == 3
+    assert pages[-1].watermark == "2026-10-02T10:00:00+00:00" and sum(p.requests for p in pages) == 3
 
 
 @responses.activate
 def test_tracked_table_reads_with_track_changes_keeps_the_delta_link_and_reads_it_next() -> None:
     delta = f"{API}/msdyn_projects?$select=msdyn_projectid&$deltatoken=919042%2108%2F22%2F2017%2008%3A10%3A44"
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": True}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=True))
     first_page = {"value": [{"msdyn_projectid": "a1"}], "@odata.deltaLink": delta}
     responses.get(f"{API}/msdyn_projects?$select={PROJECT_COLUMNS}", json=first_page)
     responses.get(delta, json={"value": [
@@ -132,10 +140,10 @@ def test_tracked_table_reads_with_track_changes_keeps_the_delta_link_and_reads_i
 
 @responses.activate
 def test_service_protection_429_waits_exactly_retry_after() -> None:
-    url = f"{API}/EntityDefinitions(LogicalName='msdyn_project')"
+    url = f"{API}/EntityDefinitions"
     responses.get(url, status=429, headers={"Retry-After": "17"}, json={"error": {"code": "0x80072322"}})
     responses.get(url, status=429, headers={"Retry-After": "3"}, json={"error": {"code": "0x80072322"}})
-    responses.get(url, json={"ChangeTrackingEnabled": True})
+    responses.get(url, json=_tracking(msdyn_project=True))
     sleeps: list[float] = []
     client = DataverseClient(lambda: "t", ENV, sleep=sleeps.append)
     assert client.tracks_changes("msdyn_project") is True
@@ -144,9 +152,7 @@ def test_service_protection_429_waits_exactly_retry_after() -> None:
 
 @responses.activate
 def test_an_error_names_the_table_and_dataverse_message() -> None:
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": False}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=False))
     bad = {"error": {"code": "0x80060888", "message": "Could not find a property named 'cr1_x'"}}
     responses.get(f"{API}/msdyn_projects", status=400, json=bad)
     (projects, *_) = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV), "cr1_x")
@@ -206,7 +212,7 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
 ) -> None:
     result = _sync(engine, sim)
     assert {n: r.status for n, r in result.items()} == dict.fromkeys(result, "succeeded")
-    assert (_count(engine, "project"), _count(engine, "task"), _count(engine, "person")) == (3, 18, 5)
+    assert (_count(engine, "project"), _count(engine, "task"), _count(engine, "person")) == (3, 18, 5 + 12)
     assert _count(engine, "planned_work") == 3 * 4 * 5  # 4 work tasks a plan, 5 days of 8 h each
     tasks = _rows(engine, "task")
     child = tasks[gid("task", 1, 2)]
@@ -220,20 +226,33 @@ def test_full_sync_loads_projects_tasks_daily_work_and_people(
     assert (child.sprint, tasks[gid("task", 1, 1)].sprint) == ("Sprint 1", None)
     assert (tasks[gid("task", 1, 3)].wbs, tasks[gid("task", 1, 3)].is_summary) == ("2", True)
     assert _rows(engine, "project")[gid("project", 2)].key == "DV-002"
-    reads = [(p.rsplit("/", 1)[1], prefer) for (_, p, _), prefer in zip(sim.log, sim.prefers, strict=True)]
+    reads = sorted((p.rsplit("/", 1)[1], prefer) for p, _, prefer, _ in sim.calls)
     tracked = "odata.track-changes, odata.maxpagesize=5000"
-    assert [r for r in reads if not r[0].startswith("EntityDefinitions")] == [
-        ("msdyn_projects", tracked), ("msdyn_projecttasks", tracked), ("msdyn_projectbuckets", PAGE),
-        ("msdyn_projectsprints", PAGE), ("msdyn_resourceassignments", tracked),
-        ("bookableresources", tracked),
-    ]  # fmt: skip
+    assert reads == sorted(
+        [
+            ("EntityDefinitions", PAGE),
+            ("msdyn_projects", tracked),
+            ("msdyn_projecttasks", tracked),
+            ("msdyn_projectbuckets", PAGE),
+            ("msdyn_projectsprints", PAGE),
+            ("msdyn_resourceassignments", tracked),
+            ("bookableresources", tracked),
+            ("msdyn_projectteams", tracked),
+            ("msdyn_projecttaskdependencies", tracked),
+        ]
+    )  # fmt: skip  (tracking asked once, for every table)
     sim.log.clear()
     again = _sync(engine, sim)  # nothing changed: one delta request a table, nothing written
     assert sum(r.rows_written for r in again.values()) == 0
-    assert [p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q] == [
-        "msdyn_projects", "msdyn_projecttasks", "msdyn_resourceassignments", "bookableresources"
+    assert sorted(p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" in q) == [
+        "bookableresources", "msdyn_projects", "msdyn_projecttaskdependencies", "msdyn_projecttasks",
+        "msdyn_projectteams", "msdyn_resourceassignments",
     ]  # fmt: skip
-    assert len(sim.log) == 4  # tracking is not asked again while the delta links work
+    # tracking is not asked again while the delta links work; the bucket and sprint names come with the
+    # task delta, in the same round trip
+    assert sorted(p.rsplit("/", 1)[1] for _, p, q in sim.log if "$deltatoken" not in q) == [
+        "msdyn_projectbuckets", "msdyn_projectsprints"
+    ]  # fmt: skip
 
 
 def test_incremental_changes_and_deletions_through_delta(engine: Engine, sim: DataverseSimulator) -> None:
@@ -296,7 +315,7 @@ def test_tracking_off_filters_on_modifiedon_and_scans_keys_for_deletions(engine:
     data.tracking["msdyn_projecttask"] = False
     with DataverseSimulator(data) as sim:
         first = _sync(engine, sim)
-        assert first["tasks"].rows_written == 18
+        assert first["tasks"].rows_written == 18 + 6  # tasks and their dependencies
         data.change(TASKS, gid("task", 1, 1), msdyn_subject="Edited")
         data.delete(TASKS, gid("task", 1, 2))
         sim.log.clear()
@@ -338,13 +357,14 @@ def test_config_problems_are_one_line_each(tmp_path: Path) -> None:
     sc = SourceConfig("pp", "dataverse", None, {
         "environment_url": "contoso.crm4.dynamics.com", "tenant": TENANT, "client_id": "cid",
         "client_secret": {"env": "DV_SECRET"}, "streams_enabled": ["tasks", "sprints"],
-        "project_code_column": "code; drop",
+        "project_code_column": "code; drop", "concurrency": 0,
     })  # fmt: skip
     assert check(sc, "cfg: sources.pp", tmp_path) == [
         "cfg: sources.pp.environment_url: must be the environment URL, e.g. https://contoso.crm4.dynamics.com",
         "cfg: sources.pp.project_code_column: not a column name: 'code; drop'",
         "cfg: sources.pp.streams_enabled: unknown ['sprints'] (known: ['people', 'planned_work', 'projects',"
         " 'tasks'])",
+        "cfg: sources.pp.concurrency: input should be greater than or equal to 1",
     ]
 
 
@@ -383,7 +403,7 @@ def test_incremental_runs_equal_one_full_sync(sqlite_engine: Engine, tmp_path: P
         fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
         upgrade(fresh)
         _sync(fresh, sim)
-    for entity in ("project", "task", "planned_work", "person"):
+    for entity in ("project", "task", "planned_work", "person", "task_dependency"):
         assert _live(sqlite_engine, entity) == _live(fresh, entity), entity
     assert _remembered(sqlite_engine) == _remembered(
         fresh
@@ -431,9 +451,7 @@ def test_a_bad_contour_is_quarantined_and_the_rest_loads(
 
 @responses.activate
 def test_a_delta_link_to_another_host_gets_no_token() -> None:
-    responses.get(
-        f"{API}/EntityDefinitions(LogicalName='msdyn_project')", json={"ChangeTrackingEnabled": True}
-    )
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_project=True))
     (projects, *_) = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))
     stolen = "https://evil.example/api/data/v9.2/msdyn_projects?$deltatoken=1"
     with pytest.raises(SourceError, match=r"refusing to send the token to https://evil\.example:443"):
@@ -455,3 +473,181 @@ def test_tracking_turned_off_after_a_delta_run_reads_in_full_then_by_modifiedon(
     sim.log.clear()
     _sync(sqlite_engine, sim)
     assert [q.get("$filter", "")[:13] for _, p, q in sim.log if p.endswith(TASKS)] == ["modifiedon gt", ""]
+
+
+# -- tracking asked once, dependencies, team members ---------------------------------------------------------
+@responses.activate
+def test_tracking_is_asked_once_for_every_table_in_one_request() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projecttask=True, msdyn_project=False))
+    client = DataverseClient(lambda: "t", ENV)
+    answers = [client.tracks_changes(t) for t in ("msdyn_projecttask", "msdyn_project", "msdyn_projectteam")]
+    assert answers == [True, False, False]  # a table the answer leaves out is not tracked
+    (call,) = responses.calls
+    query = parse_qs(call.request.url.split("?", 1)[1])
+    assert query["$select"] == ["LogicalName,ChangeTrackingEnabled"]
+    assert query["$filter"] == [
+        "LogicalName eq 'msdyn_project' or LogicalName eq 'msdyn_projecttask'"
+        " or LogicalName eq 'msdyn_resourceassignment' or LogicalName eq 'bookableresource'"
+        " or LogicalName eq 'msdyn_projectteam' or LogicalName eq 'msdyn_projecttaskdependency'"
+    ]
+
+
+DEPENDENCY_COLUMNS = (
+    "msdyn_projecttaskdependencyid,_msdyn_project_value,_msdyn_predecessortask_value,"
+    "_msdyn_successortask_value,msdyn_projecttaskdependencylinktype,modifiedon"
+)
+
+
+@responses.activate
+def test_dependency_rows_become_links_and_an_unknown_link_type_is_quarantined() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projecttaskdependency=False))
+    link = {
+        "_msdyn_project_value": "P1",
+        "_msdyn_predecessortask_value": "A7",
+        "modifiedon": "2025-12-29T18:17:50Z",
+    }
+    responses.get(f"{API}/msdyn_projecttaskdependencies?$select={DEPENDENCY_COLUMNS}", json={"value": [
+        {**link, "msdyn_projecttaskdependencyid": "D1", "_msdyn_successortask_value": "A8",
+         "msdyn_projecttaskdependencylinktype": 1},  # as MPXJ quotes a real finish-to-start row
+        {**link, "msdyn_projecttaskdependencyid": "D2", "_msdyn_successortask_value": "A9",
+         "msdyn_projecttaskdependencylinktype": 192350001},
+        {**link, "msdyn_projecttaskdependencyid": "D3", "_msdyn_successortask_value": "AA",
+         "msdyn_projecttaskdependencylinktype": 7},
+    ]})  # fmt: skip
+    deps = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV))[1].parts[1]
+    pages = list(deps.read(StreamState(known_ids=lambda e: set())))
+    links = [(r.source_id, r.project_source_id, r.predecessor_source_id, r.successor_source_id, r.link_type)
+             for p in pages for r in p.records]  # fmt: skip
+    assert links == [("d1", "p1", "a7", "a8", "FS"), ("d2", "p1", "a7", "a9", "SS")]
+    (bad,) = [r for p in pages for r in p.rejected]
+    assert (bad.locator, bad.reason.split(" (")[0]) == (
+        "msdyn_projecttaskdependencies#D3",
+        "ValueError: unknown link type 7",
+    )
+    assert pages[-1].watermark == "2025-12-29T18:17:50+00:00"
+
+
+@responses.activate
+def test_team_members_become_people_of_their_plan_with_their_bookable_resource() -> None:
+    responses.get(f"{API}/EntityDefinitions", json=_tracking(msdyn_projectteam=True, bookableresource=True))
+    # the people stream's watermark from before team members were read: the bookable resources' delta link
+    resources = f"{API}/bookableresources?$select=bookableresourceid&$deltatoken=7%2101%2F01%2F2027"
+    responses.get(resources, json={"value": [], "@odata.deltaLink": resources + "8"})
+    select_ = (
+        "msdyn_projectteamid,msdyn_name,_msdyn_project_value,_msdyn_bookableresourceid_value,statecode,"
+        "modifiedon"
+    )
+    delta = f"{API}/msdyn_projectteams?$select=msdyn_projectteamid&$deltatoken=1%2101%2F01%2F2027"
+    responses.get(f"{API}/msdyn_projectteams?$select={select_}", json={"value": [
+        {"msdyn_projectteamid": "1B70", "msdyn_name": "Ada Lovelace", "_msdyn_project_value": "P1",
+         "_msdyn_bookableresourceid_value": "B9B4", "statecode": 0},
+        {"msdyn_projectteamid": "1C80", "msdyn_name": "Ada Lovelace", "_msdyn_project_value": "P2",
+         "_msdyn_bookableresourceid_value": "B9B4", "statecode": 1},
+    ], "@odata.deltaLink": delta})  # fmt: skip
+    people = dataverse_streams(SRC, DataverseClient(lambda: "t", ENV, concurrency=1))[3]
+    state = StreamState(watermark=resources, known_ids=lambda e: {"b9b4", "1b70:p1", "0ld:p1"})
+    pages = list(people.read(state))
+    found = [(r.source_id, r.display_name, r.account_id, r.active) for p in pages for r in p.records]
+    assert found == [("1b70:p1", "Ada Lovelace", "b9b4", True), ("1c80:p2", "Ada Lovelace", "b9b4", False)]
+    # the team's first (full) read retires the members no longer listed, never the bookable resources
+    assert [p.deleted for p in pages if p.deleted] == [{"person": ["0ld:p1"]}]
+    assert json.loads(pages[-1].watermark or "") == {
+        "bookableresource": resources + "8",
+        "msdyn_projectteam": delta,
+    }
+    team_read = next(c.request for c in responses.calls if "msdyn_projectteams" in c.request.url)
+    assert team_read.headers["Prefer"] == "odata.track-changes, odata.maxpagesize=5000"
+    assert sum(p.requests for p in pages) == 3
+
+
+def test_dependencies_and_team_members_sync_and_follow_the_delta(
+    engine: Engine, sim: DataverseSimulator
+) -> None:
+    client = DataverseClient(lambda: "sim", sim.environment_url, concurrency=1)
+    first = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
+    assert (first["tasks"].rows_written, first["people"].rows_written) == (18 + 6, 5 + 12)
+    link = _rows(engine, "task_dependency")[gid("dependency", 0, 2)]
+    assert (link.predecessor_source_id, link.successor_source_id, link.link_type, link.project_source_id) == (
+        gid("task", 0, 1), gid("task", 0, 2), "FS", gid("project", 0)
+    )  # fmt: skip
+    member = _rows(engine, "person")[f"{gid('team', 1, 2)}:{gid('project', 1)}"]
+    assert (member.display_name, member.account_id, member.active) == ("Person 2", gid("res", 2), True)
+    deps, team = "msdyn_projecttaskdependencies", "msdyn_projectteams"
+    sim.data.delete(deps, gid("dependency", 2, 5))
+    sim.data.change(deps, gid("dependency", 1, 2), msdyn_projecttaskdependencylinktype=3)
+    sim.data.delete(team, gid("team", 0, 4))
+    client = DataverseClient(lambda: "sim", sim.environment_url)
+    second = {s.name: run(engine, s) for s in dataverse_streams(SRC, client)}
+    assert (second["tasks"].rows_written, second["tasks"].rows_deleted) == (
+        1,
+        1,
+    )  # one link changed, one gone
+    assert (second["people"].rows_written, second["people"].rows_deleted) == (0, 1)
+    assert _rows(engine, "task_dependency")[gid("dependency", 1, 2)].link_type == "SS"
+    assert _rows(engine, "task_dependency")[gid("dependency", 2, 5)].deleted_at is not None
+    people = _rows(engine, "person")
+    assert people[f"{gid('team', 0, 4)}:{gid('project', 0)}"].deleted_at is not None
+    assert people[gid("res", 4)].deleted_at is None  # the bookable resource stays
+    assert (_count(engine, "person"), _count(engine, "task_dependency")) == (5 + 11, 5)
+
+
+# -- streaming and parallel reads ----------------------------------------------------------------------------
+def test_a_page_is_handed_over_before_the_last_page_is_asked(sqlite_engine: Engine) -> None:
+    data = DataverseData.seeded(projects=4, tasks_per_project=6)  # 16 assignments: 4 pages of 4
+    with DataverseSimulator(data) as sim:
+        client = DataverseClient(lambda: "sim", sim.environment_url, page_size=4)
+        planned = dataverse_streams(SRC, client)[2]
+        asked_by_first_page = None
+        pages = []
+        for page in planned.read(StreamState(known_ids=lambda e: set())):
+            if page.records and asked_by_first_page is None:
+                asked_by_first_page = sum(p.endswith(ASSIGNMENTS) for p, *_ in sim.calls)
+            pages.append(page)
+        assert asked_by_first_page == 1 and sum(p.endswith(ASSIGNMENTS) for p, *_ in sim.calls) == 4
+        assert [len(p.records) for p in pages] == [4 * 5] * 4 + [0]  # each page its assignments' days
+        tasks = dataverse_streams(SRC, client)[1].parts[0]
+        by_plan = [{r.project_source_id for r in p.records} for p in tasks.read(StreamState()) if p.records]
+        assert by_plan == [{gid("project", p)} for p in sorted(range(4), key=lambda p: gid("project", p))]
+
+
+def test_a_429_holds_every_thread_for_its_retry_after() -> None:
+    data = DataverseData.seeded(projects=4, tasks_per_project=6)
+    with DataverseSimulator(data, latency=0.02) as sim:  # 32 pages: each thread still busy at the 429
+        client = DataverseClient(
+            lambda: "sim", sim.environment_url, concurrency=4, pace=TokenBucket(20, burst=52), page_size=2
+        )
+        sets = ["msdyn_projecttasks", ASSIGNMENTS, "msdyn_projectteams", "msdyn_projecttaskdependencies"]
+        sim.throttle(times=1, retry_after=0.4)
+        read = client.parallel(
+            [partial(lambda s: [r for b in client.bodies(s) for r in b["value"]], s) for s in sets]
+        )
+    assert [len(rows) for rows in read] == [24, 16, 16, 8]
+    throttled_at = sim.calls[0][3]  # the first request answered is the one throttled
+    later = [at - throttled_at for *_, at in sim.calls[1:]]
+    # those already on the wire when the 429 came back may land; nobody sends again before 0.4 s
+    assert [d for d in later if 0.05 < d < 0.4] == [] and client.waited == 0.4
+
+
+def test_a_team_member_and_its_bookable_resource_reconcile_to_one_person(
+    engine: Engine, sim: DataverseSimulator
+) -> None:
+    _sync(engine, sim)
+    reconcile(engine)
+    with engine.connect() as c:
+        members = current_members(c, "person")
+    person = next(sorted(refs) for refs in members.values() if (SRC, gid("res", 2)) in refs)
+    # each plan's team is a pool of its own: "Person 2" is unique in it, so the name ties them together
+    assert person == sorted(
+        [(SRC, gid("res", 2))] + [(SRC, f"{gid('team', p, 2)}:{gid('project', p)}") for p in range(3)]
+    )
+
+
+def test_concurrency_reaches_the_client_and_one_environment_has_one_pace(tmp_path: Path) -> None:
+    def built(name: str, **extra: object) -> list[DataverseStream]:
+        settings = {"environment_url": ENV, "token": {"env": "DV_TOKEN"}, **extra}
+        return build(SourceConfig(name, "dataverse", name, settings), tmp_path, lambda ref, where: "tok")
+
+    one, other = built("a", concurrency=1), built("b")
+    assert (one[0].client.concurrency, other[0].client.concurrency) == (1, 4)
+    # two sources on one environment draw from one bucket: 6,000 requests per 5 minutes per user
+    assert one[0].client.pace is other[0].client.pace and one[0].client.pace.rate == 20

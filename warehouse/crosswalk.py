@@ -106,9 +106,12 @@ def _finance_project_codes(conn: Connection) -> list[Any]:
 
 
 def _pool(ref: Ref) -> str | None:
-    """Project files each carry their own resource pool ("<project guid>:R<uid>"): one person per file."""
+    """Project files each carry their own resource pool ("<project guid>:R<uid>"): one person per file;
+    a Planner premium plan's team members are its pool ("<member>:<plan>")."""
     if system_of(ref[0]) == "projectfiles" and ":" in ref[1]:
         return f"{ref[0]}/{ref[1].split(':', 1)[0]}"
+    if system_of(ref[0]) == "dataverse" and ":" in ref[1]:
+        return f"{ref[0]}/{ref[1].split(':', 1)[1]}"
     return None
 
 

@@ -37,7 +37,9 @@
     client_id = "…"                                      # an application user in the environment
     client_secret = { env = "DATAVERSE_SECRET" }         # or certificate = { … }
     project_code_column = "cr123_projectcode"   # optional: the msdyn_project column with the ERP code
-    # streams_enabled = ["projects", "tasks", "planned_work", "people"]
+    concurrency = 4          # reads in flight at once (1–52; 1 = one after another); pmo sync --concurrency
+    # streams_enabled = ["projects", "tasks", "planned_work", "people"]  (tasks bring their dependencies,
+    #                                                                    people the plans' team members)
 
     [sources.plans]
     type = "projectfiles"
@@ -48,7 +50,9 @@ A ``dataverse`` source signs in app-only (scope ``<environment_url>/.default``):
 secret or certificate, then add it to the environment as an application user (Power Platform admin centre →
 the environment → Settings → Users + permissions → Application users) with a security role that may read the
 project tables (msdyn_project, msdyn_projecttask, msdyn_resourceassignment, msdyn_projectbucket,
-bookableresource) and their EntityDefinitions; reads need no licence.
+msdyn_projectsprint, msdyn_projectteam, msdyn_projecttaskdependency, bookableresource) and their
+EntityDefinitions; reads need no licence. Every source on one environment shares one pace: 6,000 requests
+per 5 minutes, and a 429 holds them all for its Retry-After.
 ``token = { env = "X" }`` instead of client credentials uses a pre-issued bearer token (the simulators).
 
 ``auth = "windows"`` (Project Server on-premises) needs the ``projectserver`` extra
@@ -87,8 +91,14 @@ from connectors.config import (
     check_source,
 )
 from connectors.microsoft.auth import AUTHORITY_HOST, GRAPH_SCOPE, Certificate, MicrosoftAuth, WindowsAuth
+from connectors.microsoft.dataverse import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    DataverseClient,
+    dataverse_streams,
+    pace_for,
+)
 from connectors.microsoft.dataverse import STREAMS as DATAVERSE_STREAMS
-from connectors.microsoft.dataverse import DataverseClient, dataverse_streams
 from connectors.microsoft.files import ProjectFilesStream
 from connectors.microsoft.graph import GRAPH_V1, GraphClient
 from connectors.microsoft.planner import (
@@ -225,6 +235,9 @@ class DataverseSource(EntraSource):
     environment_url: str = Field(description="the environment URL, e.g. https://contoso.crm4.dynamics.com")
     project_code_column: str | None = None
     streams_enabled: list[str] | None = None
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY, description="reads in flight at once"
+    )
 
     @field_validator("environment_url")
     @classmethod
@@ -318,7 +331,9 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
     if isinstance(s, DataverseSource):
         env = s.environment_url
         token = token_provider(s, where, base, f"{env}/.default", resolve)
-        client = DataverseClient(token, env, label=f"dataverse:{urlsplit(env).netloc}")
+        client = DataverseClient(
+            token, env, s.concurrency, pace_for(env), label=f"dataverse:{urlsplit(env).netloc}"
+        )
         streams = dataverse_streams(
             f"dataverse:{s.instance or urlsplit(env).netloc}", client, s.project_code_column
         )

@@ -4,17 +4,25 @@ It serves what the connector uses, with the shapes real rows have (lookups as ``
 ``msdyn_plannedwork`` contour as JSON text of ``/Date(ms)/`` slices, ``@odata.etag``):
 - ``GET /api/data/v9.2/<entity set>``: ``$select`` (an unknown column is a 400, as Dataverse answers),
   ``$filter`` of ``modifiedon gt <time>`` or ``_msdyn_project_value eq <id>``, pages of
-  ``Prefer: odata.maxpagesize`` (default 5000) with an ``@odata.nextLink`` carrying the query;
+  ``Prefer: odata.maxpagesize`` (default 5000) with an ``@odata.nextLink`` carrying the query (``$orderby``
+  is not served: the connector sends none, as Dataverse refuses it on tracked reads);
 - ``Prefer: odata.track-changes`` on a table with change tracking on: the last page has an
   ``@odata.deltaLink``; reading it gives the rows changed since, and ``$deletedEntity`` rows for those
-  deleted. With ``$filter`` it is a 400; on a table with tracking off, a 400.
-- ``EntityDefinitions(LogicalName='…')?$select=ChangeTrackingEnabled``, per table (``tracking``).
+  deleted. With ``$filter``, ``$orderby``, ``$expand`` or ``$top`` it is the 400 Dataverse documents ("…
+  query parameter isn't supported when Change Tracking is enabled"); on a table with tracking off, a 400.
+- ``EntityDefinitions(LogicalName='…')?$select=ChangeTrackingEnabled`` for one table, and
+  ``EntityDefinitions?$select=LogicalName,ChangeTrackingEnabled&$filter=LogicalName eq 'a' or …`` for many
+  (metadata queries do not page), per table (``tracking``).
+- ``msdyn_projecttaskdependencies`` (predecessor, successor, link type as MPXJ's MsPlannerReader quotes a
+  real row) and ``msdyn_projectteams`` (team members: name, project, bookable resource).
 - An expired delta token (``expire_tokens``) answers HTTP 400 with code ``0x80044352`` and the
   ExpiredVersionStamp message ("perform a full sync"): our choice of what Dataverse answers, from the
   SDK's RetrieveEntityChanges fault of that code; the Web API documentation does not show the reply.
 - ``throttle``: the next requests answer 429 with ``Retry-After`` (service protection).
+``calls`` holds each request's path, query, ``Prefer`` and arrival time, for tests and the benchmark.
 Data: ``DataverseData.seeded`` — a few small projects (summary tasks with children, buckets, assignments
-with daily contours, people and one equipment resource), or any size for benchmarks.
+with daily contours, dependencies, team members, people and one equipment resource), or any size for
+benchmarks.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,7 +54,11 @@ TABLES = {  # entity set → (logical name, primary key)
     "bookableresources": ("bookableresource", "bookableresourceid"),
     "msdyn_projectbuckets": ("msdyn_projectbucket", "msdyn_projectbucketid"),
     "msdyn_projectsprints": ("msdyn_projectsprint", "msdyn_projectsprintid"),
+    "msdyn_projecttaskdependencies": ("msdyn_projecttaskdependency", "msdyn_projecttaskdependencyid"),
+    "msdyn_projectteams": ("msdyn_projectteam", "msdyn_projectteamid"),
 }
+NOT_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
+_DEFINITIONS = re.compile(r"LogicalName eq '(\w+)'")
 _FILTER = re.compile(r"^(modifiedon) gt (\S+)$|^(_msdyn_project_value) eq ([0-9a-fA-F-]{36})$")
 
 
@@ -85,7 +98,9 @@ class DataverseData:
     @classmethod
     def seeded(cls, projects: int = 3, tasks_per_project: int = 6, people: int = 5) -> DataverseData:
         """``projects`` plans, each a summary task per 3 tasks with its children, two buckets, a sprint, one
-        assignment per work task (5 workdays of 8 h), over ``people`` people and one equipment resource."""
+        assignment per work task (5 workdays of 8 h), over ``people`` people and one equipment resource; the
+        second child of each summary task depends on the first (finish-to-start), and the people assigned
+        in a plan are its team members."""
         d = cls()
         for n in range(people):
             d.add("bookableresources", {
@@ -116,6 +131,7 @@ class DataverseData:
             d.add("msdyn_projectsprints", {"msdyn_projectsprintid": sprint, "msdyn_name": "Sprint 1",
                                            "_msdyn_project_value": pid})  # fmt: skip
             parent = None
+            team: dict[int, str] = {}
             for t in range(tasks_per_project):
                 summary = t % 3 == 0
                 tid = gid("task", p, t)
@@ -136,10 +152,25 @@ class DataverseData:
                 if summary:
                     parent = tid
                     continue
+                if t % 3 == 2:
+                    d.add("msdyn_projecttaskdependencies", {
+                        "msdyn_projecttaskdependencyid": gid("dependency", p, t),
+                        "_msdyn_project_value": pid, "_msdyn_successortask_value": tid,
+                        "_msdyn_predecessortask_value": gid("task", p, t - 1),
+                        "msdyn_projecttaskdependencylinktype": 1, "msdyn_projecttaskdependencylinklag": 0,
+                        "statecode": 0, "createdon": iso(SEEDED_AT),
+                    })  # fmt: skip
+                person = t % people
+                if person not in team:
+                    team[person] = d.add("msdyn_projectteams", {
+                        "msdyn_projectteamid": gid("team", p, person), "msdyn_name": f"Person {person}",
+                        "_msdyn_project_value": pid, "_msdyn_bookableresourceid_value": gid("res", person),
+                        "statecode": 0,
+                    })  # fmt: skip
                 d.add("msdyn_resourceassignments", {
                     "msdyn_resourceassignmentid": gid("assignment", p, t), "_msdyn_taskid_value": tid,
-                    "_msdyn_projectid_value": pid, "_msdyn_bookableresourceid_value": gid("res", t % people),
-                    "msdyn_plannedwork": contour(start, 5),
+                    "_msdyn_projectid_value": pid, "_msdyn_bookableresourceid_value": gid("res", person),
+                    "_msdyn_projectteamid_value": team[person], "msdyn_plannedwork": contour(start, 5),
                 })  # fmt: skip
         return d
 
@@ -182,6 +213,8 @@ class DataverseSimulator(JsonSimulator):
         self._throttles: deque[float] = deque()
         self._local = threading.local()
         self.prefers: list[str] = []  # each request's Prefer header, in order
+        # (path, query, Prefer, time.monotonic()) of each request, in the order answered
+        self.calls: list[tuple[str, dict[str, str], str, float]] = []
 
     @property
     def environment_url(self) -> str:
@@ -200,12 +233,19 @@ class DataverseSimulator(JsonSimulator):
         prefer = self._local.prefer
         with self.lock:
             self.prefers.append(prefer)
+            self.calls.append((path, dict(query), prefer, time.monotonic()))
             if self._throttles:
                 ra = self._throttles.popleft()
                 return 429, {"Retry-After": f"{ra:g}"}, _error("0x80072322", "Number of requests exceeded")
             path = path.removeprefix(self.prefix).strip("/")
             if method != "GET":
                 return 405, {}, _error("0x80060888", "Method not allowed")
+            if path == "EntityDefinitions":
+                wanted = _DEFINITIONS.findall(query.get("$filter", ""))
+                found = [t for t in wanted if t in self.data.tracking]
+                return 200, {}, {"value": [
+                    {"LogicalName": t, "ChangeTrackingEnabled": self.data.tracking[t]} for t in found
+                ]}  # fmt: skip
             m = re.fullmatch(r"EntityDefinitions\(LogicalName='(\w+)'\)", path)
             if m:
                 if m.group(1) not in self.data.tracking:
@@ -227,13 +267,17 @@ class DataverseSimulator(JsonSimulator):
         token = query.get("$deltatoken")
         if (track or token) and not d.tracking[logical]:
             return 400, {}, _error("0x80044353", f"Change tracking is not enabled for the entity {logical}")
+        refused = [o for o in NOT_WITH_TRACKING if o in query and track]
+        if refused:
+            msg = f'The "{refused[0]}" query parameter isn\'t supported when Change Tracking is enabled.'
+            return 400, {}, _error("0x80060888", msg)
         if token is not None:
             since = int(token.split("!")[0])
             if since < d.oldest_token:
                 return 400, {}, _error(*EXPIRED)
             live = sorted((v, r) for r, v in d.changed[entity_set].items() if v > since)
-            rows = [self._shape(entity_set, d.rows[entity_set][r], select) for _, r in live]
-            rows += [
+            rows = [d.rows[entity_set][r] for _, r in live]
+            gone = [
                 {
                     "@odata.context": f"{self.url}/$metadata#{entity_set}/$deletedEntity",
                     "id": r,
@@ -243,11 +287,10 @@ class DataverseSimulator(JsonSimulator):
                 if v > since
             ]
         else:
+            gone = []
             rows = list(d.rows[entity_set].values())
             flt = query.get("$filter")
             if flt:
-                if track:
-                    return 400, {}, _error("0x80060888", "$filter is not supported with change tracking")
                 m = _FILTER.match(flt)
                 if not m:
                     return 400, {}, _error("0x80060888", f"unsupported $filter {flt}")
@@ -258,12 +301,13 @@ class DataverseSimulator(JsonSimulator):
             unknown = [c for c in select if rows and c not in rows[0] and c != "modifiedon"]
             if unknown:
                 return 400, {}, _error("0x80060888", f"Could not find a property named '{unknown[0]}'")
-            rows = [self._shape(entity_set, r, select) for r in rows]
         skip = int(query.get("$skiptoken") or 0)
-        out: dict[str, Any] = {
-            "@odata.context": f"{self.url}/$metadata#{entity_set}",
-            "value": rows[skip : skip + page_size],
-        }
+        rows = rows + gone  # a delta's deletions come after its changes, as Dataverse sends them
+        shown = [
+            r if "@odata.context" in r else self._shape(entity_set, r, select)
+            for r in rows[skip : skip + page_size]
+        ]
+        out: dict[str, Any] = {"@odata.context": f"{self.url}/$metadata#{entity_set}", "value": shown}
         if skip + page_size < len(rows):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             out["@odata.nextLink"] = f"{self.url}/{entity_set}?" + urlencode(

@@ -146,6 +146,9 @@ BASE: dict[str, Doc] = {
     "time_entry.approval_status": D("Approval status of the timesheet line"),
     "time_entry.comment": D("Worklog comment"),
     "time_entry.started_at": D("When the work started (Jira worklog)", "timestamp UTC"),
+    "task_dependency.predecessor_source_id": D("The task waited on, source_id in the same source"),
+    "task_dependency.successor_source_id": D("The task that waits, source_id in the same source"),
+    "task_dependency.link_type": D("FS (finish-to-start) | SS | FF | SF"),
     "planned_work.planned_hours": D("Planned work (current schedule)", "hours"),
     "planned_work.baseline_hours": D("Baseline work", "hours"),
     "planned_work.actual_hours": D("Actual work", "hours"),
@@ -242,6 +245,7 @@ TABLES: dict[str, tuple[str, str]] = {  # grain, description
         "one row per person, day and source",
         "Hours available as a source states them: resource calendars, Project Server timephased capacity",
     ),
+    "task_dependency": ("one row per task link per source", "Predecessor links between tasks of a plan"),
     "sync_state": ("one row per source instance and stream", "Incremental watermarks"),
     "sync_item": (
         "one row per loaded file (or other whole item)",

@@ -1,7 +1,7 @@
 """RAID log and capacity: risk, project_issue and capacity
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 15:00:00
 
 Three entity tables shaped like every other (model.records: Risk, ProjectIssue, Capacity): risks and
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
