@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from sandbox.finance import save_stable
 from sandbox.portfolio import Expected, Portfolio
 
 WORDS = {1: "Very Low", 2: "Low", 3: "Medium", 4: "High", 5: "Very High"}
@@ -124,5 +125,5 @@ def write_workbook(pf: Portfolio, folder: Path) -> Path:
             issues.append((e.key, e.project, e.title, None, e.priority, owner, status, e.raised, e.due,
                            e.due if e.closed else None))  # fmt: skip
     path = folder / WORKBOOK.format(pf.as_of)
-    wb.save(path)
+    save_stable(wb, path)
     return path

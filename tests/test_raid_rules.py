@@ -257,3 +257,25 @@ def test_the_default_calendar_and_its_settings() -> None:
         "capacity.working_days: expected a list of Mon, Tue, Wed, Thu, Fri, Sat, Sun, got ['Mo']",
         "capacity.country: Country XX not available",
     ]
+
+
+def test_a_demo_sync_fills_the_raid_log_and_capacity_from_several_sources() -> None:
+    """The demo's configuration (flows.demo) synced for real: risks and issues from Jira, Project Server
+    and the PMO's workbook, capacity from Project Server and the plans' calendars; the workbook's
+    unreadable line quarantined."""
+    from collections import Counter
+
+    from marts_support import sandbox_rows
+
+    rows = sandbox_rows()
+    systems = {t: Counter(r["source"].split(":")[0] for r in rows[t]) for t in ("risk", "project_issue")}
+    assert systems == {
+        "risk": {"jira": 4, "projectonline": 3, "raid": 3},
+        "project_issue": {"jira": 2, "projectonline": 3, "raid": 2},
+    }
+    assert {r["source"] for r in rows["capacity"]} == {
+        "projectonline:acme.sharepoint.example",  # ResourceTimephasedDataSet
+        "projectfiles:acme-plans",  # the MSPDI files' resource calendars
+    }
+    raid_run = next(r for r in rows["sync_run"] if r["source"] == "raid:acme-pmo")
+    assert (raid_run["status"], raid_run["rows_written"], raid_run["rows_quarantined"]) == ("succeeded", 5, 1)

@@ -294,7 +294,8 @@ def test_generate_is_deterministic(pf: Portfolio, tmp_path: Path) -> None:
     for n in (1, 2):
         write_exports(generate(7, as_of=pf.as_of), tmp_path / f"e{n}")
         render(generate(7, as_of=pf.as_of), tmp_path / f"p{n}")
-    for sub in ("e", "p"):
+        write_workbook(generate(7, as_of=pf.as_of), tmp_path / f"r{n}")
+    for sub in ("e", "p", "r"):
         files = sorted(p.name for p in (tmp_path / f"{sub}1").iterdir())
         one, two = tmp_path / f"{sub}1", tmp_path / f"{sub}2"
         assert files and all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
