@@ -15,7 +15,7 @@ Each run ends with an id listing of its types in scope; an entry no longer liste
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,7 +24,7 @@ from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient, Tally
 from connectors.jira.streams import ID_PAGE, ISSUE_PAGE, _JiraStream, _known, _map_each
 from model.raid import level, priority, score
-from model.records import ProjectIssue, Risk
+from model.records import ProjectIssue, Record, Risk
 
 BASE_FIELDS = [
     "summary", "status", "assignee", "project", "created", "updated", "resolutiondate", "duedate",
@@ -157,11 +157,9 @@ class _RaidStream(_JiraStream):
     raid: RaidTypes = field(default_factory=RaidTypes)
     entity: ClassVar[str]
 
-    def mapper(self, tally: Tally) -> Any:
+    def prepare(self, tally: Tally) -> tuple[Callable[[Mapping[str, Any]], Record], list[str]]:
+        """The mapping of one issue, and the fields it reads besides ``BASE_FIELDS``."""
         raise NotImplementedError
-
-    def extra_fields(self, tally: Tally) -> list[str]:
-        return []
 
     def read(self, state: StreamState) -> Iterator[Page]:
         tally = Tally()
@@ -169,8 +167,8 @@ class _RaidStream(_JiraStream):
         known = _known(state, self.entity)  # before the scan: whatever is stored before it must show up
         c = self.client
         cloud = c.site(tally) == "cloud"
-        to_record = self.mapper(tally)
-        fields = BASE_FIELDS + self.extra_fields(tally)
+        to_record, extra = self.prepare(tally)
+        fields = BASE_FIELDS + extra
 
         def search(jql: str, wanted: list[str], size: int) -> Iterator[list[dict[str, Any]]]:
             if cloud:
@@ -197,14 +195,10 @@ class _RaidStream(_JiraStream):
 class RisksStream(_RaidStream):
     name = "risks"
     entity = "risk"
-    _ids: dict[str, str] = field(default_factory=dict, init=False)
 
-    def extra_fields(self, tally: Tally) -> list[str]:
-        return sorted(set(self._ids.values()))
-
-    def mapper(self, tally: Tally) -> Any:
-        self._ids = field_ids(self.client, self.raid.fields, tally)
-        return lambda issue: risk(issue, self.source, self._ids)
+    def prepare(self, tally: Tally) -> tuple[Callable[[Mapping[str, Any]], Record], list[str]]:
+        ids = field_ids(self.client, self.raid.fields, tally)  # each run: a re-created field keeps its name
+        return (lambda issue: risk(issue, self.source, ids)), sorted(set(ids.values()))
 
 
 @dataclass
@@ -212,8 +206,8 @@ class RaidIssuesStream(_RaidStream):
     name = "raid_issues"
     entity = "project_issue"
 
-    def mapper(self, tally: Tally) -> Any:
-        return lambda issue: project_issue(issue, self.source)
+    def prepare(self, tally: Tally) -> tuple[Callable[[Mapping[str, Any]], Record], list[str]]:
+        return (lambda issue: project_issue(issue, self.source)), []
 
 
 RAID_STREAMS = ("risks", "raid_issues")
