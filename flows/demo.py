@@ -68,7 +68,10 @@ type = "projectfiles"
 instance = "acme-plans"
 folder = "plans"
 patterns = ["*.xml"]
+"""
 
+# The RAID log's workbook, and the settings its rules and the capacity rule read.
+RAID_CONFIG = """
 [sources.raid]
 type = "raid"
 instance = "acme-pmo"
@@ -127,7 +130,8 @@ def prepare(
     render_plans(portfolio, folder / "plans")
     write_workbook(portfolio, folder / "raid")
     config = folder / "pmo.toml"
-    text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix(), as_of=as_of.isoformat())
+    text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix())
+    text += RAID_CONFIG.format(as_of=as_of.isoformat())
     if simulators:
         text += SIMULATED_CONFIG.format(**simulators)
     config.write_text(text, encoding="utf-8")

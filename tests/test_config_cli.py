@@ -203,7 +203,7 @@ def test_inspect_prints_one_json_record_a_line_and_refuses_hostile_files(tmp_pat
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.output.splitlines()]
     kinds = {r["entity"] for r in records}
-    assert kinds == {"project", "task", "person", "planned_work"}
+    assert kinds == {"project", "task", "person", "planned_work", "capacity"}
     assert all(r["source_id"] for r in records)
     hostile = tmp_path / "laughs.xml"
     hostile.write_text(

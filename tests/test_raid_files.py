@@ -183,3 +183,23 @@ def test_the_pmo_scales() -> None:
         "closed", "closed", "open", "open", "open",
     ]  # fmt: skip
     assert Decimal(4) * level("High") == 16
+
+
+def test_config_check_names_a_bad_raid_source_capacity_and_as_of_at_their_lines(tmp_path: Path) -> None:
+    from flows import config as cfg
+
+    (tmp_path / "raid").mkdir()
+    path = tmp_path / "pmo.toml"
+    path.write_text(
+        '[sources.raid]\ntype = "raid"\nfolder = "raid"\nprofile = "nope"\n\n'
+        '[reconcile]\nas_of = "yesterday"\nrisk_high_score = 12\n\n'
+        '[capacity]\ncountry = "XX"\nworking_days = ["Mon", "Tue"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(cfg.ConfigError) as e:
+        cfg.load(path)
+    assert e.value.problems == [
+        f"{path}:4: sources.raid.profile: profile 'nope' not found (built-in profiles: pmo_raid)",
+        f"{path}:7: reconcile.as_of: expected a date such as 2026-12-02, got 'yesterday'",
+        f"{path}:11: capacity.country: Country XX not available",
+    ]
