@@ -27,8 +27,10 @@ from connectors.config import Loc, PositiveInt, Problem, SecretRef, SourceTable,
 from connectors.finance import config as finance
 from connectors.jira import config as jira
 from connectors.microsoft import config as microsoft
+from connectors.raid import config as raid
 from flows.marts import settings as mart_settings
 from flows.reconcile import settings as recon_settings
+from model.calendar import read_calendar
 from model.redact import register
 from warehouse.db import make_engine, resolve_url
 
@@ -201,6 +203,7 @@ class SourceType:
 SOURCE_TYPES: dict[str, SourceType] = {
     "finance": SourceType(finance.FinanceSource, partial(finance.build, resolve=resolve_secret)),
     "jira": SourceType(jira.JiraSource, partial(jira.build, resolve=resolve_secret)),
+    "raid": SourceType(raid.RaidSource, partial(raid.build, resolve=resolve_secret)),
     **{
         kind: SourceType(model, partial(microsoft.build, resolve=resolve_secret))
         for kind, model in microsoft.MODELS.items()
@@ -239,6 +242,7 @@ class ConfigFile(Table):
     notify: Notify = Field(default_factory=Notify)
     reconcile: dict[str, Any] = Field(default_factory=dict)
     marts: dict[str, Any] = Field(default_factory=dict)
+    capacity: dict[str, Any] = Field(default_factory=dict)  # model.calendar: the default working calendar
 
     @field_validator("sources")
     @classmethod
@@ -297,11 +301,13 @@ def _strip(loc: Loc) -> Loc:
 
 
 def _settings_problems(raw: dict[str, Any]) -> list[Problem]:
-    """``[reconcile]`` and ``[marts]`` as flows.reconcile and flows.marts read them."""
-    recon, marts = raw.get("reconcile", {}), raw.get("marts", {})
-    if not isinstance(recon, dict) or not isinstance(marts, dict):
+    """``[reconcile]``, ``[marts]`` and ``[capacity]`` as flows.reconcile, flows.marts and model.calendar
+    read them."""
+    recon, marts, capacity = raw.get("reconcile", {}), raw.get("marts", {}), raw.get("capacity", {})
+    if not all(isinstance(t, dict) for t in (recon, marts, capacity)):
         return []  # the model has said so
     found = recon_settings(recon, "reconcile")[1] + mart_settings(marts, recon, "marts")[1]
+    found += read_calendar(capacity, "capacity")[1]
     return [Problem(tuple(p.partition(": ")[0].split(".")), p.partition(": ")[2]) for p in found]
 
 

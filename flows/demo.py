@@ -40,6 +40,7 @@ from sandbox.mspdi import render as render_plans
 from sandbox.planner_premium import CODE_COLUMN, planner_premium
 from sandbox.portfolio import AS_OF, PROJECT_ONLINE_RETIRED, generate
 from sandbox.projectdata import ProjectDataSimulator, ProjectOnlineData
+from sandbox.raid import write_workbook
 from sandbox.truth import moved, stale_source
 from warehouse.db import make_engine
 from warehouse.schema import ENTITY_TABLES, quarantine, sync_run
@@ -78,6 +79,24 @@ folder = "plans"
 patterns = ["*.xml"]
 """
 
+# The RAID log's workbook, and the settings its rules and the capacity rule read.
+RAID_CONFIG = """
+[sources.raid]
+type = "raid"
+instance = "acme-pmo"
+folder = "raid"
+pattern = "RAID_*.xlsx"
+profile = "pmo_raid"
+
+[reconcile]
+as_of = {as_of}   # due and review dates are judged on the portfolio's day
+
+[capacity]
+hours_per_day = 8
+working_days = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+country = "DE"
+"""
+
 # Appended while the simulators run: their ports change from run to run, the sources' ids do not.
 SIMULATED_CONFIG = """
 [sources.jira]
@@ -87,6 +106,9 @@ url = "{jira_url}"
 browse_url = "https://acme.atlassian.example"
 email = "{jira_email}"
 token = {{ env = "PMO_SANDBOX_JIRA_TOKEN" }}
+risk_issue_types = ["Risk"]
+issue_issue_types = ["Issue"]
+raid_fields = {{ review_date = "Review Date" }}  # field names; Probability, Impact, Mitigation: as named
 
 [sources.m365]
 type = "planner"
@@ -123,8 +145,10 @@ def prepare(
     portfolio = generate(seed, as_of=as_of)
     write_exports(portfolio, folder / "exports")
     render_plans(portfolio, folder / "plans")
+    write_workbook(portfolio, folder / "raid")
     config = folder / "pmo.toml"
     text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix())
+    text += RAID_CONFIG.format(as_of=as_of.isoformat())
     if simulators:
         text += SIMULATED_CONFIG.format(
             **simulators, retired=PROJECT_ONLINE_RETIRED.isoformat(), code_column=CODE_COLUMN
@@ -143,7 +167,7 @@ def simulators(seed: int = 7, as_of: date = AS_OF) -> Iterator[dict[str, str]]:
     os.environ.setdefault("PMO_SANDBOX_TOKEN", "sandbox-token")
     os.environ.setdefault("PMO_SANDBOX_JIRA_TOKEN", jira_config.token)
     with (
-        JiraSimulator(jira_config, jira_site(portfolio, seed=seed)) as jira,
+        JiraSimulator(jira_config, jira_site(portfolio, seed=seed, raid=True)) as jira,
         GraphSimulator(PlannerData.from_portfolio(portfolio)) as graph,
         ProjectDataSimulator(ProjectOnlineData.from_portfolio(portfolio)) as pwa,
         DataverseSimulator(planner_premium(portfolio)) as dataverse,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
+from model.calendar import WorkCalendar
 from model.identity import Thresholds
 
 RULES = (
@@ -26,6 +27,11 @@ RULES = (
     "orphan_time",
     "orphan_cost",
     "timesheet_gap",
+    "risk_high_unowned",
+    "risk_review_overdue",
+    "issue_overdue",
+    "person_overallocated",
+    "time_on_unplanned_project",
 )
 
 
@@ -65,6 +71,15 @@ class ReconSettings:
     high_pct: Decimal = Decimal(25)  # |% difference| from which a discrepancy is high severity
     medium_pct: Decimal = Decimal(5)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    risk_high_score: Decimal = Decimal(15)  # an open risk scoring this or more (of 25) is high
+    overallocation: Decimal = Decimal("0.10")  # planned work above capacity by more than this share
+    plan_systems: tuple[str, ...] = (
+        "projectonline",
+        "projectfiles",
+        "dataverse",
+    )  # plan of record, best first
+    as_of: date | None = None  # the day due and review dates are judged on; None: the run's own day
+    capacity: WorkCalendar = field(default_factory=WorkCalendar)  # for people no source gives capacity for
     prefer: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PREFERENCE))
 
 

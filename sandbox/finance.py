@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sandbox.portfolio import (
     HOURLY_RATE,
@@ -274,16 +275,22 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: 
 
 
 def _write_xlsx(path: Path, header: list[str], rows: list[list]) -> None:
-    from datetime import datetime
-
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
-    wb.properties.created = wb.properties.modified = datetime(2026, 1, 1)
     ws = wb.create_sheet("Budget")
     ws.append(header)
     for r in rows:
         ws.append(r)
+    save_stable(wb, path)
+
+
+def save_stable(wb: Any, path: Path) -> None:
+    """Save an openpyxl workbook so the same content gives the same bytes (and the same hash): a re-run
+    of the sandbox must not look like a new export."""
+    from datetime import datetime
+
+    wb.properties.created = wb.properties.modified = datetime(2026, 1, 1)
     buf = io.BytesIO()
     wb.save(buf)
     # Re-pack with fixed entry times so the same budget gives the same bytes (and the same hash).

@@ -266,6 +266,9 @@ class Portfolio:
     people: list[Person] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
     bookings: list[Booking] = field(default_factory=list)
+    plan: list[Booking] = field(
+        default_factory=list
+    )  # the resourced schedule: who works what, past and future
     planted: list[Planted] = field(default_factory=list)
 
     def person(self, employee_number: str) -> Person:
@@ -433,6 +436,7 @@ def generate(
     pf.index()
     planned = _simulate(pf, rng)
     pf.bookings = [Booking(e, k, d, h) for (e, k, d), h in planned.items() if d < as_of]
+    pf.plan = [Booking(e, k, d, h) for (e, k, d), h in planned.items()]
     _size_plans(pf, planned, shapes)
     pf.index()
     files = finance_files(pf)
@@ -711,6 +715,38 @@ def _plant(pf: Portfolio) -> None:
     add(Planted("jira", "orphan_time", ORPHAN_JIRA[0], ORPHAN_JIRA[1], orphan))
     orphan = (Expected("orphan_cost", ORPHAN_FINANCE, "", ("finance",)),)
     add(Planted("finance", "orphan_cost", ORPHAN_FINANCE, f"{ORPHAN_FINANCE}.01: 3 non-labour lines", orphan))
+    _plant_capacity(pf, [p for p in clean[1:] if p is not d1 and p.employee_number != d2_emp])
+
+
+def _plant_capacity(pf: Portfolio, clean: list[Person]) -> None:
+    """Capacity plants, in Project Server's plan two weeks after the as-of date (where: "<employee>/<week>"):
+
+    - ``overbooked`` (detail: hours): the plan adds this many hours on each workday of the week, on the
+      person's first task of the day: 50 h planned against 40 h of capacity;
+    - ``part_time`` (detail: hours): Project Server's capacity is this many hours on each workday of the
+      week: 40 h planned against 20 h;
+    - ``unplanned`` (where: "<employee>/<project>"): the plan gives the person no work on a project they
+      book time on (their assignments there plan 0 h), in a project every tool names plainly.
+    """
+    monday = pf.as_of + timedelta(days=14 - pf.as_of.weekday())
+    week = iso_week(monday)
+    days = {monday + timedelta(days=n) for n in range(5)}
+    full: dict[str, Decimal] = defaultdict(Decimal)
+    for b in pf.plan:
+        if b.work_date in days:
+            full[b.employee_number] += b.hours
+    busy = [p.employee_number for p in clean if full[p.employee_number] == 40]
+    for kind, emp, hours in (("overbooked", busy[0], "2"), ("part_time", busy[1], "4")):
+        expect = (Expected("person_overallocated", emp, week, ("projectonline",)),)
+        pf.planted.append(Planted("projectonline", kind, f"{emp}/{week}", hours, expect))
+    plain = {p.where for p in pf.planted if p.source in ("planner", "projectonline")}
+    booked = {(b.employee_number, pf.task(b.task_key).project_code) for b in pf.bookings}
+    emp, code = next(
+        (p.employee_number, x.code) for x in pf.projects[3:] if x.code not in plain
+        for p in clean if p.employee_number not in busy[:2] and (p.employee_number, x.code) in booked
+    )  # fmt: skip
+    expect = (Expected("time_on_unplanned_project", emp, code, ("jira", "projectonline")),)
+    pf.planted.append(Planted("projectonline", "unplanned", f"{emp}/{code}", "no planned work", expect))
 
 
 RULES_D2 = {"hours_person_week", "timesheet_gap", "hours_project_month", "cost_project_period"}

@@ -29,6 +29,7 @@ from sandbox.portfolio import (
     moved_project,
 )
 from sandbox.projectdata.server import pid
+from sandbox.raid import expected as raid_expected
 
 __all__ = ["Expected", "expected_exceptions", "identities", "intended_status", "moved", "stale_source"]
 RETIRED_SOURCE = ("pwa", "projectonline:acme.sharepoint.example")  # the demo's Project Online source
@@ -72,8 +73,9 @@ def identities(pf: Portfolio) -> dict[str, dict[tuple[str, str], str]]:
 
 
 def expected_exceptions(pf: Portfolio) -> set[Expected]:
-    """Every exception reconciliation must report on the sandbox: the union of the plants' ``expect``."""
-    return {e for p in pf.planted for e in p.expect}
+    """Every exception reconciliation must report on the sandbox: the union of the plants' ``expect`` and
+    the RAID log's (``sandbox.raid``: subject the entry's key, or a Project Server entry's title)."""
+    return {e for p in pf.planted for e in p.expect} | raid_expected(pf)
 
 
 def intended_status(pf: Portfolio) -> dict[str, str]:

@@ -117,6 +117,7 @@ ID_COLUMNS = {
     "project_id": "project",
     "person_id": "person",
     "assignee_person_id": "person",
+    "owner_person_id": "person",
     "task_id": "task",
     "parent_task_id": "task",
 }

@@ -53,7 +53,7 @@ def test_config_check_lists_every_problem_with_its_place(tmp_path: Path) -> None
         " (built-in profiles: generic_budget, generic_costs, sap_cji3)",
         f"{path}:18: sources.erp.streams.more_costs: unknown keys ['colour']",
         f"{path}:21: sources.wiki.type: 'confluence' is not a known source type"
-        " (one of dataverse, finance, jira, planner, projectfiles, projectonline)",
+        " (one of dataverse, finance, jira, planner, projectfiles, projectonline, raid)",
     ]
     result = runner.invoke(app, ["config", "check", "--config", str(path)])
     assert result.exit_code == 2
@@ -203,7 +203,7 @@ def test_inspect_prints_one_json_record_a_line_and_refuses_hostile_files(tmp_pat
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.output.splitlines()]
     kinds = {r["entity"] for r in records}
-    assert kinds == {"project", "task", "person", "planned_work"}
+    assert kinds == {"project", "task", "person", "planned_work", "capacity"}
     assert all(r["source_id"] for r in records)
     hostile = tmp_path / "laughs.xml"
     hostile.write_text(

@@ -341,7 +341,7 @@ def test_config_check_reports_every_problem() -> None:
         "cfg: sources.x.deployment: 'cloudy' is not auto, cloud or datacenter",
         "cfg: sources.x.rate_per_second: must be a positive number",
         "cfg: sources.x.streams: unknown streams ['sprints'] (known: ['changelogs', 'issue_deletions', "
-        "'issues', 'people', 'projects', 'worklog_deletions', 'worklogs'])",
+        "'issues', 'people', 'projects', 'raid_issues', 'risks', 'worklog_deletions', 'worklogs'])",
     ]
 
 

@@ -69,6 +69,11 @@ HISTORY = {
     "rpt_project_evm_trend": (f"WHERE status_date = '{D3}'", ("cpi_change", "spi_change")),
     "rpt_open_exceptions": ("", ("oldest_first_seen_at", "last_seen_at")),  # when reconcile first saw them
     "rpt_data_freshness": ("", ("hours_since_success",)),  # measured at query time
+    # A register row's id is the warehouse's own surrogate (source and source_id name it alike in both).
+    "fact_risk": ("", ("risk_id",)),
+    "fact_project_issue": ("", ("issue_id",)),
+    "fact_risk_snapshot_daily": (f"WHERE snapshot_date = '{D3}'", ("risk_id",)),
+    "rpt_raid": ("", ("entry_id",)),
 }
 
 

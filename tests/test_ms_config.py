@@ -38,14 +38,16 @@ def test_planner_builds_one_stream_with_msal_auth(tmp_path: Path) -> None:
     assert (stream.concurrency, stream.details_sweep_days) == (4, 7)  # the defaults the docs promise
 
 
-def test_projectonline_builds_five_streams_with_delegated_scope(tmp_path: Path) -> None:
+def test_projectonline_builds_eight_streams_with_delegated_scope(tmp_path: Path) -> None:
     sc = _sc("projectonline", pwa_url="https://contoso.sharepoint.com/sites/pwa",
              tenant="contoso.onmicrosoft.com", client_id="cid", refresh_token={"env": "PWA_RT"},
              project_code_field="ErpProjectCode")  # fmt: skip
     assert check(sc, "cfg: sources.ms", tmp_path) == []
     streams = build(sc, tmp_path, _resolve)
     assert {s.project_code_field for s in streams} == {"ErpProjectCode"}
-    assert [s.name for s in streams] == ["projects", "tasks", "resources", "planned_work", "time_entries"]
+    assert [s.name for s in streams] == [
+        "projects", "tasks", "resources", "planned_work", "time_entries", "risks", "issues", "capacity",
+    ]  # fmt: skip
     assert all(isinstance(s, ProjectDataStream) for s in streams)
     assert {s.source for s in streams} == {"projectonline:contoso.sharepoint.com"}
     auth = streams[0].client.token_provider

@@ -233,13 +233,13 @@ def test_folder_stream_loads_skips_replaces_and_quarantines(engine: Engine, tmp_
     paths = render(generate(), folder, ["P-1001", "P-1002"])
     (folder / "evil.xml").write_text(BILLION_LAUGHS)
     stream = ProjectFilesStream(SRC, "project_files", folder)
-    expected = {e: 0 for e in ("project", "task", "person", "planned_work")}
+    expected = {e: 0 for e in ("project", "task", "person", "planned_work", "capacity")}
     for p in paths:
         recs = read_project_file(p, SRC)
         for rtype, rows in recs.by_type().items():
             expected[rtype.entity] += len(rows)
     first = run(engine, stream)
-    assert first.status == "succeeded" and first.requests == 9  # 2 files × 4 record types + the hostile one
+    assert first.status == "succeeded" and first.requests == 11  # 2 files × 5 record types + the hostile one
     assert {e: _count(engine, e) for e in expected} == expected
     with engine.connect() as c:
         (q,) = c.execute(select(quarantine.c.locator, quarantine.c.field, quarantine.c.reason)).all()
@@ -254,7 +254,7 @@ def test_folder_stream_loads_skips_replaces_and_quarantines(engine: Engine, tmp_
     start = text.index("<Task><UID>4</UID>")
     paths[0].write_text(text[:start] + text[text.index("</Task>", start) + len("</Task>\n") :])
     third = run(engine, stream)
-    assert third.requests == 5 and third.rows_deleted >= 1
+    assert third.requests == 6 and third.rows_deleted >= 1
     assert third.retired == {"P-1001.xml": {"P-1001.xml": third.rows_deleted}}
     assert _count(engine, "task", deleted=True) == 1
     with engine.connect() as c:
@@ -264,7 +264,7 @@ def test_folder_stream_loads_skips_replaces_and_quarantines(engine: Engine, tmp_
     assert _count(engine, "task") == expected["task"] - 1
 
 
-def test_a_file_is_skipped_only_when_all_four_parts_are_on_record_with_its_fingerprint(
+def test_a_file_is_skipped_only_when_all_five_parts_are_on_record_with_its_fingerprint(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "plans"
@@ -274,7 +274,7 @@ def test_a_file_is_skipped_only_when_all_four_parts_are_on_record_with_its_finge
     (unit,) = stream.items(StreamState())
     assert unit.name == "P-1003.xml"
     assert [i.name for i in unit.parts] == [
-        f"P-1003.xml#{e}" for e in ("planned_work", "task", "project", "person")
+        f"P-1003.xml#{e}" for e in ("planned_work", "task", "project", "person", "capacity")
     ]
     loaded = {i.name: i.fingerprint for i in unit.parts}
     assert list(stream.items(StreamState(items=loaded))) == []
@@ -282,7 +282,7 @@ def test_a_file_is_skipped_only_when_all_four_parts_are_on_record_with_its_finge
     # A file whose parts are not all on record (a crash of older code between them) loads again, whole.
     partial = {k: v for k, v in loaded.items() if not k.endswith("#person")}
     (again,) = stream.items(StreamState(items=partial))
-    assert len(again.parts) == 4
+    assert len(again.parts) == 5
 
 
 REFUSE_PEOPLE = {
@@ -307,7 +307,7 @@ ALLOW_PEOPLE = {
 def test_a_project_file_failing_mid_load_leaves_nothing_and_loads_whole_next_time(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # The database refuses the people, the file's last part, after planned work, tasks and the project
+    # The database refuses the people, a late part of the file, after planned work, tasks and the project
     # have been merged: none of them may stay, and the next run must not take the file as loaded.
     folder = tmp_path / "plans"
     (path,) = render(generate(), folder, ["P-1001"])
@@ -327,7 +327,7 @@ def test_a_project_file_failing_mid_load_leaves_nothing_and_loads_whole_next_tim
     with engine.begin() as c:
         c.exec_driver_sql(ALLOW_PEOPLE[engine.dialect.name])
     retry = run(engine, stream)
-    assert (retry.status, retry.requests) == ("succeeded", 4)
+    assert (retry.status, retry.requests) == ("succeeded", 5)
     assert {e: _count(engine, e) for e in expected} == expected
     with engine.connect() as c:
         assert sorted(c.execute(select(sync_item.c.item)).scalars()) == sorted(
@@ -451,4 +451,32 @@ def test_timephased_segments_are_split_by_the_resources_calendar(tmp_path: Path)
         "2026-01-08": Decimal("8.0000"),
         "2026-01-12": Decimal("7.1111"),
         "2026-01-13": Decimal("0.8889"),
+    }
+
+
+def test_resource_calendars_and_max_units_give_capacity_per_day(tmp_path: Path) -> None:
+    # Ines works her own calendar (the Standard one, Friday 9 January off); Half has none (the project's
+    # Standard calendar) and 50 % max units. Every day of the plan's span, weekends at 0.
+    p = tmp_path / "cal.xml"
+    p.write_text(
+        CALENDAR_PLAN.replace(
+            "<CalendarUID>1</CalendarUID>",
+            "<CalendarUID>1</CalendarUID><StartDate>2026-01-08T08:00:00</StartDate>"
+            "<FinishDate>2026-01-12T17:00:00</FinishDate>",
+            1,
+        ).replace(
+            "</Resource></Resources>",
+            "</Resource><Resource><UID>2</UID><Name>Half</Name>"
+            "<MaxUnits>0.50</MaxUnits></Resource></Resources>",
+        ),
+        encoding="utf-8",
+    )
+    got = {
+        (c.person_source_id[-2:], str(c.work_date)): c.available_hours
+        for c in read_project_file(p, SRC).capacity
+    }
+    days = ("2026-01-08", "2026-01-09", "2026-01-10", "2026-01-11", "2026-01-12")
+    assert got == {
+        **{("R1", d): Decimal(h) for d, h in zip(days, (8, 0, 0, 0, 8), strict=True)},
+        **{("R2", d): Decimal(h) for d, h in zip(days, (4, 4, 0, 0, 4), strict=True)},
     }

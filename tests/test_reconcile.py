@@ -8,7 +8,7 @@ matching must reach F1 >= 0.98 on the planted name variants with no wrong automa
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from warehouse.db import make_engine, upgrade
 from warehouse.reconcile import open_reviews, reconcile
 from warehouse.schema import XREF_TABLES, mapping_review, project_reconciled, recon_exception
 
-T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # the sandbox's as-of day: due dates are judged on it
 AS_OF = (date(2025, 12, 2), date(2026, 12, 2), date(2027, 12, 2))  # sandbox portfolios a year apart
 
 
@@ -50,7 +50,7 @@ def reported(engine: Engine, pf: Portfolio) -> set[Expected]:
     with engine.connect() as conn:
         members = {e: current_members(conn, e) for e in ("project", "person")}
         for x in conn.execute(select(recon_exception).where(recon_exception.c.resolved_at.is_(None))):
-            if x.subject_type == "task":
+            if x.subject_type in ("task", "risk", "issue"):
                 subject = x.subject_key
             else:
                 truths = {truth_of(pf, x.subject_type, m) for m in members[x.subject_type][x.subject_id]}
@@ -101,12 +101,14 @@ def sandbox(engine: Engine) -> Engine:
 def test_every_planted_discrepancy_is_reported_and_nothing_else(engine: Engine, as_of: date) -> None:
     pf = generate(7, as_of=as_of)
     load(engine, sandbox_rows(as_of))
-    result = reconcile(engine, at=T0)
+    at = datetime.combine(as_of, time(2), UTC)
+    result = reconcile(engine, at=at)
     expected = expected_exceptions(pf)
     got = reported(engine, pf)
     assert got - expected == set(), "reported but not planted"
     assert expected - got == set(), "planted but not reported"
-    assert result.exceptions == {"opened": 16, "reopened": 0, "open": 16, "resolved": 0}
+    n = len(expected)
+    assert n == 29 and result.exceptions == {"opened": n, "reopened": 0, "open": n, "resolved": 0}
     with engine.connect() as conn:
         rows = {
             (r.rule, r.subject_key, r.period, r.sources): r for r in conn.execute(select(recon_exception))
@@ -115,7 +117,7 @@ def test_every_planted_discrepancy_is_reported_and_nothing_else(engine: Engine, 
     (d4,) = pf.plants("finance_rate_error")
     (e4,) = d4.expect
     cost = rows[(e4.rule, e4.subject, e4.period, "finance:acme-sap|projectonline:acme.sharepoint.example")]
-    assert (cost.unit, cost.difference, cost.first_seen_at.replace(tzinfo=UTC)) == ("EUR", -1500, T0)
+    assert (cost.unit, cost.difference, cost.first_seen_at.replace(tzinfo=UTC)) == ("EUR", -1500, at)
     orphan = rows[("orphan_cost", "P-1099", "", "finance:acme-sap")]
     assert orphan.unit == "EUR" and orphan.actual > 0 and "P-1099" in orphan.detail
     assert cost.severity in ("low", "medium", "high") and cost.detail
@@ -269,8 +271,9 @@ def cli_setup(tmp_path: Path, engine: Engine, pf: Portfolio) -> tuple[Path, list
     rows, _, account = hidden_jira_person(pf, sandbox_rows())
     load(engine, rows)
     config = prepare(tmp_path / "pmo")
-    with config.open("a", encoding="utf-8") as f:
-        f.write('\n[reconcile]\ndecisions = "mappings.toml"\naccept = 95\nreview = 80\n')
+    text = config.read_text(encoding="utf-8")
+    extra = 'decisions = "mappings.toml"\naccept = 95\nreview = 80\n'
+    config.write_text(text.replace("[reconcile]\n", f"[reconcile]\n{extra}"), encoding="utf-8")
     url = engine.url.render_as_string(hide_password=False)
     return config, ["--config", str(config), "--database-url", url], account
 
@@ -339,10 +342,11 @@ def test_a_bad_decisions_file_names_the_entry_and_the_problem(tmp_path: Path) ->
 def test_reconcile_settings_problems_are_reported_together() -> None:
     _, problems = settings({"accept": "high", "review": 90, "hours_person_week": 3, "colour": "red"})
     assert problems == [
-        "reconcile.colour: unknown setting (known: accept, budget_version, cost_plan_systems, "
+        "reconcile.colour: unknown setting (known: accept, as_of, budget_version, cost_plan_systems, "
         "cost_project_period, currency, decisions, finish_date_days, fiscal_year_start_month, high_pct, "
-        "hours_per_day, hours_person_week, hours_project_month, medium_pct, percent_complete_points, "
-        "percent_complete_systems, prefer, review, timesheet_min_share, timesheet_systems)",
+        "hours_per_day, hours_person_week, hours_project_month, medium_pct, overallocation, "
+        "percent_complete_points, percent_complete_systems, plan_systems, prefer, review, risk_high_score, "
+        "timesheet_min_share, timesheet_systems)",
         "reconcile.hours_person_week: expected { absolute = N, relative = 0.05 }",
         "reconcile.accept: not a number: 'high'",
         "reconcile: need 0 <= review (90.0) <= accept (0.0) <= 100",

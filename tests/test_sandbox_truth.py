@@ -27,7 +27,7 @@ from connectors.microsoft.projectdata import map_project, map_resource
 from model.records import CostLine
 from sandbox.finance import cost_lines, write_exports
 from sandbox.graph import PlannerData
-from sandbox.jira.data import SITE_TZ, build
+from sandbox.jira.data import RAID_FIELDS, SITE_TZ, build
 from sandbox.mspdi import render
 from sandbox.portfolio import (
     HOURLY_RATE,
@@ -46,6 +46,7 @@ from sandbox.portfolio import (
     workdays,
 )
 from sandbox.projectdata import ProjectOnlineData
+from sandbox.raid import WORDS, write_workbook
 from sandbox.truth import expected_exceptions, identities, intended_status, stale_source
 
 KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
@@ -65,11 +66,12 @@ def rendered(pf: Portfolio, tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("sandbox")
     write_exports(pf, folder / "exports")
     return {
-        "jira": build(pf, seed=pf.seed),
+        "jira": build(pf, seed=pf.seed, raid=True),
         "planner": PlannerData.from_portfolio(pf),
         "projectonline": ProjectOnlineData.from_portfolio(pf),
         "files": {p.stem: read_project_file(p, "projectfiles:t") for p in render(pf, folder / "plans")},
         "exports": folder / "exports",
+        "raid": write_workbook(pf, folder / "raid"),
     }
 
 
@@ -186,6 +188,94 @@ def _rule_rows(pf: Portfolio, src: dict) -> set[Expected]:
             out.add(Expected("orphan_time", code, "", (systems[0],)))
         if systems == ["finance"]:
             out.add(Expected("orphan_cost", code, "", ("finance",)))
+    return out | _raid_rows(pf, src) | _capacity_rows(pf, src, hours)
+
+
+LEVEL = {w.lower(): n for n, w in WORDS.items()}
+
+
+def _raid_rows(pf: Portfolio, src: dict) -> set[Expected]:
+    """The RAID rules over the three logs as each tool shows them: (system, subject, kind, probability,
+    impact, owned, open, review or due date) per entry, judged on the as-of date."""
+    entries = []
+    for i in src["jira"].issues.values():
+        f = i.fields
+        if f["issuetype"] in ("Risk", "Issue"):
+            prob, impact = (LEVEL.get(str(f.get(RAID_FIELDS[n])).lower()) for n in ("Probability", "Impact"))
+            due = f.get(RAID_FIELDS["Review Date"]) if f["issuetype"] == "Risk" else f.get("duedate")
+            entries.append(("jira", i.key, f["issuetype"].lower(), prob, impact, bool(f["assignee"]),
+                            f["status"] != "Done", due))  # fmt: skip
+    po = src["projectonline"].sets
+    for kind, rows in (("risk", po["Risks"]), ("issue", po["Issues"])):
+        for r in rows:
+            prob = -(-r["Probability"] // 20) if kind == "risk" else None
+            impact = -(-r["Impact"] // 2) if kind == "risk" else None
+            entries.append(("projectonline", r["Title"], kind, prob, impact, bool(r["AssignedToResource"]),
+                            r["Status"] != "(3) Closed", r["DueDate"][:10]))  # fmt: skip
+    from openpyxl import load_workbook
+
+    wb = load_workbook(src["raid"], read_only=True)
+    for kind, sheet, due_col in (("risk", "Risks", 9), ("issue", "Issues", 8)):
+        for row in list(wb[sheet].iter_rows(min_row=2, values_only=True)):
+            prob, impact = (_level(row[4]), _level(row[5])) if kind == "risk" else (None, None)
+            if kind == "risk" and prob is None:
+                continue  # the line the loader quarantines
+            due, (owner, status) = row[due_col], row[6:8] if kind == "risk" else row[5:7]
+            due = due and due.date().isoformat()
+            entries.append(("raid", row[0], kind, prob, impact, bool(owner), status != "Closed", due))
+    wb.close()
+    out = set()
+    today = pf.as_of.isoformat()
+    for system, subject, kind, prob, impact, owned, is_open, due in entries:
+        overdue = is_open and due is not None and str(due) < today
+        high = kind == "risk" and is_open and prob * impact >= 15
+        if high and not owned:
+            out.add(Expected("risk_high_unowned", subject, "", (system,)))
+        if high and overdue:
+            out.add(Expected("risk_review_overdue", subject, "", (system,)))
+        if kind == "issue" and overdue:
+            out.add(Expected("issue_overdue", subject, "", (system,)))
+    return out
+
+
+def _level(cell: object) -> int | None:
+    if isinstance(cell, int):
+        return cell
+    text = str(cell).lower()
+    return -(-int(text[:-1]) // 20) if text.endswith("%") else LEVEL.get(text)
+
+
+def _capacity_rows(pf: Portfolio, src: dict, hours: dict) -> set[Expected]:
+    """Project Server's plan (the plan of record of every project it holds) against its capacity per
+    person-week; and time booked on a planned project by someone its plan gives no work."""
+    person = identities(pf)["person"]
+    po = src["projectonline"].sets
+    code = {
+        p["ProjectId"]: identities(pf)["project"][("projectonline", p["ProjectId"])] for p in po["Projects"]
+    }
+    planned: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    planners: dict[str, set[str]] = defaultdict(set)
+    for a in po["AssignmentTimephasedDataSet"]:
+        if a["AssignmentWork"] > 0:
+            emp = person[("projectonline", a["ResourceId"])]
+            planned[(emp, iso_week(date.fromisoformat(a["TimeByDay"][:10])))] += Decimal(
+                str(a["AssignmentWork"])
+            )
+            planners[code[a["ProjectId"]]].add(emp)
+    capacity: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for c in po["ResourceTimephasedDataSet"]:
+        key = (person[("projectonline", c["ResourceId"])], iso_week(date.fromisoformat(c["TimeByDay"][:10])))
+        capacity[key] += Decimal(str(c["Capacity"]))
+    out = {
+        Expected("person_overallocated", emp, week, ("projectonline",))
+        for (emp, week), h in planned.items() if h > capacity[(emp, week)] * Decimal("1.1")
+    }  # fmt: skip
+    unplanned: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for system in ("jira", "projectonline"):
+        for emp, project, _ in hours[system]:
+            if project in planners and emp not in planners[project]:
+                unplanned[(emp, project)].add(system)
+    out |= {Expected("time_on_unplanned_project", e, p, tuple(sorted(s))) for (e, p), s in unplanned.items()}
     return out
 
 
@@ -193,7 +283,8 @@ def test_the_rules_find_exactly_the_planted_discrepancies(pf: Portfolio, rendere
     expected = expected_exceptions(pf)
     assert {e.rule for e in expected} == {
         "hours_person_week", "hours_project_month", "cost_project_period", "finish_date_mismatch",
-        "status_conflict", "orphan_time", "orphan_cost", "timesheet_gap",
+        "status_conflict", "orphan_time", "orphan_cost", "timesheet_gap", "risk_high_unowned",
+        "risk_review_overdue", "issue_overdue", "person_overallocated", "time_on_unplanned_project",
     }  # fmt: skip
     assert _rule_rows(pf, rendered) == expected
 
@@ -203,7 +294,8 @@ def test_generate_is_deterministic(pf: Portfolio, tmp_path: Path) -> None:
     for n in (1, 2):
         write_exports(generate(7, as_of=pf.as_of), tmp_path / f"e{n}")
         render(generate(7, as_of=pf.as_of), tmp_path / f"p{n}")
-    for sub in ("e", "p"):
+        write_workbook(generate(7, as_of=pf.as_of), tmp_path / f"r{n}")
+    for sub in ("e", "p", "r"):
         files = sorted(p.name for p in (tmp_path / f"{sub}1").iterdir())
         one, two = tmp_path / f"{sub}1", tmp_path / f"{sub}2"
         assert files and all((one / f).read_bytes() == (two / f).read_bytes() for f in files)

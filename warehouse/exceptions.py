@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from model.evm import weighted_percent_complete
+from model.identity import normalise_email, normalise_name
 from model.periods import fiscal_period
 from model.recon import (
     PERCENT_COMPLETE_SYSTEMS,
@@ -30,8 +31,9 @@ from model.recon import (
     system_of,
     weeks_between,
 )
+from warehouse.capacity import person_weeks
 from warehouse.crosswalk import xref_join
-from warehouse.schema import ENTITY_TABLES, XREF_TABLES, recon_exception
+from warehouse.schema import ENTITY_TABLES, XREF_TABLES, project_reconciled, recon_exception
 from warehouse.sqlfn import month_of, week_start
 
 te, task, cost_line, planned, project_t = (
@@ -392,3 +394,196 @@ def write_exceptions(
     if resolved:
         conn.execute(update(recon_exception).where(by_id).values(resolved_at=at), resolved)
     return {"opened": len(inserts), "reopened": reopened, "open": len(keys), "resolved": len(resolved)}
+
+
+# -- RAID log and capacity -------------------------------------------------------------------------------
+risk_t, issue_t, person_t = (ENTITY_TABLES[n] for n in ("risk", "project_issue", "person"))
+
+
+@dataclass(frozen=True, slots=True)
+class RaidItem:
+    """An open or closed risk or issue with its canonical project and owner (None where none resolves)."""
+
+    id: int  # the row's id in ``risk`` / ``project_issue``
+    source: str
+    key: str | None
+    title: str | None
+    project_id: int | None
+    owner_id: int | None
+    owned: bool  # an owner is named, whether or not it resolves to a person
+    open: bool
+    score: Decimal | None  # risks: probability × impact unless the source stated its own
+    due: date | None  # risks: the review date; issues: the due date
+
+
+def project_codes(conn: Connection) -> dict[str, int]:
+    """Project code (upper case) → canonical project: every project's key in any tool and finance's
+    codes, as the project crosswalk holds them; a code naming two canonical projects is left out."""
+    found: dict[str, set[int]] = defaultdict(set)
+    keyed = (
+        select(jx.c.canonical_id, project_t.c.key)
+        .join_from(project_t, jx, xref_join("project", project_t.c.source, project_t.c.source_id))
+        .where(project_t.c.deleted_at.is_(None))
+    )
+    finance = select(jx.c.canonical_id, jx.c.source_id).where(
+        jx.c.valid_to.is_(None), jx.c.source.like("finance:%")
+    )
+    for cid, code in [*conn.execute(keyed), *conn.execute(finance)]:
+        if code and code.strip():
+            found[code.strip().upper()].add(cid)
+    return {code: next(iter(ids)) for code, ids in found.items() if len(ids) == 1}
+
+
+def people_by_name(conn: Connection) -> dict[str, int]:
+    """An owner as a workbook writes it → canonical person: e-mail, personnel number or full name (folded
+    as people are matched: accents, case, "(Contractor)" notes); a name two people share is left out."""
+    found: dict[str, set[int]] = defaultdict(set)
+    rows = conn.execute(
+        select(px.c.canonical_id, person_t.c.email, person_t.c.employee_number, person_t.c.display_name)
+        .join_from(person_t, px, xref_join("person", person_t.c.source, person_t.c.source_id))
+        .where(person_t.c.deleted_at.is_(None))
+    )
+    for cid, email, number, name in rows:
+        for text in (normalise_email(email), (number or "").strip(), normalise_name(name)):
+            if text:
+                found[text].add(cid)
+    return {text: next(iter(ids)) for text, ids in found.items() if len(ids) == 1}
+
+
+def raid_items(conn: Connection, entity: str) -> list[RaidItem]:
+    """Live risks (``entity = "risk"``) or issues (``"project_issue"``) attached to canonical projects and
+    people: ``project_source_id`` and ``owner_source_id`` through the crosswalks, ``project_code`` and
+    ``owner_name`` (workbooks) through ``project_codes`` and ``people_by_name``."""
+    t = risk_t if entity == "risk" else issue_t
+    jr, pr = jx.alias("jr"), px.alias("pr")
+    due = (t.c.review_date if entity == "risk" else t.c.due_date).label("due")
+    rows = conn.execute(
+        select(t, jr.c.canonical_id.label("project_id"), pr.c.canonical_id.label("owner_id"), due)
+        .select_from(t)
+        .outerjoin(jr, (jr.c.source == t.c.source) & (jr.c.source_id == t.c.project_source_id)
+                   & jr.c.valid_to.is_(None))
+        .outerjoin(pr, (pr.c.source == t.c.source) & (pr.c.source_id == t.c.owner_source_id)
+                   & pr.c.valid_to.is_(None))
+        .where(t.c.deleted_at.is_(None))
+        .order_by(t.c.id)
+    ).mappings()  # fmt: skip
+    codes, names = project_codes(conn), people_by_name(conn)
+    out = []
+    for r in rows:
+        project = r["project_id"] or codes.get((r["project_code"] or "").strip().upper())
+        written = r["owner_name"] or ""
+        owner = r["owner_id"] or names.get(normalise_email(written) or normalise_name(written))
+        score = None
+        if entity == "risk":
+            p, i = r["probability"], r["impact"]
+            score = dec(r["score"]) if r["score"] is not None else dec(p * i) if p and i else None
+        out.append(
+            RaidItem(r["id"], r["source"], r["key"], r["title"], project, owner,
+                     bool(r["owner_source_id"] or written.strip()), r["status_category"] != "closed",
+                     score, None if r["due"] is None else _as_date(r["due"]))
+        )  # fmt: skip
+    return out
+
+
+def _raid_found(
+    rule: str,
+    subject: str,
+    item: RaidItem,
+    detail: str,
+    expected: Any = None,
+    actual: Any = None,
+    unit: str = "",
+) -> Found:
+    return Found(rule, subject, item.id, "", (item.source,), expected, actual, unit, detail)
+
+
+def raid_rules(conn: Connection, s: ReconSettings, today: date) -> list[Found]:
+    """Open high risks without an owner or past their review date, open issues past their due date.
+
+    A risk is high from ``s.risk_high_score`` (of 25); "past" means before ``today``. Subjects are the
+    rows of ``risk`` / ``project_issue`` (subject type ``risk`` / ``issue``), so each finding names one.
+    Figures hold no day count: an entry overdue today and tomorrow is the same finding, not a new one.
+    """
+    out = []
+    for r in raid_items(conn, "risk"):
+        if not r.open or r.score is None or r.score < s.risk_high_score:
+            continue
+        if not r.owned:
+            detail = f"open risk scoring {r.score:.0f} of 25 has no owner"
+            out.append(_raid_found("risk_high_unowned", "risk", r, detail, None, r.score, "score"))
+        if r.due is not None and r.due < today:
+            detail = f"open risk scoring {r.score:.0f} of 25 was due for review on {r.due}"
+            out.append(_raid_found("risk_review_overdue", "risk", r, detail, None, r.score, "score"))
+    for i in raid_items(conn, "project_issue"):
+        if i.open and i.due is not None and i.due < today:
+            out.append(_raid_found("issue_overdue", "issue", i, f"open issue was due on {i.due}"))
+    return out
+
+
+def person_overallocated(conn: Connection, s: ReconSettings) -> list[Found]:
+    """Person-weeks whose planned work (every plan of record) exceeds capacity by more than
+    ``s.overallocation`` (a share: 0.10 = 10%), over the whole span of planned work."""
+    span = conn.execute(
+        select(func.min(planned.c.work_date), func.max(planned.c.work_date)).where(
+            planned.c.deleted_at.is_(None), planned.c.planned_hours > 0
+        )
+    ).one()
+    if span[0] is None:
+        return []
+    out = []
+    for w in person_weeks(conn, _as_date(span[0]), _as_date(span[1]), s.capacity, s.plan_systems):
+        if w.planned_hours > w.capacity_hours * (1 + s.overallocation):
+            detail = f"{w.planned_hours:.2f} hours planned, {w.capacity_hours:.2f} available"
+            out.append(Found("person_overallocated", "person", w.person_id, iso_week(w.week), w.sources,
+                             w.capacity_hours, w.planned_hours, "hours", detail))  # fmt: skip
+    return out
+
+
+def time_on_unplanned_project(conn: Connection) -> list[Found]:
+    """Time booked on a project that is planned (some plan gives it planned work) by a person none of its
+    plans gives any, though some plan gives them work elsewhere: work nobody planned for. A person no plan
+    knows at all (an account not matched yet) is the identity review's to settle, not reported here. One
+    finding per person and project (the period holds the project's key: the rule has none of its own),
+    naming the time sources that hold the bookings."""
+    plans = (
+        select(jx.c.canonical_id, px.c.canonical_id)
+        .join_from(planned, jx, xref_join("project", planned.c.source, planned.c.project_source_id))
+        .outerjoin(px, xref_join("person", planned.c.source, planned.c.person_source_id))
+        .where(planned.c.deleted_at.is_(None), planned.c.planned_hours > 0)
+        .distinct()
+    )
+    planned_people: dict[int, set[int]] = defaultdict(set)
+    for project, person in conn.execute(plans):
+        planned_people[project].add(person)
+    booked = (
+        select(jx.c.canonical_id, px.c.canonical_id, te.c.source, func.sum(te.c.hours))
+        .select_from(te)
+        .outerjoin(task, (task.c.source == te.c.source) & (task.c.source_id == te.c.task_source_id))
+        .join(jx, xref_join("project", te.c.source, _time_project()))
+        .join(px, xref_join("person", te.c.source, te.c.person_source_id))
+        .where(te.c.deleted_at.is_(None), te.c.hours > 0)
+        .group_by(jx.c.canonical_id, px.c.canonical_id, te.c.source)
+    )
+    hours: dict[tuple[int, int], dict[str, Decimal]] = defaultdict(dict)
+    anywhere = set().union(*planned_people.values())
+    for project, person, source, h in conn.execute(booked):
+        if project in planned_people and person in anywhere - planned_people[project]:
+            hours[(project, person)][source] = dec(h)
+    keys = dict(conn.execute(select(project_reconciled.c.canonical_id, project_reconciled.c.key)).all())
+    out = []
+    for (project, person), by_source in sorted(hours.items()):
+        label = keys.get(project) or f"project {project}"
+        booked_in = ", ".join(f"{h:.2f} in {s}" for s, h in sorted(by_source.items()))
+        detail = f"hours booked on {label} without planned work in any of its plans: {booked_in}"
+        out.append(Found("time_on_unplanned_project", "person", person, label, tuple(sorted(by_source)),
+                         Decimal(0), max(by_source.values()), "hours", detail))  # fmt: skip
+    return out
+
+
+def raid_labels(conn: Connection) -> dict[tuple[str, int], tuple[str | None, str | None]]:
+    """(subject type, row id) → (key, title) of every risk and issue, for the exception log's labels."""
+    out: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+    for subject, t in (("risk", risk_t), ("issue", issue_t)):
+        for rid, key, title in conn.execute(select(t.c.id, t.c.key, t.c.title)):
+            out[(subject, rid)] = (key or title, title)  # Project Server's entries have no reference
+    return out

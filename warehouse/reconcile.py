@@ -100,6 +100,9 @@ def reconcile(
             *rules.percent_complete_mismatch(conn, s),
             *rules.orphans(conn, members["project"], s.currency),
             *rules.timesheet_gaps(conn, s, week_sums),
+            *rules.raid_rules(conn, s, s.as_of or at.date()),
+            *rules.person_overallocated(conn, s),
+            *rules.time_on_unplanned_project(conn),
         ]
         subject_labels: dict[tuple[str, int], tuple[str | None, str | None]] = {
             ("project", cid): (row["key"], row["name"]) for cid, row in reconciled.items()
@@ -107,13 +110,17 @@ def reconcile(
         for entity in ("person", "task"):
             for cid, refs in members[entity].items():
                 subject_labels[(entity, cid)] = _label(refs, labels[entity].labels)
+        subject_labels.update(rules.raid_labels(conn))
         result.exceptions = rules.write_exceptions(conn, found, subject_labels, s, at)
         result.open_by_rule = dict(Counter(f.rule for f in found))
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
 
-SOURCE_TABLES = ("project", "person", "task", "time_entry", "cost_line", "planned_work", "budget")
+SOURCE_TABLES = (
+    "project", "person", "task", "time_entry", "cost_line", "planned_work", "budget", "capacity", "risk",
+    "project_issue",
+)  # fmt: skip
 
 
 def _analyze(conn: Connection) -> None:

@@ -12,8 +12,13 @@ jql = "project in (CRM, DLM)"             # the scope of this site
 # lookback_minutes = 5, rate_per_second = 10, connect_timeout = 5, read_timeout = 60, verify = true
 # sprint_field = "customfield_10020", story_points_field = "customfield_10016"
 # custom_fields = { team = "customfield_10001" }
+# risk_issue_types = ["Risk"], issue_issue_types = ["Issue"]   # RAID log: streams risks, raid_issues
+# raid_fields = { probability = "Probability", impact = "Impact", mitigation = "Mitigation",
+#                 review_date = "Review Date" }               # field names as users see them
 # [sources.acme.streams.issues] ...      # optional: only the streams listed run (default: all)
 ```
+Issue types named in ``risk_issue_types`` / ``issue_issue_types`` are the RAID log
+(``connectors.jira.raid``): they leave the task streams' scope and come as risks and issues instead.
 The scope limits every stream, Cloud's site-wide worklog listings included. Narrowing it retires the
 issues left outside as ``deleted_reason = "out of scope: <jql>"`` (not "deleted at the source"); like any
 deletion scan it refuses to retire more than a fifth of the live tasks in one run unless the run allows a
@@ -46,7 +51,8 @@ from connectors.config import (
 )
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
-from connectors.jira.streams import STREAMS
+from connectors.jira.raid import RAID_STREAMS, RISK_FIELDS, RaidTypes, raid_streams
+from connectors.jira.streams import STREAMS, WHOLE_SITE
 
 
 def _verify(value: Any, info: ValidationInfo) -> bool | Path:
@@ -77,6 +83,9 @@ class JiraSource(SourceTable):
     sprint_field: str = "customfield_10020"
     story_points_field: str = "customfield_10016"
     custom_fields: dict[str, str] = Field(default_factory=dict)
+    risk_issue_types: list[str] = Field(default_factory=list)
+    issue_issue_types: list[str] = Field(default_factory=list)
+    raid_fields: dict[str, str] = Field(default_factory=dict)
     streams: dict[str, NoKeys] = Field(default_factory=dict)
 
     @field_validator("url")
@@ -114,14 +123,26 @@ class JiraSource(SourceTable):
     @field_validator("streams")
     @classmethod
     def _known_streams(cls, streams: dict[str, NoKeys]) -> dict[str, NoKeys]:
-        unknown = sorted(set(streams) - set(STREAMS))
+        unknown = sorted(set(streams) - set(STREAMS) - set(RAID_STREAMS))
         if unknown:
             raise PydanticCustomError(
                 "rule",
                 "unknown streams {unknown} (known: {known})",
-                {"unknown": unknown, "known": sorted(STREAMS)},
+                {"unknown": unknown, "known": sorted([*STREAMS, *RAID_STREAMS])},
             )
         return streams
+
+    @field_validator("raid_fields")
+    @classmethod
+    def _raid_fields(cls, names: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(names) - set(RISK_FIELDS))
+        if unknown:
+            raise PydanticCustomError(
+                "rule",
+                "unknown keys {unknown} (known: {known})",
+                {"unknown": unknown, "known": list(RISK_FIELDS)},
+            )
+        return names
 
     @model_validator(mode="after")
     def _one_credential(self) -> JiraSource:
@@ -161,9 +182,15 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
         "fields": fields,
         "lookback": timedelta(minutes=s.lookback_minutes),
     }
-    if s.jql:
-        common["scope"] = s.jql
-    return [STREAMS[n](**common) for n in (list(s.streams) or list(STREAMS))]
+    types = RaidTypes(
+        tuple(s.risk_issue_types), tuple(s.issue_issue_types), {**RaidTypes().fields, **s.raid_fields}
+    )
+    scope, raid_types = s.jql or WHOLE_SITE, [*types.risks, *types.issues]
+    raid = raid_streams(common, types, scope)
+    if s.jql or raid_types:  # the RAID types are no tasks: they leave the task streams' scope
+        common["scope"] = types.scope(scope, raid_types, keep=False) if raid_types else scope
+    wanted = list(s.streams) or [*STREAMS, *(r.name for r in raid)]
+    return [STREAMS[n](**common) for n in wanted if n in STREAMS] + [r for r in raid if r.name in wanted]
 
 
 def check(sc: Any, where: str, base: Path) -> list[str]:

@@ -1,15 +1,15 @@
 """A folder of project files (MSPDI .xml, .mpp) as a source.
 
-Each new or changed file (by content hash) is handed to the warehouse as one unit of four parts, one per
-record type (``<file>#planned_work``, ``#task``, ``#project``, ``#person``), because the staged loader
-merges one record type per item. The parts stream: each yields its records in batches as the file is
-read (``ProjectPlan``: planned work in a first pass over the file, tasks in a second), so a plan is
-never held whole in memory. The parts commit together, with their four
-fingerprints, or not at all; a file counts as loaded only when all four are on record with its
-fingerprint, so a crash mid-file reloads the whole file. Tasks and planned work replace their project's
-rows wholesale (``replace_scope = project_source_id``), so a task deleted from the plan is marked
-deleted. A file that cannot be read (malformed, hostile) becomes one failing item: quarantined by name,
-nothing loaded.
+Each new or changed file (by content hash) is handed to the warehouse as one unit of five parts, one per
+record type (``<file>#planned_work``, ``#task``, ``#project``, ``#person``, ``#capacity``), because the
+staged loader merges one record type per item. The parts stream: each yields its records in batches as
+the file is read (``ProjectPlan``: planned work in a first pass over the file, tasks in a second), so a
+plan is never held whole in memory. The parts commit together, with their five fingerprints, or not at
+all; a file counts as loaded only when all five are on record with its fingerprint, so a crash mid-file
+reloads the whole file. Tasks and planned work replace their project's rows wholesale (``replace_scope =
+project_source_id``), so a task deleted from the plan is marked deleted; capacity replaces each
+resource's days. A file that cannot be read (malformed, hostile) becomes one failing item: quarantined by
+name, nothing loaded.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Literal
 from connectors.base import ItemError, Line, StreamState, fingerprint
 from connectors.microsoft.mpp import read_mpp
 from connectors.microsoft.mspdi import Elements, ProjectFileRecords, ProjectPlan, read_mspdi
+from model.records import Capacity, PlannedWork, Project, Record, Rejected, Task, as_json
 from model.records import Person as PersonRecord
-from model.records import PlannedWork, Project, Record, Rejected, Task, as_json
 
 BATCH = 5000
 _SCOPES: dict[type[Record], tuple[str, ...]] = {
@@ -32,8 +32,9 @@ _SCOPES: dict[type[Record], tuple[str, ...]] = {
     PersonRecord: (),
     Task: ("project_source_id",),
     PlannedWork: ("project_source_id",),
+    Capacity: ("person_source_id",),  # a resource's days in the plan's span
 }
-_PARTS = tuple(_SCOPES)  # a file's record types: one item each, all four on record once it is loaded
+_PARTS = tuple(_SCOPES)  # a file's record types: one item each, all five on record once it is loaded
 
 
 @dataclass
@@ -86,7 +87,7 @@ class UnreadableFile:
 
 
 def file_items(name: str, digest: str, plan: ProjectPlan) -> list[ProjectFileItem]:
-    """The file's four parts: ``<file>#<entity>`` per record type, each with the file's fingerprint, in
+    """The file's five parts: ``<file>#<entity>`` per record type, each with the file's fingerprint, in
     the order that reads the file twice at most."""
     return [
         ProjectFileItem(

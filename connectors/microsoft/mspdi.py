@@ -26,8 +26,8 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from connectors.base import BadValue, ItemError
+from model.records import Capacity, PlannedWork, Project, Record, Rejected, Task
 from model.records import Person as PersonRecord
-from model.records import PlannedWork, Project, Record, Rejected, Task
 from model.status import status_from_percent
 
 NS = "{http://schemas.microsoft.com/project}"
@@ -249,6 +249,7 @@ class ProjectFileRecords:
     people: list[PersonRecord] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
     planned_work: list[PlannedWork] = field(default_factory=list)
+    capacity: list[Capacity] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
     def by_type(self) -> dict[type[Record], list[Any]]:
@@ -257,6 +258,7 @@ class ProjectFileRecords:
             PersonRecord: self.people,
             Task: self.tasks,
             PlannedWork: self.planned_work,
+            Capacity: self.capacity,
         }
 
 
@@ -335,6 +337,37 @@ class ProjectPlan:
                 yield person
         yield from self._flush()
 
+    def capacity(self) -> Out:
+        """Each work resource's available hours per day over the plan's span: the working time its
+        calendar gives the day (through base calendars; the project's calendar when it has none) × its
+        ``MaxUnits``. A day no calendar speaks for (an .mpp read without calendars) is stated by nobody:
+        the default calendar of ``[capacity]`` stands in for it."""
+        self._scan()
+        span = [_quiet_date(self.props.get(k)) for k in ("StartDate", "FinishDate")]
+        if None in span:
+            return
+        first, last = span
+        for r in self._resources:
+            uid = r.get("UID", "").strip()
+            if not uid or uid == "0" or r.get("IsNull") == "1" or r.get("Type", "1") != "1":
+                continue
+            units = self._get(r, "MaxUnits", parse_decimal, f"Resource UID={uid}")
+            calendar = self._resource_calendars.get(uid) or self.props.get("CalendarUID") or ""
+            day = first
+            while day <= last:
+                if (hours := _working_hours(self._calendars, calendar, day)) is not None:
+                    yield Capacity(
+                        source=self.source,
+                        source_id=f"{self.pid}:R{uid}:{day.isoformat()}",
+                        person_source_id=f"{self.pid}:R{uid}",
+                        work_date=day,
+                        available_hours=(_length(hours) * (Decimal(1) if units is None else units)).quantize(
+                            HOURS
+                        ),
+                    )
+                day += timedelta(days=1)
+        yield from self._flush()
+
     def by_type(self) -> dict[type[Record], Callable[[], Out]]:
         """Each record type's stream, in the order that reads the file twice at most."""
         return {
@@ -342,6 +375,7 @@ class ProjectPlan:
             Task: self.tasks,
             Project: self.project,
             PersonRecord: self.people,
+            Capacity: self.capacity,
         }
 
     def records(self) -> ProjectFileRecords:
@@ -593,6 +627,23 @@ class ProjectPlan:
             (d, value * Decimal(share / timedelta(seconds=1)) / Decimal(total / timedelta(seconds=1)))
             for d, share in shares.items()
         ]
+
+
+def _length(hours: list[tuple[time, time]]) -> Decimal:
+    """Hours in a day's working times (a time ending at 00:00 runs to midnight)."""
+    seconds = sum(
+        ((24 * 3600 if last == time() else last.hour * 3600 + last.minute * 60) - first.hour * 3600
+         - first.minute * 60) for first, last in hours
+    )  # fmt: skip
+    return Decimal(seconds) / 3600
+
+
+def _quiet_date(text: str | None) -> date | None:
+    """A project date, or None: the project record already quarantines one that does not parse."""
+    try:
+        return parse_datetime(text).date() if text and text.strip() else None
+    except ValueError:
+        return None
 
 
 def _q(v: Decimal | None, step: Decimal) -> Decimal | None:

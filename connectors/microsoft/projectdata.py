@@ -30,7 +30,19 @@ from requests.auth import AuthBase
 from connectors.base import Cursor, Page, StreamState, keyed, map_each
 from connectors.microsoft.graph import GraphClient
 from connectors.microsoft.odata import odata_date, odata_dt, odata_number
-from model.records import Person, PlannedWork, Project, Record, Rejected, Task, TimeEntry
+from model.raid import from_percent, priority, score, status_category
+from model.records import (
+    Capacity,
+    Person,
+    PlannedWork,
+    Project,
+    ProjectIssue,
+    Record,
+    Rejected,
+    Risk,
+    Task,
+    TimeEntry,
+)
 from model.status import status_from_percent
 
 ACCEPT = "application/json;odata=nometadata"
@@ -100,6 +112,14 @@ LINE_SELECT = (
     "TimesheetLineId,ProjectId,TaskId,TimesheetOwnerId,TimesheetLineStatus,TimesheetLineComment,"
     "TimesheetLineModifiedDate"
 )
+RISK_SELECT = (
+    "ProjectId,RiskId,Title,Description,Probability,Impact,AssignedToResource,Status,DueDate,Mitigation,"
+    "CreatedDate,ModifiedDate"
+)  # Probability: percent; Impact: 1-10; DueDate: when the risk is to be dealt with (its review date)
+ISSUE_SELECT = (
+    "ProjectId,IssueId,Title,Description,Priority,AssignedToResource,Status,DueDate,CreatedDate,ModifiedDate"
+)
+CAPACITY_SELECT = "ResourceId,TimeByDay,Capacity"
 ACTUALS = "TimesheetLineActualDataSet"
 ACTUAL_SELECT = "TimesheetLineId,TimeByDay,ActualWorkBillable,ActualWorkNonBillable"
 
@@ -213,6 +233,57 @@ def map_actual(source: str, line: dict[str, Any], a: dict[str, Any]) -> TimeEntr
         approval_status=APPROVAL.get(line.get("TimesheetLineStatus"), str(line.get("TimesheetLineStatus"))),
         comment=line.get("TimesheetLineComment"),
         source_updated_at=odata_dt(line.get("TimesheetLineModifiedDate")),
+    )
+
+
+def _raid(row: dict[str, Any], source: str, key: str) -> dict[str, Any]:
+    """What a Risks and an Issues row share: the project site's list item, statuses like "(1) Active"."""
+    created = odata_dt(row.get("CreatedDate"))
+    return dict(
+        source=source,
+        source_id=row[key].lower(),
+        project_source_id=row["ProjectId"].lower(),
+        title=row.get("Title"),
+        description=row.get("Description"),
+        owner_name=_code(row.get("AssignedToResource")),
+        status=row.get("Status"),
+        status_category=status_category(row.get("Status")),
+        raised_date=created.date() if created else None,
+        source_updated_at=odata_dt(row.get("ModifiedDate")),
+    )
+
+
+def map_risk(source: str, r: dict[str, Any]) -> Risk:
+    """Probability is a percentage (five bands of 20 on the 1–5 scale), Impact 1–10 (halved, rounded up)."""
+    pct, impact = odata_number(r.get("Probability")), odata_number(r.get("Impact"))
+    p = None if pct is None else from_percent(pct)
+    i = None if impact is None else from_percent(impact * 10)
+    return Risk(
+        **_raid(r, source, "RiskId"),
+        probability=p,
+        impact=i,
+        score=score(p, i),
+        review_date=odata_date(r.get("DueDate")),
+        mitigation=r.get("Mitigation"),
+    )
+
+
+def map_issue(source: str, r: dict[str, Any]) -> ProjectIssue:
+    return ProjectIssue(
+        **_raid(r, source, "IssueId"),
+        priority=priority(r.get("Priority")),
+        due_date=odata_date(r.get("DueDate")),
+    )
+
+
+def map_capacity(source: str, r: dict[str, Any]) -> Capacity:
+    day = _day(r)
+    return Capacity(
+        source=source,
+        source_id=f"{r['ResourceId'].lower()}:{day.isoformat()}",
+        person_source_id=r["ResourceId"].lower(),
+        work_date=day,
+        available_hours=odata_number(r.get("Capacity")),
     )
 
 
@@ -439,12 +510,55 @@ class TimeEntriesStream(ProjectDataStream):
         return map_actual(self.source, line, row) if line is not None else None
 
 
+@dataclass
+class RisksStream(ProjectDataStream):
+    entity_set = "Risks"
+    select = RISK_SELECT
+    key = "RiskId"
+    replication_key = "ModifiedDate"
+    deletions = "risk"
+
+    def parse(self, row: dict[str, Any]) -> Risk:
+        return map_risk(self.source, row)
+
+
+@dataclass
+class IssuesStream(ProjectDataStream):
+    entity_set = "Issues"
+    select = ISSUE_SELECT
+    key = "IssueId"
+    replication_key = "ModifiedDate"
+    deletions = "project_issue"
+
+    def parse(self, row: dict[str, Any]) -> ProjectIssue:
+        return map_issue(self.source, row)
+
+
+@dataclass
+class CapacityStream(ProjectDataStream):
+    """Capacity per resource and day has no modified date: the set is read whole each run (one row per
+    resource and day, 2000 a page); unchanged rows write nothing."""
+
+    entity_set = "ResourceTimephasedDataSet"
+    select = CAPACITY_SELECT
+    key = "ResourceId"
+
+    def filters(self, since: datetime | None) -> Sequence[str | None]:
+        return [None]
+
+    def parse(self, row: dict[str, Any]) -> Capacity:
+        return map_capacity(self.source, row)
+
+
 ENTITY_STREAMS: dict[str, type[ProjectDataStream]] = {
     "projects": ProjectsStream,
     "tasks": TasksStream,
     "resources": ResourcesStream,
     "planned_work": PlannedWorkStream,
     "time_entries": TimeEntriesStream,
+    "risks": RisksStream,
+    "issues": IssuesStream,
+    "capacity": CapacityStream,
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import DECOY_PERSON, Portfolio, Task, generate, hides_email, workdays
+from sandbox.raid import WORDS, raid_log
 
 SITE_TZ = ZoneInfo("Europe/Berlin")
 SPRINT_FIELD = "customfield_10020"
@@ -31,7 +32,18 @@ STATUSES = {
     "In Progress": ("3", "indeterminate", "In Progress", 4),
     "Done": ("10001", "done", "Done", 3),
 }
-TYPES = {"Epic": ("10000", 1), "Story": ("10001", 0), "Task": ("10002", 0), "Bug": ("10004", 0)}
+TYPES = {
+    "Epic": ("10000", 1), "Story": ("10001", 0), "Task": ("10002", 0), "Bug": ("10004", 0),
+    "Risk": ("10010", 0), "Issue": ("10011", 0),
+}  # fmt: skip
+# The RAID log's fields, by the names users see; the connector finds their ids in GET /field.
+RAID_FIELDS = {
+    "Probability": "customfield_10060",
+    "Impact": "customfield_10061",
+    "Mitigation": "customfield_10062",
+    "Review Date": "customfield_10063",
+}
+PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5"}
 PROJECT_BASE = 10000  # Jira project ids: PROJECT_BASE + position; the orphan project (D7) comes last
 ORPHAN_ISSUES = ("Design onboarding flow", "Build push notifications", "Test offline mode")
 
@@ -124,8 +136,23 @@ class JiraData:
         raise KeyError(key)
 
 
-def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed: int = 7) -> JiraData:
-    """The Jira site for ``pf``; ``issues``/``worklogs`` > the portfolio's counts add synthetic ones."""
+def field_list() -> list[dict[str, Any]]:
+    """``GET /field``: the system fields the connector reads and the site's custom fields, by name."""
+    system = [("summary", "Summary"), ("status", "Status"), ("assignee", "Assignee"), ("duedate", "Due date"),
+              ("priority", "Priority"), ("description", "Description")]  # fmt: skip
+    custom = [(SPRINT_FIELD, "Sprint"), (STORY_POINTS_FIELD, "Story point estimate"), (TEAM_FIELD, "Team"),
+              (RISK_FIELD, "Risk level"), *((fid, name) for name, fid in RAID_FIELDS.items())]  # fmt: skip
+    return [
+        {"id": fid, "key": fid, "name": name, "custom": fid.startswith("customfield_"), "navigable": True}
+        for fid, name in [*system, *custom]
+    ]
+
+
+def build(
+    pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed: int = 7, raid: bool = False
+) -> JiraData:
+    """The Jira site for ``pf``; ``issues``/``worklogs`` > the portfolio's counts add synthetic ones;
+    ``raid`` adds the RAID log's Jira entries (``sandbox.raid``) as issues of types Risk and Issue."""
     pf = pf or generate(seed)
     rng = random.Random(seed)
     # Seeded history ends with the portfolio, not with the clock: the same seed serves the same site on
@@ -256,7 +283,36 @@ def build(pf: Portfolio | None = None, issues: int = 0, worklogs: int = 0, seed:
         issue.fields["timespent"] = spent or None
         est = issue.fields["timeoriginalestimate"]
         issue.fields["timeestimate"] = max(0, est - spent)
+    if raid:
+        _raid_issues(d, pf, by_no, base)
     return d
+
+
+def _raid_issues(d: JiraData, pf: Portfolio, by_no: dict[str, str], base: int) -> None:
+    """Risks with probability and impact as option words, mitigation and review date; issues with a due
+    date and a priority. Closed entries are Done."""
+    ids = project_ids(pf)
+    for e in (x for x in raid_log(pf) if x.system == "jira"):
+        iid = d.next_issue_id
+        d.next_issue_id += 1
+        created = min(base - 86_400_000, _ms(e.raised, 9))
+        f: dict[str, Any] = {
+            "summary": e.title, "issuetype": "Risk" if e.kind == "risk" else "Issue", "parent": None,
+            "status": "Done" if e.closed else "To Do", "assignee": by_no[e.owner] if e.owner else None,
+            "reporter": by_no[pf.project(e.project).team[0]], "resolutiondate": base if e.closed else None,
+            "duedate": e.due.isoformat() if e.kind == "issue" and e.due else None,
+            "priority": e.priority, "labels": [], "components": [], "description": f"{e.title}.",
+            "timeoriginalestimate": None, "timeestimate": None, "timespent": None,
+        }  # fmt: skip
+        if e.kind == "risk":
+            f |= {
+                RAID_FIELDS["Probability"]: WORDS[e.probability or 1],
+                RAID_FIELDS["Impact"]: WORDS[e.impact or 1],
+                RAID_FIELDS["Mitigation"]: "Agree a fallback with the business",
+                RAID_FIELDS["Review Date"]: e.due.isoformat() if e.due else None,
+            }
+        d.issues[iid] = Issue(iid, e.key, ids[e.project], f, created, base)
+        d.histories[iid] = []
 
 
 def orphan_start(pf: Portfolio) -> date:

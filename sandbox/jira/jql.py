@@ -1,4 +1,5 @@
-"""The slice of JQL the simulator understands: ANDed clauses over project, key, id, created and updated.
+"""The slice of JQL the simulator understands: ANDed clauses over project, key, id, issuetype, created and
+updated.
 
 Enough for scopes like ``project in (CRM, DLM)`` and the bounded, ordered queries the connector sends;
 anything else is answered the way Jira answers a query it cannot parse (HTTP 400 with errorMessages).
@@ -139,6 +140,12 @@ def _clause(text: str, tz: ZoneInfo, project_keys: dict[str, int]) -> Predicate:
             raise JqlError(f"Error in the JQL Query: unsupported clause '{text}'.")
         f = _OPS[op]
         return lambda i: f(i.id, ref)
+    if name == "issuetype":
+        if op not in ("in", "not in", "=", "!="):
+            raise JqlError(f"Error in the JQL Query: unsupported operator '{op}' for 'issuetype'.")
+        types = {v.lower() for v in _values(raw)}
+        keep = op in ("in", "=")
+        return lambda i: (str(i.fields.get("issuetype", "")).lower() in types) == keep
     if name in ("updated", "created"):
         if op not in _OPS:
             raise JqlError(f"Error in the JQL Query: unsupported operator '{op}' for '{name}'.")

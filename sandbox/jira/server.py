@@ -377,6 +377,8 @@ class JiraSimulator(LocalServer):
             return Reply(404, None)
         if rest == "serverInfo":
             return Reply(200, self._server_info())
+        if rest == "field":
+            return Reply(200, D.field_list())
         if rest == "myself":
             return Reply(
                 200, self._user(self.data.users[next(iter(self.data.users))]) | {"timeZone": "Europe/Berlin"}
@@ -612,6 +614,24 @@ class JiraSimulator(LocalServer):
             },
         )
 
+    def _raid_fields(self, f: dict[str, Any], v: str) -> dict[str, Any]:
+        """Priority, and a risk's fields: options for probability and impact, rich text, a date."""
+        prio = f.get("priority")
+        out: dict[str, Any] = {
+            "priority": None
+            if not prio
+            else {"self": f"{self.url}/rest/api/{v}/priority/{D.PRIORITIES[prio]}", "id": D.PRIORITIES[prio],
+                  "name": prio}
+        }  # fmt: skip
+        probability, impact, mitigation, review = D.RAID_FIELDS.values()
+        for fid in (probability, impact):
+            out[fid] = {"self": f"{self.url}/rest/api/{v}/customFieldOption/{fid[-2:]}", "value": f[fid],
+                        "id": f"1{fid[-2:]}"} if f.get(fid) else None  # fmt: skip
+        text = f.get(mitigation)
+        out[mitigation] = D.adf(text) if v == "3" and text else text
+        out[review] = f.get(review)
+        return out
+
     def _issue(self, i: D.Issue, fields: list[str], v: str) -> dict[str, Any]:
         if set(fields) <= {"id"} and v == "3":
             return {"id": str(i.id)}
@@ -712,6 +732,7 @@ class JiraSimulator(LocalServer):
                 "id": "10100",
             },
         }
+        full |= self._raid_fields(f, v)
         out_fields = full if everything else {k: full[k] for k in fields if k in full}
         return {
             "expand": "operations,editmeta,changelog,renderedFields",

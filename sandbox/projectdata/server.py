@@ -1,15 +1,20 @@
 """A Project Online ``/_api/ProjectData`` simulator on 127.0.0.1, fed from the seeded portfolio.
 
 Entity sets: Projects, Tasks, Assignments, Resources, TimesheetLines, TimesheetLineActualDataSet,
-AssignmentTimephasedDataSet, ProjectBaselines — with the server page caps of Project Online (Projects and
-Tasks 300, Assignments/Resources/TimesheetLines 1000, timephased sets 2000; ``$top`` cannot raise them),
+AssignmentTimephasedDataSet, ProjectBaselines, Risks, Issues, ResourceTimephasedDataSet, with the server
+page caps of Project Online (Projects and Tasks 300, Assignments/Resources/TimesheetLines 1000, timephased
+sets 2000; ``$top`` cannot raise them),
 ``odata.nextLink`` paging (``application/json;odata=nometadata``), ``$select`` projection, the ``$filter``
 shapes the connector sends (``X gt datetime'…'``, ``X eq guid'…'`` joined by ``or``, ``X eq 0``), and a
 400 for ``$expand``, which ProjectData does not support.
 Projects carry the ERP code in the enterprise custom field ``ProjectCode``, resources the employee
 number in ``ResourceCode``. Assignments: the assignee's (the plan) plus one per person who booked time on
-the task, whose timephased actuals come from the timesheets. Plants read from ``pf.planted``: a missing
-timesheet week (D2), projects without ProjectCode (one misspelt) and a 2025 namesake project.
+the task, whose timephased actuals come from the timesheets; timephased planned work is each person's
+own share of the work (``pf.plan``), the baseline the assignee's. Capacity: 8 h each workday over the
+portfolio's span. Plants read from ``pf.planted``: a missing timesheet week (D2), projects without
+ProjectCode (one misspelt), a 2025 namesake project, an over-booked and a part-time week, a person
+booking time on a project the plan gives them no work in; the RAID log's Project Server entries
+(``sandbox.raid``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from urllib.parse import urlencode
 
 from sandbox.http import JsonSimulator, Response
 from sandbox.portfolio import HOURLY_RATE, Portfolio, Task, generate, iso_week, workdays
+from sandbox.raid import raid_log
 
 NS = uuid.UUID("5b7e3c8e-2f7a-4a5e-bb0e-7d0f3b9a6c21")
 SEEDED_AT = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
@@ -37,6 +43,9 @@ PAGE_CAPS = {
     "TimesheetLineActualDataSet": 2000,
     "AssignmentTimephasedDataSet": 2000,
     "ProjectBaselines": 300,
+    "Risks": 1000,
+    "Issues": 1000,
+    "ResourceTimephasedDataSet": 2000,
 }
 _CMP = re.compile(r"^(\w+) (gt|ge|eq) (?:datetime'([^']+)'|guid'([^']+)'|(\d+))$")
 
@@ -81,6 +90,7 @@ class ProjectOnlineData:
         booked: dict[str, dict[str, dict[date, Decimal]]] = defaultdict(lambda: defaultdict(dict))
         for b in bookings:  # task → person → day → hours
             booked[b.task_key][b.employee_number][b.work_date] = b.hours
+        plan = _plan(pf)
         for proj in pf.projects:
             tasks = [t for t in pf.tasks if t.project_code == proj.code]
             est = sum((t.estimate_hours for t in tasks), Decimal(0))
@@ -102,8 +112,9 @@ class ProjectOnlineData:
                 d.sets["Tasks"].append(row)
                 plan_days = workdays(t.start, t.finish) or [t.start]
                 per_day = (t.estimate_hours / len(plan_days)).quantize(Decimal("0.01"))
-                # One assignment per person who booked time on the task, plus the assignee's (the plan).
-                for emp in [t.assignee, *sorted(set(booked[t.key]) - {t.assignee})]:
+                # One assignment per person who booked time on the task or is planned on it, plus the
+                # assignee's (the baseline).
+                for emp in [t.assignee, *sorted((set(booked[t.key]) | set(plan[t.key])) - {t.assignee})]:
                     mine = emp == t.assignee
                     aid, rid = pid("assignment", t.key, *([] if mine else [emp])), res[emp]
                     days, rate = booked[t.key].get(emp, {}), HOURLY_RATE[pf.person(emp).department]
@@ -112,16 +123,17 @@ class ProjectOnlineData:
                         "AssignmentWork": _f(t.estimate_hours if mine else Decimal(0)),
                         "AssignmentModifiedDate": modified(),
                     })  # fmt: skip
-                    for day in sorted(set(plan_days if mine else ()) | set(days)):
-                        planned = per_day if mine and day in plan_days else Decimal(0)
-                        actual = days.get(day, Decimal(0))
+                    mine_planned = plan[t.key].get(emp, {})
+                    for day in sorted(set(plan_days if mine else ()) | set(days) | set(mine_planned)):
+                        baseline = per_day if mine and day in plan_days else Decimal(0)
+                        planned, actual = mine_planned.get(day, Decimal(0)), days.get(day, Decimal(0))
                         d.sets["AssignmentTimephasedDataSet"].append({
                             "AssignmentId": aid, "ProjectId": prj, "TaskId": tid, "ResourceId": rid,
                             "TimeByDay": ts(datetime.combine(day, datetime.min.time())),
                             "AssignmentWork": _f(planned), "AssignmentActualWork": _f(actual),
-                            "AssignmentBaselineWork": _f(planned), "AssignmentCost": _f(planned * rate),
+                            "AssignmentBaselineWork": _f(baseline), "AssignmentCost": _f(planned * rate),
                             "AssignmentActualCost": _f(actual * rate),
-                            "AssignmentBaselineCost": _f(planned * rate),
+                            "AssignmentBaselineCost": _f(baseline * rate),
                         })  # fmt: skip
         for decoy in pf.plants("decoy", "projectonline"):  # a finished namesake: no code, no people
             code, work = f"decoy-{decoy.where}", Decimal(120)
@@ -155,7 +167,44 @@ class ProjectOnlineData:
                     "TimesheetLineId": line, "TimeByDay": ts(datetime.combine(day, datetime.min.time())),
                     "ActualWorkBillable": _f(wdays[day]), "ActualWorkNonBillable": 0.0,
                 })  # fmt: skip
+        d._capacity(pf, res)
+        d._raid(pf, modified)
         return d
+
+    def _capacity(self, pf: Portfolio, res: dict[str, str]) -> None:
+        """8 h each workday (0 on weekends) from the portfolio's start to its last plan day, per resource;
+        the part-time plant's week at its hours."""
+        part = {(p.parts[0], p.parts[1]): Decimal(p.detail) for p in pf.plants("part_time", "projectonline")}
+        last = max(b.work_date for b in pf.plan)
+        days = [pf.start + timedelta(n) for n in range((last - pf.start).days + 1)]
+        for p in pf.people:
+            for day in days:
+                hours = Decimal(8) if day.weekday() < 5 else Decimal(0)
+                hours = part.get((p.employee_number, iso_week(day)), hours) if hours else hours
+                self.sets["ResourceTimephasedDataSet"].append({
+                    "ResourceId": res[p.employee_number],
+                    "TimeByDay": ts(datetime.combine(day, datetime.min.time())),
+                    "Capacity": _f(hours), "BaseCapacity": _f(hours),
+                })  # fmt: skip
+
+    def _raid(self, pf: Portfolio, modified: Any) -> None:
+        """The RAID log's Project Server entries: probability in percent, impact 1–10, statuses as PWA's
+        lists write them ("(1) Active", "(3) Closed"), the owner's name in AssignedToResource."""
+        for e in (x for x in raid_log(pf) if x.system == "projectonline"):
+            prj, owner = pid("project", e.project), pf.person(e.owner).name if e.owner else None
+            row = {
+                "ProjectId": prj, "Title": e.title, "AssignedToResource": owner,
+                "Status": "(3) Closed" if e.closed else "(1) Active", "DueDate": _at(e.due),
+                "CreatedDate": _at(e.raised), "ModifiedDate": modified(), "Description": None,
+            }  # fmt: skip
+            if e.kind == "risk":
+                self.sets["Risks"].append({
+                    **row, "RiskId": pid("risk", e.key), "Probability": e.probability * 20 - 10,
+                    "Impact": e.impact * 2, "Exposure": (e.probability * 20 - 10) * e.impact * 2 / 100,
+                    "Mitigation": "Weekly check with the vendor", "Category": "(2) Schedule",
+                })  # fmt: skip
+            else:
+                self.sets["Issues"].append({**row, "IssueId": pid("issue", e.key), "Priority": e.priority})
 
     def _project(self, code: str, name: str, project_code: str | None, owner: str, start: date, finish: date,
                  pct: int, work: Decimal, actual: Decimal, budget: Decimal, mod: str,
@@ -195,6 +244,29 @@ class ProjectOnlineData:
 
     def delete(self, entity_set: str, key: str, value: str) -> None:
         self.sets[entity_set] = [r for r in self.sets[entity_set] if r.get(key) != value]
+
+
+def _at(day: date | None) -> str | None:
+    return None if day is None else ts(datetime.combine(day, datetime.min.time()))
+
+
+def _plan(pf: Portfolio) -> dict[str, dict[str, dict[date, Decimal]]]:
+    """task → person → day → planned hours: ``pf.plan``, with the capacity plants applied (an over-booked
+    week's extra hours on the person's first task each day; no work where the plan leaves someone out)."""
+    out: dict[str, dict[str, dict[date, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    left_out = {tuple(p.parts) for p in pf.plants("unplanned", "projectonline")}
+    for b in pf.plan:
+        if (b.employee_number, pf.task(b.task_key).project_code) not in left_out:
+            out[b.task_key][b.employee_number][b.work_date] = b.hours
+    for p in pf.plants("overbooked", "projectonline"):
+        emp, week = p.parts
+        firsts = {}
+        for b in sorted(pf.plan, key=lambda b: b.task_key):
+            if b.employee_number == emp and iso_week(b.work_date) == week:
+                firsts.setdefault(b.work_date, b.task_key)
+        for day, key in firsts.items():
+            out[key][emp][day] += Decimal(p.detail)
+    return out
 
 
 def _weighted(tasks: list[Task]) -> int:
