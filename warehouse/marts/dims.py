@@ -27,6 +27,7 @@ from model.periods import fiscal_period
 from model.recon import ReconSettings, prefer_fields, system_of
 from model.records import Task
 from warehouse.crosswalk import current_members, issue_key
+from warehouse.marts.changes import among
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
     dim_date,
@@ -315,8 +316,9 @@ def _resolve(
     return None if v is None else index.get((won[field], v))
 
 
-def build_dim_task(conn: Connection, s: MartSettings) -> int:
-    """One row per canonical task; references resolved through the winning source's crosswalks.
+def build_dim_task(conn: Connection, s: MartSettings, only: Any | None = None) -> int:
+    """One row per canonical task; references resolved through the winning source's crosswalks. Only the
+    canonical tasks ``only`` selects (a SELECT of task ids) are rebuilt, when given.
 
     Task records stream in canonical-id order and rows are written in chunks, so memory stays flat.
     """
@@ -330,11 +332,11 @@ def build_dim_task(conn: Connection, s: MartSettings) -> int:
         select(tx.c.canonical_id, *(task.c[n] for n in ("source", "source_id", *TASK_FIELDS)))
         .join_from(task, tx, and_(tx.c.source == task.c.source, tx.c.source_id == task.c.source_id,
                                   tx.c.valid_to.is_(None)))
-        .where(task.c.deleted_at.is_(None))
+        .where(task.c.deleted_at.is_(None), among(tx.c.canonical_id, only))
         .order_by(tx.c.canonical_id, task.c.source, task.c.source_id)
         .execution_options(yield_per=CHUNK)
     )  # fmt: skip
-    conn.execute(delete(dim_task))
+    conn.execute(delete(dim_task).where(among(dim_task.c.task_id, only)))
     written, chunk = 0, []
     result = conn.execute(members).mappings()
     for cid, group in groupby(result, key=lambda r: r["canonical_id"]):

@@ -1,5 +1,5 @@
-"""``refresh_marts``: every dimension and fact rebuilt from the base and reconciliation tables in one
-transaction.
+"""``refresh_marts``: the dimensions and facts brought up to date from the base and reconciliation tables in
+one transaction: in full, or (``warehouse.marts.changes``) only the slices whose base rows changed.
 
 Order matters only where one mart reads another: sources before the facts that rank them, dimensions before
 the facts that read them, facts before the calendar that must cover their dates.
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from warehouse.marts import dims, facts, status
+from warehouse.marts import changes, dims, facts, status
 from warehouse.marts.dims import as_date
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
@@ -34,24 +34,31 @@ CALENDAR_YEARS = 30  # dim_date never reaches further than this from the status 
 @dataclass
 class MartResult:
     as_of: date
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # rows written per table (all of it when full)
     scd: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    mode: str = "full"  # full | incremental | unchanged
+    reason: str = ""
+    slices: dict[str, int] = field(default_factory=dict)  # per sliced fact, slices rebuilt (incremental)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "rows": self.rows, "scd": self.scd, "seconds": self.seconds}
+        return {"as_of": self.as_of.isoformat(), "rows": self.rows, "scd": self.scd, "seconds": self.seconds,
+                "mode": self.mode, "reason": self.reason, "slices": self.slices}  # fmt: skip
 
 
 def today() -> date:
     return datetime.now(UTC).date()
 
 
-def refresh_marts(engine: Engine, at: date | None = None, settings: MartSettings | None = None) -> MartResult:
-    """Rebuild the marts as of day ``at`` (default: today, UTC). Run it after ``reconcile``.
+def refresh_marts(
+    engine: Engine, at: date | None = None, settings: MartSettings | None = None, full: bool = False
+) -> MartResult:
+    """Bring the marts up to date as of day ``at`` (default: today, UTC). Run it after ``reconcile``.
 
-    Transaction facts and type 1 dimensions are rebuilt whole; SCD2 dimensions change only where the data
-    did; the daily task snapshot and the project status of day ``at`` replace that day's rows and leave
-    other days alone. Re-running with the same data and day changes nothing.
+    Incremental unless ``full``, the first refresh or changed ``[marts]`` settings: only the slices of the
+    facts, and the tasks, whose base rows or crosswalk entries changed are rebuilt; the as-of marts (daily
+    snapshot and project status of day ``at``, calendar) are rebuilt when anything changed. SCD2 dimensions
+    change only where the data did. Re-running with the same data and day changes nothing.
     """
     s = settings or MartSettings()
     problems = s.problems()
@@ -66,22 +73,32 @@ def refresh_marts(engine: Engine, at: date | None = None, settings: MartSettings
             # A batch of big sorts: no JIT (seconds of compile time per query), sorts in memory, not on disk.
             conn.exec_driver_sql("SET LOCAL jit = off")
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        rows["dim_status"] = dims.build_dim_status(conn)
-        rows["dim_source"] = dims.build_dim_source(conn, s)
+        plan = changes.plan(conn, s, at, full)
+        result.mode = "full" if plan.full else "incremental" if plan.changed else "unchanged"
+        result.reason = plan.reason
+        if plan.changed:
+            rows["dim_status"] = dims.build_dim_status(conn)
+            rows["dim_source"] = dims.build_dim_source(conn, s)
         result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
         result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
-        rows["dim_task"] = dims.build_dim_task(conn, s)
-        rows["fact_time_entry"] = facts.build_time_entries(conn)
-        rows["fact_cost"] = facts.build_costs(conn, s)
-        rows["fact_budget"] = facts.build_budgets(conn, s)
-        rows["fact_planned_work"] = facts.build_planned_work(conn)
-        rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
-        rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn)
-        rows["fact_project_status"] = status.build_project_status(conn, at, s)
-        first, last = _date_range(conn, at)
-        rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
-        _write_settings(conn, s, at)
-    result.seconds = round(time.perf_counter() - started, 3)
+        if plan.changed:
+            rows["dim_task"] = dims.build_dim_task(conn, s, plan.tasks())
+            scope = plan.scope
+            rows["fact_time_entry"] = facts.build_time_entries(conn, scope("fact_time_entry"))
+            rows["fact_cost"] = facts.build_costs(conn, s, scope("fact_cost"))
+            rows["fact_budget"] = facts.build_budgets(conn, s, scope("fact_budget"))
+            rows["fact_planned_work"] = facts.build_planned_work(conn, scope("fact_planned_work"))
+            rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
+            rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.tasks())
+            rows["fact_project_status"] = status.build_project_status(conn, at, s)
+            first, last = _date_range(conn, at)
+            rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
+            _write_settings(conn, _setting_rows(s, at))
+            if not plan.full:
+                result.slices = {f: changes.slices(conn, f) for f in changes.SLICINGS}
+        result.seconds = round(time.perf_counter() - started, 3)
+        rebuilt = {"rows": rows, "slices": result.slices, "scd": result.scd}
+        changes.record(conn, plan, at, rebuilt, result.seconds, datetime.now(UTC))
     return result
 
 
@@ -117,7 +134,7 @@ SETTING_DOCS = {
 }
 
 
-def _write_settings(conn: Connection, s: MartSettings, at: date) -> None:
+def _setting_rows(s: MartSettings, at: date) -> list[dict[str, Any]]:
     values = {f.name: getattr(s, f.name) for f in fields(s)}
     values["as_of_date_key"] = dims.day_key(at)
     rows = []
@@ -125,5 +142,9 @@ def _write_settings(conn: Connection, s: MartSettings, at: date) -> None:
         v = values[name]
         text = ",".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
         rows.append(dict(name=name, value=text, description=doc))
+    return rows
+
+
+def _write_settings(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(delete(mart_setting))
     conn.execute(mart_setting.insert(), rows)

@@ -30,6 +30,7 @@ from model.evm import (
     weighted_percent_complete,
 )
 from warehouse.exceptions import percent_by_tool
+from warehouse.marts.changes import among
 from warehouse.marts.dims import as_date, day_key
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
@@ -262,19 +263,20 @@ def _first_moves(conn: Connection) -> dict[int, date]:
     return {cid: as_date(when) for cid, when in rows}
 
 
-def build_task_lifecycle(conn: Connection) -> int:
+def build_task_lifecycle(conn: Connection, only: Any | None = None) -> int:
+    """One row per canonical task; only those ``only`` selects (a SELECT of task ids), when given."""
     moves = _first_moves(conn)
     f = fact_time_entry.c
     booked = {
         tid: as_date(first)
         for tid, first in conn.execute(
             select(f.task_id, func.min(f.work_date))
-            .where(f.task_id.is_not(None), f.hours > 0)
+            .where(f.task_id.is_not(None), f.hours > 0, among(f.task_id, only))
             .group_by(f.task_id)
         )
     }
     rows = []
-    for t in conn.execute(select(dim_task)).mappings():
+    for t in conn.execute(select(dim_task).where(among(dim_task.c.task_id, only))).mappings():
         tid, category = t["task_id"], t["status_category"]
         created = as_date(t["created_at"])
         signals = [d for d in (moves.get(tid), booked.get(tid)) if d is not None]
@@ -296,7 +298,7 @@ def build_task_lifecycle(conn: Connection) -> int:
                 days_late=late, on_time=None if late is None else late <= 0,
             )
         )  # fmt: skip
-    conn.execute(delete(fact_task_lifecycle))
+    conn.execute(delete(fact_task_lifecycle).where(among(fact_task_lifecycle.c.task_id, only)))
     if rows:
         conn.execute(fact_task_lifecycle.insert(), rows)
     return len(rows)

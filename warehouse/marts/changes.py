@@ -1,0 +1,472 @@
+"""What changed since the last refresh, as the slices of each fact an incremental refresh rebuilds.
+
+A fact is cut into slices by canonical project (and, for the big daily facts, by day): rebuilding a slice
+is ``DELETE … WHERE slice IN scope`` and ``INSERT … SELECT`` of the base rows that land in it, the same
+SELECT a full build runs, so a rebuilt slice equals a fully built one. A slice is in scope when a base row
+entered it or left it since the last refresh:
+
+- inserted base rows: ``id`` above the table's ``mart_watermark``;
+- updated or deleted rows: ``mart_change``, which a trigger (migration 0009) fills with the OLD values, so
+  a worklog moved to another day or project rebuilds the slice it left as well as the one it joined;
+- crosswalk changes: ``mart_xref_seen`` against the current crosswalks. A project record mapped to another
+  canonical project rebuilds every slice of both projects; a person or task that maps differently
+  rebuilds the projects its facts land in, before and after.
+
+Settings that shape every row (the ``[marts]`` table) make the refresh full. On PostgreSQL the refresh
+holds SHARE locks on the base tables, so no sync writes between what it reads and what it records as seen.
+
+A new fact declares its cut in ``SLICINGS`` (and its base table gets a ``mart_log`` trigger in a
+migration); its builder takes the ``Scope`` and filters with ``lands`` and ``fact_rows``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from warehouse.marts.tables import rag_rule
+from warehouse.schema import (
+    ENTITY_TABLES,
+    XREF_TABLES,
+    metadata,
+    project_reconciled,
+    recon_exception,
+    sync_run,
+)
+from warehouse.sqlfn import date_key
+
+NONE = -1  # the slice key of rows that map to no canonical project
+
+state = MetaData()  # not the warehouse metadata: bookkeeping, not data (no data dictionary entry)
+mart_change = Table(
+    "mart_change", state,
+    Column("id", Integer, primary_key=True), Column("tbl", String(40)), Column("row_id", BigInteger),
+    Column("source", String(255)), Column("source_id", String(255)), Column("project_ref", Text),
+    Column("task_ref", Text), Column("day", Date),
+)  # fmt: skip
+mart_watermark = Table(
+    "mart_watermark", state, Column("tbl", String(40), primary_key=True), Column("max_id", BigInteger)
+)
+mart_xref_seen = Table(
+    "mart_xref_seen", state,
+    Column("entity", String(20), primary_key=True), Column("source", String(255), primary_key=True),
+    Column("source_id", String(255), primary_key=True), Column("canonical_id", BigInteger),
+)  # fmt: skip
+mart_refresh = Table(
+    "mart_refresh", state,
+    Column("id", Integer, primary_key=True), Column("finished_at", DateTime(timezone=True)),
+    Column("as_of", Date), Column("mode", String(12)), Column("reason", Text), Column("settings", String(64)),
+    Column("signature", String(64)), Column("rebuilt", Text), Column("seconds", Numeric(12, 3)),
+)  # fmt: skip
+
+scratch = MetaData()  # per-refresh temporary tables: the scope
+scope_project = Table(
+    "mart_scope_project", scratch, Column("fact", String(40)), Column("project_key", BigInteger),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+scope_day = Table(
+    "mart_scope_day", scratch, Column("fact", String(40)), Column("project_key", BigInteger),
+    Column("day", Date), Column("day_key", Integer), prefixes=["TEMPORARY"],
+)  # fmt: skip
+scope_task = Table("mart_scope_task", scratch, Column("task_id", BigInteger), prefixes=["TEMPORARY"])
+SCRATCH = (scope_project, scope_day, scope_task)
+
+
+@dataclass(frozen=True)
+class Slicing:
+    """How a fact is cut: the base table its rows come from and the references that say where a base row
+    lands. The project is ``project_ref`` mapped through ``project_xref``, else (``task_ref``) the project of
+    the row's task; ``day`` cuts the project's slice further by day (None: whole projects)."""
+
+    base: str
+    project_ref: str
+    task_ref: str | None = None
+    person_ref: str | None = None
+    day: str | None = None
+
+
+SLICINGS: dict[str, Slicing] = {
+    "fact_time_entry": Slicing("time_entry", "project_source_id", "task_source_id", "person_source_id",
+                               "work_date"),
+    "fact_planned_work": Slicing("planned_work", "project_source_id", "task_source_id", "person_source_id"),
+    "fact_cost": Slicing("cost_line", "project_code", person_ref="person_code"),
+    "fact_budget": Slicing("budget", "project_code"),
+}  # fmt: skip
+# Base tables whose changes the marts follow: the sliced facts' and what the dimensions read.
+WATCHED = ("project", "person", "task", "status_change", *(s.base for s in SLICINGS.values()))
+
+task, project_xref = ENTITY_TABLES["task"], XREF_TABLES["project"]
+
+
+def landing(
+    frm: FromClause, source: Any, project_ref: Any, task_ref: Any | None
+) -> tuple[FromClause, ColumnElement[int]]:
+    """``frm`` joined to what a row with these references maps to, and its canonical project (NONE when
+    none): the mapping ``warehouse.marts.facts`` uses."""
+    if task_ref is not None:
+        t = task.alias("lt")
+        frm = frm.outerjoin(t, and_(t.c.source == source, t.c.source_id == task_ref))
+        project_ref = func.coalesce(project_ref, t.c.project_source_id)
+    x = project_xref.alias("lx")
+    frm = frm.outerjoin(x, and_(x.c.source == source, x.c.source_id == project_ref, x.c.valid_to.is_(None)))
+    return frm, func.coalesce(x.c.canonical_id, NONE)
+
+
+def among(column: Any, ids: Any | None) -> ColumnElement[bool]:
+    """``column IN ids`` (a SELECT), or true when ``ids`` is None: every row."""
+    return true() if ids is None else column.in_(ids)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The slices of one fact to rebuild, read from the scope tables; ``None`` in place of a Scope means
+    every slice (a full build)."""
+
+    fact: str
+
+    def _projects(self) -> Any:
+        return select(scope_project.c.project_key).where(scope_project.c.fact == self.fact)
+
+    def _days(self) -> Any:
+        return select(scope_day.c.day).where(scope_day.c.fact == self.fact).distinct()
+
+    def lands(self, project_id: Any, day: Any | None = None) -> ColumnElement[bool]:
+        """True on rows (a fact's, or what a fact's SELECT yields) that fall in a slice in scope."""
+        key = func.coalesce(project_id, NONE)
+        whole = key.in_(self._projects())
+        if day is None:
+            return whole
+        d = scope_day.c
+        in_day = exists().where(d.fact == self.fact, d.project_key == key, d.day == day)
+        return or_(whole, in_day)
+
+    def fact_rows(self, table: Table) -> ColumnElement[bool]:
+        """``lands`` for a fact's own rows, spelt so the indexes on project_id and date_key serve it."""
+        pid = table.c.project_id
+        none = literal(NONE).in_(self._projects())
+        whole = or_(pid.in_(self._projects()), and_(pid.is_(None), none))
+        if "date_key" not in table.c or SLICINGS[self.fact].day is None:
+            return whole
+        keys = select(scope_day.c.day_key).where(scope_day.c.fact == self.fact).distinct()
+        return or_(whole, and_(table.c.date_key.in_(keys), self.lands(pid, table.c.work_date)))
+
+    def base_rows(self, day: Any) -> ColumnElement[bool]:
+        """A cheap pre-filter on the base table: only the days in scope, unless whole projects are."""
+        if SLICINGS[self.fact].day is None:
+            return true()
+        whole = exists().where(scope_project.c.fact == self.fact)
+        return or_(whole, day.in_(self._days()))
+
+
+@dataclass
+class Plan:
+    """What this refresh rebuilds: everything (``full``), nothing, or the slices in the scope tables."""
+
+    full: bool
+    reason: str
+    changed: bool = True  # anything at all: the as-of marts (status, snapshot, calendar) are rebuilt
+    tasks_full: bool = True  # dim_task and fact_task_lifecycle whole
+    watermarks: dict[str, int] = field(default_factory=dict)
+    signature: str = ""
+    settings: str = ""
+    xref: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+
+    def scope(self, fact: str) -> Scope | None:
+        return None if self.full else Scope(fact)
+
+    def tasks(self) -> Any | None:
+        """The canonical tasks to rebuild (a SELECT), or None for all."""
+        return None if self.full or self.tasks_full else select(scope_task.c.task_id).distinct()
+
+
+# --- detecting ------------------------------------------------------------------------------------------
+
+
+def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
+    """Lock, compare with what the last refresh saw, and fill the scope tables."""
+    _lock(conn)
+    _scratch(conn)
+    xref = {e: _xref(conn, e) for e in XREF_TABLES}
+    watermarks = {t: conn.execute(select(func.max(ENTITY_TABLES[t].c.id))).scalar() or 0 for t in WATCHED}
+    signature = _signature(conn)
+    last = conn.execute(select(mart_refresh).order_by(mart_refresh.c.id.desc()).limit(1)).mappings().first()
+    reason = (
+        "asked (--full)" if full
+        else "first refresh" if last is None
+        else "marts settings changed" if last["settings"] != _digest([settings])
+        else ""
+    )  # fmt: skip
+    p = Plan(full=bool(reason), reason=reason, watermarks=watermarks, signature=signature, xref=xref,
+             settings=_digest([settings]))  # fmt: skip
+    if p.full:
+        return p
+    seen = {t: w for t, w in conn.execute(select(mart_watermark.c.tbl, mart_watermark.c.max_id))}
+    seen_xref = _seen_xref(conn)
+    moved = {e: _moved(seen_xref.get(e, {}), xref[e]) for e in XREF_TABLES}
+    logged = conn.execute(select(func.count()).select_from(mart_change)).scalar_one()
+    fresh = any(watermarks[t] > seen.get(t, 0) for t in WATCHED)
+    p.changed = bool(
+        logged
+        or fresh
+        or any(moved.values())
+        or signature != last["signature"]
+        or as_date(last["as_of"]) != at
+    )
+    p.reason = "incremental" if p.changed else "nothing changed"
+    if not (logged or fresh or any(moved.values())):
+        p.tasks_full = False
+        return p
+    refs = {"person": moved["person"], "task": [*moved["task"], *_changed_tasks(conn, seen, xref["task"])]}
+    for fact, s in SLICINGS.items():
+        _scope_fact(conn, fact, s, seen.get(s.base, 0), moved["project"], refs)
+    p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
+    if not p.tasks_full:
+        _scope_tasks(conn, seen)
+    return p
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _lock(conn: Connection) -> None:
+    """PostgreSQL: wait for running writers and keep new ones out until commit (readers are not blocked)."""
+    if conn.dialect.name == "postgresql":
+        names = ", ".join([*WATCHED, *(x.name for x in XREF_TABLES.values()), "mart_change"])
+        conn.exec_driver_sql(f"LOCK TABLE {names} IN SHARE MODE")
+
+
+def _scratch(conn: Connection) -> None:
+    for t in SCRATCH:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{t.name}")
+        else:
+            t.drop(conn, checkfirst=True)
+        t.create(conn)
+
+
+def _xref(conn: Connection, entity: str) -> dict[tuple[str, str], int]:
+    x = XREF_TABLES[entity].c
+    rows = conn.execute(select(x.source, x.source_id, x.canonical_id).where(x.valid_to.is_(None)))
+    return {(s, i): c for s, i, c in rows}
+
+
+def _seen_xref(conn: Connection) -> dict[str, dict[tuple[str, str], int]]:
+    out: dict[str, dict[tuple[str, str], int]] = {}
+    for e, s, i, c in conn.execute(select(mart_xref_seen)):
+        out.setdefault(e, {})[(s, i)] = c
+    return out
+
+
+def _moved(
+    before: Mapping[tuple[str, str], int], now: Mapping[tuple[str, str], int]
+) -> list[tuple[str, str, int, int]]:
+    """Records whose canonical id differs: (source, source_id, old or NONE, new or NONE)."""
+    return [
+        (*ref, before.get(ref, NONE), now.get(ref, NONE))
+        for ref in before.keys() | now.keys()
+        if before.get(ref) != now.get(ref)
+    ]
+
+
+def _signature(conn: Connection) -> str:
+    """A hash of the small inputs of the as-of marts: sync runs (stale days), open exceptions, RAG rules,
+    the reconciled projects (% complete, budget)."""
+    r, e, p = sync_run.c, recon_exception.c, project_reconciled.c
+    queries = [
+        select(r.id, r.source, r.status, r.started_at, r.finished_at).order_by(r.id),
+        select(e.subject_type, e.subject_id, e.severity, func.count())
+        .where(e.resolved_at.is_(None))
+        .group_by(e.subject_type, e.subject_id, e.severity)
+        .order_by(e.subject_type, e.subject_id, e.severity),
+        select(rag_rule).order_by(rag_rule.c.rule_id),
+        select(*(c for c in project_reconciled.columns if c.name != "updated_at")).order_by(p.canonical_id),
+    ]
+    return _digest(
+        tuple(None if v is None else str(v) for v in row)
+        for q in queries
+        for row in [*conn.execute(q), ("|",)]
+    )
+
+
+def _digest(items: Iterable[Any]) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        h.update(repr(item).encode())
+    return h.hexdigest()
+
+
+def _changed_ids(base: Table, since: int) -> list[Any]:
+    """SELECTs of the ids of rows inserted after ``since`` and of rows updated or deleted since."""
+    c = mart_change.c
+    return [
+        select(base.c.id).where(base.c.id > since),
+        select(c.row_id).where(c.tbl == base.name),
+    ]
+
+
+Moves = list[tuple[str, str, int, int]]
+
+
+def _scope_fact(
+    conn: Connection, fact: str, s: Slicing, since: int, projects: Moves, refs: Mapping[str, Moves]
+) -> None:
+    """The slices of ``fact`` that rows entered (their values now) or left (the logged old values)."""
+    base = ENTITY_TABLES[s.base]
+    c = mart_change.c
+    target = scope_day if s.day else scope_project
+
+    def add(frm: FromClause, source: Any, project_ref: Any, task_ref: Any, day: Any, *where: Any) -> None:
+        frm, key = landing(frm, source, project_ref, task_ref)
+        cols = [literal(fact), key] + ([day, date_key(day)] if s.day else [])
+        names = ["fact", "project_key"] + (["day", "day_key"] if s.day else [])
+        q = select(*cols).select_from(frm).where(*where).distinct()
+        if s.day:
+            q = q.where(day.is_not(None))
+        conn.execute(insert(target).from_select(names, q))
+
+    def live(*where: Any) -> None:
+        add(base, base.c.source, base.c[s.project_ref], s.task_ref and base.c[s.task_ref],
+            s.day and base.c[s.day], *where)  # fmt: skip
+
+    for ids in _changed_ids(base, since):
+        live(base.c.id.in_(ids))
+    add(mart_change, c.source, c.project_ref, c.task_ref if s.task_ref else None, c.day, c.tbl == base.name)
+    _whole_projects(conn, fact, s, projects, refs, live)
+
+
+def _whole_projects(
+    conn: Connection, fact: str, s: Slicing, projects: Moves, refs: Mapping[str, Moves], live: Any
+) -> None:
+    """Crosswalk moves and changed tasks: every slice of the projects involved, before and after.
+
+    A project record that maps elsewhere moves all its rows; a person or task that maps elsewhere, or a
+    task record that changed (its project, or new), changes the rows that reference it: the projects those
+    rows land in now, the projects their fact rows were in, and the unmapped slice.
+    """
+    base = ENTITY_TABLES[s.base]
+    keys = {k for _, _, old, new in projects for k in (old, new)}
+    fact_table = metadata.tables[fact]
+    for entity, column in (("person", s.person_ref), ("task", s.task_ref)):
+        if column is None or not refs[entity]:
+            continue
+        pairs = {(src, sid) for src, sid, *_ in refs[entity]}
+        live(tuple_(base.c.source, base.c[column]).in_(sorted(pairs)))
+        olds = sorted({old for *_, old, _ in refs[entity] if old != NONE})
+        if olds and f"{entity}_id" in fact_table.c:
+            col = fact_table.c[f"{entity}_id"]
+            keys |= {k if k is not None else NONE for k in conn.execute(
+                select(fact_table.c.project_id).where(col.in_(olds)).distinct()).scalars()}  # fmt: skip
+        keys.add(NONE)
+    if keys:
+        conn.execute(insert(scope_project), [{"fact": fact, "project_key": k} for k in sorted(keys)])
+
+
+def _changed_tasks(conn: Connection, seen: Mapping[str, int], now: Mapping[tuple[str, str], int]) -> Moves:
+    """Task records inserted, updated or deleted since the last refresh, each with its canonical id."""
+    t, c = task.c, mart_change.c
+    found = set(conn.execute(select(t.source, t.source_id).where(t.id > seen.get("task", 0))).tuples())
+    found |= set(conn.execute(select(c.source, c.source_id).where(c.tbl == "task")).tuples())
+    return [(src, sid, now.get((src, sid), NONE), now.get((src, sid), NONE)) for src, sid in sorted(found)]
+
+
+def _scope_tasks(conn: Connection, seen: Mapping[str, int]) -> None:
+    """Canonical tasks whose dim_task row or lifecycle may differ: changed task records and status changes."""
+    tx = XREF_TABLES["task"]
+    c = mart_change.c
+    for name, ref in (("task", "source_id"), ("status_change", "task_source_id")):
+        base = ENTITY_TABLES[name]
+        for ids in _changed_ids(base, seen.get(name, 0)):
+            q = (
+                select(tx.c.canonical_id)
+                .join_from(
+                    base,
+                    tx,
+                    and_(
+                        tx.c.source == base.c.source, tx.c.source_id == base.c[ref], tx.c.valid_to.is_(None)
+                    ),
+                )
+                .where(base.c.id.in_(ids))
+            )
+            conn.execute(insert(scope_task).from_select(["task_id"], q))
+        old = (
+            select(tx.c.canonical_id)
+            .join_from(
+                mart_change,
+                tx,
+                and_(tx.c.source == c.source, tx.c.source_id == c.task_ref, tx.c.valid_to.is_(None)),
+            )
+            .where(c.tbl == name)
+        )
+        conn.execute(insert(scope_task).from_select(["task_id"], old))
+
+
+def add_tasks_of(conn: Connection, fact: Table, scope: Scope) -> None:
+    """The tasks a rebuilt slice of ``fact`` held or holds: their first booking may have moved."""
+    q = select(fact.c.task_id).where(scope.fact_rows(fact), fact.c.task_id.is_not(None)).distinct()
+    conn.execute(insert(scope_task).from_select(["task_id"], q))
+
+
+# --- recording ------------------------------------------------------------------------------------------
+
+
+def record(conn: Connection, p: Plan, at: date, rebuilt: Mapping[str, Any], seconds: float, now: Any) -> None:
+    """What this refresh saw (watermarks, crosswalks, signature) and rebuilt; the change log is consumed."""
+    conn.execute(delete(mart_change))
+    conn.execute(delete(mart_watermark))
+    conn.execute(insert(mart_watermark), [{"tbl": t, "max_id": w} for t, w in p.watermarks.items()])
+    conn.execute(delete(mart_xref_seen))
+    rows = [
+        {"entity": e, "source": s, "source_id": i, "canonical_id": c}
+        for e, refs in p.xref.items()
+        for (s, i), c in refs.items()
+    ]
+    if rows:
+        conn.execute(insert(mart_xref_seen), rows)
+    conn.execute(
+        insert(mart_refresh).values(
+            finished_at=now, as_of=at, mode="full" if p.full else "incremental", reason=p.reason,
+            settings=p.settings, signature=p.signature, rebuilt=json.dumps(rebuilt, sort_keys=True),
+            seconds=round(seconds, 3),
+        )
+    )  # fmt: skip
+
+
+def slices(conn: Connection, fact: str) -> int:
+    """How many slices of ``fact`` are in scope (for the record)."""
+    n = conn.execute(select(func.count()).select_from(scope_project).where(scope_project.c.fact == fact))
+    d = conn.execute(select(func.count()).select_from(scope_day).where(scope_day.c.fact == fact))
+    return n.scalar_one() + d.scalar_one()
+
+
+def last_refresh(conn: Connection) -> Mapping[str, Any] | None:
+    return conn.execute(select(mart_refresh).order_by(mart_refresh.c.id.desc()).limit(1)).mappings().first()
