@@ -194,9 +194,9 @@ def test_unchanged_data_rebuilds_nothing_and_one_booking_its_slices(engine: Engi
     again = refresh_marts(engine, START)
     assert (again.mode, again.rows, again.slices) == ("unchanged", {}, {})
     # A worklog moved to another day: the slice it left and the one it joined, nothing else.
-    (entry, day) = sql(engine, "SELECT id, work_date FROM time_entry WHERE source LIKE 'jira:%' AND "
-                       "project_source_id IS NULL ORDER BY id")[0]  # fmt: skip
     moved_to = date(2026, 3, 2)
+    entry = sql(engine, "SELECT id FROM time_entry WHERE source LIKE 'jira:%' AND project_source_id IS NULL "
+                "AND work_date <> :d ORDER BY id", d=moved_to)[0][0]  # fmt: skip
     sql(engine, "UPDATE time_entry SET work_date = :d WHERE id = :i", d=moved_to, i=entry)
     changed = refresh_marts(engine, START)
     assert (changed.mode, changed.slices["fact_time_entry"]) == ("incremental", 2)
