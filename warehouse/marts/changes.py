@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -65,6 +66,7 @@ from warehouse.schema import (
 from warehouse.sqlfn import date_key
 
 NONE = -1  # the slice key of rows that map to no canonical project
+Moves = list[tuple[str, str, int, int]]  # (source, source_id, old canonical id, new), NONE for none
 
 state = MetaData()  # not the warehouse metadata: bookkeeping, not data (no data dictionary entry)
 mart_change = Table(
@@ -91,13 +93,20 @@ mart_refresh = Table(
 scratch = MetaData()  # per-refresh temporary tables: the scope
 scope_project = Table(
     "mart_scope_project", scratch, Column("fact", String(40)), Column("project_key", BigInteger),
-    prefixes=["TEMPORARY"],
+    Index("mart_scope_project_key", "fact", "project_key"), prefixes=["TEMPORARY"],
 )  # fmt: skip
 scope_day = Table(
     "mart_scope_day", scratch, Column("fact", String(40)), Column("project_key", BigInteger),
-    Column("day", Date), Column("day_key", Integer), prefixes=["TEMPORARY"],
+    Column("day", Date), Column("day_key", Integer),
+    Index("mart_scope_day_key", "fact", "project_key", "day"), prefixes=["TEMPORARY"],
 )  # fmt: skip
-scope_task = Table("mart_scope_task", scratch, Column("task_id", BigInteger), prefixes=["TEMPORARY"])
+scope_task = Table(
+    "mart_scope_task",
+    scratch,
+    Column("task_id", BigInteger),
+    Index("mart_scope_task_key", "task_id"),
+    prefixes=["TEMPORARY"],
+)
 SCRATCH = (scope_project, scope_day, scope_task)
 
 
@@ -152,6 +161,7 @@ class Scope:
     every slice (a full build)."""
 
     fact: str
+    empty: bool = False  # no slice at all: nothing to rebuild
 
     def _projects(self) -> Any:
         return select(scope_project.c.project_key).where(scope_project.c.fact == self.fact)
@@ -195,13 +205,20 @@ class Plan:
     reason: str
     changed: bool = True  # anything at all: the as-of marts (status, snapshot, calendar) are rebuilt
     tasks_full: bool = True  # dim_task and fact_task_lifecycle whole
+    touched: set[str] = field(default_factory=lambda: set(WATCHED))  # entities whose rows or mapping moved
+    slices: dict[str, int] = field(default_factory=dict)  # per sliced fact, slices in scope
     watermarks: dict[str, int] = field(default_factory=dict)
     signature: str = ""
     settings: str = ""
     xref: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    moved: dict[str, Moves] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return "full" if self.full else "incremental" if self.changed else "unchanged"
 
     def scope(self, fact: str) -> Scope | None:
-        return None if self.full else Scope(fact)
+        return None if self.full else Scope(fact, empty=not self.slices.get(fact))
 
     def tasks(self) -> Any | None:
         """The canonical tasks to rebuild (a SELECT), or None for all."""
@@ -231,24 +248,19 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
         return p
     seen = {t: w for t, w in conn.execute(select(mart_watermark.c.tbl, mart_watermark.c.max_id))}
     seen_xref = _seen_xref(conn)
-    moved = {e: _moved(seen_xref.get(e, {}), xref[e]) for e in XREF_TABLES}
-    logged = conn.execute(select(func.count()).select_from(mart_change)).scalar_one()
-    fresh = any(watermarks[t] > seen.get(t, 0) for t in WATCHED)
-    p.changed = bool(
-        logged
-        or fresh
-        or any(moved.values())
-        or signature != last["signature"]
-        or as_date(last["as_of"]) != at
-    )
-    p.reason = "incremental" if p.changed else "nothing changed"
-    if not (logged or fresh or any(moved.values())):
-        p.tasks_full = False
+    p.moved = moved = {e: _moved(seen_xref.get(e, {}), xref[e]) for e in XREF_TABLES}
+    logged = set(conn.execute(select(mart_change.c.tbl).distinct()).scalars())
+    p.touched = {t for t in WATCHED if t in logged or watermarks[t] > seen.get(t, 0)}
+    p.touched |= {e for e, m in moved.items() if m}
+    p.changed = bool(p.touched or signature != last["signature"] or as_date(last["as_of"]) != at)
+    p.reason = "base rows or crosswalks changed" if p.touched else "as-of inputs changed" if p.changed else ""
+    p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
+    if not p.touched:
         return p
     refs = {"person": moved["person"], "task": [*moved["task"], *_changed_tasks(conn, seen, xref["task"])]}
     for fact, s in SLICINGS.items():
         _scope_fact(conn, fact, s, seen.get(s.base, 0), moved["project"], refs)
-    p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
+    p.slices = {f: _slices(conn, f) for f in SLICINGS}
     if not p.tasks_full:
         _scope_tasks(conn, seen)
     return p
@@ -332,9 +344,6 @@ def _changed_ids(base: Table, since: int) -> list[Any]:
         select(base.c.id).where(base.c.id > since),
         select(c.row_id).where(c.tbl == base.name),
     ]
-
-
-Moves = list[tuple[str, str, int, int]]
 
 
 def _scope_fact(
@@ -444,25 +453,34 @@ def record(conn: Connection, p: Plan, at: date, rebuilt: Mapping[str, Any], seco
     conn.execute(delete(mart_change))
     conn.execute(delete(mart_watermark))
     conn.execute(insert(mart_watermark), [{"tbl": t, "max_id": w} for t, w in p.watermarks.items()])
-    conn.execute(delete(mart_xref_seen))
-    rows = [
-        {"entity": e, "source": s, "source_id": i, "canonical_id": c}
-        for e, refs in p.xref.items()
-        for (s, i), c in refs.items()
-    ]
-    if rows:
-        conn.execute(insert(mart_xref_seen), rows)
+    x = mart_xref_seen.c
+    if p.full:
+        conn.execute(delete(mart_xref_seen))
+        seen = [(e, s, i, c) for e, refs in p.xref.items() for (s, i), c in refs.items()]
+    else:
+        for e, moves in p.moved.items():
+            for chunk in _chunks(sorted((s, i) for s, i, _, _ in moves)):
+                conn.execute(
+                    delete(mart_xref_seen).where(x.entity == e, tuple_(x.source, x.source_id).in_(chunk))
+                )
+        seen = [(e, s, i, new) for e, moves in p.moved.items() for s, i, _, new in moves if new != NONE]
+    if seen:
+        conn.execute(insert(mart_xref_seen), [dict(zip(("entity", "source", "source_id", "canonical_id"), r,
+                                                       strict=True)) for r in seen])  # fmt: skip
     conn.execute(
         insert(mart_refresh).values(
-            finished_at=now, as_of=at, mode="full" if p.full else "incremental", reason=p.reason,
-            settings=p.settings, signature=p.signature, rebuilt=json.dumps(rebuilt, sort_keys=True),
-            seconds=round(seconds, 3),
+            finished_at=now, as_of=at, mode=p.mode, reason=p.reason, settings=p.settings,
+            signature=p.signature, rebuilt=json.dumps(rebuilt, sort_keys=True), seconds=round(seconds, 3),
         )
     )  # fmt: skip
 
 
-def slices(conn: Connection, fact: str) -> int:
-    """How many slices of ``fact`` are in scope (for the record)."""
+def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
+def _slices(conn: Connection, fact: str) -> int:
+    """How many slices of ``fact`` are in scope."""
     n = conn.execute(select(func.count()).select_from(scope_project).where(scope_project.c.fact == fact))
     d = conn.execute(select(func.count()).select_from(scope_day).where(scope_day.c.fact == fact))
     return n.scalar_one() + d.scalar_one()

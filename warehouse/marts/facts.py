@@ -51,6 +51,8 @@ te, task, cost_line, budget, planned = (
 def _replace(conn: Connection, table: Any, cols: list[str], rows: Any, scope: Scope | None) -> int:
     """Delete the slices in scope (every row without one) and INSERT … SELECT them again; returns the
     rows written, counted afterwards: drivers report -1 for INSERT … SELECT with a CTE."""
+    if scope is not None and scope.empty:
+        return 0
     in_scope = true() if scope is None else scope.fact_rows(table)
     conn.execute(delete(table).where(in_scope))
     conn.execute(insert(table).from_select(cols, rows))
@@ -105,7 +107,7 @@ def build_time_entries(conn: Connection, scope: Scope | None = None) -> int:
     )  # fmt: skip
     cols = ["date_key", "work_date", "source", "person_id", "project_id", "task_id", "billable", "hours",
             "entries", "of_record"]  # fmt: skip
-    if scope is None:
+    if scope is None or scope.empty:
         return _replace(conn, fact_time_entry, cols, rows, scope)
     add_tasks_of(conn, fact_time_entry, scope)  # the lifecycle reads each task's first booking
     written = _replace(conn, fact_time_entry, cols, rows, scope)

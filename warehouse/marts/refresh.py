@@ -74,13 +74,13 @@ def refresh_marts(
             conn.exec_driver_sql("SET LOCAL jit = off")
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
         plan = changes.plan(conn, s, at, full)
-        result.mode = "full" if plan.full else "incremental" if plan.changed else "unchanged"
-        result.reason = plan.reason
+        result.mode, result.reason, result.slices = plan.mode, plan.reason, plan.slices
         if plan.changed:
             rows["dim_status"] = dims.build_dim_status(conn)
             rows["dim_source"] = dims.build_dim_source(conn, s)
-        result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
-        result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
+            result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
+        if "person" in plan.touched:
+            result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
         if plan.changed:
             rows["dim_task"] = dims.build_dim_task(conn, s, plan.tasks())
             scope = plan.scope
@@ -94,8 +94,6 @@ def refresh_marts(
             first, last = _date_range(conn, at)
             rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
             _write_settings(conn, _setting_rows(s, at))
-            if not plan.full:
-                result.slices = {f: changes.slices(conn, f) for f in changes.SLICINGS}
         result.seconds = round(time.perf_counter() - started, 3)
         rebuilt = {"rows": rows, "slices": result.slices, "scd": result.scd}
         changes.record(conn, plan, at, rebuilt, result.seconds, datetime.now(UTC))

@@ -81,7 +81,7 @@ def upgrade() -> None:
     for table in LOGGED:
         if postgres:
             op.execute(
-                f"CREATE FUNCTION mart_log_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"CREATE OR REPLACE FUNCTION mart_log_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                 f"{INSERT} ({_values('OLD', table)}); RETURN NULL; END $$"
             )
             op.execute(
