@@ -57,13 +57,29 @@ def settings(
     return s, problems + [f"{where}: {p}" for p in s.problems()]
 
 
-def run_refresh(engine: Engine, config: Any | None = None, at: date | None = None) -> MartResult:
-    """Settings from the configuration, then one refresh (what the flow does, without Prefect)."""
+def run_refresh(
+    engine: Engine, config: Any | None = None, at: date | None = None, full: bool = False
+) -> MartResult:
+    """Settings from the configuration, then one refresh (what the flow does, without Prefect):
+    incremental unless ``full``."""
     raw = config.raw if config is not None else {}
     s, problems = settings(raw.get("marts") or {}, raw.get("reconcile") or {})
     if problems:
         raise ValueError("; ".join(problems))
-    return refresh_marts(engine, at, s)
+    return refresh_marts(engine, at, s, full=full)
+
+
+def rebuilt(result: MartResult) -> str:
+    """What a refresh rebuilt, in one line: the mode and why, then rows (and slices) per table."""
+    why = f" ({result.reason})" if result.reason else ""
+    head = f"Marts refreshed as of {result.as_of} in {result.seconds:.2f} s: {result.mode}{why}"
+    if not result.rows:
+        return head + "; nothing rebuilt."
+    parts = []
+    for table, n in result.rows.items():
+        slices = result.slices.get(table)
+        parts.append(f"{table} {n:,}" + ("" if slices is None else f" in {slices:,} slices"))
+    return f"{head}; rows rebuilt: {', '.join(parts)}."
 
 
 RAG_STYLE = {"red": "bold red", "amber": "bold yellow", "green": "green", "grey": "dim"}

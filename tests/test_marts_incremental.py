@@ -11,6 +11,7 @@ and the project status on the refresh day's rows.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,10 @@ from typing import Any
 
 from marts_support import fresh_warehouse, load, norm, sandbox_rows
 from sqlalchemy import Engine, select, text
+from typer.testing import CliRunner
 
+from flows.cli import app
+from flows.demo import prepare
 from warehouse.crosswalk import record_decision
 from warehouse.marts.refresh import MartResult, refresh_marts
 from warehouse.marts.tables import MART_TABLES, fact_time_entry
@@ -206,3 +210,27 @@ def test_unchanged_data_rebuilds_nothing_and_one_booking_its_slices(engine: Engi
     assert norm(moved_to) in days
     asked = refresh_marts(engine, START, full=True)
     assert (asked.mode, asked.reason) == ("full", "asked (--full)")
+
+
+def test_pmo_marts_says_what_it_rebuilt_and_full_rebuilds_everything(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    load(sqlite_engine, sandbox_rows())
+    reconcile(sqlite_engine, at=datetime(2026, 4, 1, 1, 30, tzinfo=UTC))
+    opts = ["--config", str(prepare(tmp_path / "pmo")), "--database-url", str(sqlite_engine.url)]
+
+    def marts(*extra: str) -> str:
+        out = CliRunner().invoke(app, ["marts", *opts, *extra])
+        assert out.exit_code == 0, out.output
+        return " ".join(out.output.split())  # the console wraps long lines
+
+    first = marts()
+    total = count(sqlite_engine, "fact_time_entry")
+    assert "full (first refresh); rows rebuilt: dim_status 3" in first
+    assert f"fact_time_entry {total:,}," in first and "Portfolio RAG as of" in first
+    assert ": unchanged; nothing rebuilt." in marts()
+    sql(sqlite_engine, "UPDATE time_entry SET hours = hours + 1 WHERE id = (SELECT MIN(id) FROM time_entry)")
+    changed = marts()
+    assert "incremental (base rows or crosswalks changed)" in changed
+    assert re.search(r"fact_time_entry \d+ in 1 slices, fact_cost 0 in 0 slices", changed), changed
+    assert "full (asked (--full)); rows rebuilt: dim_status 3" in marts("--full")

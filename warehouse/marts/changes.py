@@ -480,11 +480,9 @@ def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
 
 
 def _slices(conn: Connection, fact: str) -> int:
-    """How many slices of ``fact`` are in scope."""
-    n = conn.execute(select(func.count()).select_from(scope_project).where(scope_project.c.fact == fact))
-    d = conn.execute(select(func.count()).select_from(scope_day).where(scope_day.c.fact == fact))
-    return n.scalar_one() + d.scalar_one()
-
-
-def last_refresh(conn: Connection) -> Mapping[str, Any] | None:
-    return conn.execute(select(mart_refresh).order_by(mart_refresh.c.id.desc()).limit(1)).mappings().first()
+    """How many distinct slices of ``fact`` are in scope (a slice entered and left counts once)."""
+    n = 0
+    for t, cols in ((scope_project, ("project_key",)), (scope_day, ("project_key", "day"))):
+        distinct = select(*(t.c[c] for c in cols)).where(t.c.fact == fact).distinct().subquery()
+        n += conn.execute(select(func.count()).select_from(distinct)).scalar_one()
+    return n
