@@ -84,8 +84,8 @@ def pick(engine: Engine, rng: random.Random, table: str, n: int, where: str = "T
     return [r[0] for r in rng.sample(rows, min(n, len(rows)))]
 
 
-def change_at_random(engine: Engine, rng: random.Random, round_: int) -> None:
-    """Inserts, updates, deletions (marked and hard) and moves across days, projects and tasks."""
+def change_bookings(engine: Engine, rng: random.Random, round_: int) -> None:
+    """Time entries inserted, updated, deleted (marked and hard), moved across days, projects and tasks."""
     te = ENTITY_TABLES["time_entry"]
     live = "deleted_at IS NULL"
     with engine.connect() as conn:
@@ -118,6 +118,25 @@ def change_at_random(engine: Engine, rng: random.Random, round_: int) -> None:
     tasks = [r[0] for r in sql(engine, "SELECT source_id FROM task WHERE source LIKE 'projectonline:%'")]
     for i in pick(engine, rng, "time_entry", 3, "source LIKE 'projectonline:%'"):
         sql(engine, "UPDATE time_entry SET project_source_id = :p WHERE id = :i", p=rng.choice(projects), i=i)
+    for i in pick(engine, rng, "time_entry", 2, "source LIKE 'projectonline:%'"):
+        sql(engine, "UPDATE time_entry SET task_source_id = :t WHERE id = :i", t=rng.choice(tasks), i=i)
+    for i in pick(engine, rng, "time_entry", 2, live):
+        sql(
+            engine,
+            "UPDATE time_entry SET deleted_at = :at WHERE id = :i",
+            at=datetime(2026, 5, 1, tzinfo=UTC),
+            i=i,
+        )
+    for i in pick(engine, rng, "time_entry", 1):
+        sql(engine, "DELETE FROM time_entry WHERE id = :i", i=i)
+
+
+def change_the_rest(engine: Engine, rng: random.Random) -> None:
+    """Tasks moved to other projects, cost, plan and budget lines changed or deleted, and a re-mapping."""
+    live = "deleted_at IS NULL"
+    projects = [
+        r[0] for r in sql(engine, "SELECT source_id FROM project WHERE source LIKE 'projectonline:%'")
+    ]
     for i in pick(engine, rng, "task", 2, "source LIKE 'projectonline:%'"):
         sql(
             engine,
@@ -125,9 +144,7 @@ def change_at_random(engine: Engine, rng: random.Random, round_: int) -> None:
             p=rng.choice(projects),
             i=i,
         )
-    for i in pick(engine, rng, "time_entry", 2, "source LIKE 'projectonline:%'"):
-        sql(engine, "UPDATE time_entry SET task_source_id = :t WHERE id = :i", t=rng.choice(tasks), i=i)
-    for table in ("time_entry", "cost_line", "planned_work"):
+    for table in ("cost_line", "planned_work"):
         for i in pick(engine, rng, table, 2, live):
             sql(
                 engine,
@@ -177,7 +194,9 @@ def test_random_changes_refresh_like_a_full_rebuild(engine: Engine, tmp_path: Pa
     assert refresh(engine, START).mode == "full"
     rng = random.Random(15)
     for round_ in range(4):
-        change_at_random(engine, rng, round_)
+        change_bookings(engine, rng, round_)
+        if round_ % 2:  # every other round bookings only: the as-of marts of the day stay as they are
+            change_the_rest(engine, rng)
         day = START + timedelta(days=round_ // 2)  # two rounds on one day: the day's rows are replaced
         result = refresh(engine, day, hour=2 + round_)
         assert result.mode == "incremental", result.reason

@@ -54,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from warehouse.marts.tables import rag_rule
+from warehouse.marts.tables import dim_source, rag_rule
 from warehouse.schema import (
     ENTITY_TABLES,
     XREF_TABLES,
@@ -107,7 +107,10 @@ scope_task = Table(
     Index("mart_scope_task_key", "task_id"),
     prefixes=["TEMPORARY"],
 )
-SCRATCH = (scope_project, scope_day, scope_task)
+scope_booking = Table(
+    "mart_scope_booking", scratch, Column("task_id", BigInteger), Column("day", Date), prefixes=["TEMPORARY"]
+)
+SCRATCH = (scope_project, scope_day, scope_task, scope_booking)
 
 
 @dataclass(frozen=True)
@@ -162,12 +165,11 @@ class Scope:
 
     fact: str
     empty: bool = False  # no slice at all: nothing to rebuild
+    whole: bool = True  # whole projects in scope (not only days of them)
+    days: tuple[date, ...] = ()  # the days of the day slices in scope
 
     def _projects(self) -> Any:
         return select(scope_project.c.project_key).where(scope_project.c.fact == self.fact)
-
-    def _days(self) -> Any:
-        return select(scope_day.c.day).where(scope_day.c.fact == self.fact).distinct()
 
     def lands(self, project_id: Any, day: Any | None = None) -> ColumnElement[bool]:
         """True on rows (a fact's, or what a fact's SELECT yields) that fall in a slice in scope."""
@@ -189,12 +191,12 @@ class Scope:
         keys = select(scope_day.c.day_key).where(scope_day.c.fact == self.fact).distinct()
         return or_(whole, and_(table.c.date_key.in_(keys), self.lands(pid, table.c.work_date)))
 
-    def base_rows(self, day: Any) -> ColumnElement[bool]:
-        """A cheap pre-filter on the base table: only the days in scope, unless whole projects are."""
-        if SLICINGS[self.fact].day is None:
+    def base_rows(self, source: Any, day: Any) -> ColumnElement[bool]:
+        """A pre-filter on the base table: only the days in scope unless whole projects are, spelt so the
+        base table's (source, day) index serves it."""
+        if self.whole or SLICINGS[self.fact].day is None:
             return true()
-        whole = exists().where(scope_project.c.fact == self.fact)
-        return or_(whole, day.in_(self._days()))
+        return and_(source.in_(select(dim_source.c.source)), day.in_(self.days))
 
 
 @dataclass
@@ -203,10 +205,13 @@ class Plan:
 
     full: bool
     reason: str
-    changed: bool = True  # anything at all: the as-of marts (status, snapshot, calendar) are rebuilt
+    changed: bool = True  # anything at all
+    as_of_inputs: bool = True  # the as-of date or the small inputs of the as-of marts (signature) changed
     tasks_full: bool = True  # dim_task and fact_task_lifecycle whole
     touched: set[str] = field(default_factory=lambda: set(WATCHED))  # entities whose rows or mapping moved
     slices: dict[str, int] = field(default_factory=dict)  # per sliced fact, slices in scope
+    whole: set[str] = field(default_factory=set)  # sliced facts with whole projects in scope
+    days: dict[str, tuple[date, ...]] = field(default_factory=dict)  # per day-sliced fact, its days
     watermarks: dict[str, int] = field(default_factory=dict)
     signature: str = ""
     settings: str = ""
@@ -218,11 +223,22 @@ class Plan:
         return "full" if self.full else "incremental" if self.changed else "unchanged"
 
     def scope(self, fact: str) -> Scope | None:
-        return None if self.full else Scope(fact, empty=not self.slices.get(fact))
+        if self.full:
+            return None
+        return Scope(fact, not self.slices.get(fact), fact in self.whole, self.days.get(fact, ()))
 
     def tasks(self) -> Any | None:
         """The canonical tasks to rebuild (a SELECT), or None for all."""
         return None if self.full or self.tasks_full else select(scope_task.c.task_id).distinct()
+
+    def lifecycle_tasks(self) -> Any | None:
+        """``tasks``, but all when a task record changed: which statuses count as started is read from
+        every task of the source."""
+        return None if "task" in self.touched else self.tasks()
+
+    def redo(self, *reads: str) -> bool:
+        """Whether a mart that reads these entities, the as-of date and the hashed as-of inputs is stale."""
+        return self.full or self.as_of_inputs or bool(self.touched & set(reads))
 
 
 # --- detecting ------------------------------------------------------------------------------------------
@@ -252,7 +268,8 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
     logged = set(conn.execute(select(mart_change.c.tbl).distinct()).scalars())
     p.touched = {t for t in WATCHED if t in logged or watermarks[t] > seen.get(t, 0)}
     p.touched |= {e for e, m in moved.items() if m}
-    p.changed = bool(p.touched or signature != last["signature"] or as_date(last["as_of"]) != at)
+    p.as_of_inputs = signature != last["signature"] or as_date(last["as_of"]) != at
+    p.changed = bool(p.touched or p.as_of_inputs)
     p.reason = "base rows or crosswalks changed" if p.touched else "as-of inputs changed" if p.changed else ""
     p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
     if not p.touched:
@@ -261,6 +278,10 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
     for fact, s in SLICINGS.items():
         _scope_fact(conn, fact, s, seen.get(s.base, 0), moved["project"], refs)
     p.slices = {f: _slices(conn, f) for f in SLICINGS}
+    p.whole = set(conn.execute(select(scope_project.c.fact).distinct()).scalars())
+    d = scope_day.c
+    for fact, day in conn.execute(select(d.fact, d.day).distinct().order_by(d.fact, d.day)):
+        p.days[fact] = (*p.days.get(fact, ()), as_date(day))
     if not p.tasks_full:
         _scope_tasks(conn, seen)
     return p
@@ -439,10 +460,28 @@ def _scope_tasks(conn: Connection, seen: Mapping[str, int]) -> None:
         conn.execute(insert(scope_task).from_select(["task_id"], old))
 
 
-def add_tasks_of(conn: Connection, fact: Table, scope: Scope) -> None:
-    """The tasks a rebuilt slice of ``fact`` held or holds: their first booking may have moved."""
-    q = select(fact.c.task_id).where(scope.fact_rows(fact), fact.c.task_id.is_not(None)).distinct()
-    conn.execute(insert(scope_task).from_select(["task_id"], q))
+def note_bookings(conn: Connection, touched: Iterable[Any]) -> None:
+    """Per task, the first day of the booking rows deleted or written in rebuilt slices."""
+    first: dict[int, date] = {}
+    for task_id, day in touched:
+        if task_id is not None:
+            first[task_id] = min(first.get(task_id, as_date(day)), as_date(day))
+    if first:
+        conn.execute(insert(scope_booking), [{"task_id": t, "day": d} for t, d in first.items()])
+
+
+def add_booked_tasks(conn: Connection, first_moves: Mapping[int, date]) -> None:
+    """Tasks whose first booking may have moved: those with changed bookings not later than their first
+    status move. A task that moved out of todo before every changed booking keeps its started date: it is
+    the earlier of that move and its first booking, and no booking earlier than the move changed."""
+    b = scope_booking.c
+    tasks = [
+        {"task_id": t}
+        for t, day in conn.execute(select(b.task_id, b.day))
+        if not (t in first_moves and first_moves[t] < as_date(day))
+    ]
+    if tasks:
+        conn.execute(insert(scope_task), tasks)
 
 
 # --- recording ------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from warehouse.marts.changes import Scope, add_tasks_of
+from warehouse.marts.changes import Scope, note_bookings
 from warehouse.marts.dims import day_key
 from warehouse.marts.settings import SNAPSHOT_FIELDS, MartSettings
 from warehouse.marts.tables import (
@@ -48,15 +48,22 @@ te, task, cost_line, budget, planned = (
 )
 
 
-def _replace(conn: Connection, table: Any, cols: list[str], rows: Any, scope: Scope | None) -> int:
-    """Delete the slices in scope (every row without one) and INSERT … SELECT them again; returns the
-    rows written, counted afterwards: drivers report -1 for INSERT … SELECT with a CTE."""
-    if scope is not None and scope.empty:
-        return 0
-    in_scope = true() if scope is None else scope.fact_rows(table)
-    conn.execute(delete(table).where(in_scope))
-    conn.execute(insert(table).from_select(cols, rows))
-    return conn.execute(select(func.count()).select_from(table).where(in_scope)).scalar_one()
+def _replace(
+    conn: Connection, table: Any, cols: list[str], rows: Any, scope: Scope | None, *marks: str
+) -> tuple[int, list[Any]]:
+    """Delete the slices in scope (every row without one) and INSERT … SELECT them again. Returns the rows
+    written and, of every row deleted or written in a slice, its ``marks`` columns."""
+    if scope is None:
+        conn.execute(delete(table))
+        conn.execute(insert(table).from_select(cols, rows))
+        # counted: drivers report -1 for INSERT … SELECT with a CTE
+        return conn.execute(select(func.count()).select_from(table)).scalar_one(), []
+    if scope.empty:
+        return 0, []
+    back = [table.c[m] for m in marks] or [table.c.project_id]
+    gone = conn.execute(delete(table).where(scope.fact_rows(table)).returning(*back)).all()
+    came = conn.execute(insert(table).from_select(cols, rows).returning(*back)).all()
+    return len(came), [*gone, *came] if marks else []
 
 
 def _lands(scope: Scope | None, project_id: Any, day: Any | None = None) -> ColumnElement[bool]:
@@ -92,7 +99,7 @@ def build_time_entries(conn: Connection, scope: Scope | None = None) -> int:
         .outerjoin(tx, on_task)
         .outerjoin(jx, on_project)
         .where(te.c.deleted_at.is_(None), te.c.hours.is_not(None), te.c.work_date.is_not(None))
-        .where(true() if scope is None else scope.base_rows(te.c.work_date))
+        .where(true() if scope is None else scope.base_rows(te.c.source, te.c.work_date))
         .group_by(*keys)
         .cte("booked")
     )
@@ -107,11 +114,8 @@ def build_time_entries(conn: Connection, scope: Scope | None = None) -> int:
     )  # fmt: skip
     cols = ["date_key", "work_date", "source", "person_id", "project_id", "task_id", "billable", "hours",
             "entries", "of_record"]  # fmt: skip
-    if scope is None or scope.empty:
-        return _replace(conn, fact_time_entry, cols, rows, scope)
-    add_tasks_of(conn, fact_time_entry, scope)  # the lifecycle reads each task's first booking
-    written = _replace(conn, fact_time_entry, cols, rows, scope)
-    add_tasks_of(conn, fact_time_entry, scope)
+    written, touched = _replace(conn, fact_time_entry, cols, rows, scope, "task_id", "work_date")
+    note_bookings(conn, touched)  # the lifecycle reads each task's first booking
     return written
 
 
@@ -137,7 +141,7 @@ def build_costs(conn: Connection, s: MartSettings, scope: Scope | None = None) -
     cols = ["source", "source_id", "date_key", "posting_date", "fiscal_period", "project_id", "person_id",
             "wbs_code", "cost_centre", "account", "is_labour", "hours", "amount", "currency",
             "amount_rc"]  # fmt: skip
-    return _replace(conn, fact_cost, cols, rows, scope)
+    return _replace(conn, fact_cost, cols, rows, scope)[0]
 
 
 def build_budgets(conn: Connection, s: MartSettings, scope: Scope | None = None) -> int:
@@ -154,7 +158,7 @@ def build_budgets(conn: Connection, s: MartSettings, scope: Scope | None = None)
     )  # fmt: skip
     cols = ["source", "source_id", "fiscal_period", "project_id", "wbs_code", "version", "account",
             "cost_centre", "amount", "currency", "amount_rc", "hours"]  # fmt: skip
-    return _replace(conn, fact_budget, cols, rows, scope)
+    return _replace(conn, fact_budget, cols, rows, scope)[0]
 
 
 def build_planned_work(conn: Connection, scope: Scope | None = None) -> int:
@@ -198,7 +202,7 @@ def build_planned_work(conn: Connection, scope: Scope | None = None) -> int:
     )  # fmt: skip
     cols = ["date_key", "work_date", "source", "project_id", "task_id", "person_id", *measures, "currency",
             "of_record"]  # fmt: skip
-    return _replace(conn, fact_planned_work, cols, rows, scope)
+    return _replace(conn, fact_planned_work, cols, rows, scope)[0]
 
 
 def build_task_snapshot(conn: Connection, at: date, s: MartSettings) -> int:

@@ -29,6 +29,10 @@ from warehouse.marts.tables import (
 
 WORK_MEM = "256MB"  # PostgreSQL, for this transaction only
 CALENDAR_YEARS = 30  # dim_date never reaches further than this from the status date: a typo is no calendar
+# Entities the as-of marts read, besides the as-of date and the inputs changes.plan hashes (sync runs, open
+# exceptions, RAG rules, reconciled projects): a refresh that touched none of them leaves their day alone.
+SNAPSHOT_READS = ("task", "project", "person")  # dim_task, whose references go through the crosswalks
+STATUS_READS = ("project", "task", "cost_line", "budget", "planned_work")
 
 
 @dataclass
@@ -78,6 +82,7 @@ def refresh_marts(
         if plan.changed:
             rows["dim_status"] = dims.build_dim_status(conn)
             rows["dim_source"] = dims.build_dim_source(conn, s)
+        if plan.redo():  # project_reconciled is among the hashed inputs
             result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
         if "person" in plan.touched:
             result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
@@ -88,9 +93,13 @@ def refresh_marts(
             rows["fact_cost"] = facts.build_costs(conn, s, scope("fact_cost"))
             rows["fact_budget"] = facts.build_budgets(conn, s, scope("fact_budget"))
             rows["fact_planned_work"] = facts.build_planned_work(conn, scope("fact_planned_work"))
+        if plan.redo(*SNAPSHOT_READS):
             rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
-            rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.tasks())
+        if plan.changed:
+            rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.lifecycle_tasks())
+        if plan.redo(*STATUS_READS):
             rows["fact_project_status"] = status.build_project_status(conn, at, s)
+        if plan.changed:
             first, last = _date_range(conn, at)
             rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
             _write_settings(conn, _setting_rows(s, at))

@@ -30,7 +30,7 @@ from model.evm import (
     weighted_percent_complete,
 )
 from warehouse.exceptions import percent_by_tool
-from warehouse.marts.changes import among
+from warehouse.marts.changes import add_booked_tasks, among
 from warehouse.marts.dims import as_date, day_key
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
@@ -264,8 +264,11 @@ def _first_moves(conn: Connection) -> dict[int, date]:
 
 
 def build_task_lifecycle(conn: Connection, only: Any | None = None) -> int:
-    """One row per canonical task; only those ``only`` selects (a SELECT of task ids), when given."""
+    """One row per canonical task; only those ``only`` selects (a SELECT of task ids), when given, and
+    those whose first booking may have moved (``warehouse.marts.changes.add_booked_tasks``)."""
     moves = _first_moves(conn)
+    if only is not None:
+        add_booked_tasks(conn, moves)
     f = fact_time_entry.c
     booked = {
         tid: as_date(first)
