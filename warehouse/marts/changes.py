@@ -215,7 +215,6 @@ class Plan:
     watermarks: dict[str, int] = field(default_factory=dict)
     signature: str = ""
     settings: str = ""
-    xref: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     moved: dict[str, Moves] = field(default_factory=dict)
 
     @property
@@ -248,7 +247,6 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
     """Lock, compare with what the last refresh saw, and fill the scope tables."""
     _lock(conn)
     _scratch(conn)
-    xref = {e: _xref(conn, e) for e in XREF_TABLES}
     watermarks = {t: conn.execute(select(func.max(ENTITY_TABLES[t].c.id))).scalar() or 0 for t in WATCHED}
     signature = _signature(conn)
     last = conn.execute(select(mart_refresh).order_by(mart_refresh.c.id.desc()).limit(1)).mappings().first()
@@ -258,13 +256,12 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
         else "marts settings changed" if last["settings"] != _digest([settings])
         else ""
     )  # fmt: skip
-    p = Plan(full=bool(reason), reason=reason, watermarks=watermarks, signature=signature, xref=xref,
+    p = Plan(full=bool(reason), reason=reason, watermarks=watermarks, signature=signature,
              settings=_digest([settings]))  # fmt: skip
     if p.full:
         return p
     seen = {t: w for t, w in conn.execute(select(mart_watermark.c.tbl, mart_watermark.c.max_id))}
-    seen_xref = _seen_xref(conn)
-    p.moved = moved = {e: _moved(seen_xref.get(e, {}), xref[e]) for e in XREF_TABLES}
+    p.moved = moved = {e: _moved(conn, e) for e in XREF_TABLES}
     logged = set(conn.execute(select(mart_change.c.tbl).distinct()).scalars())
     p.touched = {t for t in WATCHED if t in logged or watermarks[t] > seen.get(t, 0)}
     p.touched |= {e for e, m in moved.items() if m}
@@ -274,7 +271,7 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
     p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
     if not p.touched:
         return p
-    refs = {"person": moved["person"], "task": [*moved["task"], *_changed_tasks(conn, seen, xref["task"])]}
+    refs = {"person": moved["person"], "task": [*moved["task"], *_changed_tasks(conn, seen)]}
     for fact, s in SLICINGS.items():
         _scope_fact(conn, fact, s, seen.get(s.base, 0), moved["project"], refs)
     p.slices = {f: _slices(conn, f) for f in SLICINGS}
@@ -307,28 +304,21 @@ def _scratch(conn: Connection) -> None:
         t.create(conn)
 
 
-def _xref(conn: Connection, entity: str) -> dict[tuple[str, str], int]:
-    x = XREF_TABLES[entity].c
-    rows = conn.execute(select(x.source, x.source_id, x.canonical_id).where(x.valid_to.is_(None)))
-    return {(s, i): c for s, i, c in rows}
-
-
-def _seen_xref(conn: Connection) -> dict[str, dict[tuple[str, str], int]]:
-    out: dict[str, dict[tuple[str, str], int]] = {}
-    for e, s, i, c in conn.execute(select(mart_xref_seen)):
-        out.setdefault(e, {})[(s, i)] = c
-    return out
-
-
-def _moved(
-    before: Mapping[tuple[str, str], int], now: Mapping[tuple[str, str], int]
-) -> list[tuple[str, str, int, int]]:
-    """Records whose canonical id differs: (source, source_id, old or NONE, new or NONE)."""
-    return [
-        (*ref, before.get(ref, NONE), now.get(ref, NONE))
-        for ref in before.keys() | now.keys()
-        if before.get(ref) != now.get(ref)
-    ]
+def _moved(conn: Connection, entity: str) -> Moves:
+    """Records whose canonical id differs from what the last refresh saw: (source, source_id, old, new),
+    NONE for a record that was not or is no longer mapped. Two anti-joins on indexed keys."""
+    x, s = XREF_TABLES[entity], mart_xref_seen
+    same_ref = and_(s.c.entity == entity, s.c.source == x.c.source, s.c.source_id == x.c.source_id)
+    now = (
+        select(x.c.source, x.c.source_id, func.coalesce(s.c.canonical_id, NONE), x.c.canonical_id)
+        .select_from(x.outerjoin(s, same_ref))
+        .where(x.c.valid_to.is_(None), or_(s.c.canonical_id.is_(None), s.c.canonical_id != x.c.canonical_id))
+    )
+    current = exists().where(same_ref, x.c.valid_to.is_(None))
+    gone = select(s.c.source, s.c.source_id, s.c.canonical_id, literal(NONE)).where(
+        s.c.entity == entity, ~current
+    )
+    return [tuple(r) for q in (now, gone) for r in conn.execute(q)]  # type: ignore[misc]
 
 
 def _signature(conn: Connection) -> str:
@@ -421,12 +411,16 @@ def _whole_projects(
         conn.execute(insert(scope_project), [{"fact": fact, "project_key": k} for k in sorted(keys)])
 
 
-def _changed_tasks(conn: Connection, seen: Mapping[str, int], now: Mapping[tuple[str, str], int]) -> Moves:
+def _changed_tasks(conn: Connection, seen: Mapping[str, int]) -> Moves:
     """Task records inserted, updated or deleted since the last refresh, each with its canonical id."""
-    t, c = task.c, mart_change.c
+    t, c, x = task.c, mart_change.c, XREF_TABLES["task"].c
     found = set(conn.execute(select(t.source, t.source_id).where(t.id > seen.get("task", 0))).tuples())
     found |= set(conn.execute(select(c.source, c.source_id).where(c.tbl == "task")).tuples())
-    return [(src, sid, now.get((src, sid), NONE), now.get((src, sid), NONE)) for src, sid in sorted(found)]
+    if not found:
+        return []
+    ids = {(src, sid): cid for src, sid, cid in conn.execute(
+        select(x.source, x.source_id, x.canonical_id).where(x.valid_to.is_(None)))}  # fmt: skip
+    return [(src, sid, ids.get((src, sid), NONE), ids.get((src, sid), NONE)) for src, sid in sorted(found)]
 
 
 def _scope_tasks(conn: Connection, seen: Mapping[str, int]) -> None:
@@ -487,31 +481,42 @@ def add_booked_tasks(conn: Connection, first_moves: Mapping[int, date]) -> None:
 # --- recording ------------------------------------------------------------------------------------------
 
 
+SEEN = ["entity", "source", "source_id", "canonical_id"]
+
+
 def record(conn: Connection, p: Plan, at: date, rebuilt: Mapping[str, Any], seconds: float, now: Any) -> None:
     """What this refresh saw (watermarks, crosswalks, signature) and rebuilt; the change log is consumed."""
     conn.execute(delete(mart_change))
     conn.execute(delete(mart_watermark))
     conn.execute(insert(mart_watermark), [{"tbl": t, "max_id": w} for t, w in p.watermarks.items()])
-    x = mart_xref_seen.c
-    if p.full:
-        conn.execute(delete(mart_xref_seen))
-        seen = [(e, s, i, c) for e, refs in p.xref.items() for (s, i), c in refs.items()]
-    else:
-        for e, moves in p.moved.items():
-            for chunk in _chunks(sorted((s, i) for s, i, _, _ in moves)):
-                conn.execute(
-                    delete(mart_xref_seen).where(x.entity == e, tuple_(x.source, x.source_id).in_(chunk))
-                )
-        seen = [(e, s, i, new) for e, moves in p.moved.items() for s, i, _, new in moves if new != NONE]
-    if seen:
-        conn.execute(insert(mart_xref_seen), [dict(zip(("entity", "source", "source_id", "canonical_id"), r,
-                                                       strict=True)) for r in seen])  # fmt: skip
+    _record_xref(conn, p)
     conn.execute(
         insert(mart_refresh).values(
             finished_at=now, as_of=at, mode=p.mode, reason=p.reason, settings=p.settings,
             signature=p.signature, rebuilt=json.dumps(rebuilt, sort_keys=True), seconds=round(seconds, 3),
         )
     )  # fmt: skip
+
+
+def _record_xref(conn: Connection, p: Plan) -> None:
+    """The current crosswalks as seen: copied whole after a full refresh, else only the moves applied."""
+    x = mart_xref_seen.c
+    if p.full:
+        conn.execute(delete(mart_xref_seen))
+        for e, xref in XREF_TABLES.items():
+            c = xref.c
+            current = select(literal(e), c.source, c.source_id, c.canonical_id).where(c.valid_to.is_(None))
+            conn.execute(insert(mart_xref_seen).from_select(SEEN, current))
+        return
+    for e, moves in p.moved.items():
+        for chunk in _chunks(sorted((s, i) for s, i, _, _ in moves)):
+            conn.execute(
+                delete(mart_xref_seen).where(x.entity == e, tuple_(x.source, x.source_id).in_(chunk))
+            )
+    seen = [dict(zip(SEEN, (e, s, i, new), strict=True)) for e, moves in p.moved.items()
+            for s, i, _, new in moves if new != NONE]  # fmt: skip
+    if seen:
+        conn.execute(insert(mart_xref_seen), seen)
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:

@@ -59,6 +59,11 @@ def day_key(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
+def key_day(key: int) -> date:
+    """``day_key`` read back."""
+    return date(key // 10000, key // 100 % 100, key % 100)
+
+
 def norm(value: Any) -> Any:
     """A value as comparable across dialects: numbers as 4-decimal Decimals, timestamps as naive UTC."""
     if isinstance(value, bool) or value is None:
@@ -322,6 +327,8 @@ def build_dim_task(conn: Connection, s: MartSettings, only: Any | None = None) -
 
     Task records stream in canonical-id order and rows are written in chunks, so memory stays flat.
     """
+    if only is not None and not conn.execute(select(only.exists())).scalar():
+        return 0
     task, tx = ENTITY_TABLES["task"], XREF_TABLES["task"]
     projects, people = _xref_index(conn, "project"), _xref_index(conn, "person")
     tasks = _xref_index(conn, "task")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from warehouse.marts import changes, dims, facts, status
 from warehouse.marts.dims import as_date
@@ -110,20 +110,22 @@ def refresh_marts(
 
 
 def _date_range(conn: Connection, at: date) -> tuple[date, date]:
+    keys = [fact_time_entry.c.date_key, fact_planned_work.c.date_key]  # indexed: no scan of the big facts
     columns = [
-        fact_time_entry.c.work_date, fact_planned_work.c.work_date, fact_cost.c.posting_date,
-        fact_task_snapshot_daily.c.snapshot_date, fact_project_status.c.status_date,
+        fact_cost.c.posting_date, fact_task_snapshot_daily.c.snapshot_date, fact_project_status.c.status_date,
         *(fact_task_lifecycle.c[n] for n in ("created_date", "started_date", "due_date", "baseline_finish",
                                              "resolved_date")),
     ]  # fmt: skip
     lowest, highest = at - timedelta(days=365 * CALENDAR_YEARS), at + timedelta(days=365 * CALENDAR_YEARS)
     first, last = at, at
-    for column in columns:
-        lo, hi = conn.execute(
-            select(func.min(column), func.max(column)).where(column.between(lowest, highest))
-        ).one()
-        if lo is not None:
-            first, last = min(first, as_date(lo)), max(last, as_date(hi))
+    for column in [*keys, *columns]:
+        low, high = (dims.day_key(lowest), dims.day_key(highest)) if column in keys else (lowest, highest)
+        inside = select(column).where(column.between(low, high)).limit(1)
+        for end in (column, column.desc()):  # ORDER BY … LIMIT 1: an index answers it without a scan
+            found = conn.execute(inside.order_by(end)).scalar()
+            if found is not None:
+                day = dims.key_day(found) if column in keys else as_date(found)
+                first, last = min(first, day), max(last, day)
     return first, last
 
 
