@@ -290,18 +290,17 @@ def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None
     engine.dispose()
 
 
-def edit(engine: Engine, share: float = 0.01) -> int:
-    """Change ``share`` of the time entries as a night of timesheet corrections would, in the last two
-    weeks booked: of every ten changed, seven get other hours, one moves a day earlier, one is deleted at
-    the source (marked, as a sync does) and one is booked anew beside it. The entries are picked by id
-    modulo, so they spread evenly over people, and through their home projects over every project."""
+def edit(engine: Engine, share: float = 0.01) -> tuple[int, int]:
+    """Change ``share`` of the time entries as a night of timesheet corrections would: entries of the last
+    two weeks booked, drawn at random (seeded) from every person's, so from every project's; of every ten
+    changed, seven get other hours, one moves a day earlier, one is deleted at the source (marked, as a
+    sync does) and one is booked anew beside it. Returns the entries changed and the projects they touch
+    (as Project Online's project ids and Jira's keys, one canonical project each)."""
+    rng = random.Random(7)
     with engine.begin() as conn:
-        total, recent = conn.execute(
-            text("SELECT COUNT(*), SUM(CASE WHEN work_date >= :d THEN 1 ELSE 0 END) FROM time_entry"),
-            {"d": RECENT},
-        ).one()
-        m = max(10, round(recent / (total * share) * 10))  # 10 of every m recent entries change
-        where = f"work_date >= :d AND id % {m}"
+        total = conn.execute(text("SELECT COUNT(*) FROM time_entry")).scalar_one()
+        recent = conn.execute(text("SELECT id FROM time_entry WHERE work_date >= :d"), {"d": RECENT})
+        picked = rng.sample(sorted(recent.scalars()), round(total * share))
         now = "updated_at = CURRENT_TIMESTAMP"
         day_before = "date(work_date, '-1 day')" if engine.dialect.name == "sqlite" else "work_date - 1"
         cols = [
@@ -310,15 +309,26 @@ def edit(engine: Engine, share: float = 0.01) -> int:
             if c.name not in ("id", "loaded_at", "updated_at")
         ]
         copied = ", ".join("source_id || '-late'" if c == "source_id" else c for c in cols)
-        changed = 0
-        for sql in (
-            f"UPDATE time_entry SET hours = hours + 0.5, {now} WHERE {where} < 7",
-            f"UPDATE time_entry SET work_date = {day_before}, {now} WHERE {where} = 7",
-            f"UPDATE time_entry SET deleted_at = CURRENT_TIMESTAMP, {now} WHERE {where} = 8",
-            f"INSERT INTO time_entry ({', '.join(cols)}) SELECT {copied} FROM time_entry WHERE {where} = 9",
-        ):  # fmt: skip
-            changed += conn.execute(text(sql), {"d": RECENT}).rowcount
-    return changed
+        statements = (
+            f"UPDATE time_entry SET hours = hours + 0.5, {now} WHERE id IN ({{}})",
+            f"UPDATE time_entry SET work_date = {day_before}, {now} WHERE id IN ({{}})",
+            f"UPDATE time_entry SET deleted_at = CURRENT_TIMESTAMP, {now} WHERE id IN ({{}})",
+            f"INSERT INTO time_entry ({', '.join(cols)}) SELECT {copied} FROM time_entry WHERE id IN ({{}})",
+        )  # fmt: skip
+        tenth = len(picked) // 10
+        shares = (picked[: 7 * tenth], picked[7 * tenth : 8 * tenth], picked[8 * tenth : 9 * tenth],
+                  picked[9 * tenth :])  # fmt: skip
+        for sql, ids in zip(statements, shares, strict=True):
+            for i in range(0, len(ids), 5000):
+                conn.execute(text(sql.format(",".join(map(str, ids[i : i + 5000])))))
+        projects = conn.execute(
+            text(
+                "SELECT COUNT(DISTINCT COALESCE(e.project_source_id, t.project_source_id)) FROM time_entry e "
+                "JOIN task t ON t.source = e.source AND t.source_id = e.task_source_id "
+                f"WHERE e.source = '{PO}' AND e.id IN ({','.join(map(str, picked))})"
+            )
+        ).scalar_one()
+    return len(picked), projects
 
 
 def main(argv: list[str]) -> dict:
@@ -341,7 +351,7 @@ def main(argv: list[str]) -> dict:
         t0 = time.perf_counter()
         again = refresh_marts(engine, AS_OF)
         again_s = time.perf_counter() - t0
-        changed = edit(engine)
+        changed, touched = edit(engine)
         t0 = time.perf_counter()
         incremental = refresh_marts(engine, AS_OF)
         changed_s = time.perf_counter() - t0
@@ -357,6 +367,7 @@ def main(argv: list[str]) -> dict:
         "again_ratio": round(again_s / seconds, 3),
         "changed_ratio": round(changed_s / seconds, 3),
         "time_entries_changed": changed,
+        "projects_touched": touched,
         "changed_rows": incremental.rows,
         "changed_slices": incremental.slices,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
