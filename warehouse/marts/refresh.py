@@ -60,9 +60,9 @@ def refresh_marts(
     """Bring the marts up to date as of day ``at`` (default: today, UTC). Run it after ``reconcile``.
 
     Incremental unless ``full``, the first refresh or changed ``[marts]`` settings: only the slices of the
-    facts, and the tasks, whose base rows or crosswalk entries changed are rebuilt; the as-of marts (daily
-    snapshot and project status of day ``at``, calendar) are rebuilt when anything changed. SCD2 dimensions
-    change only where the data did. Re-running with the same data and day changes nothing.
+    facts, and the tasks, whose base rows or crosswalk entries changed are rebuilt; the daily snapshot and
+    the project status of day ``at`` when what they read changed. SCD2 dimensions change only where the
+    data did. Re-running with the same data and day changes nothing.
     """
     s = settings or MartSettings()
     problems = s.problems()
@@ -71,7 +71,6 @@ def refresh_marts(
     at = at or today()
     started = time.perf_counter()
     result = MartResult(as_of=at)
-    rows = result.rows
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # A batch of big sorts: no JIT (seconds of compile time per query), sorts in memory, not on disk.
@@ -80,33 +79,37 @@ def refresh_marts(
         plan = changes.plan(conn, s, at, full)
         result.mode, result.reason, result.slices = plan.mode, plan.reason, plan.slices
         if plan.changed:
-            rows["dim_status"] = dims.build_dim_status(conn)
-            rows["dim_source"] = dims.build_dim_source(conn, s)
-        if plan.redo():  # project_reconciled is among the hashed inputs
-            result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
-        if "person" in plan.touched:
-            result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
-        if plan.changed:
-            rows["dim_task"] = dims.build_dim_task(conn, s, plan.tasks())
-            scope = plan.scope
-            rows["fact_time_entry"] = facts.build_time_entries(conn, scope("fact_time_entry"))
-            rows["fact_cost"] = facts.build_costs(conn, s, scope("fact_cost"))
-            rows["fact_budget"] = facts.build_budgets(conn, s, scope("fact_budget"))
-            rows["fact_planned_work"] = facts.build_planned_work(conn, scope("fact_planned_work"))
-        if plan.redo(*SNAPSHOT_READS):
-            rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
-        if plan.changed:
-            rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.lifecycle_tasks())
-        if plan.redo(*STATUS_READS):
-            rows["fact_project_status"] = status.build_project_status(conn, at, s)
-        if plan.changed:
-            first, last = _date_range(conn, at)
-            rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
-            _write_settings(conn, _setting_rows(s, at))
+            _bring_up_to_date(conn, plan, s, at, result)
         result.seconds = round(time.perf_counter() - started, 3)
-        rebuilt = {"rows": rows, "slices": result.slices, "scd": result.scd}
+        rebuilt = {"rows": result.rows, "slices": result.slices, "scd": result.scd}
         changes.record(conn, plan, at, rebuilt, result.seconds, datetime.now(UTC))
     return result
+
+
+def _bring_up_to_date(
+    conn: Connection, plan: changes.Plan, s: MartSettings, at: date, result: MartResult
+) -> None:
+    """Each mart in order, in full or its part in ``plan``; a mart whose inputs did not change is skipped."""
+    rows, scope = result.rows, plan.scope
+    rows["dim_status"] = dims.build_dim_status(conn)
+    rows["dim_source"] = dims.build_dim_source(conn, s)
+    if plan.redo():  # project_reconciled is among the hashed inputs
+        result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
+    if "person" in plan.touched:
+        result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
+    rows["dim_task"] = dims.build_dim_task(conn, s, plan.tasks())
+    rows["fact_time_entry"] = facts.build_time_entries(conn, scope("fact_time_entry"))
+    rows["fact_cost"] = facts.build_costs(conn, s, scope("fact_cost"))
+    rows["fact_budget"] = facts.build_budgets(conn, s, scope("fact_budget"))
+    rows["fact_planned_work"] = facts.build_planned_work(conn, scope("fact_planned_work"))
+    if plan.redo(*SNAPSHOT_READS):
+        rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
+    rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.lifecycle_tasks())
+    if plan.redo(*STATUS_READS):
+        rows["fact_project_status"] = status.build_project_status(conn, at, s)
+    first, last = _date_range(conn, at)
+    rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
+    _write_settings(conn, _setting_rows(s, at))
 
 
 def _date_range(conn: Connection, at: date) -> tuple[date, date]:
@@ -118,13 +121,13 @@ def _date_range(conn: Connection, at: date) -> tuple[date, date]:
     ]  # fmt: skip
     lowest, highest = at - timedelta(days=365 * CALENDAR_YEARS), at + timedelta(days=365 * CALENDAR_YEARS)
     first, last = at, at
-    for column in [*keys, *columns]:
-        low, high = (dims.day_key(lowest), dims.day_key(highest)) if column in keys else (lowest, highest)
+    for column, keyed in [*((k, True) for k in keys), *((c, False) for c in columns)]:
+        low, high = (dims.day_key(lowest), dims.day_key(highest)) if keyed else (lowest, highest)
         inside = select(column).where(column.between(low, high)).limit(1)
         for end in (column, column.desc()):  # ORDER BY … LIMIT 1: an index answers it without a scan
             found = conn.execute(inside.order_by(end)).scalar()
             if found is not None:
-                day = dims.key_day(found) if column in keys else as_date(found)
+                day = dims.key_day(found) if keyed else as_date(found)
                 first, last = min(first, day), max(last, day)
     return first, last
 
