@@ -27,6 +27,7 @@ from flows.cli import app
 from flows.demo import prepare
 from warehouse.crosswalk import record_decision
 from warehouse.marts.refresh import MartResult, refresh_marts
+from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import MART_TABLES, fact_time_entry
 from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES, metadata
@@ -229,6 +230,17 @@ def test_unchanged_data_rebuilds_nothing_and_one_booking_its_slices(engine: Engi
     assert norm(moved_to) in days
     asked = refresh_marts(engine, START, full=True)
     assert (asked.mode, asked.reason) == ("full", "asked (--full)")
+    # Settings shape every row: full. A RAG rule only the day's project status: that and nothing else.
+    tuned = MartSettings(hours_per_day=Decimal("7.5"))
+    assert (refresh_marts(engine, START, tuned).reason, refresh_marts(engine, START, tuned).mode) == (
+        "marts settings changed", "unchanged",
+    )  # fmt: skip
+    sql(engine, "UPDATE rag_rule SET threshold = threshold + 1 WHERE measure = 'days_late'")
+    judged = refresh_marts(engine, START, tuned)
+    assert (judged.mode, judged.reason) == ("incremental", "as-of inputs changed")
+    assert judged.rows["fact_project_status"] == count(engine, "fact_project_status") > 0
+    assert judged.rows["fact_time_entry"] == judged.rows["dim_task"] == 0
+    assert "fact_task_snapshot_daily" not in judged.rows
 
 
 def test_pmo_marts_says_what_it_rebuilt_and_full_rebuilds_everything(

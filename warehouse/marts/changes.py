@@ -206,7 +206,8 @@ class Plan:
     full: bool
     reason: str
     changed: bool = True  # anything at all
-    as_of_inputs: bool = True  # the as-of date or the small inputs of the as-of marts (signature) changed
+    day_moved: bool = True  # another as-of date than the last refresh's
+    hashed_moved: bool = True  # the small inputs of the project status (``signature``) changed
     tasks_full: bool = True  # dim_task and fact_task_lifecycle whole
     touched: set[str] = field(default_factory=lambda: set(WATCHED))  # entities whose rows or mapping moved
     slices: dict[str, int] = field(default_factory=dict)  # per sliced fact, slices in scope
@@ -235,9 +236,11 @@ class Plan:
         every task of the source."""
         return None if "task" in self.touched else self.tasks()
 
-    def redo(self, *reads: str) -> bool:
-        """Whether a mart that reads these entities, the as-of date and the hashed as-of inputs is stale."""
-        return self.full or self.as_of_inputs or bool(self.touched & set(reads))
+    def redo(self, *reads: str, hashed: bool = False) -> bool:
+        """Whether a mart of the as-of day that reads these entities (and, if ``hashed``, the inputs the
+        signature covers) is stale."""
+        moved = self.day_moved or (hashed and self.hashed_moved)
+        return self.full or moved or bool(self.touched & set(reads))
 
 
 # --- detecting ------------------------------------------------------------------------------------------
@@ -265,8 +268,8 @@ def plan(conn: Connection, settings: Any, at: date, full: bool) -> Plan:
     logged = set(conn.execute(select(mart_change.c.tbl).distinct()).scalars())
     p.touched = {t for t in WATCHED if t in logged or watermarks[t] > seen.get(t, 0)}
     p.touched |= {e for e, m in moved.items() if m}
-    p.as_of_inputs = signature != last["signature"] or as_date(last["as_of"]) != at
-    p.changed = bool(p.touched or p.as_of_inputs)
+    p.day_moved, p.hashed_moved = as_date(last["as_of"]) != at, signature != last["signature"]
+    p.changed = bool(p.touched or p.day_moved or p.hashed_moved)
     p.reason = "base rows or crosswalks changed" if p.touched else "as-of inputs changed" if p.changed else ""
     p.tasks_full = bool(moved["project"] or moved["person"] or moved["task"])
     if not p.touched:
@@ -322,8 +325,8 @@ def _moved(conn: Connection, entity: str) -> Moves:
 
 
 def _signature(conn: Connection) -> str:
-    """A hash of the small inputs of the as-of marts: sync runs (stale days), open exceptions, RAG rules,
-    the reconciled projects (% complete, budget)."""
+    """A hash of the small inputs of the project status: sync runs (stale days), open exceptions, RAG rules,
+    the reconciled projects (% complete, budget; dim_project's source)."""
     r, e, p = sync_run.c, recon_exception.c, project_reconciled.c
     queries = [
         select(r.id, r.source, r.status, r.started_at, r.finished_at).order_by(r.id),

@@ -29,7 +29,7 @@ from warehouse.marts.tables import (
 
 WORK_MEM = "256MB"  # PostgreSQL, for this transaction only
 CALENDAR_YEARS = 30  # dim_date never reaches further than this from the status date: a typo is no calendar
-# Entities the as-of marts read, besides the as-of date and the inputs changes.plan hashes (sync runs, open
+# Entities the marts of the as-of day read (the status also the inputs changes.plan hashes: sync runs, open
 # exceptions, RAG rules, reconciled projects): a refresh that touched none of them leaves their day alone.
 SNAPSHOT_READS = ("task", "project", "person")  # dim_task, whose references go through the crosswalks
 STATUS_READS = ("project", "task", "cost_line", "budget", "planned_work")
@@ -93,7 +93,7 @@ def _bring_up_to_date(
     rows, scope = result.rows, plan.scope
     rows["dim_status"] = dims.build_dim_status(conn)
     rows["dim_source"] = dims.build_dim_source(conn, s)
-    if plan.redo():  # project_reconciled is among the hashed inputs
+    if plan.redo(hashed=True):  # project_reconciled is among the hashed inputs
         result.scd["dim_project"] = dims.build_dim_project(conn, at).as_dict()
     if "person" in plan.touched:
         result.scd["dim_person"] = dims.build_dim_person(conn, s, at).as_dict()
@@ -105,7 +105,7 @@ def _bring_up_to_date(
     if plan.redo(*SNAPSHOT_READS):
         rows["fact_task_snapshot_daily"] = facts.build_task_snapshot(conn, at, s)
     rows["fact_task_lifecycle"] = status.build_task_lifecycle(conn, plan.lifecycle_tasks())
-    if plan.redo(*STATUS_READS):
+    if plan.redo(*STATUS_READS, hashed=True):
         rows["fact_project_status"] = status.build_project_status(conn, at, s)
     first, last = _date_range(conn, at)
     rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
