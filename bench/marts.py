@@ -5,9 +5,11 @@ the driver's executemany of tuples on SQLite): Jira and Project Online hold each
 every person and every booking (so half of the time entries are the same work seen twice, as in life),
 Project Online holds a monthly baseline and plan, finance holds weekly labour lines, monthly other costs and
 a monthly budget in two versions. Reconciliation runs once, untimed. ``seconds`` is the first
-``refresh_marts`` (every dimension and fact built from nothing); ``refresh_again_seconds`` is the nightly
-case, a second refresh on unchanged data. Loading and reconciling run in a forked child, so ``peak_rss_mb`` is
-the refresh's own. The last line is one JSON object (see ``bench/__main__.py``).
+``refresh_marts`` (every dimension and fact built from nothing, a full refresh); ``refresh_again_seconds`` a
+second refresh on unchanged data; ``refresh_changed_seconds`` an incremental refresh after 1 % of the time
+entries changed as timesheet corrections do (``edit``): all in the last two weeks booked, spread over every
+person and so every project. Loading and reconciling run in a forked child, so ``peak_rss_mb`` is the
+refresh's own. The last line is one JSON object (see ``bench/__main__.py``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bench import bulk, portfolio_args, reset
 from sandbox.portfolio import workdays
 from warehouse.db import describe, make_engine, upgrade
+from warehouse.marts.changes import state
 from warehouse.marts.refresh import refresh_marts
 from warehouse.reconcile import reconcile
 from warehouse.schema import ENTITY_TABLES
@@ -37,6 +40,7 @@ JIRA, PO, ERP = "jira:bench.atlassian.net", "projectonline:bench", "finance:benc
 START, END, AS_OF = date(2026, 1, 5), date(2026, 6, 30), date(2026, 7, 1)
 TASKS = 10
 RATE = Decimal(80)
+RECENT = date(2026, 6, 17)  # timesheet corrections land on the last two weeks booked
 
 
 def letters(i: int) -> str:
@@ -272,6 +276,7 @@ def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None
     engine = make_engine(url)
     if given:
         reset(engine)
+        state.drop_all(engine)  # the marts' bookkeeping is not in the warehouse metadata reset drops
     upgrade(engine)
     t0 = time.perf_counter()
     loaded = load(engine, args.projects, args.people, args.time_entries)
@@ -283,6 +288,47 @@ def prepare(url: str, given: bool, args: argparse.Namespace, queue: Any) -> None
     recon = reconcile(engine, at=datetime(2026, 7, 1, 1, 30, tzinfo=UTC))
     queue.put((loaded, load_s, time.perf_counter() - t0, recon.canonical))
     engine.dispose()
+
+
+def edit(engine: Engine, share: float = 0.01) -> tuple[int, int]:
+    """Change ``share`` of the time entries as a night of timesheet corrections would: entries of the last
+    two weeks booked, drawn at random (seeded) from every person's, so from every project's; of every ten
+    changed, seven get other hours, one moves a day earlier, one is deleted at the source (marked, as a
+    sync does) and one is booked anew beside it. Returns the entries changed and the projects they touch
+    (as Project Online's project ids and Jira's keys, one canonical project each)."""
+    rng = random.Random(7)
+    with engine.begin() as conn:
+        total = conn.execute(text("SELECT COUNT(*) FROM time_entry")).scalar_one()
+        recent = conn.execute(text("SELECT id FROM time_entry WHERE work_date >= :d"), {"d": RECENT})
+        picked = rng.sample(sorted(recent.scalars()), round(total * share))
+        now = "updated_at = CURRENT_TIMESTAMP"
+        day_before = "date(work_date, '-1 day')" if engine.dialect.name == "sqlite" else "work_date - 1"
+        cols = [
+            c.name
+            for c in ENTITY_TABLES["time_entry"].columns
+            if c.name not in ("id", "loaded_at", "updated_at")
+        ]
+        copied = ", ".join("source_id || '-late'" if c == "source_id" else c for c in cols)
+        statements = (
+            f"UPDATE time_entry SET hours = hours + 0.5, {now} WHERE id IN ({{}})",
+            f"UPDATE time_entry SET work_date = {day_before}, {now} WHERE id IN ({{}})",
+            f"UPDATE time_entry SET deleted_at = CURRENT_TIMESTAMP, {now} WHERE id IN ({{}})",
+            f"INSERT INTO time_entry ({', '.join(cols)}) SELECT {copied} FROM time_entry WHERE id IN ({{}})",
+        )  # fmt: skip
+        tenth = len(picked) // 10
+        shares = (picked[: 7 * tenth], picked[7 * tenth : 8 * tenth], picked[8 * tenth : 9 * tenth],
+                  picked[9 * tenth :])  # fmt: skip
+        for sql, ids in zip(statements, shares, strict=True):
+            for i in range(0, len(ids), 5000):
+                conn.execute(text(sql.format(",".join(map(str, ids[i : i + 5000])))))
+        projects = conn.execute(
+            text(
+                "SELECT COUNT(DISTINCT COALESCE(e.project_source_id, t.project_source_id)) FROM time_entry e "
+                "JOIN task t ON t.source = e.source AND t.source_id = e.task_source_id "
+                f"WHERE e.source = '{PO}' AND e.id IN ({','.join(map(str, picked))})"
+            )
+        ).scalar_one()
+    return len(picked), projects
 
 
 def main(argv: list[str]) -> dict:
@@ -305,13 +351,25 @@ def main(argv: list[str]) -> dict:
         t0 = time.perf_counter()
         again = refresh_marts(engine, AS_OF)
         again_s = time.perf_counter() - t0
+        changed, touched = edit(engine)
+        t0 = time.perf_counter()
+        incremental = refresh_marts(engine, AS_OF)
+        changed_s = time.perf_counter() - t0
         database = describe(engine)
         engine.dispose()
     print(f"loaded {loaded} in {load_s:.1f} s; reconciled in {recon_s:.1f} s ({canonical}); "
-          f"refresh {seconds:.1f} s, again {again_s:.1f} s (scd {again.scd})")  # fmt: skip
+          f"refresh {seconds:.1f} s, again {again_s:.1f} s ({again.mode}), {changed} time entries changed: "
+          f"{changed_s:.1f} s ({incremental.mode}, slices {incremental.slices})")  # fmt: skip
     return {
         "seconds": round(seconds, 2),
         "refresh_again_seconds": round(again_s, 2),
+        "refresh_changed_seconds": round(changed_s, 2),
+        "again_ratio": round(again_s / seconds, 3),
+        "changed_ratio": round(changed_s / seconds, 3),
+        "time_entries_changed": changed,
+        "projects_touched": touched,
+        "changed_rows": incremental.rows,
+        "changed_slices": incremental.slices,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "database": database,
         "projects": args.projects,

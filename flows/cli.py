@@ -29,7 +29,7 @@ from connectors.finance.reader import ExportFile
 from connectors.microsoft.files import inspect_file
 from flows import config as cfg
 from flows import mappings
-from flows.marts import print_rag, run_refresh
+from flows.marts import print_rag, rebuilt, run_refresh
 from flows.report import report
 from flows.runner import AnyStream, failure_lines, in_threads, run, run_streams
 from flows.show import console, ok, print_freshness, print_quarantine, print_runs, row, table
@@ -252,10 +252,10 @@ def after_sync(config: cfg.Config, engine: Engine) -> None:
     console.print(f"Marts refreshed as of {result.as_of}: {result.seconds:.2f} s.")
 
 
-def _refresh_marts(config: cfg.Config, engine: Engine) -> MartResult:
+def _refresh_marts(config: cfg.Config, engine: Engine, full: bool = False) -> MartResult:
     """``[marts]`` was validated when the configuration loaded, so this only fails on the database."""
     with console.status("Refreshing the BI marts …"):
-        return run_refresh(engine, config)
+        return run_refresh(engine, config, full=full)
 
 
 def _print_summaries(summaries: list[RunSummary]) -> None:
@@ -359,13 +359,14 @@ def backfill(
 def marts(
     config: ConfigOpt = Path("pmo.toml"),
     database_url: UrlOpt = None,
-    refresh: Annotated[bool, typer.Option(help="Rebuild the marts first (as the nightly run does).")] = True,
+    refresh: Annotated[bool, typer.Option(help="Refresh the marts first (as the nightly run does).")] = True,
+    full: Annotated[bool, typer.Option(help="Rebuild every mart, not only what changed.")] = False,
 ) -> None:
-    """Refresh the BI marts and print the portfolio RAG table."""
+    """Refresh the BI marts (only what changed since the last refresh) and print the portfolio RAG table."""
     c = _load(config)
     engine = open_for_cli(database_url, c.configured_url)
     if refresh:
-        _refresh_marts(c, engine)
+        console.print(rebuilt(_refresh_marts(c, engine, full)))
     print_rag(engine, console)
     engine.dispose()
 

@@ -29,23 +29,36 @@ from rich.table import Table
 from sqlalchemy import Engine, select, text
 
 from flows.settings import INVALID, read_setting
+from model.calendar import read_calendar
 from model.evm import COLOURS
 from warehouse.marts.refresh import MartResult, refresh_marts
 from warehouse.marts.settings import MartSettings
 
-INHERITED = ("fiscal_year_start_month", "budget_version")  # taken from [reconcile] unless set here
+# Taken from [reconcile] unless set here, so a report and the exceptions judge alike: (reconcile, marts) key.
+INHERITED = {
+    "fiscal_year_start_month": "fiscal_year_start_month",
+    "budget_version": "budget_version",
+    "risk_high_score": "risk_high_score",
+    "overallocation": "overallocation",
+    "plan_systems": "plan_preference",
+}
 DEFAULTS = MartSettings()
-KNOWN = [f.name for f in fields(MartSettings)]
+KNOWN = [f.name for f in fields(MartSettings) if f.name != "calendar"]  # the calendar is [capacity]
 
 
 def settings(
-    raw: dict[str, Any], reconcile: dict[str, Any] | None = None, where: str = "marts"
+    raw: dict[str, Any],
+    reconcile: dict[str, Any] | None = None,
+    where: str = "marts",
+    capacity: dict[str, Any] | None = None,
 ) -> tuple[MartSettings, list[str]]:
-    """``[marts]`` (with ``[reconcile]`` for the shared keys) as MartSettings, plus every problem found."""
+    """``[marts]`` (with ``[reconcile]`` for the shared keys and ``[capacity]`` for the default calendar) as
+    MartSettings, plus every problem found (``[capacity]``'s own are reported by the reconcile settings)."""
     problems = [
         f"{where}.{k}: unknown setting (known: {', '.join(KNOWN)})" for k in sorted(set(raw) - set(KNOWN))
     ]
-    merged = {**{k: v for k, v in (reconcile or {}).items() if k in INHERITED}, **raw}
+    shared = {INHERITED[k]: v for k, v in (reconcile or {}).items() if k in INHERITED}
+    merged = {**shared, **raw}
     changes = {
         key: value
         for key in KNOWN
@@ -53,17 +66,33 @@ def settings(
         and (value := read_setting(merged[key], getattr(DEFAULTS, key), f"{where}.{key}", problems))
         is not INVALID
     }
-    s = replace(DEFAULTS, **changes)
+    s = replace(DEFAULTS, **changes, calendar=read_calendar(capacity or {})[0])
     return s, problems + [f"{where}: {p}" for p in s.problems()]
 
 
-def run_refresh(engine: Engine, config: Any | None = None, at: date | None = None) -> MartResult:
-    """Settings from the configuration, then one refresh (what the flow does, without Prefect)."""
+def run_refresh(
+    engine: Engine, config: Any | None = None, at: date | None = None, full: bool = False
+) -> MartResult:
+    """Settings from the configuration, then one refresh (what the flow does, without Prefect):
+    incremental unless ``full``."""
     raw = config.raw if config is not None else {}
-    s, problems = settings(raw.get("marts") or {}, raw.get("reconcile") or {})
+    s, problems = settings(raw.get("marts") or {}, raw.get("reconcile") or {}, capacity=raw.get("capacity"))
     if problems:
         raise ValueError("; ".join(problems))
-    return refresh_marts(engine, at, s)
+    return refresh_marts(engine, at, s, full=full)
+
+
+def rebuilt(result: MartResult) -> str:
+    """What a refresh rebuilt, in one line: the mode and why, then rows (and slices) per table."""
+    why = f" ({result.reason})" if result.reason else ""
+    head = f"Marts refreshed as of {result.as_of} in {result.seconds:.2f} s: {result.mode}{why}"
+    if not result.rows:
+        return head + "; nothing rebuilt."
+    parts = []
+    for table, n in result.rows.items():
+        slices = result.slices.get(table)
+        parts.append(f"{table} {n:,}" + ("" if slices is None else f" in {slices:,} slices"))
+    return f"{head}; rows rebuilt: {', '.join(parts)}."
 
 
 RAG_STYLE = {"red": "bold red", "amber": "bold yellow", "green": "green", "grey": "dim"}

@@ -29,7 +29,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 class WorkCalendar:
     hours_per_day: Decimal = Decimal(8)
     working_days: tuple[str, ...] = WEEKDAYS[:5]
-    country: str = "DE"
+    country: str = ""  # no public holidays unless a country is configured
     subdivision: str = ""
 
     def hours(self, day: date) -> Decimal:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from flows.marts import print_raid
 from flows.report import write_report
+from model.calendar import WorkCalendar
 from model.records import Capacity, Person, PlannedWork, Project, ProjectIssue, Risk, TimeEntry
 from warehouse.load import upsert
 from warehouse.marts.refresh import refresh_marts
@@ -25,7 +26,7 @@ from warehouse.reconcile import reconcile
 PS, WB = "projectonline:pwa.example", "raid:pmo-workbook"
 AS_OF = date(2026, 6, 3)
 W22 = [date(2026, 5, 25) + timedelta(days=i) for i in range(7)]  # Monday 25 May is Pentecost Monday
-SETTINGS = MartSettings(holiday_country="DE")
+SETTINGS = MartSettings(calendar=WorkCalendar(country="DE"))
 
 
 def _world(engine: Engine) -> None:

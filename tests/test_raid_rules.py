@@ -168,7 +168,8 @@ def warehouse_rows() -> dict[str, list[dict[str, Any]]]:
 def settled(engine: Engine) -> dict[str, int]:
     """Load the rows and reconcile as of TODAY; returns e-mail / key → canonical id."""
     load(engine, warehouse_rows())
-    reconcile(engine, ReconSettings(as_of=TODAY), at=datetime(2026, 12, 20, tzinfo=UTC))
+    german = WorkCalendar(country="DE")  # Christmas Day is a day off
+    reconcile(engine, ReconSettings(as_of=TODAY, capacity=german), at=datetime(2026, 12, 20, tzinfo=UTC))
     with engine.connect() as conn:
         people = current_members(conn, "person")
         projects = current_members(conn, "project")
@@ -181,7 +182,7 @@ def test_person_weeks_plans_of_record_against_stated_or_default_capacity(engine:
     ids = settled(engine)
     name = {ids[k]: k for k in ("alice", "bob", "carol")}
     with engine.connect() as conn:
-        weeks = person_weeks(conn, date(2026, 12, 7), date(2026, 12, 27), WorkCalendar(),
+        weeks = person_weeks(conn, date(2026, 12, 7), date(2026, 12, 27), WorkCalendar(country="DE"),
                              ("projectonline", "projectfiles"))  # fmt: skip
     got = [(name[w.person_id], str(w.week), w.planned_hours, w.capacity_hours, w.stated_days) for w in weeks]
     assert sorted(got) == [
@@ -242,13 +243,14 @@ def test_risks_and_issues_attach_to_canonical_projects_and_people(engine: Engine
 
 
 def test_the_default_calendar_and_its_settings() -> None:
-    cal = WorkCalendar()
+    assert WorkCalendar().hours(date(2026, 12, 25)) == 8  # no country configured: no public holidays
+    cal = WorkCalendar(country="DE")
     assert [cal.hours(d) for d in (date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 26))] == [8, 0, 0]
     assert cal.week_hours(date(2026, 12, 21)) == 32
     bavaria, problems = read_calendar({"hours_per_day": 7.5, "country": "DE", "subdivision": "BY",
                                        "working_days": ["Mon", "Tue", "Wed", "Thu"]})  # fmt: skip
     assert problems == [] and bavaria.hours(date(2026, 1, 6)) == 0  # Epiphany, a Tuesday, in Bavaria only
-    assert bavaria.week_hours(date(2026, 1, 12)) == 30 and WorkCalendar().hours(date(2026, 1, 6)) == 8
+    assert bavaria.week_hours(date(2026, 1, 12)) == 30 and cal.hours(date(2026, 1, 6)) == 8
     assert WorkCalendar(country="").hours(date(2026, 12, 25)) == 8
     _, problems = read_calendar({"hours_per_day": 30, "working_days": ["Mo"], "country": "XX", "x": 1})
     assert problems == [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -522,7 +522,7 @@ def raid_rules(conn: Connection, s: ReconSettings, today: date) -> list[Found]:
 
 def person_overallocated(conn: Connection, s: ReconSettings) -> list[Found]:
     """Person-weeks whose planned work (every plan of record) exceeds capacity by more than
-    ``s.overallocation`` (a share: 0.10 = 10%), over the whole span of planned work."""
+    ``s.overallocation`` (a share: 0.10 = 10%), over the whole ISO weeks of the span of planned work."""
     span = conn.execute(
         select(func.min(planned.c.work_date), func.max(planned.c.work_date)).where(
             planned.c.deleted_at.is_(None), planned.c.planned_hours > 0
@@ -531,7 +531,9 @@ def person_overallocated(conn: Connection, s: ReconSettings) -> list[Found]:
     if span[0] is None:
         return []
     out = []
-    for w in person_weeks(conn, _as_date(span[0]), _as_date(span[1]), s.capacity, s.plan_systems):
+    first, last = _as_date(span[0]), _as_date(span[1])  # whole ISO weeks, as the capacity marts show them
+    start, end = first - timedelta(days=first.weekday()), last + timedelta(days=6 - last.weekday())
+    for w in person_weeks(conn, start, end, s.capacity, s.plan_systems):
         if w.planned_hours > w.capacity_hours * (1 + s.overallocation):
             detail = f"{w.planned_hours:.2f} hours planned, {w.capacity_hours:.2f} available"
             out.append(Found("person_overallocated", "person", w.person_id, iso_week(w.week), w.sources,

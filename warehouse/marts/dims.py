@@ -23,10 +23,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, select, update
 
+from model.calendar import WorkCalendar
 from model.periods import fiscal_period
 from model.recon import ReconSettings, prefer_fields, system_of
 from model.records import Task
 from warehouse.crosswalk import current_members, issue_key
+from warehouse.marts.changes import among
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
     dim_date,
@@ -58,6 +60,11 @@ def day_key(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
+def key_day(key: int) -> date:
+    """``day_key`` read back."""
+    return date(key // 10000, key // 100 % 100, key % 100)
+
+
 def norm(value: Any) -> Any:
     """A value as comparable across dialects: numbers as 4-decimal Decimals, timestamps as naive UTC."""
     if isinstance(value, bool) or value is None:
@@ -86,7 +93,7 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
     rows = []
     day = date(first.year, 1, 1)
     end = date(last.year, 12, 31)
-    holidays = public_holidays(s.holiday_country, day.year, end.year)
+    holidays = public_holidays(s.calendar, day.year, end.year)
     while day <= end:
         iso_year, iso_week, weekday = day.isocalendar()
         workday = weekday in s.workdays and day not in holidays
@@ -102,7 +109,7 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
                 week_start=day - timedelta(days=weekday - 1), day_of_week=weekday,
                 day_name=day.strftime("%A"),
                 is_workday=workday, standard_hours=s.hours_per_day if workday else Decimal(0),
-                holiday=holidays.get(day),
+                holiday=holidays.get(day), capacity_hours=s.calendar.hours(day),
                 fiscal_year=int(fy), fiscal_period=int(fp), fiscal_period_label=f"{fy}-{fp}",
             )
         )  # fmt: skip
@@ -110,13 +117,16 @@ def calendar_rows(first: date, last: date, s: MartSettings) -> list[dict[str, An
     return rows
 
 
-def public_holidays(country: str, first_year: int, last_year: int) -> dict[date, str]:
-    """The public holidays of ``country`` (ISO code; "" for none) in those years, by day."""
-    if not country:
+def public_holidays(calendar: WorkCalendar, first_year: int, last_year: int) -> dict[date, str]:
+    """The public holidays of the calendar's country (and subdivision) in those years, by day."""
+    if not calendar.country:
         return {}
     import holidays  # only when a country is configured: the package loads every calendar
 
-    return dict(holidays.country_holidays(country.upper(), years=range(first_year, last_year + 1)))
+    sub = calendar.subdivision or None
+    return dict(
+        holidays.country_holidays(calendar.country, subdiv=sub, years=range(first_year, last_year + 1))
+    )
 
 
 def build_dim_date(conn: Connection, first: date, last: date, s: MartSettings) -> int:
@@ -326,11 +336,14 @@ def _resolve(
     return None if v is None else index.get((won[field], v))
 
 
-def build_dim_task(conn: Connection, s: MartSettings) -> int:
-    """One row per canonical task; references resolved through the winning source's crosswalks.
+def build_dim_task(conn: Connection, s: MartSettings, only: Any | None = None) -> int:
+    """One row per canonical task; references resolved through the winning source's crosswalks. Only the
+    canonical tasks ``only`` selects (a SELECT of task ids) are rebuilt, when given.
 
     Task records stream in canonical-id order and rows are written in chunks, so memory stays flat.
     """
+    if only is not None and not conn.execute(select(only.exists())).scalar():
+        return 0
     task, tx = ENTITY_TABLES["task"], XREF_TABLES["task"]
     projects, people = _xref_index(conn, "project"), _xref_index(conn, "person")
     tasks = _xref_index(conn, "task")
@@ -341,11 +354,11 @@ def build_dim_task(conn: Connection, s: MartSettings) -> int:
         select(tx.c.canonical_id, *(task.c[n] for n in ("source", "source_id", *TASK_FIELDS)))
         .join_from(task, tx, and_(tx.c.source == task.c.source, tx.c.source_id == task.c.source_id,
                                   tx.c.valid_to.is_(None)))
-        .where(task.c.deleted_at.is_(None))
+        .where(task.c.deleted_at.is_(None), among(tx.c.canonical_id, only))
         .order_by(tx.c.canonical_id, task.c.source, task.c.source_id)
         .execution_options(yield_per=CHUNK)
     )  # fmt: skip
-    conn.execute(delete(dim_task))
+    conn.execute(delete(dim_task).where(among(dim_task.c.task_id, only)))
     written, chunk = 0, []
     result = conn.execute(members).mappings()
     for cid, group in groupby(result, key=lambda r: r["canonical_id"]):

@@ -375,7 +375,9 @@ VIEWS: dict[str, ObjectDoc] = {
             "actual_hours": D("Hours booked that week", "hours"),
             "over_allocation_hours": D("Planned − capacity when positive, else 0", "hours"),
             "load_pct": D("Planned ÷ capacity × 100; NULL without capacity", "percent"),
-            "is_over_allocated": D("Planned above capacity by more than marts.overallocation_tolerance"),
+            "is_over_allocated": D(
+                "Planned above capacity by more than [reconcile] overallocation (the rule's)"
+            ),
             "capacity_basis": D("source when any day's capacity came from a source, else default"),
             "is_future": D("The week starts after the status date (a forecast, not a record)"),
         },

@@ -1,8 +1,10 @@
 """Transaction facts rebuilt from the base tables in SQL (INSERT … SELECT), and the daily task snapshot.
 
-Each fact is rebuilt whole on every refresh, inside the refresh's transaction, so readers see the old
-facts until the commit and an incremental warehouse cannot drift from a fully loaded one. Keys go through
-the current crosswalk rows; a record that maps nowhere keeps its hours or amount with a NULL key.
+Each builder rebuilds the slices of its fact in ``scope`` (``warehouse.marts.changes``; None: all of it)
+inside the refresh's transaction, so readers see the old facts until the commit. A slice is deleted and
+filled by the same SELECT a full build runs, filtered to the slice, so an incremental warehouse cannot
+drift from a fully built one. Keys go through the current crosswalk rows; a record that maps nowhere keeps
+its hours or amount with a NULL key.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
+from warehouse.marts.changes import Scope, note_bookings
 from warehouse.marts.dims import day_key
 from warehouse.marts.settings import SNAPSHOT_FIELDS, MartSettings
 from warehouse.marts.tables import (
@@ -45,10 +48,26 @@ te, task, cost_line, budget, planned = (
 )
 
 
-def _fill(conn: Connection, table: Any, cols: list[str], rows: Any) -> int:
-    """INSERT … SELECT, then count: drivers report -1 for INSERT … SELECT with a CTE."""
-    conn.execute(insert(table).from_select(cols, rows))
-    return conn.execute(select(func.count()).select_from(table)).scalar_one()
+def _replace(
+    conn: Connection, table: Any, cols: list[str], rows: Any, scope: Scope | None, *marks: str
+) -> tuple[int, list[Any]]:
+    """Delete the slices in scope (every row without one) and INSERT … SELECT them again. Returns the rows
+    written and, of every row deleted or written in a slice, its ``marks`` columns."""
+    if scope is None:
+        conn.execute(delete(table))
+        conn.execute(insert(table).from_select(cols, rows))
+        # counted: drivers report -1 for INSERT … SELECT with a CTE
+        return conn.execute(select(func.count()).select_from(table)).scalar_one(), []
+    if scope.empty:
+        return 0, []
+    back = [table.c[m] for m in marks] or [table.c.project_id]
+    gone = conn.execute(delete(table).where(scope.fact_rows(table)).returning(*back)).all()
+    came = conn.execute(insert(table).from_select(cols, rows).returning(*back)).all()
+    return len(came), [*gone, *came] if marks else []
+
+
+def _lands(scope: Scope | None, project_id: Any, day: Any | None = None) -> ColumnElement[bool]:
+    return true() if scope is None else scope.lands(project_id, day)
 
 
 def _xref(entity: str, name: str, source: Any, source_id: Any) -> tuple[Any, ColumnElement[bool]]:
@@ -62,7 +81,7 @@ def _best(rank: Any, *partition: Any) -> Any:
     return case((and_(rank.is_not(None), rank == best), true()), else_=false())
 
 
-def build_time_entries(conn: Connection) -> int:
+def build_time_entries(conn: Connection, scope: Scope | None = None) -> int:
     px, on_person = _xref("person", "px", te.c.source, te.c.person_source_id)
     tx, on_task = _xref("task", "tx", te.c.source, te.c.task_source_id)
     project_sid = func.coalesce(te.c.project_source_id, task.c.project_source_id)
@@ -80,25 +99,31 @@ def build_time_entries(conn: Connection) -> int:
         .outerjoin(tx, on_task)
         .outerjoin(jx, on_project)
         .where(te.c.deleted_at.is_(None), te.c.hours.is_not(None), te.c.work_date.is_not(None))
+        .where(true() if scope is None else scope.base_rows(te.c.source, te.c.work_date))
         .group_by(*keys)
         .cte("booked")
     )
     g = grouped.c
-    rows = select(
-        date_key(g.work_date), g.work_date, g.source, g.person_id, g.project_id, g.task_id, g.billable,
-        g.hours, g.entries, _best(dim_source.c.hours_rank, g.person_id, g.project_id, g.work_date),
-    ).select_from(grouped.outerjoin(dim_source, dim_source.c.source == g.source))  # fmt: skip
+    rows = (
+        select(
+            date_key(g.work_date), g.work_date, g.source, g.person_id, g.project_id, g.task_id, g.billable,
+            g.hours, g.entries, _best(dim_source.c.hours_rank, g.person_id, g.project_id, g.work_date),
+        )
+        .select_from(grouped.outerjoin(dim_source, dim_source.c.source == g.source))
+        .where(_lands(scope, g.project_id, g.work_date))
+    )  # fmt: skip
     cols = ["date_key", "work_date", "source", "person_id", "project_id", "task_id", "billable", "hours",
             "entries", "of_record"]  # fmt: skip
-    conn.execute(delete(fact_time_entry))
-    return _fill(conn, fact_time_entry, cols, rows)
+    written, touched = _replace(conn, fact_time_entry, cols, rows, scope, "task_id", "work_date")
+    note_bookings(conn, touched)  # the lifecycle reads each task's first booking
+    return written
 
 
 def _in_reporting(amount: Any, currency: Any, s: MartSettings) -> Any:
     return case((currency == s.reporting_currency, amount), else_=null())
 
 
-def build_costs(conn: Connection, s: MartSettings) -> int:
+def build_costs(conn: Connection, s: MartSettings, scope: Scope | None = None) -> int:
     jx, on_project = _xref("project", "jx", cost_line.c.source, cost_line.c.project_code)
     px, on_person = _xref("person", "px", cost_line.c.source, cost_line.c.person_code)
     c = cost_line.c
@@ -111,16 +136,15 @@ def build_costs(conn: Connection, s: MartSettings) -> int:
         .select_from(cost_line)
         .outerjoin(jx, on_project)
         .outerjoin(px, on_person)
-        .where(c.deleted_at.is_(None))
+        .where(c.deleted_at.is_(None), _lands(scope, jx.c.canonical_id))
     )  # fmt: skip
     cols = ["source", "source_id", "date_key", "posting_date", "fiscal_period", "project_id", "person_id",
             "wbs_code", "cost_centre", "account", "is_labour", "hours", "amount", "currency",
             "amount_rc"]  # fmt: skip
-    conn.execute(delete(fact_cost))
-    return _fill(conn, fact_cost, cols, rows)
+    return _replace(conn, fact_cost, cols, rows, scope)[0]
 
 
-def build_budgets(conn: Connection, s: MartSettings) -> int:
+def build_budgets(conn: Connection, s: MartSettings, scope: Scope | None = None) -> int:
     jx, on_project = _xref("project", "jx", budget.c.source, budget.c.project_code)
     b = budget.c
     rows = (
@@ -130,15 +154,14 @@ def build_budgets(conn: Connection, s: MartSettings) -> int:
         )
         .select_from(budget)
         .outerjoin(jx, on_project)
-        .where(b.deleted_at.is_(None))
+        .where(b.deleted_at.is_(None), _lands(scope, jx.c.canonical_id))
     )  # fmt: skip
     cols = ["source", "source_id", "fiscal_period", "project_id", "wbs_code", "version", "account",
             "cost_centre", "amount", "currency", "amount_rc", "hours"]  # fmt: skip
-    conn.execute(delete(fact_budget))
-    return _fill(conn, fact_budget, cols, rows)
+    return _replace(conn, fact_budget, cols, rows, scope)[0]
 
 
-def build_planned_work(conn: Connection) -> int:
+def build_planned_work(conn: Connection, scope: Scope | None = None) -> int:
     p = planned.c
     px, on_person = _xref("person", "px", p.source, p.person_source_id)
     tx, on_task = _xref("task", "tx", p.source, p.task_source_id)
@@ -169,14 +192,17 @@ def build_planned_work(conn: Connection) -> int:
         .cte("plan")
     )
     g = grouped.c
-    rows = select(
-        date_key(g.work_date), g.work_date, g.source, g.project_id, g.task_id, g.person_id,
-        *(g[m] for m in measures), g.currency, _best(dim_source.c.plan_rank, g.project_id),
-    ).select_from(grouped.outerjoin(dim_source, dim_source.c.source == g.source))  # fmt: skip
+    rows = (
+        select(
+            date_key(g.work_date), g.work_date, g.source, g.project_id, g.task_id, g.person_id,
+            *(g[m] for m in measures), g.currency, _best(dim_source.c.plan_rank, g.project_id),
+        )
+        .select_from(grouped.outerjoin(dim_source, dim_source.c.source == g.source))
+        .where(_lands(scope, g.project_id))
+    )  # fmt: skip
     cols = ["date_key", "work_date", "source", "project_id", "task_id", "person_id", *measures, "currency",
             "of_record"]  # fmt: skip
-    conn.execute(delete(fact_planned_work))
-    return _fill(conn, fact_planned_work, cols, rows)
+    return _replace(conn, fact_planned_work, cols, rows, scope)[0]
 
 
 def build_task_snapshot(conn: Connection, at: date, s: MartSettings) -> int:

@@ -6,37 +6,28 @@ canonical project through the project crosswalk (its ``project_source_id``, or a
 owner's e-mail or name as the register wrote it. They are few (thousands, not millions), so the ages and
 bands are worked out in Python, where dates subtract the same way on both dialects.
 
-Capacity is built in SQL: it has a row per person and day of every week with planned or booked hours.
+Capacity has a row per person and day of every week with planned or booked hours, computed as the rule
+``person_overallocated`` computes it (``warehouse.capacity``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    union_all,
-)
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.sql import ColumnElement
 
-from warehouse.marts.dims import day_key
+from warehouse.capacity import plan_demand, stated_capacity
+from warehouse.marts.dims import as_date, day_key
 from warehouse.marts.settings import MartSettings
 from warehouse.marts.tables import (
-    dim_date,
     dim_person,
     dim_project,
     fact_capacity,
-    fact_planned_work,
     fact_project_issue,
     fact_risk,
     fact_risk_snapshot_daily,
@@ -44,8 +35,7 @@ from warehouse.marts.tables import (
 )
 from warehouse.schema import ENTITY_TABLES, XREF_TABLES
 
-risk, issue, capacity = (ENTITY_TABLES[n] for n in ("risk", "project_issue", "capacity"))
-OPEN = "open"
+risk, issue, planned = (ENTITY_TABLES[n] for n in ("risk", "project_issue", "planned_work"))
 
 
 def score_band(score: Decimal | None, s: MartSettings) -> str | None:
@@ -184,57 +174,51 @@ def open_high_risks(conn: Connection) -> dict[int, int]:
     return dict(conn.execute(query).tuples().all())
 
 
-def build_capacity(conn: Connection) -> int:
-    """fact_capacity: every day of each ISO week a person has planned or booked hours in (dim_date must
-    cover those days: build it first). A source's capacity wins over the default calendar; where sources
-    disagree on a day, the smallest figure counts (a part-time contract in one tool is the truth)."""
-    d = dim_date.c
-    planned = _per_day(fact_planned_work, fact_planned_work.c.planned_hours, "planned")
-    booked = _per_day(fact_time_entry, fact_time_entry.c.hours, "booked")
-    active = union_all(
-        select(planned.c.person_id, planned.c.date_key), select(booked.c.person_id, booked.c.date_key)
-    ).subquery("active")
-    weeks = (
-        select(active.c.person_id, d.week_start)
-        .join(dim_date, d.date_key == active.c.date_key)
-        .distinct()
-        .subquery("weeks")
-    )
-    x = XREF_TABLES["person"]
-    stated = (
-        select(x.c.canonical_id.label("person_id"), capacity.c.work_date,
-               func.min(capacity.c.available_hours).label("hours"))
-        .join(x, and_(x.c.source == capacity.c.source, x.c.source_id == capacity.c.person_source_id,
-                      x.c.valid_to.is_(None)))
-        .where(capacity.c.deleted_at.is_(None), capacity.c.available_hours.is_not(None))
-        .group_by(x.c.canonical_id, capacity.c.work_date)
-        .subquery("stated")
-    )  # fmt: skip
-    rows = (
-        select(
-            d.date_key, d.date, weeks.c.person_id,
-            func.coalesce(stated.c.hours, d.standard_hours),
-            case((stated.c.hours.is_not(None), literal("source")), else_=literal("default")),
-            func.coalesce(planned.c.hours, 0), func.coalesce(booked.c.hours, 0),
+def build_capacity(conn: Connection, s: MartSettings) -> int:
+    """fact_capacity: every day of each ISO week a person has planned or booked hours in.
+
+    Planned hours and capacity come from ``warehouse.capacity``, the computation the rule
+    ``person_overallocated`` judges with (each project's plan of record; a source's stated capacity, else
+    the ``[capacity]`` calendar), so a week the heat map shows red is a week the exceptions name.
+    """
+    f = fact_time_entry.c
+    booked = {
+        (person, as_date(day)): Decimal(str(hours))
+        for person, day, hours in conn.execute(
+            select(f.person_id, f.work_date, func.sum(f.hours))
+            .where(f.of_record, f.person_id.is_not(None), f.hours != 0)
+            .group_by(f.person_id, f.work_date)
         )
-        .select_from(weeks)
-        .join(dim_date, d.week_start == weeks.c.week_start)
-        .outerjoin(stated, and_(stated.c.person_id == weeks.c.person_id, stated.c.work_date == d.date))
-        .outerjoin(planned, and_(planned.c.person_id == weeks.c.person_id, planned.c.date_key == d.date_key))
-        .outerjoin(booked, and_(booked.c.person_id == weeks.c.person_id, booked.c.date_key == d.date_key))
-    )  # fmt: skip
-    cols = ["date_key", "work_date", "person_id", "capacity_hours", "capacity_basis", "planned_hours",
-            "actual_hours"]  # fmt: skip
+    }
+    p = planned.c
+    live = (p.deleted_at.is_(None), p.planned_hours > 0)
+    first, last = conn.execute(select(func.min(p.work_date), func.max(p.work_date)).where(*live)).one()
+    days = [as_date(d) for d in (first, last) if d is not None] + [d for _, d in booked]
     conn.execute(delete(fact_capacity))
-    conn.execute(insert(fact_capacity).from_select(cols, rows))
-    return conn.execute(select(func.count()).select_from(fact_capacity)).scalar_one()
+    if not days:
+        return 0
+    start, end = monday(min(days)), monday(max(days)) + timedelta(days=6)
+    demand: dict[tuple[int, date], Decimal] = defaultdict(Decimal)
+    for (person, _, _), per_day in plan_demand(conn, start, end, s.plan_preference).items():
+        for day, hours in per_day.items():
+            demand[(person, day)] += hours
+    stated = stated_capacity(conn, start, end, s.plan_preference)
+    weeks = sorted({(person, monday(day)) for person, day in (*demand, *booked)})
+    rows = []
+    for person, week in weeks:
+        mine = stated.get(person, {})
+        for day in (week + timedelta(days=n) for n in range(7)):
+            rows.append(
+                dict(date_key=day_key(day), work_date=day, person_id=person,
+                     capacity_hours=mine[day] if day in mine else s.calendar.hours(day),
+                     capacity_basis="source" if day in mine else "default",
+                     planned_hours=demand.get((person, day), Decimal(0)),
+                     actual_hours=booked.get((person, day), Decimal(0)))
+            )  # fmt: skip
+    for at in range(0, len(rows), 10_000):
+        conn.execute(fact_capacity.insert(), rows[at : at + 10_000])
+    return len(rows)
 
 
-def _per_day(fact: Any, hours: Any, name: str) -> Any:
-    """Hours of record per person and day of a fact (people that map to nobody are nobody's demand)."""
-    return (
-        select(fact.c.person_id, fact.c.date_key, func.sum(hours).label("hours"))
-        .where(fact.c.of_record, fact.c.person_id.is_not(None), hours != 0)
-        .group_by(fact.c.person_id, fact.c.date_key)
-        .subquery(name)
-    )
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())

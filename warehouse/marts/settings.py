@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from model.calendar import WorkCalendar
 from model.recon import DEFAULT_PREFERENCE
 
 # Columns of fact_task_snapshot_daily a PMO can choose to keep history of; the others stay NULL.
@@ -47,14 +48,14 @@ class MartSettings:
     # Systems whose hours count when several tools hold the same person's day on a project, best first.
     hours_preference: tuple[str, ...] = ("projectonline", "jira", "planner", "projectfiles")
     # Systems whose plan (timephased planned/baseline work) is the plan of record of a project, best first.
-    plan_preference: tuple[str, ...] = ("projectonline", "projectfiles")
+    plan_preference: tuple[str, ...] = ("projectonline", "projectfiles", "dataverse")
     # A risk's score (1-25) from which it is high, and medium; below medium it is low.
     risk_high_score: Decimal = Decimal(15)
     risk_medium_score: Decimal = Decimal(8)
     # A person-week is over-allocated when planned work exceeds capacity by more than this share.
-    overallocation_tolerance: Decimal = Decimal("0.10")
-    # Country (ISO code, e.g. "DE") whose public holidays are no workdays in the default capacity; "" none.
-    holiday_country: str = ""
+    overallocation: Decimal = Decimal("0.10")
+    # The default calendar of people no source gives capacity for ([capacity]), with its public holidays.
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     task_prefer: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PREFERENCE))
     person_prefer: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(PERSON_PREFERENCE))
 
@@ -71,17 +72,9 @@ class MartSettings:
                 f"risk scores need 0 < risk_medium_score <= risk_high_score <= 25, got"
                 f" {self.risk_medium_score} and {self.risk_high_score}"
             )
-        if self.overallocation_tolerance < 0:
-            out.append(f"overallocation_tolerance must not be negative, got {self.overallocation_tolerance}")
-        if self.holiday_country and not _known_country(self.holiday_country):
-            out.append(f"holiday_country: no public holidays known for {self.holiday_country!r}")
+        if self.overallocation < 0:
+            out.append(f"overallocation must not be negative, got {self.overallocation}")
         unknown = sorted(set(self.snapshot_fields) - set(SNAPSHOT_FIELDS))
         if unknown:
             out.append(f"snapshot_fields: unknown {unknown} (known: {', '.join(SNAPSHOT_FIELDS)})")
         return out
-
-
-def _known_country(code: str) -> bool:
-    import holidays  # imported when asked: the package loads every country's calendar
-
-    return code.upper() in holidays.list_supported_countries()

@@ -30,6 +30,7 @@ from model.evm import (
     weighted_percent_complete,
 )
 from warehouse.exceptions import percent_by_tool
+from warehouse.marts.changes import add_booked_tasks, among
 from warehouse.marts.dims import as_date, day_key
 from warehouse.marts.raid import open_high_risks
 from warehouse.marts.settings import MartSettings
@@ -274,19 +275,23 @@ def _first_moves(conn: Connection) -> dict[int, date]:
     return {cid: as_date(when) for cid, when in rows}
 
 
-def build_task_lifecycle(conn: Connection) -> int:
+def build_task_lifecycle(conn: Connection, only: Any | None = None) -> int:
+    """One row per canonical task; only those ``only`` selects (a SELECT of task ids), when given, and
+    those whose first booking may have moved (``warehouse.marts.changes.add_booked_tasks``)."""
     moves = _first_moves(conn)
+    if only is not None:
+        add_booked_tasks(conn, moves)
     f = fact_time_entry.c
     booked = {
         tid: as_date(first)
         for tid, first in conn.execute(
             select(f.task_id, func.min(f.work_date))
-            .where(f.task_id.is_not(None), f.hours > 0)
+            .where(f.task_id.is_not(None), f.hours > 0, among(f.task_id, only))
             .group_by(f.task_id)
         )
     }
     rows = []
-    for t in conn.execute(select(dim_task)).mappings():
+    for t in conn.execute(select(dim_task).where(among(dim_task.c.task_id, only))).mappings():
         tid, category = t["task_id"], t["status_category"]
         created = as_date(t["created_at"])
         signals = [d for d in (moves.get(tid), booked.get(tid)) if d is not None]
@@ -308,7 +313,7 @@ def build_task_lifecycle(conn: Connection) -> int:
                 days_late=late, on_time=None if late is None else late <= 0,
             )
         )  # fmt: skip
-    conn.execute(delete(fact_task_lifecycle))
+    conn.execute(delete(fact_task_lifecycle).where(among(fact_task_lifecycle.c.task_id, only)))
     if rows:
         conn.execute(fact_task_lifecycle.insert(), rows)
     return len(rows)

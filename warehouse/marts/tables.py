@@ -81,8 +81,10 @@ dim_date = mart(
     col("day_of_week", Integer, "ISO weekday 1 (Monday) to 7 (Sunday)"),
     col("day_name", String(9), "English weekday name"),
     col("is_workday", Boolean, "A workday: one of marts.workdays (default Monday to Friday) and no public "
-        "holiday of marts.holiday_country"),
-    col("holiday", Text, "Name of the public holiday that day in marts.holiday_country; NULL otherwise"),
+        "holiday of the [capacity] calendar's country"),
+    col("holiday", Text, "Name of the public holiday that day in the [capacity] country; NULL otherwise"),
+    col("capacity_hours", Hours, "Default capacity of a person that day: the [capacity] calendar's hours "
+        "on its working days that are no public holiday", "hours"),
     col("standard_hours", Hours, "Capacity of a full-time person that day: marts.hours_per_day on workdays",
         "hours"),
     col("fiscal_year", Integer, "Fiscal year, named after the calendar year it ends in"),
@@ -416,7 +418,9 @@ fact_task_lifecycle = mart(
 
 # --- the RAID log and capacity -----------------------------------------------------------------------
 
-_RISK_BAND = "high | medium | low by marts.risk_high_score and marts.risk_medium_score; NULL when unscored"
+_RISK_BAND = (
+    "high | medium | low by risk_high_score ([reconcile]) and marts.risk_medium_score; NULL: unscored"
+)
 
 fact_risk = mart(
     "fact_risk",
@@ -494,11 +498,11 @@ fact_capacity = mart(
     col("date_key", Integer, _DATE, nullable=False),
     col("work_date", Date, "Day", "date", nullable=False),
     col("person_id", BigInteger, "Canonical person", nullable=False),
-    col("capacity_hours", Hours, "Hours available: what a source's calendar or timephased capacity says, "
-        "else marts.hours_per_day on marts.workdays that are no public holiday of marts.holiday_country",
-        "hours"),
+    col("capacity_hours", Hours, "Hours available: what the best-ranked source (plan_preference) states, "
+        "else the default calendar (dim_date.capacity_hours)", "hours"),
     col("capacity_basis", String(10), "source | default: where capacity_hours came from"),
-    col("planned_hours", Hours, "Planned work that day in the plans of record (fact_planned_work)", "hours"),
+    col("planned_hours", Hours, "Planned work that day in each project's plan of record (the best-ranked "
+        "system of plan_preference holding a plan of it): what person_overallocated judges", "hours"),
     col("actual_hours", Hours, "Hours booked that day (fact_time_entry, of record)", "hours"),
     PrimaryKeyConstraint("person_id", "work_date"),
     Index(None, "date_key"),

@@ -7,8 +7,8 @@ Revises: 0010
 Create Date: 2026-12-02 15:30:00
 
 fact_project_status gains open_high_risks, judged by two new default rag_rule rows (one open high risk
-amber, three red), and rpt_portfolio_status shows it. dim_date names the public holiday of a day when
-marts.holiday_country is set.
+amber, three red), and rpt_portfolio_status shows it. dim_date names the public holiday of a day in the
+[capacity] calendar's country and gives that calendar's hours (the default capacity of a person).
 """
 
 from decimal import Decimal
@@ -72,7 +72,7 @@ SELECT w.person_id, p.display_name AS person_name, p.department, w.iso_week_labe
            AS over_allocation_hours,
        CASE WHEN w.capacity_hours > 0 THEN ROUND(100.0 * w.planned_hours / w.capacity_hours, 1) END AS load_pct,
        CASE WHEN w.planned_hours > w.capacity_hours * (1 + (
-                SELECT CAST(value AS NUMERIC) FROM mart_setting WHERE name = 'overallocation_tolerance'))
+                SELECT CAST(value AS NUMERIC) FROM mart_setting WHERE name = 'overallocation'))
             THEN TRUE ELSE FALSE END AS is_over_allocated,
        CASE WHEN w.source_days > 0 THEN 'source' ELSE 'default' END AS capacity_basis,
        CASE WHEN w.week_start > a.as_of_date THEN TRUE ELSE FALSE END AS is_future
@@ -106,7 +106,7 @@ def upgrade() -> None:
             "capacity_hours",
             sa.Numeric(precision=18, scale=4),
             nullable=True,
-            comment="Hours available: what a source's calendar or timephased capacity says, else marts.hours_per_day on marts.workdays that are no public holiday of marts.holiday_country",
+            comment="Hours available: what the best-ranked source (plan_preference) states, else the default calendar (dim_date.capacity_hours)",
         ),
         sa.Column(
             "capacity_basis",
@@ -118,7 +118,7 @@ def upgrade() -> None:
             "planned_hours",
             sa.Numeric(precision=18, scale=4),
             nullable=True,
-            comment="Planned work that day in the plans of record (fact_planned_work)",
+            comment="Planned work that day in each project's plan of record (the best-ranked system of plan_preference holding a plan of it): what person_overallocated judges",
         ),
         sa.Column(
             "actual_hours",
@@ -259,7 +259,7 @@ def upgrade() -> None:
             "score_band",
             sa.String(length=6),
             nullable=True,
-            comment="high | medium | low by marts.risk_high_score and marts.risk_medium_score; NULL when unscored",
+            comment="high | medium | low by risk_high_score ([reconcile]) and marts.risk_medium_score; NULL: unscored",
         ),
         sa.Column("status", sa.Text(), nullable=True, comment="Status as the register names it"),
         sa.Column("is_open", sa.Boolean(), nullable=True, comment="True until the risk is closed"),
@@ -312,7 +312,16 @@ def upgrade() -> None:
             "holiday",
             sa.Text(),
             nullable=True,
-            comment="Name of the public holiday that day in marts.holiday_country; NULL otherwise",
+            comment="Name of the public holiday that day in the [capacity] country; NULL otherwise",
+        ),
+    )
+    op.add_column(
+        "dim_date",
+        sa.Column(
+            "capacity_hours",
+            sa.Numeric(precision=18, scale=4),
+            nullable=True,
+            comment="Default capacity of a person that day: the [capacity] calendar's hours on its working days that are no public holiday",
         ),
     )
     op.add_column(
@@ -346,6 +355,7 @@ def downgrade() -> None:
         batch.drop_column("open_high_risks")
     with op.batch_alter_table("dim_date") as batch:
         batch.drop_column("holiday")
+        batch.drop_column("capacity_hours")
     for table in ("fact_risk_snapshot_daily", "fact_risk", "fact_project_issue", "fact_capacity"):
         op.drop_table(table)
     module = _previous()
