@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from connectors.base import SourceError
 from connectors.http import (
@@ -75,6 +76,7 @@ class JiraClient:
         burst: int = 5,
         max_attempts: int = 8,
         max_backoff: float = 60.0,
+        concurrency: int = 1,
         verify: bool | str = True,
         browse_url: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -90,8 +92,14 @@ class JiraClient:
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
         self.max_attempts, self.max_backoff, self.sleep = max_attempts, max_backoff, sleep
+        # Requests of this site a stream keeps in flight at once (1: one at a time; the config's default
+        # is 4). All of them pass ``bucket``, so pacing and a Retry-After hold for the site, not per thread.
+        self.concurrency = concurrency
         register(token, pat)
         self.session = requests.Session()
+        pool = HTTPAdapter(pool_maxsize=max(10, concurrency))  # a kept-alive connection per thread
+        self.session.mount("http://", pool)
+        self.session.mount("https://", pool)
         self.verify = verify  # passed per request: REQUESTS_CA_BUNDLE would silently override session.verify
         if verify is False:  # every run says so, not just the first in a process (as warnings.warn would)
             logging.getLogger(__name__).warning(
@@ -272,6 +280,18 @@ class JiraClient:
         expand: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues from ``POST /rest/api/3/search/jql``, following nextPageToken until isLast."""
+        for page in self.jql_pages(jql, fields, max_results, tally, expand):
+            yield page.items
+
+    def jql_pages(
+        self,
+        jql: str,
+        fields: list[str],
+        max_results: int,
+        tally: Tally | None = None,
+        expand: str | None = None,
+    ) -> Iterator[Fetched]:
+        """``search_jql``'s pages as the pager checked them: with ``last``, known without asking for more."""
 
         def ask(token: str | None) -> dict[str, Any]:
             body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
@@ -281,8 +301,7 @@ class JiraClient:
                 body["nextPageToken"] = token
             return body
 
-        for page in self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally):
-            yield page.items
+        return self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally)
 
     def search_v2(
         self,

@@ -9,6 +9,14 @@ Cursors (``connectors.base.Cursor``):
   page.
 - projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
 
+Parallel fetch (Cloud, the site's ``concurrency`` > 1): issues read page 1 as ever; when more follow, the
+ids after it (an id-only scan, 5000 a page) are cut into id ranges of one page each, and the ranges are
+fetched several at a time; worklog/list batches and changelog/bulkfetch chunks are fetched several at a
+time while the sequential listing that names them (worklog/updated, the id scan) walks on. Everything is
+handed over in order (``connectors.parallel.ordered_map``), so each page's watermark passes only pages
+already stored, and every request passes the site's one token bucket. ``concurrency = 1`` is the
+sequential read, request for request.
+
 Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
 worklogs are kept only for issues in scope; an issue that leaves the scope is retired as "out of scope",
 not as deleted. People: the people listing is the record of a person; an issue's assignee or reporter
@@ -19,17 +27,20 @@ paths never overwrite each other and an unchanged run writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from connectors.base import EPOCH, Cursor, Page, SourceError, StreamState
 from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient, Tally, ahead
+from connectors.parallel import ordered_map
 from model.records import Person, Record, Rejected
 
 log = logging.getLogger(__name__)
+A = TypeVar("A")
+R = TypeVar("R")
 
 WHOLE_SITE = 'created >= "1970-01-01"'  # the default scope: search/jql needs a bounded query
 ISSUE_PAGE = 100  # the most search/jql returns per page once fields beyond id/key are asked for
@@ -53,7 +64,14 @@ class _JiraStream:
     name = ""
     kind: ClassVar[Literal["pages"]] = "pages"
 
-    def _jql(self, since: datetime | None, after_id: int | None = None, tally: Tally | None = None) -> str:
+    def _jql(
+        self,
+        since: datetime | None,
+        after_id: int | None = None,
+        tally: Tally | None = None,
+        upto: int | None = None,
+    ) -> str:
+        """The window's query, from after ``after_id`` up to ``upto`` (an id range of a split read)."""
         parts = [f"({self.scope})"]
         if since is not None:
             # JQL dates have minute precision and are read in the API user's time zone.
@@ -61,6 +79,8 @@ class _JiraStream:
             parts.append(f'updated >= "{local:%Y-%m-%d %H:%M}"')
         if after_id is not None:
             parts.append(f"id > {after_id}")
+        if upto is not None:
+            parts.append(f"id <= {upto}")
         return " AND ".join(parts) + " ORDER BY id ASC"
 
     def _window(self, state: StreamState) -> tuple[datetime | None, datetime, int | None]:
@@ -130,9 +150,11 @@ class IssuesStream(_JiraStream):
         cloud = c.site(tally) == "cloud"
 
         def fetch(t: Tally) -> Iterator[list[dict[str, Any]]]:
-            if cloud:
+            if not cloud:
+                return c.search_v2(jql, fields, ISSUE_PAGE, t)
+            if c.concurrency == 1:
                 return c.search_jql(jql, fields, ISSUE_PAGE, t)
-            return c.search_v2(jql, fields, ISSUE_PAGE, t)
+            return self._split(since, after_id, fields, t)
 
         seen: set[str] = set()
         people = _NewPeople(_known(state, "person"))
@@ -141,10 +163,40 @@ class IssuesStream(_JiraStream):
             seen.update(i["id"] for i in fresh if i.get("id") is not None)
             records, rejected = _map_each(fresh, self._records, self.source, "issue")
             records = [r for r in records if not isinstance(r, Person) or people.new(r.source_id)]
-            last = max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=after_id)
-            mark = self._mark(since, until, last)
+            last = _last_id(issues)
+            mark = self._mark(since, until, last) if last is not None else None  # no issue: no news
             yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+    def _split(
+        self, since: datetime | None, after_id: int | None, fields: list[str], tally: Tally
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The window's pages in id order, up to ``concurrency`` in flight (Cloud).
+
+        search/jql pages by token, one after another; only id ranges can be asked side by side. Page 1 is
+        asked as the sequential read asks it (a window of one page costs one request, as ever); when more
+        follow, the id-only scan of the rest (5000 ids a request: 2% more requests) is cut into ranges of
+        one page each, asked in parallel while the scan walks on. The last range is open-ended, so an issue
+        created during the read is read as the sequential pager would read it.
+        """
+        c = self.client
+        first = next(c.jql_pages(self._jql(since, after_id), fields, ISSUE_PAGE, tally))
+        yield first.items
+        if first.last:
+            return
+        last = _last_id(first.items)
+        lo = after_id if last is None else last
+        where = f"{self.source}/{self.name}"
+        scan = c.search_jql(self._jql(since, lo), ["id"], ID_PAGE, tally)
+        ids = (int(i) for page in scan for i in _ids(page, where))
+
+        def part(bounds: tuple[int | None, int | None], t: Tally) -> list[list[dict[str, Any]]]:
+            return list(c.search_jql(self._jql(since, bounds[0], upto=bounds[1]), fields, ISSUE_PAGE, t))
+
+        for pages in _in_parallel(c, part, _id_ranges(ids, lo, ISSUE_PAGE), tally):
+            yield from pages
+        if tally.n:  # a scan page that named no more issues: its request is still counted
+            yield []
 
     def _records(self, issue: dict[str, Any]) -> list[Record]:
         return [*M.issue_people(issue, self.source), M.task(issue, self.source, self.fields)]
@@ -188,16 +240,30 @@ class WorklogsStream(_JiraStream):
     def _fetch(
         self, since: int, tally: Tally, scope: _InScope | None
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them."""
+        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them.
+
+        worklog/updated pages by ``until``, one after another; the worklog/list batches they name are
+        asked up to ``concurrency`` at a time while it walks on.
+        """
         seen: set[str] = set()
-        for until, values in self.client.worklog_changes("updated", since, tally):
-            ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
-            seen.update(ids)
-            worklogs: list[dict[str, Any]] = []
-            for chunk in _chunks(ids, WORKLOG_IDS):
-                body = {"ids": [int(i) for i in chunk]}
-                worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+
+        def changed() -> Iterator[tuple[int, list[str]]]:
+            for until, values in self.client.worklog_changes("updated", since, tally):
+                ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
+                seen.update(ids)
+                yield until, ids
+
+        for until, worklogs in _in_parallel(self.client, self._list, changed(), tally):
             yield until, worklogs if scope is None else scope.keep(worklogs, tally)
+
+    def _list(self, change: tuple[int, list[str]], tally: Tally) -> tuple[int, list[dict[str, Any]]]:
+        """One worklog/updated page's worklogs: worklog/list, 1000 ids a request."""
+        until, ids = change
+        worklogs: list[dict[str, Any]] = []
+        for chunk in _chunks(ids, WORKLOG_IDS):
+            body = {"ids": [int(i) for i in chunk]}
+            worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+        return until, worklogs
 
     def _read_per_issue(self, state: StreamState, tally: Tally, people: _NewPeople) -> Iterator[Page]:
         """Data Center: issues updated in the window (logging work updates the issue), then their worklogs."""
@@ -252,15 +318,22 @@ class ChangelogsStream(_JiraStream):
         c = self.client
 
         def fetch(t: Tally) -> Iterator[tuple[list[dict[str, Any]] | None, int | None]]:
-            """(bulkfetch page's changelogs, last issue id once its chunk is complete); (None, None) for an
-            id page with nothing to fetch, so its request is still counted."""
-            for issues in c.search_jql(jql, ["id"], ID_PAGE, t):
-                ids = _ids(issues, f"{self.source}/{self.name}")
-                if not ids:
-                    yield None, None
-                for chunk in _chunks(ids, CHANGELOG_ISSUES):
-                    for page in c.changelogs(chunk, field_ids, t):
-                        yield page.items, int(chunk[-1]) if page.last else None
+            """(bulkfetch page's changelogs, last issue id once its chunk is complete); the chunks of
+            1000 ids are fetched up to ``concurrency`` at a time while the id scan walks on."""
+            chunks = (
+                chunk
+                for issues in c.search_jql(jql, ["id"], ID_PAGE, t)
+                for chunk in _chunks(_ids(issues, f"{self.source}/{self.name}"), CHANGELOG_ISSUES)
+            )
+
+            def bulk(chunk: list[str], tt: Tally) -> list[tuple[list[dict[str, Any]], int | None]]:
+                pages = c.changelogs(chunk, field_ids, tt)
+                return [(page.items, int(chunk[-1]) if page.last else None) for page in pages]
+
+            for pages in _in_parallel(c, bulk, chunks, t):
+                yield from pages
+            if t.n:  # an id page with nothing to fetch: its request is still counted
+                yield None, None
 
         # Fetched a page ahead (as issues and worklogs are): storing one page overlaps the next round trip.
         for (logs, last), n in ahead(fetch):
@@ -368,6 +441,41 @@ class _InScope:
         kept = [w for w in worklogs if str(w.get("issueId")) in self.inside]
         self.skipped += len(worklogs) - len(kept)
         return kept
+
+
+def _in_parallel(
+    client: JiraClient, fn: Callable[[A, Tally], R], items: Iterable[A], tally: Tally
+) -> Iterator[R]:
+    """``fn(item, tally)`` for every item, up to the site's ``concurrency`` calls in flight, results in the
+    order of ``items``. Each call counts its requests on a tally of its own (threads never share one),
+    added to ``tally`` as its result is handed over: each page still carries the requests it took."""
+
+    def call(item: A) -> tuple[R, int]:
+        own = Tally()
+        return fn(item, own), own.n
+
+    for result, n in ordered_map(call, items, client.concurrency):
+        tally.n += n
+        yield result
+
+
+def _id_ranges(ids: Iterable[int], after: int | None, size: int) -> Iterator[tuple[int | None, int | None]]:
+    """Consecutive id ranges ``(after, hi]`` of ``size`` ids each from an ascending id listing, the last one
+    open-ended (``hi`` None). Consecutive, so no id between two ranges is skipped; a range is handed out
+    as soon as the next id shows that it is complete, so fetching starts while the listing walks on."""
+    lo, count, end = after, 0, after
+    for i in ids:
+        if count == size:
+            yield lo, end
+            lo, count = end, 0
+        count, end = count + 1, i
+    if count:
+        yield lo, None
+
+
+def _last_id(issues: Sequence[dict[str, Any]]) -> int | None:
+    """The highest numeric id of a page (pages are read in id order), None for a page without one."""
+    return max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=None)
 
 
 def _known(state: StreamState, entity: str) -> set[str]:
