@@ -77,15 +77,16 @@ def test_issues_split_page_one_then_the_id_scan_then_one_request_per_id_range() 
         {"jql": f"{q} ORDER BY id ASC", "fields": fields, "maxResults": 100},
         {"jql": f"{q} AND id > 100 ORDER BY id ASC", "fields": ["id"], "maxResults": 5000},
     ]
+    # Ranges of 99 issues: one page each, the last one even for a server that calls a full page not last.
     assert sorted(sent[2:], key=lambda b: b["jql"]) == [
-        {"jql": f"{q} AND id > 100 AND id <= 200 ORDER BY id ASC", "fields": fields, "maxResults": 100},
-        {"jql": f"{q} AND id > 200 AND id <= 300 ORDER BY id ASC", "fields": fields, "maxResults": 100},
-        {"jql": f"{q} AND id > 300 ORDER BY id ASC", "fields": fields, "maxResults": 100},  # open-ended
+        {"jql": f"{q} AND id > 100 AND id <= 199 ORDER BY id ASC", "fields": fields, "maxResults": 100},
+        {"jql": f"{q} AND id > 199 AND id <= 298 ORDER BY id ASC", "fields": fields, "maxResults": 100},
+        {"jql": f"{q} AND id > 298 ORDER BY id ASC", "fields": fields, "maxResults": 100},  # open-ended
     ]
     # Handed over in id order; each watermark passes only what is stored; 5 requests for 4 pages' worth.
     tasks = [r.source_id for p in pages for r in p.records if type(r).__name__ == "Task"]
     assert tasks == [str(i) for i in range(1, 351)]
-    assert [json.loads(p.watermark).get("after_id") for p in pages] == [100, 200, 300, 350, None]
+    assert [json.loads(p.watermark).get("after_id") for p in pages] == [100, 199, 298, 350, None]
     assert sum(p.requests for p in pages) == len(sent) == 5
 
 
@@ -224,8 +225,9 @@ def retired(engine: Engine) -> set[tuple[str, str]]:
 def test_a_failure_mid_parallel_read_keeps_the_watermark_at_the_last_stored_page(engine: Engine) -> None:
     with site() as sim:
         ids = sorted(sim.data.issues)
-        # The fourth id range fails every time; the ranges after it are fetched (in flight) but never stored.
-        lo, hi = ids[399], ids[499]
+        # The fourth id range (99 issues each, after page 1's 100) fails every time; the ranges after it
+        # are fetched (in flight) but never stored.
+        lo, hi = ids[99 + 3 * 99], ids[99 + 4 * 99]
         sim.fail(SEARCH_PATH, lambda body: f"id > {lo} AND id <= {hi}" in body["jql"])
         with pytest.raises(SourceError, match=rf"POST {SEARCH_PATH}: HTTP 500 .*gave up after 2 attempts"):
             run(engine, streams(sim, 4, ("issues",), max_attempts=2, max_backoff=0.01)[0])
@@ -233,7 +235,7 @@ def test_a_failure_mid_parallel_read_keeps_the_watermark_at_the_last_stored_page
             q = select(sync_state.c.watermark).where(sync_state.c.stream == "issues")
             mark = json.loads(c.execute(q).scalar())
         assert mark["updated"] is None and mark["after_id"] == lo
-        assert count_rows(engine, "task", SIM_SRC) == 400  # ids up to lo: the pages before the failure
+        assert count_rows(engine, "task", SIM_SRC) == 100 + 3 * 99  # up to lo: the pages before the failure
         after = [b["jql"] for _, p, _, b in sim.log if p == SEARCH_PATH and f"id > {hi}" in b["jql"]]
         assert after  # a later range was fetched while the failing one was retried, and dropped
 

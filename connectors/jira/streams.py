@@ -45,6 +45,9 @@ R = TypeVar("R")
 WHOLE_SITE = 'created >= "1970-01-01"'  # the default scope: search/jql needs a bounded query
 ISSUE_PAGE = 100  # the most search/jql returns per page once fields beyond id/key are asked for
 ID_PAGE = 5000  # ... and for id-only queries
+# Issues in one id range of a split read: one short of a page, so its one page is the last one whatever a
+# server makes of an exactly full page (a trailing empty page per range would double the requests).
+ISSUE_RANGE = ISSUE_PAGE - 1
 WORKLOG_IDS = 1000  # worklog/list takes at most 1000 ids
 CHANGELOG_ISSUES = 1000  # changelog/bulkfetch: ≤1000 issues, ≤10 fieldIds, maxResults ≤10000
 
@@ -176,8 +179,8 @@ class IssuesStream(_JiraStream):
         search/jql pages by token, one after another; only id ranges can be asked side by side. Page 1 is
         asked as the sequential read asks it (a window of one page costs one request, as ever); when more
         follow, the id-only scan of the rest (5000 ids a request: 2% more requests) is cut into ranges of
-        one page each, asked in parallel while the scan walks on. The last range is open-ended, so an issue
-        created during the read is read as the sequential pager would read it.
+        one page each (``ISSUE_RANGE``: 1% more), asked in parallel while the scan walks on. The last range
+        is open-ended, so an issue created during the read is read as the sequential pager would read it.
         """
         c = self.client
         first = next(c.jql_pages(self._jql(since, after_id), fields, ISSUE_PAGE, tally))
@@ -193,7 +196,7 @@ class IssuesStream(_JiraStream):
         def part(bounds: tuple[int | None, int | None], t: Tally) -> list[list[dict[str, Any]]]:
             return list(c.search_jql(self._jql(since, bounds[0], upto=bounds[1]), fields, ISSUE_PAGE, t))
 
-        for pages in _in_parallel(c, part, _id_ranges(ids, lo, ISSUE_PAGE), tally):
+        for pages in _in_parallel(c, part, _id_ranges(ids, lo, ISSUE_RANGE), tally):
             yield from pages
         if tally.n:  # a scan page that named no more issues: its request is still counted
             yield []

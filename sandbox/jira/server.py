@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.http import LocalServer
 from sandbox.jira import data as D
-from sandbox.jira.jql import JqlError, parse, sort_key
+from sandbox.jira.jql import JqlError, id_bounds, parse, sort_key
 
 
 @dataclass
@@ -575,7 +575,10 @@ class JiraSimulator(LocalServer):
             raise JqlError(
                 "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
             )
-        hits = [i for i in self.data.issues.values() if all(p(i) for p in preds)]
+        lo, hi = id_bounds(jql)
+        ids = self._cached("ids", lambda: sorted(self.data.issues))
+        narrow = ids[bisect.bisect_left(ids, lo) : len(ids) if hi is None else bisect.bisect_right(ids, hi)]
+        hits = [i for i in map(self.data.issues.__getitem__, narrow) if all(p(i) for p in preds)]
         return sorted(hits, key=sort_key(order))
 
     def _missing_issue(self, jql: str) -> Reply | None:
