@@ -92,9 +92,10 @@ class JiraClient:
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
         self.max_attempts, self.max_backoff, self.sleep = max_attempts, max_backoff, sleep
-        # Requests of this site a stream keeps in flight at once (1: one at a time; the config's default
-        # is 4). All of them pass ``bucket``, so pacing and a Retry-After hold for the site, not per thread.
+        # The most requests of this site in flight at once (1: one at a time; the config's default is 4),
+        # however many threads the streams run; all pass ``bucket``, so a Retry-After holds them all.
         self.concurrency = concurrency
+        self.slots = threading.BoundedSemaphore(concurrency)
         register(token, pat)
         self.session = requests.Session()
         pool = HTTPAdapter(pool_maxsize=max(10, concurrency))  # a kept-alive connection per thread
@@ -168,13 +169,19 @@ class JiraClient:
         where: str,
     ) -> Any:
         self.budget.check()
-        self.bucket.acquire()
-        if tally is not None:
-            tally.n += 1
         try:
-            r = self.session.request(
-                method, self.base + path, params=params, json=body, timeout=self.timeout, verify=self.verify
-            )
+            with self.slots:  # a slot first, then the bucket: a Retry-After met while waiting still holds
+                self.bucket.acquire()
+                if tally is not None:
+                    tally.n += 1
+                r = self.session.request(
+                    method,
+                    self.base + path,
+                    params=params,
+                    json=body,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                )
         except requests.exceptions.SSLError:
             # A certificate problem does not heal by retrying: say so at once.
             raise SourceError(
@@ -350,11 +357,11 @@ class JiraClient:
 
     def worklog_changes(
         self, kind: str, since: int, tally: Tally | None = None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(until, values) per page of ``worklog/updated|deleted`` from ``since`` (epoch ms)."""
+    ) -> Iterator[tuple[int, list[dict[str, Any]], bool]]:
+        """(until, values, last) per page of ``worklog/updated|deleted`` from ``since`` (epoch ms)."""
         path = f"/rest/api/3/worklog/{kind}"
         for page in self.follow("GET", path, lambda s: {"since": s}, _worklog_changes, tally, first=since):
-            yield page.reply.get("until", page.cursor), page.items
+            yield page.reply.get("until", page.cursor), page.items, page.last
 
     def changelogs(
         self, issue_ids: list[str], field_ids: list[str], tally: Tally | None = None

@@ -221,7 +221,8 @@ class WorklogsStream(_JiraStream):
         scope = None if self.scope == WHOLE_SITE else _InScope(self, _known(state, "task"))
         for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
             records, rejected = self._map(worklogs, people)
-            yield Page(records, rejected, watermark=_at_ms(until), requests=tally.take() + n)
+            mark = _at_ms(until) if until is not None else None
+            yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         if scope is not None and scope.skipped:
             log.info(
                 "%s/worklogs: skipped %d worklogs of %d issues outside the scope (%s)",
@@ -242,16 +243,13 @@ class WorklogsStream(_JiraStream):
 
     def _fetch(
         self, since: int, tally: Tally, scope: _InScope | None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them.
-
-        worklog/updated pages by ``until``, one after another; the worklog/list batches they name are
-        asked up to ``concurrency`` at a time while it walks on.
-        """
+    ) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
+        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them, up to
+        ``concurrency`` batches at a time; a worklog listed twice (on the seam of two spans) is read once."""
         seen: set[str] = set()
 
-        def changed() -> Iterator[tuple[int, list[str]]]:
-            for until, values in self.client.worklog_changes("updated", since, tally):
+        def changed() -> Iterator[tuple[int | None, list[str]]]:
+            for until, values in self._changes(since, tally):
                 ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
                 seen.update(ids)
                 yield until, ids
@@ -259,7 +257,44 @@ class WorklogsStream(_JiraStream):
         for until, worklogs in _in_parallel(self.client, self._list, changed(), tally):
             yield until, worklogs if scope is None else scope.keep(worklogs, tally)
 
-    def _list(self, change: tuple[int, list[str]], tally: Tally) -> tuple[int, list[dict[str, Any]]]:
+    def _changes(self, since: int, tally: Tally) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
+        """worklog/updated's pages in time order: (until, values); until None where a page may not be the
+        watermark.
+
+        The listing pages by ``until``, one page after another. When page 1 is not the last (and the site
+        allows several requests at once), the time after it up to now is cut into ``concurrency`` spans
+        walked side by side, each until it reaches the next span's start, the last until the end; a seam
+        costs a page that overlaps the next span. Spans are handed on in order, holding only ids. A page
+        of a span names its ``until`` as the watermark only when it holds worklogs: an empty page's
+        ``until`` is just where it was asked to start, maybe past what the site lists yet (it leaves out
+        the last minute).
+        """
+        c = self.client
+        pages = c.worklog_changes("updated", since, tally)
+        until, values, last = next(pages)
+        yield until, values
+        if last or c.concurrency == 1:
+            yield from ((u, v) for u, v, _ in pages)
+            return
+        pages.close()
+        starts = _spans(until, _ms(self.clock()), c.concurrency)
+        for span in _in_parallel(c, self._walk, zip(starts, [*starts[1:], None], strict=True), tally):
+            for u, v in span:
+                yield (u if v else None), v
+
+    def _walk(self, span: tuple[int, int | None], tally: Tally) -> list[tuple[int, list[dict[str, Any]]]]:
+        """worklog/updated from a span's start until a page reaches ``stop`` (the next span's start)."""
+        start, stop = span
+        out: list[tuple[int, list[dict[str, Any]]]] = []
+        for until, values, _ in self.client.worklog_changes("updated", start, tally):
+            out.append((until, [{"worklogId": v["worklogId"]} for v in values]))  # the ids are all we use
+            if stop is not None and until >= stop:
+                break
+        return out
+
+    def _list(
+        self, change: tuple[int | None, list[str]], tally: Tally
+    ) -> tuple[int | None, list[dict[str, Any]]]:
         """One worklog/updated page's worklogs: worklog/list, 1000 ids a request."""
         until, ids = change
         worklogs: list[dict[str, Any]] = []
@@ -299,7 +334,9 @@ class WorklogDeletionsStream(_JiraStream):
         if self.client.site(tally) != "cloud":  # Data Center: per-issue listings, not diffed yet
             yield Page(requests=tally.take())
             return
-        for until, values in self.client.worklog_changes("deleted", _since_ms(state, self.lookback), tally):
+        for until, values, _ in self.client.worklog_changes(
+            "deleted", _since_ms(state, self.lookback), tally
+        ):
             ids = [str(v["worklogId"]) for v in values]
             yield Page(deleted={"time_entry": ids}, watermark=_at_ms(until), requests=tally.take())
 
@@ -474,6 +511,12 @@ def _id_ranges(ids: Iterable[int], after: int | None, size: int) -> Iterator[tup
         count, end = count + 1, i
     if count:
         yield lo, None
+
+
+def _spans(start: int, now: int, n: int) -> list[int]:
+    """The starts of ``n`` equal spans of [start, now] (epoch ms); one span when there is no time to cut."""
+    step = (now - start) // n
+    return [start + k * step for k in range(n)] if step > 0 else [start]
 
 
 def _last_id(issues: Sequence[dict[str, Any]]) -> int | None:
