@@ -12,8 +12,10 @@ simulator cache. ``floor_model_s`` is the old estimate (min_requests × latency)
 ``--concurrency N`` (default 4, the config's default) is the site's requests in flight; the same full
 sync at concurrency 1 runs beside it (``sequential``: wall and wall/floor), from an equally cold cache.
 ``throttled``: one more full sync while the simulator answers every ``--throttle-every``th request 429 with
-a Retry-After; it counts the 429s, the requests that arrived while one was still running (should be 0) and
-whether the warehouse still matches the site.
+a Retry-After; it counts the 429s, the requests that arrived while one was still running (should be 0;
+a request arriving within 50 ms of a 429's answer was on its way before the client read the 429) and
+whether the warehouse still matches the site. ``in_flight_max``: the most requests the simulator served at
+once during our full sync (at most ``concurrency``).
 
 ``--peer tap-jira`` also runs Singer's tap-jira against the same data (``bench/peer_tap_jira.py``).
 """
@@ -174,6 +176,7 @@ def min_requests(issues: int, worklogs: int, users: int, projects: int) -> int:
 
 def main(argv: list[str]) -> dict[str, Any]:
     from sandbox.jira import SimConfig
+    from sandbox.jira.server import most_in_flight
 
     ap = argparse.ArgumentParser(prog="python -m bench jira")
     ap.add_argument("--issues", type=int, default=20000)
@@ -209,6 +212,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             full = _child(_sync, server.url, db, "full", args.concurrency)
             cpu1 = server.ask("cpu")
             log, served = server.ask("log")
+            in_flight = most_in_flight(server.ask("timeline"))
             server.ask("cold")
             cpu2 = server.ask("cpu")
             floor = _child(_replay, server.url, log)
@@ -249,6 +253,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "floor_model_s": round(fewest * args.latency_ms / 1000, 2),
         "wall_over_floor": round(full["wall_s"] / floor["wall_s"], 2),
         "concurrency": args.concurrency,
+        "in_flight_max": in_flight,
         "sequential": None
         if sequential is None
         else {

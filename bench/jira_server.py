@@ -58,9 +58,10 @@ def _serve(cfg: Any, urls: Any, commands: Any) -> None:
                     sim.config.throttle_every, sim.config.retry_after = cmd[1], 1
                     sim.timeline = []
                 urls.put("done")
-            elif cmd == "timeline":  # every request's stamps since "throttle"
+            elif cmd == "timeline":  # every request's stamps since the last "timeline" or "throttle"
                 with sim.lock:
-                    urls.put(list(sim.timeline))
+                    timeline, sim.timeline = sim.timeline, []
+                urls.put(timeline)
             elif cmd == "truth":  # what the site holds: issues, worklogs, their seconds
                 with sim.lock:
                     urls.put(

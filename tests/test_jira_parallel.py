@@ -24,7 +24,7 @@ from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS, ChangelogsStream, IssuesStream, WorklogsStream
 from flows.runner import run
 from sandbox.jira import JiraSimulator, SimConfig
-from sandbox.jira.server import Stamp, sent_during_retry_after
+from sandbox.jira.server import most_in_flight, sent_during_retry_after
 from warehouse.db import make_engine, upgrade
 from warehouse.schema import ENTITY_TABLES, sync_state
 
@@ -261,16 +261,6 @@ def test_a_failure_mid_parallel_read_keeps_the_watermark_at_the_last_stored_page
         first = next(b["jql"] for _, p, _, b in sim.log[n:] if p == SEARCH_PATH)
     assert f"id > {lo} ORDER BY" in first  # resumed after the last stored page, not from the start
     assert count_rows(engine, "task", SIM_SRC) == len(ids)
-
-
-def most_in_flight(timeline: list[Stamp]) -> int:
-    """The most requests the site was serving at one moment (each from arrival to answer)."""
-    events = sorted([(s.arrived, 1) for s in timeline] + [(s.answered, -1) for s in timeline])
-    level = peak = 0
-    for _, step in events:
-        level += step
-        peak = max(peak, level)
-    return peak
 
 
 def test_a_retry_after_holds_every_thread_of_the_site(sqlite_engine: Engine) -> None:

@@ -128,6 +128,16 @@ def sent_during_retry_after(timeline: list[Stamp], slack: float = 0.05) -> list[
     return [s for s in timeline if any(start < s.arrived < end for start, end in waits)]
 
 
+def most_in_flight(timeline: list[Stamp]) -> int:
+    """The most requests the simulator was serving at one moment (each from arrival to answer)."""
+    events = sorted([(s.arrived, 1) for s in timeline] + [(s.answered, -1) for s in timeline])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
 @dataclass
 class _Fault:
     path: str
