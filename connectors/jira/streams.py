@@ -10,12 +10,12 @@ Cursors (``connectors.base.Cursor``):
 - projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
 
 Parallel fetch (Cloud, the site's ``concurrency`` > 1): issues read page 1 as ever; when more follow, the
-ids after it (an id-only scan, 5000 a page) are cut into id ranges of one page each, and the ranges are
-fetched several at a time; worklog/list batches and changelog/bulkfetch chunks are fetched several at a
-time while the sequential listing that names them (worklog/updated, the id scan) walks on. Everything is
-handed over in order (``connectors.parallel.ordered_map``), so each page's watermark passes only pages
-already stored, and every request passes the site's one token bucket. ``concurrency = 1`` is the
-sequential read, request for request.
+ids after it (an id-only scan, 5000 a page) are cut into id ranges of one page each, fetched several at a
+time; worklog/updated is walked in time spans side by side once page 1 is not the last; worklog/list
+batches and changelog/bulkfetch chunks are fetched several at a time while the listing that names them
+walks on. Everything is handed over in order (``connectors.parallel.ordered_map``), so each page's
+watermark passes only pages already stored; every request takes one of the site's ``concurrency`` slots
+and passes its one token bucket. ``concurrency = 1`` is the sequential read, request for request.
 
 Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
 worklogs are kept only for issues in scope; an issue that leaves the scope is retired as "out of scope",
