@@ -19,9 +19,11 @@ from test_jira_e2e import ORDER, snapshot
 from test_jira_streams import ISSUE, WORKLOG
 
 from connectors.base import EPOCH, SourceError, StreamState
+from connectors.jira import config as jira_config
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS, ChangelogsStream, IssuesStream, WorklogsStream
+from flows.config import SourceConfig
 from flows.runner import run
 from sandbox.jira import JiraSimulator, SimConfig
 from sandbox.jira.server import most_in_flight, sent_during_retry_after
@@ -41,6 +43,26 @@ def cloud(concurrency: int = 4) -> JiraClient:
 
 def posted(path: str) -> list[dict[str, Any]]:
     return [json.loads(c.request.body) for c in responses.calls if c.request.url == BASE + path]
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+def test_concurrency_is_the_sources_key_default_4_and_at_least_1() -> None:
+    table = {"url": BASE, "email": "a@b.c", "token": {"env": "JIRA_TOKEN"}}
+
+    def source(**kw: Any) -> SourceConfig:
+        return SourceConfig("acme", "jira", None, {**table, **kw})
+
+    built = jira_config.build(source(), Path("."), lambda ref, where: "t")
+    assert {s.client.concurrency for s in built} == {4}  # one client, one bound, for the whole site
+    assert (
+        jira_config.build(source(concurrency=1), Path("."), lambda ref, where: "t")[0].client.concurrency == 1
+    )
+    assert jira_config.check(source(concurrency=0), "pmo.toml: sources.acme", Path(".")) == [
+        "pmo.toml: sources.acme.concurrency: must be at least 1 (1: one request at a time), got 0"
+    ]
+    assert jira_config.check(source(concurrency=2.5), "pmo.toml: sources.acme", Path(".")) == [
+        "pmo.toml: sources.acme.concurrency: input should be a valid integer, got 2.5"
+    ]
 
 
 # -- the exact requests of a split read (responses) ---------------------------------------------------

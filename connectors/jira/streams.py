@@ -488,13 +488,15 @@ def _in_parallel(
 ) -> Iterator[R]:
     """``fn(item, tally)`` for every item, up to the site's ``concurrency`` calls in flight, results in the
     order of ``items``. Each call counts its requests on a tally of its own (threads never share one),
-    added to ``tally`` as its result is handed over: each page still carries the requests it took."""
+    added to ``tally`` as its result is handed over: each page still carries the requests it took. No more
+    results wait than calls run (``ahead=1``): a parsed worklog page is ~4 MB, the stream's prefetch
+    already holds two, and more waiting made no run faster, only bigger."""
 
     def call(item: A) -> tuple[R, int]:
         own = Tally()
         return fn(item, own), own.n
 
-    for result, n in ordered_map(call, items, client.concurrency):
+    for result, n in ordered_map(call, items, client.concurrency, ahead=1):
         tally.n += n
         yield result
 
