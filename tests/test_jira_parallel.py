@@ -216,7 +216,7 @@ def test_full_and_incremental_sync_give_the_same_rows_at_concurrency_1_and_4(
 ) -> None:
     sequential = make_engine(f"sqlite:///{tmp_path / 'sequential.db'}")
     upgrade(sequential)
-    with site() as sim:
+    with site(latency_ms=50) as sim:  # requests that last long enough to overlap
         one = sync(sequential, streams(sim, 1), "full")
         n = len(sim.log)
         four = sync(engine, streams(sim, 4), "full")
@@ -263,12 +263,12 @@ def retired(engine: Engine) -> set[tuple[str, str]]:
 def test_a_failure_mid_parallel_read_keeps_the_watermark_at_the_last_stored_page(engine: Engine) -> None:
     with site() as sim:
         ids = sorted(sim.data.issues)
-        # The fourth id range (99 issues each, after page 1's 100) fails every time; the ranges after it
-        # are fetched (in flight) but never stored.
+        # The fourth id range (99 issues each, after page 1's 100) fails every time, its retry 0.2 s later
+        # too; the ranges after it are fetched meanwhile but never stored.
         lo, hi = ids[99 + 3 * 99], ids[99 + 4 * 99]
         sim.fail(SEARCH_PATH, lambda body: f"id > {lo} AND id <= {hi}" in body["jql"])
         with pytest.raises(SourceError, match=rf"POST {SEARCH_PATH}: HTTP 500 .*gave up after 2 attempts"):
-            run(engine, streams(sim, 4, ("issues",), max_attempts=2, max_backoff=0.01)[0])
+            run(engine, streams(sim, 4, ("issues",), max_attempts=2, max_backoff=0.2)[0])
         with engine.connect() as c:
             q = select(sync_state.c.watermark).where(sync_state.c.stream == "issues")
             mark = json.loads(c.execute(q).scalar())
