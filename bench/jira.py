@@ -1,4 +1,4 @@
-"""``python -m bench jira --issues 20000 --worklogs 100000 --latency-ms 20``: full + incremental sync.
+"""``python -m bench jira --issues 20000 --worklogs 100000 --latency-ms 100``: full + incremental sync.
 
 The simulator runs in its own process (its JSON rendering does not compete with our sync for the GIL), and
 each client runs in a fresh child process, so ``peak_rss_mb`` is the sync's own peak and ``peak_rss_mb_small``
@@ -8,6 +8,14 @@ the same sync of the small seeded portfolio: memory should not grow with the dat
 not computed: the exact requests our full sync made (the simulator's log) replayed one after another with
 plain ``requests`` against the same simulator process, bodies read and not parsed, from an equally cold
 simulator cache. ``floor_model_s`` is the old estimate (min_requests × latency), kept for comparison.
+
+``--concurrency N`` (default 4, the config's default) is the site's requests in flight; the same full
+sync at concurrency 1 runs beside it (``sequential``: wall and wall/floor), from an equally cold cache.
+``throttled``: one more full sync while the simulator answers every ``--throttle-every``th request 429 with
+a Retry-After; it counts the 429s, the requests that arrived while one was still running (should be 0;
+a request arriving within 50 ms of a 429's answer was on its way before the client read the 429) and
+whether the warehouse still matches the site. ``in_flight_max``: the most requests the simulator served at
+once during our full sync (at most ``concurrency``).
 
 ``--peer tap-jira`` also runs Singer's tap-jira against the same data (``bench/peer_tap_jira.py``).
 """
@@ -32,7 +40,7 @@ ORDER = ("projects", "people", "issues", "worklogs", "worklog_deletions", "chang
 SOURCE = "jira:bench"
 
 
-def _sync(url: str, db: str, mode: str, out: Any) -> None:
+def _sync(url: str, db: str, mode: str, concurrency: int, out: Any) -> None:
     from connectors.jira.client import JiraClient
     from connectors.jira.streams import STREAMS
     from flows.runner import run
@@ -40,7 +48,15 @@ def _sync(url: str, db: str, mode: str, out: Any) -> None:
 
     engine = make_engine(f"sqlite:///{db}")
     upgrade(engine)
-    client = JiraClient(url, SOURCE, email="sync-bot@acme.example", token="sim-token", rate=1000, burst=50)
+    client = JiraClient(
+        url,
+        SOURCE,
+        email="sync-bot@acme.example",
+        token="sim-token",
+        rate=1000,
+        burst=50,
+        concurrency=concurrency,
+    )
     t0, c0 = time.perf_counter(), _cpu()
     summaries, walls = [], {}
     for n in ORDER:
@@ -125,6 +141,23 @@ def warehouse_totals(db: str) -> dict[str, int]:
     return {"issues": issues, "worklogs": n, "worklog_seconds": round(hours * 3600)}
 
 
+def _throttled(server: Server, db: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A full sync while every ``throttle_every``th request is answered 429 + Retry-After: 1 s."""
+    from sandbox.jira.server import sent_during_retry_after
+
+    server.ask(("throttle", args.throttle_every))
+    got = _child(_sync, server.url, db, "full", args.concurrency)
+    timeline = server.ask("timeline")
+    truth = server.ask("truth")
+    return {
+        "wall_s": round(got["wall_s"], 2),
+        "requests": got["requests"],
+        "429s_honoured": sum(s.status == 429 for s in timeline),
+        "sent_during_retry_after": len(sent_during_retry_after(timeline)),
+        "same_as_site": warehouse_totals(db) == truth,
+    }
+
+
 def min_requests(issues: int, worklogs: int, users: int, projects: int) -> int:
     """The fewest requests a full sync can make under Jira's page caps."""
     return (
@@ -143,11 +176,18 @@ def min_requests(issues: int, worklogs: int, users: int, projects: int) -> int:
 
 def main(argv: list[str]) -> dict[str, Any]:
     from sandbox.jira import SimConfig
+    from sandbox.jira.server import most_in_flight
 
     ap = argparse.ArgumentParser(prog="python -m bench jira")
     ap.add_argument("--issues", type=int, default=20000)
     ap.add_argument("--worklogs", type=int, default=100000)
     ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument(
+        "--concurrency", type=int, default=4, help="the site's requests in flight (config default 4)"
+    )
+    ap.add_argument(
+        "--throttle-every", type=int, default=50, help="429 every Nth request in a last run; 0: none"
+    )
     ap.add_argument("--peer", choices=("tap-jira",), help="also run a peer against the same data")
     ap.add_argument("--skip-small", action="store_true", help="skip the small run (no peak_rss_mb_small)")
     args = ap.parse_args(argv)
@@ -159,7 +199,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         if not args.skip_small:
             server = Server(SimConfig(latency_ms=args.latency_ms, worklog_settle_ms=0))
             try:
-                results["small"] = _child(_sync, server.url, str(Path(tmp) / "small.db"), "full")
+                results["small"] = _child(
+                    _sync, server.url, str(Path(tmp) / "small.db"), "full", args.concurrency
+                )
             finally:
                 server.stop()
         server = Server(large_cfg)
@@ -167,18 +209,27 @@ def main(argv: list[str]) -> dict[str, Any]:
         try:
             n_issues, n_worklogs, n_users, n_projects = server.size
             cpu0 = server.ask("cpu")
-            full = _child(_sync, server.url, db, "full")
+            full = _child(_sync, server.url, db, "full", args.concurrency)
             cpu1 = server.ask("cpu")
             log, served = server.ask("log")
+            in_flight = most_in_flight(server.ask("timeline"))
             server.ask("cold")
             cpu2 = server.ask("cpu")
             floor = _child(_replay, server.url, log)
             cpu3 = server.ask("cpu")
             server.ask("log")
+            sequential = None
+            if args.concurrency != 1:
+                server.ask("cold")
+                sequential = _child(_sync, server.url, str(Path(tmp) / "sequential.db"), "full", 1)
+                server.ask("log")
             truth = server.ask("truth")
             ours = warehouse_totals(db)
             server.ask("edit")
-            incremental = _child(_sync, server.url, db, "incremental")
+            incremental = _child(_sync, server.url, db, "incremental", args.concurrency)
+            throttled = (
+                _throttled(server, str(Path(tmp) / "throttled.db"), args) if args.throttle_every else None
+            )
         finally:
             server.stop()
         peer = None
@@ -201,6 +252,16 @@ def main(argv: list[str]) -> dict[str, Any]:
         "floor_mb": round(floor["bytes"] / 2**20, 1),
         "floor_model_s": round(fewest * args.latency_ms / 1000, 2),
         "wall_over_floor": round(full["wall_s"] / floor["wall_s"], 2),
+        "concurrency": args.concurrency,
+        "in_flight_max": in_flight,
+        "sequential": None
+        if sequential is None
+        else {
+            "wall_s": round(sequential["wall_s"], 2),
+            "requests": sequential["requests"],
+            "wall_over_floor": round(sequential["wall_s"] / floor["wall_s"], 2),
+        },
+        "throttled": throttled,
         # CPU seconds of the client process and of the simulator process, during our sync and the floor
         "cpu_s": {
             "ours": round(full["cpu_s"], 1),

@@ -53,6 +53,15 @@ def _serve(cfg: Any, urls: Any, commands: Any) -> None:
                 with sim.lock:
                     sim._cache.clear()
                 urls.put("done")
+            elif isinstance(cmd, tuple) and cmd[0] == "throttle":  # 429 every Nth request from now on
+                with sim.lock:
+                    sim.config.throttle_every, sim.config.retry_after = cmd[1], 1
+                    sim.timeline = []
+                urls.put("done")
+            elif cmd == "timeline":  # every request's stamps since the last "timeline" or "throttle"
+                with sim.lock:
+                    timeline, sim.timeline = sim.timeline, []
+                urls.put(timeline)
             elif cmd == "truth":  # what the site holds: issues, worklogs, their seconds
                 with sim.lock:
                     urls.put(
@@ -74,7 +83,7 @@ class Server:
         self.process.start()
         self.url, *self.size = self.replies.get(timeout=600)
 
-    def ask(self, cmd: str) -> Any:
+    def ask(self, cmd: str | tuple[Any, ...]) -> Any:
         self.commands.put(cmd)
         return self.replies.get(timeout=600)
 

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from connectors.base import SourceError
 from connectors.http import (
@@ -75,6 +76,7 @@ class JiraClient:
         burst: int = 5,
         max_attempts: int = 8,
         max_backoff: float = 60.0,
+        concurrency: int = 1,
         verify: bool | str = True,
         browse_url: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -90,8 +92,15 @@ class JiraClient:
         self.timeout = (connect_timeout, read_timeout)
         self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
         self.max_attempts, self.max_backoff, self.sleep = max_attempts, max_backoff, sleep
+        # The most requests of this site in flight at once (1: one at a time; the config's default is 4),
+        # however many threads the streams run; all pass ``bucket``, so a Retry-After holds them all.
+        self.concurrency = concurrency
+        self.slots = threading.BoundedSemaphore(concurrency)
         register(token, pat)
         self.session = requests.Session()
+        pool = HTTPAdapter(pool_maxsize=max(10, concurrency))  # a kept-alive connection per thread
+        self.session.mount("http://", pool)
+        self.session.mount("https://", pool)
         self.verify = verify  # passed per request: REQUESTS_CA_BUNDLE would silently override session.verify
         if verify is False:  # every run says so, not just the first in a process (as warnings.warn would)
             logging.getLogger(__name__).warning(
@@ -160,13 +169,19 @@ class JiraClient:
         where: str,
     ) -> Any:
         self.budget.check()
-        self.bucket.acquire()
-        if tally is not None:
-            tally.n += 1
         try:
-            r = self.session.request(
-                method, self.base + path, params=params, json=body, timeout=self.timeout, verify=self.verify
-            )
+            with self.slots:  # a slot first, then the bucket: a Retry-After met while waiting still holds
+                self.bucket.acquire()
+                if tally is not None:
+                    tally.n += 1
+                r = self.session.request(
+                    method,
+                    self.base + path,
+                    params=params,
+                    json=body,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                )
         except requests.exceptions.SSLError:
             # A certificate problem does not heal by retrying: say so at once.
             raise SourceError(
@@ -272,6 +287,18 @@ class JiraClient:
         expand: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues from ``POST /rest/api/3/search/jql``, following nextPageToken until isLast."""
+        for page in self.jql_pages(jql, fields, max_results, tally, expand):
+            yield page.items
+
+    def jql_pages(
+        self,
+        jql: str,
+        fields: list[str],
+        max_results: int,
+        tally: Tally | None = None,
+        expand: str | None = None,
+    ) -> Iterator[Fetched]:
+        """``search_jql``'s pages as the pager checked them: with ``last``, known without asking for more."""
 
         def ask(token: str | None) -> dict[str, Any]:
             body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
@@ -281,8 +308,7 @@ class JiraClient:
                 body["nextPageToken"] = token
             return body
 
-        for page in self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally):
-            yield page.items
+        return self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally)
 
     def search_v2(
         self,
@@ -331,11 +357,11 @@ class JiraClient:
 
     def worklog_changes(
         self, kind: str, since: int, tally: Tally | None = None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(until, values) per page of ``worklog/updated|deleted`` from ``since`` (epoch ms)."""
+    ) -> Iterator[tuple[int, list[dict[str, Any]], bool]]:
+        """(until, values, last) per page of ``worklog/updated|deleted`` from ``since`` (epoch ms)."""
         path = f"/rest/api/3/worklog/{kind}"
         for page in self.follow("GET", path, lambda s: {"since": s}, _worklog_changes, tally, first=since):
-            yield page.reply.get("until", page.cursor), page.items
+            yield page.reply.get("until", page.cursor), page.items, page.last
 
     def changelogs(
         self, issue_ids: list[str], field_ids: list[str], tally: Tally | None = None

@@ -10,6 +10,8 @@ token = { env = "JIRA_TOKEN" }            # Cloud API token; Data Center: pat = 
 jql = "project in (CRM, DLM)"             # the scope of this site
 # deployment = "cloud" | "datacenter"    # default: asked of serverInfo
 # lookback_minutes = 5, rate_per_second = 10, connect_timeout = 5, read_timeout = 60, verify = true
+# concurrency = 4                         # requests in flight at once (1: one at a time); `pmo sync
+#                                         # --concurrency N` sets it for every source of the run
 # sprint_field = "customfield_10020", story_points_field = "customfield_10016"
 # custom_fields = { team = "customfield_10001" }
 # risk_issue_types = ["Risk"], issue_issue_types = ["Issue"]   # RAID log: streams risks, raid_issues
@@ -23,6 +25,10 @@ The scope limits every stream, Cloud's site-wide worklog listings included. Narr
 issues left outside as ``deleted_reason = "out of scope: <jql>"`` (not "deleted at the source"); like any
 deletion scan it refuses to retire more than a fifth of the live tasks in one run unless the run allows a
 mass delete. A wider scope brings retired issues back when they are loaded again (a full run).
+
+``concurrency`` bounds the site, not a stream: its requests share one client and one token bucket
+(``rate_per_second``), so a Retry-After holds every thread, and pages are still stored in order
+(docs/architecture.md, "Jira: parallel fetch").
 
 ``JiraSource`` is the table's model (joined into the union on ``type`` by ``flows.config``); ``build`` gets
 ``resolve_secret`` handed in.
@@ -76,6 +82,7 @@ class JiraSource(SourceTable):
     deployment: str = "auto"
     lookback_minutes: NotNegative = 5
     rate_per_second: Positive = 10
+    concurrency: int = 4
     connect_timeout: Positive = 5
     read_timeout: Positive = 60
     verify: Annotated[bool | Path, PlainValidator(_verify)] = True
@@ -112,6 +119,15 @@ class JiraSource(SourceTable):
                 "rule", "leave out ORDER BY; the streams order their queries themselves"
             )
         return jql
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, n: int) -> int:
+        if n < 1:
+            raise PydanticCustomError(
+                "rule", "must be at least 1 (1: one request at a time), got {n}", {"n": n}
+            )
+        return n
 
     @field_validator("deployment")
     @classmethod
@@ -172,6 +188,7 @@ def build(sc: Any, base: Path, resolve: Resolve) -> list[Any]:
         connect_timeout=s.connect_timeout,
         read_timeout=s.read_timeout,
         rate=s.rate_per_second,
+        concurrency=s.concurrency,
         verify=str(s.verify) if isinstance(s.verify, Path) else s.verify,
         browse_url=s.browse_url,
     )

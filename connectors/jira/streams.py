@@ -9,6 +9,14 @@ Cursors (``connectors.base.Cursor``):
   page.
 - projects, people: full listings each run (small); issue_deletions: the key-only scan, no cursor.
 
+Parallel fetch (Cloud, the site's ``concurrency`` > 1): issues read page 1 as ever; when more follow, the
+ids after it (an id-only scan, 5000 a page) are cut into id ranges of one page each, fetched several at a
+time; worklog/updated is walked in time spans side by side once page 1 is not the last; worklog/list
+batches and changelog/bulkfetch chunks are fetched several at a time while the listing that names them
+walks on. Everything is handed over in order (``connectors.parallel.ordered_map``), so each page's
+watermark passes only pages already stored; every request takes one of the site's ``concurrency`` slots
+and passes its one token bucket. ``concurrency = 1`` is the sequential read, request for request.
+
 Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
 worklogs are kept only for issues in scope; an issue that leaves the scope is retired as "out of scope",
 not as deleted. People: the people listing is the record of a person; an issue's assignee or reporter
@@ -24,21 +32,27 @@ stored ids the deletion scan compares with the site's listing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from connectors.base import EPOCH, Cursor, Page, SourceError, StreamState
 from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient, Tally, ahead
+from connectors.parallel import ordered_map
 from model.records import Person, Record, Rejected
 
 log = logging.getLogger(__name__)
+A = TypeVar("A")
+R = TypeVar("R")
 
 WHOLE_SITE = 'created >= "1970-01-01"'  # the default scope: search/jql needs a bounded query
 ISSUE_PAGE = 100  # the most search/jql returns per page once fields beyond id/key are asked for
 ID_PAGE = 5000  # ... and for id-only queries
+# Issues in one id range of a split read: one short of a page, so its one page is the last one whatever a
+# server makes of an exactly full page (a trailing empty page per range would double the requests).
+ISSUE_RANGE = ISSUE_PAGE - 1
 WORKLOG_IDS = 1000  # worklog/list takes at most 1000 ids
 CHANGELOG_ISSUES = 1000  # changelog/bulkfetch: ≤1000 issues, ≤10 fieldIds, maxResults ≤10000
 
@@ -59,7 +73,14 @@ class _JiraStream:
     kind: ClassVar[Literal["pages"]] = "pages"
     after: ClassVar[tuple[str, ...]] = ()
 
-    def _jql(self, since: datetime | None, after_id: int | None = None, tally: Tally | None = None) -> str:
+    def _jql(
+        self,
+        since: datetime | None,
+        after_id: int | None = None,
+        tally: Tally | None = None,
+        upto: int | None = None,
+    ) -> str:
+        """The window's query, from after ``after_id`` up to ``upto`` (an id range of a split read)."""
         parts = [f"({self.scope})"]
         if since is not None:
             # JQL dates have minute precision and are read in the API user's time zone.
@@ -67,6 +88,8 @@ class _JiraStream:
             parts.append(f'updated >= "{local:%Y-%m-%d %H:%M}"')
         if after_id is not None:
             parts.append(f"id > {after_id}")
+        if upto is not None:
+            parts.append(f"id <= {upto}")
         return " AND ".join(parts) + " ORDER BY id ASC"
 
     def _window(self, state: StreamState) -> tuple[datetime | None, datetime, int | None]:
@@ -137,9 +160,11 @@ class IssuesStream(_JiraStream):
         cloud = c.site(tally) == "cloud"
 
         def fetch(t: Tally) -> Iterator[list[dict[str, Any]]]:
-            if cloud:
+            if not cloud:
+                return c.search_v2(jql, fields, ISSUE_PAGE, t)
+            if c.concurrency == 1:
                 return c.search_jql(jql, fields, ISSUE_PAGE, t)
-            return c.search_v2(jql, fields, ISSUE_PAGE, t)
+            return self._split(since, after_id, fields, t)
 
         seen: set[str] = set()
         people = _NewPeople(_known(state, "person"))
@@ -148,10 +173,40 @@ class IssuesStream(_JiraStream):
             seen.update(i["id"] for i in fresh if i.get("id") is not None)
             records, rejected = _map_each(fresh, self._records, self.source, "issue")
             records = [r for r in records if not isinstance(r, Person) or people.new(r.source_id)]
-            last = max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=after_id)
-            mark = self._mark(since, until, last)
+            last = _last_id(issues)
+            mark = self._mark(since, until, last) if last is not None else None  # no issue: no news
             yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+    def _split(
+        self, since: datetime | None, after_id: int | None, fields: list[str], tally: Tally
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The window's pages in id order, up to ``concurrency`` in flight (Cloud).
+
+        search/jql pages by token, one after another; only id ranges can be asked side by side. Page 1 is
+        asked as the sequential read asks it (a window of one page costs one request, as ever); when more
+        follow, the id-only scan of the rest (5000 ids a request: 2% more requests) is cut into ranges of
+        one page each (``ISSUE_RANGE``: 1% more), asked in parallel while the scan walks on. The last range
+        is open-ended, so an issue created during the read is read as the sequential pager would read it.
+        """
+        c = self.client
+        first = next(c.jql_pages(self._jql(since, after_id), fields, ISSUE_PAGE, tally))
+        yield first.items
+        if first.last:
+            return
+        last = _last_id(first.items)
+        lo = after_id if last is None else last
+        where = f"{self.source}/{self.name}"
+        scan = c.search_jql(self._jql(since, lo), ["id"], ID_PAGE, tally)
+        ids = (int(i) for page in scan for i in _ids(page, where))
+
+        def part(bounds: tuple[int | None, int | None], t: Tally) -> list[list[dict[str, Any]]]:
+            return list(c.search_jql(self._jql(since, bounds[0], upto=bounds[1]), fields, ISSUE_PAGE, t))
+
+        for pages in _in_parallel(c, part, _id_ranges(ids, lo, ISSUE_RANGE), tally):
+            yield from pages
+        if tally.n:  # a scan page that named no more issues: its request is still counted
+            yield []
 
     def _records(self, issue: dict[str, Any]) -> list[Record]:
         return [*M.issue_people(issue, self.source), M.task(issue, self.source, self.fields)]
@@ -174,7 +229,8 @@ class WorklogsStream(_JiraStream):
         scope = None if self.scope == WHOLE_SITE else _InScope(self, _known(state, "task"))
         for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
             records, rejected = self._map(worklogs, people)
-            yield Page(records, rejected, watermark=_at_ms(until), requests=tally.take() + n)
+            mark = _at_ms(until) if until is not None else None
+            yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         if scope is not None and scope.skipped:
             log.info(
                 "%s/worklogs: skipped %d worklogs of %d issues outside the scope (%s)",
@@ -195,17 +251,65 @@ class WorklogsStream(_JiraStream):
 
     def _fetch(
         self, since: int, tally: Tally, scope: _InScope | None
-    ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them."""
+    ) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
+        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them, up to
+        ``concurrency`` batches at a time; a worklog listed twice (on the seam of two spans) is read once."""
         seen: set[str] = set()
-        for until, values in self.client.worklog_changes("updated", since, tally):
-            ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
-            seen.update(ids)
-            worklogs: list[dict[str, Any]] = []
-            for chunk in _chunks(ids, WORKLOG_IDS):
-                body = {"ids": [int(i) for i in chunk]}
-                worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+
+        def changed() -> Iterator[tuple[int | None, list[str]]]:
+            for until, values in self._changes(since, tally):
+                ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
+                seen.update(ids)
+                yield until, ids
+
+        for until, worklogs in _in_parallel(self.client, self._list, changed(), tally):
             yield until, worklogs if scope is None else scope.keep(worklogs, tally)
+
+    def _changes(self, since: int, tally: Tally) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
+        """worklog/updated's pages in time order: (until, values); until None where a page may not be the
+        watermark.
+
+        The listing pages by ``until``, one page after another. When page 1 is not the last (and the site
+        allows several requests at once), the time after it up to now is cut into ``concurrency`` spans
+        walked side by side, each until it reaches the next span's start, the last until the end; a seam
+        costs a page that overlaps the next span. Spans are handed on in order, holding only ids. A page
+        of a span names its ``until`` as the watermark only when it holds worklogs: an empty page's
+        ``until`` is just where it was asked to start, maybe past what the site lists yet (it leaves out
+        the last minute).
+        """
+        c = self.client
+        pages = c.worklog_changes("updated", since, tally)
+        until, values, last = next(pages)
+        yield until, values
+        if last or c.concurrency == 1:
+            yield from ((u, v) for u, v, _ in pages)
+            return
+        pages.close()
+        starts = _spans(until, _ms(self.clock()), c.concurrency)
+        for span in _in_parallel(c, self._walk, zip(starts, [*starts[1:], None], strict=True), tally):
+            for u, v in span:
+                yield (u if v else None), v
+
+    def _walk(self, span: tuple[int, int | None], tally: Tally) -> list[tuple[int, list[dict[str, Any]]]]:
+        """worklog/updated from a span's start until a page reaches ``stop`` (the next span's start)."""
+        start, stop = span
+        out: list[tuple[int, list[dict[str, Any]]]] = []
+        for until, values, _ in self.client.worklog_changes("updated", start, tally):
+            out.append((until, [{"worklogId": v["worklogId"]} for v in values]))  # the ids are all we use
+            if stop is not None and until >= stop:
+                break
+        return out
+
+    def _list(
+        self, change: tuple[int | None, list[str]], tally: Tally
+    ) -> tuple[int | None, list[dict[str, Any]]]:
+        """One worklog/updated page's worklogs: worklog/list, 1000 ids a request."""
+        until, ids = change
+        worklogs: list[dict[str, Any]] = []
+        for chunk in _chunks(ids, WORKLOG_IDS):
+            body = {"ids": [int(i) for i in chunk]}
+            worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+        return until, worklogs
 
     def _read_per_issue(self, state: StreamState, tally: Tally, people: _NewPeople) -> Iterator[Page]:
         """Data Center: issues updated in the window (logging work updates the issue), then their worklogs."""
@@ -239,7 +343,9 @@ class WorklogDeletionsStream(_JiraStream):
         if self.client.site(tally) != "cloud":  # Data Center: per-issue listings, not diffed yet
             yield Page(requests=tally.take())
             return
-        for until, values in self.client.worklog_changes("deleted", _since_ms(state, self.lookback), tally):
+        for until, values, _ in self.client.worklog_changes(
+            "deleted", _since_ms(state, self.lookback), tally
+        ):
             ids = [str(v["worklogId"]) for v in values]
             yield Page(deleted={"time_entry": ids}, watermark=_at_ms(until), requests=tally.take())
 
@@ -262,15 +368,22 @@ class ChangelogsStream(_JiraStream):
         c = self.client
 
         def fetch(t: Tally) -> Iterator[tuple[list[dict[str, Any]] | None, int | None]]:
-            """(bulkfetch page's changelogs, last issue id once its chunk is complete); (None, None) for an
-            id page with nothing to fetch, so its request is still counted."""
-            for issues in c.search_jql(jql, ["id"], ID_PAGE, t):
-                ids = _ids(issues, f"{self.source}/{self.name}")
-                if not ids:
-                    yield None, None
-                for chunk in _chunks(ids, CHANGELOG_ISSUES):
-                    for page in c.changelogs(chunk, field_ids, t):
-                        yield page.items, int(chunk[-1]) if page.last else None
+            """(bulkfetch page's changelogs, last issue id once its chunk is complete); the chunks of
+            1000 ids are fetched up to ``concurrency`` at a time while the id scan walks on."""
+            chunks = (
+                chunk
+                for issues in c.search_jql(jql, ["id"], ID_PAGE, t)
+                for chunk in _chunks(_ids(issues, f"{self.source}/{self.name}"), CHANGELOG_ISSUES)
+            )
+
+            def bulk(chunk: list[str], tt: Tally) -> list[tuple[list[dict[str, Any]], int | None]]:
+                pages = c.changelogs(chunk, field_ids, tt)
+                return [(page.items, int(chunk[-1]) if page.last else None) for page in pages]
+
+            for pages in _in_parallel(c, bulk, chunks, t):
+                yield from pages
+            if t.n:  # an id page with nothing to fetch: its request is still counted
+                yield None, None
 
         # Fetched a page ahead (as issues and worklogs are): storing one page overlaps the next round trip.
         for (logs, last), n in ahead(fetch):
@@ -379,6 +492,49 @@ class _InScope:
         kept = [w for w in worklogs if str(w.get("issueId")) in self.inside]
         self.skipped += len(worklogs) - len(kept)
         return kept
+
+
+def _in_parallel(
+    client: JiraClient, fn: Callable[[A, Tally], R], items: Iterable[A], tally: Tally
+) -> Iterator[R]:
+    """``fn(item, tally)`` for every item, up to the site's ``concurrency`` calls in flight, results in the
+    order of ``items``. Each call counts its requests on a tally of its own (threads never share one),
+    added to ``tally`` as its result is handed over: each page still carries the requests it took. No more
+    results wait than calls run (``ahead=1``): a parsed worklog page is ~4 MB, the stream's prefetch
+    already holds two, and more waiting made no run faster, only bigger."""
+
+    def call(item: A) -> tuple[R, int]:
+        own = Tally()
+        return fn(item, own), own.n
+
+    for result, n in ordered_map(call, items, client.concurrency, ahead=1):
+        tally.n += n
+        yield result
+
+
+def _id_ranges(ids: Iterable[int], after: int | None, size: int) -> Iterator[tuple[int | None, int | None]]:
+    """Consecutive id ranges ``(after, hi]`` of ``size`` ids each from an ascending id listing, the last one
+    open-ended (``hi`` None). Consecutive, so no id between two ranges is skipped; a range is handed out
+    as soon as the next id shows that it is complete, so fetching starts while the listing walks on."""
+    lo, count, end = after, 0, after
+    for i in ids:
+        if count == size:
+            yield lo, end
+            lo, count = end, 0
+        count, end = count + 1, i
+    if count:
+        yield lo, None
+
+
+def _spans(start: int, now: int, n: int) -> list[int]:
+    """The starts of ``n`` equal spans of [start, now] (epoch ms); one span when there is no time to cut."""
+    step = (now - start) // n
+    return [start + k * step for k in range(n)] if step > 0 else [start]
+
+
+def _last_id(issues: Sequence[dict[str, Any]]) -> int | None:
+    """The highest numeric id of a page (pages are read in id order), None for a page without one."""
+    return max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=None)
 
 
 def _known(state: StreamState, entity: str) -> set[str]:

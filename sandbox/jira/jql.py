@@ -38,6 +38,25 @@ def parse(
     return preds, order or [("key", True)]
 
 
+_ID_BOUND = re.compile(r"^\s*id\s*(>=|<=|>|<)\s*(\d+)\s*$", re.I)
+
+
+def id_bounds(jql: str) -> tuple[int, int | None]:
+    """The id range ``[lo, hi]`` the top-level ``id >|>=|<|<= N`` clauses leave (as Jira's index would
+    narrow it); the query's predicates still decide, this only spares looking at every issue."""
+    m = re.search(r"\border\s+by\b", jql, re.I)
+    lo, hi = 0, None
+    for clause in _split_and(jql[: m.start()] if m else jql):
+        b = _ID_BOUND.match(clause)
+        if b:
+            op, n = b[1], int(b[2])
+            if op in (">", ">="):
+                lo = max(lo, n + (op == ">"))
+            else:
+                hi = min(hi if hi is not None else n, n - (op == "<"))
+    return lo, hi
+
+
 def _split_and(text: str) -> list[str]:
     text = text.strip()
     while text.startswith("(") and _closing(text, 0) == len(text) - 1:

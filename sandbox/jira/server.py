@@ -5,8 +5,9 @@ It answers the endpoints the connector uses with Jira's request and response sha
 HTTP 410 on the removed ``/rest/api/{2,3}/search`` (Cloud), basic auth (email + token) or Bearer PAT (Data
 Center). Tests inject latency, 429/503 storms with ``Retry-After`` and ``X-RateLimit-*`` headers, edits
 between pages (``on``) and spoilt replies (``fault``: ``{}``, HTML, truncated bodies, repeated tokens, issues
-without fields, or any change to a reply); ``stats["early"]`` counts requests that arrived while a
-Retry-After was still running, so a test can prove the client waited.
+without fields, or any change to a reply) and chosen requests that fail (``fail``); ``stats["early"]`` counts
+requests that arrived while a Retry-After was still running, and ``timeline`` stamps every request's
+arrival and answer, so a test can prove that no thread of the client sent during a Retry-After.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.http import LocalServer
 from sandbox.jira import data as D
-from sandbox.jira.jql import JqlError, parse, sort_key
+from sandbox.jira.jql import JqlError, id_bounds, parse, sort_key
 
 
 @dataclass
@@ -109,6 +110,34 @@ FAULTS: dict[str, Spoil] = {
 }
 
 
+class Stamp(NamedTuple):
+    """One request on ``time.monotonic()``: when it arrived (before any latency) and was answered."""
+
+    arrived: float
+    answered: float
+    status: int
+    retry_after: float | None
+
+
+def sent_during_retry_after(timeline: list[Stamp], slack: float = 0.05) -> list[Stamp]:
+    """Requests that arrived while a Retry-After the site had answered was still running.
+
+    ``slack``: a request that arrives within it of a 429 was on its way before the client read the 429.
+    """
+    waits = [(s.answered + slack, s.answered + s.retry_after) for s in timeline if s.retry_after]
+    return [s for s in timeline if any(start < s.arrived < end for start, end in waits)]
+
+
+def most_in_flight(timeline: list[Stamp]) -> int:
+    """The most requests the simulator was serving at one moment (each from arrival to answer)."""
+    events = sorted([(s.arrived, 1) for s in timeline] + [(s.answered, -1) for s in timeline])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
 @dataclass
 class _Fault:
     path: str
@@ -131,6 +160,8 @@ class JiraSimulator(LocalServer):
         self.log: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.hooks: list[_Hook] = []
         self.faults: list[_Fault] = []
+        self.failing: list[tuple[str, Callable[[Any], bool], int]] = []
+        self.timeline: list[Stamp] = []
         self.blocked_until = 0.0
         self._storm_left = 0
         self._served = 0
@@ -151,6 +182,12 @@ class JiraSimulator(LocalServer):
         with self.lock:
             how = FAULTS[spoil] if isinstance(spoil, str) else spoil
             self.faults.append(_Fault(path, nth - 1, how, times))
+
+    def fail(self, path: str, when: Callable[[Any], bool], status: int = 500) -> None:
+        """Answer ``status`` to every request to ``path`` whose body (POST) or query ``when`` picks: a chosen
+        request fails however parallel requests happen to arrive."""
+        with self.lock:
+            self.failing.append((path, when, status))
 
     def _spoilt(self, path: str, reply: Reply, sent: Any) -> Reply:
         for f in list(self.faults):
@@ -271,6 +308,7 @@ class JiraSimulator(LocalServer):
 
     # -- HTTP --------------------------------------------------------------------------------------------
     def serve(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        arrived = time.monotonic()
         url = urlsplit(h.path)
         query = parse_qs(url.query, keep_blank_values=True)
         length = int(h.headers.get("Content-Length") or 0)
@@ -285,6 +323,10 @@ class JiraSimulator(LocalServer):
             self.log.append((method, url.path, query, body))
             self.stats["requests"] += 1
             reply = self._throttle() or self._auth(h) or self._hooks_then_route(method, url.path, query, body)
+            wait = reply.headers.get("Retry-After")
+            self.timeline.append(
+                Stamp(arrived, time.monotonic(), reply.status, float(wait) if wait is not None else None)
+            )
         if reply.raw is not None:
             payload = reply.raw
         else:
@@ -352,6 +394,11 @@ class JiraSimulator(LocalServer):
                 if hook.remaining <= 0:
                     self.hooks.remove(hook)
                     hook.action(self)
+        sent = body if method == "POST" else {k: v[0] for k, v in query.items()}
+        for where, when, status in self.failing:
+            if where == path and when(sent):
+                self.stats["failed"] += 1
+                return Reply(status, {"errorMessages": ["Internal server error"]})
         try:
             reply = self._route(method, path, query, body)
         except JqlError as e:
@@ -359,7 +406,7 @@ class JiraSimulator(LocalServer):
         except (KeyError, ValueError, TypeError) as e:
             reply = Reply(400, {"errorMessages": [f"Bad request: {e}"], "errors": {}})
         self._served_ok(reply)
-        return self._spoilt(path, reply, body if method == "POST" else {k: v[0] for k, v in query.items()})
+        return self._spoilt(path, reply, sent)
 
     def _served_ok(self, reply: Reply) -> None:
         n = self.config.near_limit_every
@@ -540,7 +587,10 @@ class JiraSimulator(LocalServer):
             raise JqlError(
                 "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
             )
-        hits = [i for i in self.data.issues.values() if all(p(i) for p in preds)]
+        lo, hi = id_bounds(jql)
+        ids = self._cached("ids", lambda: sorted(self.data.issues))
+        narrow = ids[bisect.bisect_left(ids, lo) : len(ids) if hi is None else bisect.bisect_right(ids, hi)]
+        hits = [i for i in map(self.data.issues.__getitem__, narrow) if all(p(i) for p in preds)]
         return sorted(hits, key=sort_key(order))
 
     def _missing_issue(self, jql: str) -> Reply | None:
