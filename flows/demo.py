@@ -123,8 +123,11 @@ instance = "acme.sharepoint.example"
 pwa_url = "{pwa_url}"
 token = {{ env = "PMO_SANDBOX_TOKEN" }}
 project_code_field = "ProjectCode"
-retired = {retired}
-
+"""
+# The demo's Project Online is retired (a key of [sources.pwa], which SIMULATED_CONFIG ends with), and the
+# project that moved lives on in Planner premium.
+RETIRED_CONFIG = "retired = {retired}\n"
+DATAVERSE_CONFIG = """
 [sources.planner_premium]
 type = "dataverse"
 instance = "acme.crm4.example"
@@ -150,9 +153,10 @@ def prepare(
     text = DEMO_CONFIG.format(warehouse=(folder / "warehouse.db").as_posix())
     text += RAID_CONFIG.format(as_of=as_of.isoformat())
     if simulators:
-        text += SIMULATED_CONFIG.format(
-            **simulators, retired=PROJECT_ONLINE_RETIRED.isoformat(), code_column=CODE_COLUMN
+        text += SIMULATED_CONFIG.format(**simulators) + RETIRED_CONFIG.format(
+            retired=PROJECT_ONLINE_RETIRED.isoformat()
         )
+        text += DATAVERSE_CONFIG.format(**simulators, code_column=CODE_COLUMN)
     config.write_text(text, encoding="utf-8")
     return config
 

@@ -328,7 +328,7 @@ def test_every_deployment_runs_an_existing_flow_with_parameters_it_takes() -> No
 
 class _Any(dict):
     def __missing__(self, key: str) -> str:
-        return "2026-09-30" if key == "retired" else "http://x"
+        return "http://x"
 
 
 # -- the flows: Prefect tasks, on threads and on Dask ------------------------------------------------------
