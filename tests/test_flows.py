@@ -73,7 +73,7 @@ def test_nightly_sync_twice_leaves_every_table_identical(prefect_harness, tmp_pa
     assert snapshot(engine) == before
     with engine.connect() as c:
         statuses = c.execute(select(sync_run.c.status)).scalars().all()
-    assert statuses == ["succeeded"] * (5 + len(first) + len(second) + 1)  # 5: Project Online's history
+    assert statuses == ["succeeded"] * (8 + len(first) + len(second) + 1)  # 8: Project Online's history
 
 
 def test_backfill_rejects_an_empty_window(prefect_harness, tmp_path: Path) -> None:

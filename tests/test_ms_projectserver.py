@@ -127,15 +127,24 @@ def test_a_wrong_password_fails_the_run_in_one_line_without_the_password(
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"projectonline:project.acme.local: Windows sign-in refused for {USER}: wrong user name or password,"
-        " a locked account, or no access to the PWA site (5 streams not synced: projects, tasks, resources,"
-        " planned_work, time_entries)"
+        " a locked account, or no access to the PWA site (8 streams not synced: projects, tasks, resources,"
+        " planned_work, time_entries, risks, issues, capacity)"
     ]
     assert wrong not in result.output
     assert len(site.calls) == 3  # one handshake: one failed logon towards the lockout, not one per stream
     with engine.connect() as c:
         runs = c.execute(select(sync_run.c.stream, sync_run.c.status, sync_run.c.error)).all()
-    assert sorted(r.stream for r in runs) == sorted(["projects", "tasks", "resources", "planned_work",
-                                                     "time_entries"])  # fmt: skip
+    streams = [
+        "projects",
+        "tasks",
+        "resources",
+        "planned_work",
+        "time_entries",
+        "risks",
+        "issues",
+        "capacity",
+    ]
+    assert sorted(r.stream for r in runs) == sorted(streams)
     assert {r.status for r in runs} == {"failed"} and all(wrong not in r.error for r in runs)
 
 

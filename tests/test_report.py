@@ -124,7 +124,7 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_and_the_marts_num
     )
     with_hours = {r["project_id"] for r in rows(marts, "SELECT DISTINCT project_id FROM fact_time_entry")}
     ids = sorted(r["project_id"] for r in status)
-    expected_charts = {"exceptions-over-time", "utilisation", "freshness"}
+    expected_charts = {"exceptions-over-time", "utilisation", "freshness", "capacity"}
     no_data = {r["project_id"] for r in status if r["pv"] is None and r["ev"] is None and r["ac"] is None}
     assert no_curve <= no_data  # only a project with no figures at all goes without its S-curve
     expected_charts |= {f"s-curve-{i}" for i in ids if i not in no_curve}

@@ -5,7 +5,7 @@ Real finance loads through ``pmo sync`` into real warehouses (SQLite and Postgre
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -124,7 +124,7 @@ def test_a_retired_source_is_not_synced_its_rows_stay_reconciled_and_freshness_s
 
     # Months later its last success is old; it is retired, so no project of it goes stale (grey) for it.
     with engine.begin() as c:
-        long_ago = sync_run.c.finished_at - timedelta(days=60)
+        long_ago = datetime.now(UTC) - timedelta(days=60)  # a value: SQLite's date arithmetic gives a number
         c.execute(update(sync_run).where(sync_run.c.source == "finance:acme-ap").values(finished_at=long_ago))
     assert pmo("marts", *opts)[0] == 0
     with engine.connect() as c:
