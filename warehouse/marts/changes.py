@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -236,6 +236,18 @@ class Plan:
         """``tasks``, but all when a task record changed: which statuses count as started is read from
         every task of the source."""
         return None if "task" in self.touched else self.tasks()
+
+    def capacity_weeks(self) -> tuple[date, ...] | None:
+        """The Mondays whose capacity rows are stale, or None for all: bookings alone stale only the weeks
+        of the days they moved in; a plan, a stated capacity or a mapping that moved stales every week."""
+        if self.full or self.touched & {"capacity", "planned_work", "person", "project"}:
+            return None
+        if "time_entry" not in self.touched:
+            return ()
+        te = self.scope("fact_time_entry")
+        if te is None or te.whole:
+            return None
+        return tuple(sorted({d - timedelta(days=d.weekday()) for d in te.days}))
 
     def redo(self, *reads: str, hashed: bool = False) -> bool:
         """Whether a mart of the as-of day that reads these entities (and, if ``hashed``, the inputs the

@@ -174,38 +174,73 @@ def open_high_risks(conn: Connection) -> dict[int, int]:
     return dict(conn.execute(query).tuples().all())
 
 
-def build_capacity(conn: Connection, s: MartSettings) -> int:
-    """fact_capacity: every day of each ISO week a person has planned or booked hours in.
+def build_capacity(conn: Connection, s: MartSettings, weeks: tuple[date, ...] | None = None) -> int:
+    """fact_capacity: every day of each ISO week a person has planned or booked hours in; only the weeks
+    starting on the Mondays in ``weeks`` when given (an incremental refresh), else all.
 
     Planned hours and capacity come from ``warehouse.capacity``, the computation the rule
     ``person_overallocated`` judges with (each project's plan of record; a source's stated capacity, else
     the ``[capacity]`` calendar), so a week the heat map shows red is a week the exceptions name.
     """
+    c = fact_capacity.c
+    if weeks is None:
+        conn.execute(delete(fact_capacity))
+        spans = _span(conn)
+    else:
+        days = [w + timedelta(days=n) for w in weeks for n in range(7)]
+        for at in range(0, len(days), 500):
+            conn.execute(delete(fact_capacity).where(c.work_date.in_(days[at : at + 500])))
+        spans = [(w, w + timedelta(days=6)) for w in weeks]
+    written = 0
+    for start, end in spans:
+        rows = _capacity_rows(conn, s, start, end)
+        for at in range(0, len(rows), 10_000):
+            conn.execute(fact_capacity.insert(), rows[at : at + 10_000])
+        written += len(rows)
+    return written
+
+
+SPAN_WEEKS = 8  # a full build computes this many weeks at a time: memory bounded by a span, not the history
+
+
+def _span(conn: Connection) -> list[tuple[date, date]]:
+    """Whole ISO weeks from the first planned or booked day to the last, ``SPAN_WEEKS`` at a time."""
+    p, f = planned.c, fact_time_entry.c
+    bounds = [
+        *conn.execute(select(func.min(p.work_date), func.max(p.work_date))
+                      .where(p.deleted_at.is_(None), p.planned_hours > 0)).one(),
+        *conn.execute(select(func.min(f.work_date), func.max(f.work_date))
+                      .where(f.of_record, f.person_id.is_not(None), f.hours != 0)).one(),
+    ]  # fmt: skip
+    days = [as_date(d) for d in bounds if d is not None]
+    if not days:
+        return []
+    first, last = monday(min(days)), monday(max(days))
+    starts = [first + timedelta(weeks=n) for n in range(0, (last - first).days // 7 + 1, SPAN_WEEKS)]
+    return [
+        (w, min(w + timedelta(weeks=SPAN_WEEKS) - timedelta(days=1), last + timedelta(days=6)))
+        for w in starts
+    ]
+
+
+def _capacity_rows(conn: Connection, s: MartSettings, start: date, end: date) -> list[dict[str, Any]]:
+    """The rows of the whole weeks in [start, end] (start a Monday, end a Sunday)."""
     f = fact_time_entry.c
     booked = {
         (person, as_date(day)): Decimal(str(hours))
         for person, day, hours in conn.execute(
             select(f.person_id, f.work_date, func.sum(f.hours))
-            .where(f.of_record, f.person_id.is_not(None), f.hours != 0)
+            .where(f.of_record, f.person_id.is_not(None), f.hours != 0, f.work_date.between(start, end))
             .group_by(f.person_id, f.work_date)
         )
     }
-    p = planned.c
-    live = (p.deleted_at.is_(None), p.planned_hours > 0)
-    first, last = conn.execute(select(func.min(p.work_date), func.max(p.work_date)).where(*live)).one()
-    days = [as_date(d) for d in (first, last) if d is not None] + [d for _, d in booked]
-    conn.execute(delete(fact_capacity))
-    if not days:
-        return 0
-    start, end = monday(min(days)), monday(max(days)) + timedelta(days=6)
     demand: dict[tuple[int, date], Decimal] = defaultdict(Decimal)
     for (person, _, _), per_day in plan_demand(conn, start, end, s.plan_preference).items():
         for day, hours in per_day.items():
             demand[(person, day)] += hours
     stated = stated_capacity(conn, start, end, s.plan_preference)
-    weeks = sorted({(person, monday(day)) for person, day in (*demand, *booked)})
     rows = []
-    for person, week in weeks:
+    for person, week in sorted({(person, monday(day)) for person, day in (*demand, *booked)}):
         mine = stated.get(person, {})
         for day in (week + timedelta(days=n) for n in range(7)):
             rows.append(
@@ -215,9 +250,7 @@ def build_capacity(conn: Connection, s: MartSettings) -> int:
                      planned_hours=demand.get((person, day), Decimal(0)),
                      actual_hours=booked.get((person, day), Decimal(0)))
             )  # fmt: skip
-    for at in range(0, len(rows), 10_000):
-        conn.execute(fact_capacity.insert(), rows[at : at + 10_000])
-    return len(rows)
+    return rows
 
 
 def monday(day: date) -> date:

@@ -36,7 +36,6 @@ CALENDAR_YEARS = 30  # dim_date never reaches further than this from the status 
 SNAPSHOT_READS = ("task", "project", "person")  # dim_task, whose references go through the crosswalks
 STATUS_READS = ("project", "task", "cost_line", "budget", "planned_work", "risk")  # open high risks
 RAID_READS = ("risk", "project_issue", "project", "person")
-CAPACITY_READS = ("capacity", "planned_work", "time_entry", "person", "project")
 
 
 @dataclass
@@ -116,8 +115,9 @@ def _bring_up_to_date(
         rows["fact_project_status"] = status.build_project_status(conn, at, s)
     first, last = _date_range(conn, at)
     rows["dim_date"] = dims.build_dim_date(conn, first, last, s)
-    if plan.redo(*CAPACITY_READS):  # every day of a week: after the calendar
-        rows["fact_capacity"] = raid.build_capacity(conn, s)
+    weeks = plan.capacity_weeks()
+    if weeks != ():  # every day of a week: after the calendar
+        rows["fact_capacity"] = raid.build_capacity(conn, s, weeks)
     _write_settings(conn, _setting_rows(s, at))
 
 
