@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, inspect
 
+from model.recon import RULES
 from warehouse.db import make_engine, upgrade
 from warehouse.marts.tables import MART_TABLES
 from warehouse.schema import ENTITY_TABLES, metadata
@@ -664,6 +665,7 @@ def missing(views: dict[str, list[str]] | None = None) -> list[str]:
             out.append(f"view {view}")
             continue
         out += [f"{view}.{c}" for c in columns if not (doc.columns.get(c) or D("")).meaning]
+    out += [f"rule {rule}" for rule in RULES if rule not in RULE_DOCS]  # every exception rule, described
     return out
 
 
@@ -673,6 +675,38 @@ def _type(table: Table, name: str) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- the exception rules (recon_exception.rule) -----------------------------------------------------------
+
+RULE_DOCS: dict[str, tuple[str, str]] = {  # rule -> (subject and period, what it reports and its settings)
+    "hours_person_week": ("person, ISO week", "A person's hours of one week differ between the tools that "
+                          "hold them (timesheets, worklogs, finance labour lines) beyond [reconcile] "
+                          "hours_person_week"),
+    "hours_project_month": ("project, month", "A project's booked hours of one month differ between tools "
+                            "beyond [reconcile] hours_project_month"),
+    "cost_project_period": ("project, fiscal period", "Labour actual cost of a project and period: finance "
+                            "against the project tools' actuals (cost_plan_systems), within one currency"),
+    "finish_date_mismatch": ("project", "The tools' finish dates of one project are more than "
+                             "[reconcile] finish_date_days apart"),
+    "status_conflict": ("task", "The same task done in one tool and still open in another"),
+    "percent_complete_mismatch": ("project", "The same project more than [reconcile] percent_complete_points "
+                                  "apart in % complete between two of percent_complete_systems"),
+    "orphan_time": ("project", "Hours booked on a project no other tool knows (nothing maps to it)"),
+    "orphan_cost": ("project", "Finance cost on a project code no project tool knows"),
+    "timesheet_gap": ("person, ISO week", "A person-week in a timesheet tool short of the expected hours "
+                      "([reconcile] timesheet_min_share) inside the person's active span"),
+    "risk_high_unowned": ("risk", "An open risk scoring [reconcile] risk_high_score or more with no owner"),
+    "risk_review_overdue": ("risk", "An open high risk whose review date has passed ([reconcile] as_of, "
+                            "else the run's day)"),
+    "issue_overdue": ("issue", "An open project issue past its due date"),
+    "person_overallocated": ("person, ISO week", "Planned work in the plans of record above capacity (a "
+                             "source's, else the [capacity] calendar) by more than [reconcile] "
+                             "overallocation; the same figures as rpt_capacity_vs_demand"),
+    "time_on_unplanned_project": ("person; the period holds the project's key", "Time booked on a planned "
+                                  "project by a person none of its plans gives any work, though some plan "
+                                  "knows them"),
+}  # fmt: skip
 
 
 def render(views: dict[str, list[str]] | None = None) -> str:
@@ -712,6 +746,15 @@ def render(views: dict[str, list[str]] | None = None) -> str:
             for c in table.columns:
                 d = column_doc(table, c.name) or D("")
                 out.append(f"| `{c.name}` | {_type(table, c.name)} | {d.unit} | {_cell(d.meaning)} |")
+    out += [
+        "",
+        "## Exception rules",
+        "",
+        "What each `recon_exception.rule` reports (`warehouse/exceptions.py`).",
+        "",
+    ]
+    out += ["| rule | subject | meaning |", "|---|---|---|"]
+    out += [f"| `{rule}` | {subject} | {_cell(meaning)} |" for rule, (subject, meaning) in RULE_DOCS.items()]
     return "\n".join(out) + "\n"
 
 
