@@ -7,15 +7,14 @@ profile fails ``pmo config check`` instead of silently mapping nothing.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from connectors.sheets import ENCODINGS, profile_data
 from model.records import Budget, CostLine, Record
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 RECORD_TYPES: dict[str, type[Record]] = {"cost_line": CostLine, "budget": Budget}
-ENCODINGS = {"utf-8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "cp1252": "cp1252", "latin-1": "latin-1"}
 # Fields a line cannot load without.
 REQUIRED = {"cost_line": ("posting_date", "amount"), "budget": ("fiscal_period", "amount")}
 # At least one of these must carry a value: a cost that belongs to nothing is useless to a PMO.
@@ -68,19 +67,8 @@ def builtin_profiles() -> list[str]:
 
 def load_profile(name_or_path: str, base: Path | None = None) -> Profile:
     """A built-in profile by name, or a TOML file (relative to ``base``)."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = BUILTIN_DIR / f"{name_or_path}.toml"
-    elif base is not None and not path.is_absolute():
-        path = base / path
-    if not path.exists():
-        builtin = ", ".join(builtin_profiles())
-        raise ProfileError(f"profile {name_or_path!r} not found (built-in profiles: {builtin})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"profile {path}: not valid TOML: {e}") from None
-    return parse_profile(data, default_name=path.stem)
+    data = profile_data(name_or_path, base, BUILTIN_DIR, ProfileError)
+    return parse_profile(data, default_name=data["name"])
 
 
 def parse_profile(data: dict, default_name: str = "profile") -> Profile:

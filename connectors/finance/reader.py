@@ -6,7 +6,6 @@ at a time, so memory stays flat however big the export.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from typing import Any
 from connectors.base import BadValue, ItemError, Line, fingerprint
 from connectors.finance.parse import number_table, parse_currency, parse_date, parse_decimal
 from connectors.finance.profiles import ANCHORS, REQUIRED, Profile
+from connectors.sheets import csv_rows, xlsx_rows
 from model.periods import fiscal_period
 from model.records import Rejected
 
@@ -51,11 +51,12 @@ class ExportFile:
         self.replace_scope = profile.replace_scope
 
     def lines(self) -> Iterator[Sequence[Line | Rejected]]:
-        mapper = _LineMapper(self.profile, self.source, self.name, self.bulk)
+        p = self.profile
+        mapper = _LineMapper(p, self.source, self.name, self.bulk)
         rows = (
-            _xlsx_rows(self.path, self.profile)
-            if self.profile.format == "xlsx"
-            else _csv_rows(self.path, self.profile)
+            xlsx_rows(self.path, p.sheet, p.header_row, FileFormatError)
+            if p.format == "xlsx"
+            else csv_rows(self.path, p.encoding, p.delimiter, p.header_row, p.name, FileFormatError)
         )
         header_no, header = next(rows, (0, None))
         if header is None:
@@ -73,40 +74,6 @@ class ExportFile:
                 numbers, batch = [], []
         if batch:
             yield mapper.map(numbers, batch)
-
-
-def _csv_rows(path: Path, p: Profile) -> Iterator[tuple[int, list[Any]]]:
-    try:
-        with path.open(encoding=p.python_encoding, newline="") as f:
-            reader = csv.reader(f, delimiter=p.delimiter)
-            for row in reader:
-                if reader.line_num < p.header_row:
-                    continue
-                yield reader.line_num, row
-    except UnicodeDecodeError as e:
-        raise FileFormatError(
-            f"{path.name}: not {p.encoding} text (byte {e.start}: {e.object[e.start : e.start + 1]!r});"
-            f" set 'encoding' in profile {p.name}"
-        ) from None
-    except csv.Error as e:
-        raise FileFormatError(f"{path.name}: unreadable CSV: {e}") from None
-
-
-def _xlsx_rows(path: Path, p: Profile) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises many types for a non-workbook
-        raise FileFormatError(f"{path.name}: not an XLSX workbook: {e}") from None
-    try:
-        if p.sheet and p.sheet not in wb.sheetnames:
-            raise FileFormatError(f"{path.name}: no sheet {p.sheet!r} (sheets: {wb.sheetnames})")
-        ws = wb[p.sheet] if p.sheet else wb.worksheets[0]
-        for n, row in enumerate(ws.iter_rows(min_row=p.header_row, values_only=True), start=p.header_row):
-            yield n, list(row)
-    finally:
-        wb.close()
 
 
 class _LineMapper:

@@ -9,18 +9,17 @@ workbook with sheets "Risks" and "Issues". Unknown keys and unmapped required fi
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from connectors.sheets import ENCODINGS, profile_data
 from model.raid import CLOSED, LEVELS
 from model.records import ProjectIssue, Record, Risk
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 SECTIONS: dict[str, type[Record]] = {"risks": Risk, "issues": ProjectIssue}
 REQUIRED = ("key", "project_code", "title")  # what identifies an entry and what it belongs to
-ENCODINGS = {"utf-8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "cp1252": "cp1252", "latin-1": "latin-1"}
 
 
 class ProfileError(ValueError):
@@ -49,31 +48,11 @@ class RaidProfile:
     closed_statuses: tuple[str, ...] = CLOSED  # status words that close an entry; any other is open
     logs: dict[str, Log] = field(default_factory=dict)  # "risks" / "issues" → its log
 
-    @property
-    def python_encoding(self) -> str:
-        return ENCODINGS[self.encoding.lower()]
-
-
-def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
-
 
 def load_profile(name_or_path: str, base: Path | None = None) -> RaidProfile:
     """A built-in profile by name, or a TOML file (relative to ``base``)."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = BUILTIN_DIR / f"{name_or_path}.toml"
-    elif base is not None and not path.is_absolute():
-        path = base / path
-    if not path.exists():
-        raise ProfileError(
-            f"profile {name_or_path!r} not found (built-in profiles: {', '.join(builtin_profiles())})"
-        )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"profile {path}: not valid TOML: {e}") from None
-    return parse_profile(data, default_name=path.stem)
+    data = profile_data(name_or_path, base, BUILTIN_DIR, ProfileError)
+    return parse_profile(data, default_name=data["name"])
 
 
 def parse_profile(data: dict[str, Any], default_name: str = "profile") -> RaidProfile:

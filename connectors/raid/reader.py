@@ -9,7 +9,6 @@ entries of projects another workbook holds stay (one register for the portfolio,
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from connectors.base import ItemError, Line
 from connectors.raid.profiles import REQUIRED, Log, RaidProfile
+from connectors.sheets import csv_rows, xlsx_rows
 from model.raid import level, priority, score, status_category
 from model.records import Record, Rejected
 
@@ -86,33 +86,8 @@ def raid_file(path: Path, name: str, source: str, profile: RaidProfile, digest: 
 
 def _rows(path: Path, p: RaidProfile, log: Log) -> Iterator[tuple[int, list[Any]]]:
     if p.format == "csv":
-        try:
-            with path.open(encoding=p.python_encoding, newline="") as f:
-                reader = csv.reader(f, delimiter=p.delimiter)
-                for row in reader:
-                    if reader.line_num >= p.header_row:
-                        yield reader.line_num, list(row)
-        except UnicodeDecodeError as e:
-            raise RaidFileError(
-                f"{path.name}: not {p.encoding} text (byte {e.start}); set 'encoding' in profile {p.name}"
-            ) from None
-        except csv.Error as e:
-            raise RaidFileError(f"{path.name}: unreadable CSV: {e}") from None
-        return
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises many types for a non-workbook
-        raise RaidFileError(f"{path.name}: not an XLSX workbook: {e}") from None
-    try:
-        if log.sheet and log.sheet not in wb.sheetnames:
-            raise RaidFileError(f"{path.name}: no sheet {log.sheet!r} (sheets: {wb.sheetnames})")
-        ws = wb[log.sheet] if log.sheet else wb.worksheets[0]
-        for n, row in enumerate(ws.iter_rows(min_row=p.header_row, values_only=True), start=p.header_row):
-            yield n, list(row)
-    finally:
-        wb.close()
+        return csv_rows(path, p.encoding, p.delimiter, p.header_row, p.name, RaidFileError)
+    return xlsx_rows(path, log.sheet, p.header_row, RaidFileError)
 
 
 class _Mapper:
