@@ -166,3 +166,39 @@ def test_record_retired_keeps_when_a_retirement_was_first_noted(engine: Engine) 
     assert [(r.source, r.retired_on, r.noted_at) for r in rows] == [
         ("finance:a", date(2026, 10, 1), first["finance:a"])
     ]
+
+
+def test_a_retired_sources_silence_after_its_retirement_is_no_discrepancy(engine: Engine) -> None:
+    """Jira and Project Server both hold Ann's hours until Project Server is retired on 2026-09-30. The
+    weeks after hold hours only in Jira: no exception. A week before it with Project Server silent still
+    is one (it should have held them)."""
+    from decimal import Decimal
+
+    from model.records import Person, Project, TimeEntry
+    from warehouse.load import upsert
+    from warehouse.reconcile import reconcile
+
+    jira, pwa = "jira:acme.example", "projectonline:pwa.example"
+    weeks = [date(2026, 9, 7), date(2026, 9, 14), date(2026, 10, 5), date(2026, 10, 12)]  # Mondays
+    people = [Person(source=src, source_id="ann", display_name="Ann Archer", email="ann@example.com")
+              for src in (jira, pwa)]  # fmt: skip
+    projects = [Project(source=src, source_id="p", key="P-1", name="Alpha") for src in (jira, pwa)]
+    hours = [
+        TimeEntry(source=src, source_id=f"{src}-{w}", person_source_id="ann", project_source_id="p",
+                  work_date=w, hours=Decimal(40))
+        for w in weeks
+        for src in (jira, pwa)
+        if src == jira or w == weeks[0]  # Project Server: the first week only; silent the second
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        for batch in (people, projects, hours):
+            upsert(conn, batch)
+    record_retired(engine, {pwa: date(2026, 9, 30)})
+    reconcile(engine, at=datetime(2026, 10, 20, tzinfo=UTC))
+    with engine.connect() as c:
+        found = c.execute(
+            text("SELECT rule, period FROM recon_exception WHERE rule IN ('hours_person_week', "
+                 "'hours_project_month') AND resolved_at IS NULL ORDER BY rule, period")
+        ).tuples().all()  # fmt: skip
+    # September: Project Server silent in week 38 while live; October: retired, its silence expected.
+    assert found == [("hours_person_week", "2026-W38"), ("hours_project_month", "2026-09")]

@@ -33,7 +33,13 @@ from model.recon import (
 )
 from warehouse.capacity import person_weeks
 from warehouse.crosswalk import xref_join
-from warehouse.schema import ENTITY_TABLES, XREF_TABLES, project_reconciled, recon_exception
+from warehouse.schema import (
+    ENTITY_TABLES,
+    XREF_TABLES,
+    project_reconciled,
+    recon_exception,
+    source_retired,
+)
 from warehouse.sqlfn import month_of, week_start
 
 te, task, cost_line, planned, project_t = (
@@ -81,14 +87,27 @@ def _collect(conn: Connection, *queries: Any, period_of: Any = str) -> tuple[Sum
     return sums, present
 
 
+def retired_sources(conn: Connection) -> dict[str, date]:
+    """Source → the day it was retired (``source_retired``): it holds nothing from that day on."""
+    t = source_retired.c
+    return {src: _as_date(day) for src, day in conn.execute(select(t.source, t.retired_on))}
+
+
 def _compare(
     rule: str, subject: str, sums: Sums, present: Mapping[int, set[str]], tol: Tolerance, unit: str,
-    label: Any = str,
+    label: Any = str, retired: Mapping[str, date] | None = None, first_day: Any = None,
 ) -> list[Found]:  # fmt: skip
+    """Every pair of the subject's sources that disagree in a period, a missing value counting as 0 —
+    except for a source retired by the period's first day (``first_day(period)``): it is not expected
+    to hold anything, so its silence is no discrepancy."""
     out = []
     for cid, periods in sums.items():
         for period, values in periods.items():
-            for a, b, va, vb in pairs(values, present[cid]):
+            expected = present[cid]
+            if retired:
+                start = first_day(period)
+                expected = {x for x in expected if x in values or x not in retired or start < retired[x]}
+            for a, b, va, vb in pairs(values, expected):
                 if tol.exceeded(va, vb):
                     detail = f"{va:.2f} {unit} in {a}, {vb:.2f} {unit} in {b}"
                     out.append(Found(rule, subject, cid, label(period), (a, b), va, vb, unit, detail))
@@ -119,7 +138,8 @@ def _as_date(value: Any) -> date:
 
 def hours_person_week(conn: Connection, s: ReconSettings) -> tuple[list[Found], Sums]:
     sums, present = _collect(conn, *_person_week_queries(), period_of=_as_date)
-    found = _compare("hours_person_week", "person", sums, present, s.hours_person_week, "hours", iso_week)
+    found = _compare("hours_person_week", "person", sums, present, s.hours_person_week, "hours", iso_week,
+                     retired_sources(conn), lambda monday: monday)  # fmt: skip
     return found, sums
 
 
@@ -146,7 +166,16 @@ def hours_project_month(conn: Connection, s: ReconSettings) -> list[Found]:
         .group_by(jx.c.canonical_id, fm, cost_line.c.source)
     )
     sums, present = _collect(conn, booked, labour)
-    return _compare("hours_project_month", "project", sums, present, s.hours_project_month, "hours")
+    return _compare(
+        "hours_project_month",
+        "project",
+        sums,
+        present,
+        s.hours_project_month,
+        "hours",
+        retired=retired_sources(conn),
+        first_day=lambda month: date.fromisoformat(f"{month}-01"),
+    )
 
 
 def cost_project_period(conn: Connection, s: ReconSettings) -> list[Found]:
