@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import combinations, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,9 @@ def test_pmo_sync_runs_two_sources_at_once_and_dependent_streams_after_theirs(
     north = [r for r in rows if r["source"] == "jira:north"]
     south = [r for r in rows if r["source"] == "jira:south"]
     assert any(overlap(n, s) for n in north for s in south)  # the two sites at once
-    by = {(r["source"], r["stream"]): r for r in rows}
-    assert overlap(by[("jira:north", "issues")], by[("jira:north", "worklogs")])  # one site's, too
+    # One site's streams at once too: which pair overlaps is the scheduler's choice (issues and worklogs
+    # both wait for people, and a small site's issues may be read before worklogs get a slot).
+    assert any(overlap(a, b) for a, b in combinations(north, 2))
     assert_dependents_in_order(rows)
     assert [r["holder"] for r in _locks(engine)] == []  # every source freed at the end
 
@@ -391,8 +392,8 @@ def test_a_sources_prefect_limit_caps_its_streams_and_no_others(north_limited: N
     rows = flow_runs(two_sites, 8)  # north's streams waiting for their slot count as in flight
     north = [r for r in rows if r["source"] == "jira:north"]
     assert not any(overlap(a, b) for a in north for b in north if a is not b)  # one slot: one at a time
-    by = {(r["source"], r["stream"]): r for r in rows}
-    assert overlap(by[("jira:south", "issues")], by[("jira:south", "worklogs")])  # south has no limit
+    south = [r for r in rows if r["source"] == "jira:south"]
+    assert any(overlap(a, b) for a, b in combinations(south, 2))  # south has no limit
 
 
 @pytest.mark.flow
