@@ -202,3 +202,34 @@ def test_a_retired_sources_silence_after_its_retirement_is_no_discrepancy(engine
         ).tuples().all()  # fmt: skip
     # September: Project Server silent in week 38 while live; October: retired, its silence expected.
     assert found == [("hours_person_week", "2026-W38"), ("hours_project_month", "2026-09")]
+
+
+def test_a_retired_plans_silence_after_its_retirement_is_no_cost_discrepancy(engine: Engine) -> None:
+    """Finance books Alpha's labour cost every month; Project Server's plan held its actual cost until it
+    was retired on 2026-09-30. September disagrees (the plan is silent while live); October does not."""
+    from decimal import Decimal
+
+    from model.records import CostLine, PlannedWork, Project
+    from warehouse.load import upsert
+    from warehouse.reconcile import reconcile
+
+    erp, pwa = "finance:acme-sap", "projectonline:pwa.example"
+    months = [date(2026, 8, 14), date(2026, 9, 14), date(2026, 10, 14)]
+    records = [
+        Project(source=erp, source_id="P-1", key="P-1"),
+        Project(source=pwa, source_id="p", key="P-1", name="Alpha"),
+        *(CostLine(source=erp, source_id=f"c{d}", posting_date=d, fiscal_period=f"{d:%Y-%m}",
+                   project_code="P-1", amount=Decimal(1000), currency="EUR", hours=Decimal(10))
+          for d in months),
+        PlannedWork(source=pwa, source_id="w-aug", project_source_id="p", work_date=months[0],
+                    actual_cost=Decimal(1000), currency="EUR"),
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        for kind in (Project, CostLine, PlannedWork):
+            upsert(conn, [r for r in records if type(r) is kind])
+    record_retired(engine, {pwa: date(2026, 9, 30)})
+    reconcile(engine, at=datetime(2026, 11, 2, tzinfo=UTC))
+    with engine.connect() as c:
+        rule = "rule = 'cost_project_period' AND resolved_at IS NULL"
+        found = c.execute(text(f"SELECT period FROM recon_exception WHERE {rule}")).scalars().all()
+    assert found == ["2026-09"]

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from model.evm import weighted_percent_complete
 from model.identity import normalise_email, normalise_name
-from model.periods import fiscal_period
+from model.periods import fiscal_period, period_start
 from model.recon import (
     PERCENT_COMPLETE_SYSTEMS,
     ReconSettings,
@@ -211,11 +211,15 @@ def cost_project_period(conn: Connection, s: ReconSettings) -> list[Found]:
         key = (fiscal_period(date(y, mo, 1), s.fiscal_year_start_month), currency)
         sums[cid][key][source] = sums[cid][key].get(source, Decimal(0)) + dec(amount)
         plan[cid].add(source)
-    out = []
+    retired, out = retired_sources(conn), []
     for cid, periods in sums.items():
         for (period, currency), values in periods.items():
-            for f in sorted(fin[cid]):
-                for p in sorted(plan[cid]):
+            start = period_start(period, s.fiscal_year_start_month)
+            silent = {
+                x for x in values.keys() ^ (fin[cid] | plan[cid]) if x in retired and start >= retired[x]
+            }
+            for f in sorted(fin[cid] - silent):
+                for p in sorted(plan[cid] - silent):
                     a, b = values.get(f, Decimal(0)), values.get(p, Decimal(0))
                     if s.cost_project_period.exceeded(a, b):
                         pair = tuple(sorted((f, p)))
