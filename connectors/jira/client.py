@@ -310,6 +310,15 @@ class JiraClient:
 
         return self.follow("POST", "/rest/api/3/search/jql", ask, _jql_page, tally)
 
+    def search(
+        self, jql: str, fields: list[str], max_results: int, tally: Tally | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of issues from the site's own search: ``search_jql`` on Cloud, ``search_v2`` (pages of at
+        most 1000) on Data Center."""
+        if self.site(tally) == "cloud":
+            return self.search_jql(jql, fields, max_results, tally)
+        return self.search_v2(jql, fields, min(max_results, 1000), tally)
+
     def search_v2(
         self,
         jql: str,

@@ -166,21 +166,17 @@ class _RaidStream(_JiraStream):
         since, until, after_id = self._window(state)
         known = _known(state, self.entity)  # before the scan: whatever is stored before it must show up
         c = self.client
-        cloud = c.site(tally) == "cloud"
         to_record, extra = self.prepare(tally)
         fields = BASE_FIELDS + extra
-
-        def search(jql: str, wanted: list[str], size: int) -> Iterator[list[dict[str, Any]]]:
-            if cloud:
-                return c.search_jql(jql, wanted, size, tally)
-            return c.search_v2(jql, wanted, min(size, 1000), tally)
-
-        for issues in search(self._jql(since, after_id, tally), fields, ISSUE_PAGE):
+        for issues in c.search(self._jql(since, after_id, tally), fields, ISSUE_PAGE, tally):
             records, rejected = _map_each(issues, lambda i: [to_record(i)], self.source, self.entity)
             last = max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=after_id)
             yield Page(records, rejected, watermark=self._mark(since, until, last), requests=tally.take())
         listed = {
-            str(i["id"]) for page in search(self._jql(None), ["id"], ID_PAGE) for i in page if i.get("id")
+            str(i["id"])
+            for page in c.search(self._jql(None), ["id"], ID_PAGE, tally)
+            for i in page
+            if i.get("id")
         }
         gone = sorted(known - listed)
         state.check_deletions(f"{self.source}/{self.name}", self.entity, len(gone), len(known))

@@ -417,12 +417,7 @@ class IssueDeletionsStream(_JiraStream):
         tally = Tally()
         c = self.client
         present: set[str] = set()
-        pages = (
-            c.search_jql(self._jql(None), ["id"], ID_PAGE, tally)
-            if c.site(tally) == "cloud"
-            else c.search_v2(self._jql(None), ["id"], 1000, tally)
-        )
-        for issues in pages:
+        for issues in c.search(self._jql(None), ["id"], ID_PAGE, tally):
             present.update(_ids(issues, where))
         missing = sorted(known - present, key=lambda s: (len(s), s))
         narrowed = " or you narrowed its jql" if self.scope != WHOLE_SITE else ""
