@@ -347,7 +347,7 @@ def _run_items(
         sync.requests += len(parts)
         counts = (sync.rows_read, sync.rows_quarantined)
         try:
-            merged = [_load_item(sync, stream.source, unit.name, item, progress) for item in parts]
+            merged = [_load_item(sync, unit.name, item, progress) for item in parts]
         except ItemError as e:
             # The whole file is unusable: undo its partial work, quarantine it by name, go on with the next.
             sync.connection.rollback()
@@ -367,16 +367,14 @@ def _run_items(
         sync.checkpoint()
 
 
-def _load_item(
-    sync: SyncRun, source: str, unit: str, item: Item, progress: Progress | None
-) -> tuple[Merged, int]:
-    """Stage one item's lines (quarantining the bad ones) and merge them as ``unit``'s (the file's):
-    what the merge did, and how many rows were staged."""
-    staged = sync.staged(item.record_type)
+def _load_item(sync: SyncRun, unit: str, item: Item, progress: Progress | None) -> tuple[Merged, int]:
+    """Load one item's lines (quarantining the bad ones) and merge them as ``unit``'s (the file's):
+    what the merge did, and how many rows were loaded."""
+    staged = sync.staged(item.record_type, item.replace_scope)
     for batch in item.lines():
         duplicates = staged.add([x for x in batch if isinstance(x, Line)])
         sync.reject([x for x in batch if isinstance(x, Rejected)] + duplicates)
         sync.rows_read += len(batch)
         if progress:
             progress(item.name, sync.rows_read)
-    return staged.merge(unit, item.replace_scope, source), staged.rows_staged
+    return staged.merge(unit), staged.rows_staged

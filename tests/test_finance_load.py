@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from connectors.finance import FinanceStream, load_profile
+from connectors.finance import FinanceStream, load_profile, reader
 from connectors.finance.profiles import ProfileError, parse_profile
 from flows.runner import run
 from sandbox.finance import BUDGET_HEADER, CJI3_HEADER, GENERIC_HEADER
@@ -410,6 +410,48 @@ def test_sap_cji3_replaces_whole_periods_and_reports_the_retired_lines_per_file(
         "1000|2026|F2|1": ("cji3_3_P01-P02.csv", None),
         "1000|2026|F3|1": ("cji3_2_P02.csv", "replaced by cji3_3_P01-P02.csv (fiscal period 2026-02)"),
     }
+
+
+def test_a_file_whose_later_batch_meets_loaded_lines_merges_them_and_still_retires_and_names_repeats(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of two lines. The second file's first batch holds only new March lines (on PostgreSQL they
+    # go straight into the table); its second batch meets January's J1 and so turns the rest of the file
+    # to the stage. Still: J1 changes, J2 (gone from the new January) is retired, the repeat of M1
+    # across the switch is quarantined naming its first line, and M1 keeps its first line's amount.
+    monkeypatch.setattr(reader, "BATCH", 2)
+    drop = tmp_path / "drop"
+    jan, mar = "05.01.2026", "09.03.2026"
+    write_cji3(drop / "cji3_1_P01.csv", [cji3("J1", day=jan), cji3("J2", day=jan), cji3("J3", day=jan)])
+    run(engine, stream(drop, profile="sap_cji3"))
+    later = [
+        cji3("M1", day=mar),
+        cji3("M2", day=mar),
+        cji3("J1", day=jan),
+        cji3("M1", day=mar),
+        cji3("J3", day=jan),
+    ]
+    later[2][11] = "99,00"  # J1 changed
+    later[3][11] = "1,00"  # the repeat of M1 (line 2) with another amount
+    write_cji3(drop / "cji3_2_P01-P03.csv", later)
+
+    second = run(engine, stream(drop, profile="sap_cji3"))
+
+    assert (second.rows_read, second.rows_written, second.rows_deleted) == (5, 4, 1)  # J3: its file changed
+    assert second.retired == {"cji3_2_P01-P03.csv": {"cji3_1_P01.csv": 1}}
+    assert quarantined(engine) == [
+        ("cji3_2_P01-P03.csv:5", "source_id", "duplicate line: same key as line 2")
+    ]
+    assert live(engine) == {
+        "1000|2026|J1|1": Decimal("99.00"),
+        "1000|2026|J3|1": Decimal("1234.50"),
+        "1000|2026|M1|1": Decimal("1234.50"),
+        "1000|2026|M2|1": Decimal("1234.50"),
+    }
+    assert lines_by_file(engine)["1000|2026|J2|1"] == (
+        "cji3_1_P01.csv",
+        "replaced by cji3_2_P01-P03.csv (fiscal period 2026-01)",
+    )
 
 
 def test_the_built_in_profiles_replace_by_file_except_sap_cji3() -> None:

@@ -9,7 +9,7 @@ keeps meaning "last real change".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import attrgetter
@@ -23,7 +23,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    and_,
     cast,
     exists,
     func,
@@ -232,7 +231,7 @@ def quarantine_rows(conn: Connection, stream: str, rejects: Sequence[Rejected], 
 class Merged(NamedTuple):
     """What merging one unit did: rows inserted or changed, rows retired, the retired rows by the file
     they had been loaded from (the unit itself where the table records no file), and how many of the
-    unit's rows reached the stage through PostgreSQL's ``COPY`` rather than an INSERT."""
+    unit's rows reached the warehouse through PostgreSQL's ``COPY`` rather than an INSERT."""
 
     written: int
     deleted: int
@@ -241,54 +240,104 @@ class Merged(NamedTuple):
 
 
 class StagedLoad:
-    """Load one whole unit (an export file, a full listing) through a temporary table, then merge it.
+    """Load one whole unit (an export file, a full listing) through a temporary stage merged at the end;
+    on PostgreSQL, new rows straight into the table.
 
-    Lets the database do what Python would need memory for: spotting duplicate keys across a
-    million-line file (the stage's unique key refuses them as they arrive), merging in one set-based
-    statement, and marking rows of the replaced scope (the file's earlier version, or its fiscal periods)
-    that the new unit no longer contains as deleted.
+    Lets the database do what Python would need memory for on a million-line file:
 
-    On PostgreSQL the stage is filled by ``COPY`` (``copy=False``: by INSERT, as on SQLite): one stream
-    of rows instead of a statement per row, what lets PostgreSQL keep up with SQLite's in-process writes.
+    - duplicate lines: every line's key goes into a narrow temporary table whose unique key refuses a
+      repeat as it arrives; the repeat is quarantined naming the line it repeats;
+    - writing: rows are staged and merged in one set-based upsert. On PostgreSQL, while no line's key is
+      in the table yet (a first load, new periods), each batch goes straight into it, one write per row
+      instead of two; the first batch that meets a key the table holds (a file's new version) turns the
+      rest of the unit to the stage. SQLite keeps the stage: it has one writer per file, and the stage
+      holds that lock for the merge alone, not for the whole file;
+    - replacing: rows of the replaced scope (the file's earlier version, or its fiscal periods) whose keys
+      the unit no longer holds are marked deleted, each saying why.
+
+    On PostgreSQL rows and keys are written by ``COPY`` (``copy=False``: by INSERT, as on SQLite): one
+    stream of rows instead of a statement per row. Writing new rows once instead of twice (stage, then
+    table) is what let PostgreSQL keep up with SQLite's in-process writes; see BENCHMARKS.md.
     """
 
-    def __init__(self, conn: Connection, record_type: type[Record], copy: bool = True) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        record_type: type[Record],
+        replace_scope: Sequence[str] = (),
+        copy: bool = True,
+    ) -> None:
         self.conn = conn
         self.target = ENTITY_TABLES[record_type.entity]
         self.columns = data_columns(record_type)
-        self.stage = Table(
-            f"stage_{record_type.entity}",
-            MetaData(),
-            Column("line_no", Integer, nullable=False),
-            *(Column(c, self.target.c[c].type) for c in self.columns),
-            UniqueConstraint("source_id"),
-            prefixes=["TEMPORARY"],
-        )
-        if conn.dialect.name == "sqlite":
-            # Not ``checkfirst``: its read of the main schema would pin the transaction to a snapshot, and
-            # once another connection commits (the run lock's heartbeat) the merge could not write.
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{self.stage.name}")
-        else:
-            self.stage.drop(conn, checkfirst=True)
-        self.stage.create(conn)
+        self.replace_scope = tuple(replace_scope)
+        name = f"stage_{record_type.entity}"
+        # Straight in while no line has met a key the table holds, on PostgreSQL only: SQLite has one writer
+        # per file, and writing the table (not a temporary one) from the first batch would hold that lock
+        # for the whole file, where the stage holds it for the merge alone.
+        self.direct = conn.dialect.name == "postgresql"
+        key = Column("source_id", self.target.c.source_id.type, nullable=False)
+        data = [Column(c, self.target.c[c].type) for c in self.columns if c != "source_id"]
+        line_no, unique = Column("line_no", Integer, nullable=False), UniqueConstraint("source_id")
+        if self.direct:  # keys in a narrow table of their own: rows may go straight into the table
+            self.keys = Table(f"{name}_keys", MetaData(), line_no, key, unique, prefixes=["TEMPORARY"])
+            key = Column("source_id", self.target.c.source_id.type, nullable=False)
+            self.stage = Table(name, MetaData(), key, *data, prefixes=["TEMPORARY"])
+        else:  # one stage: each row once, with its line number, its key refusing repeats as they come
+            self.stage = Table(name, MetaData(), line_no, key, *data, unique, prefixes=["TEMPORARY"])
+            self.keys = self.stage
+        for table in self._tables():
+            if conn.dialect.name == "sqlite":
+                # Not ``checkfirst``: its read of the main schema would pin the transaction to a snapshot,
+                # and once another connection commits (the run lock's heartbeat) the load could not write.
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
+            else:
+                table.drop(conn, checkfirst=True)
+            table.create(conn)
         self._getter = attrgetter(*self.columns)
-        self.rows_staged = self.rows_copied = 0
+        self._scope_of = attrgetter(*self.replace_scope) if self.replace_scope else None
+        self.rows_staged = self.rows_copied = 0  # rows loaded (either way), rows written by COPY
+        self.source: str | None = None
+        self._in_stage = 0
+        self._scopes: set[Any] = set()  # the unit's scope values
+        self._probed: set[Any] = set()  # those already looked for in the table
+        self._scope_loaded = False  # some scope value had rows in the table before this unit
+        self._scoped_rows = 0  # the unit's rows that have every scope value
         self.copying = copy and conn.dialect.name == "postgresql"
         quote = conn.dialect.identifier_preparer.quote
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        names = ["line_no", *self.columns]
-        into = f"{quote(self.stage.name)} ({', '.join(map(quote, names))})"
-        self._insert_sql = (
-            f"INSERT INTO {into} VALUES ({', '.join([mark] * len(names))}) ON CONFLICT (source_id) DO NOTHING"
+
+        def into(table: Table, names: Sequence[str]) -> str:
+            return f"{quote(table.name)} ({', '.join(map(quote, names))})"
+
+        def values(names: Sequence[str]) -> str:
+            return f"VALUES ({', '.join([mark] * len(names))})"
+
+        key_names = ("line_no", "source_id")
+        self._keys_sql = (
+            f"INSERT INTO {into(self.keys, key_names)} {values(key_names)} ON CONFLICT DO NOTHING"
         )
-        self._copy_sql = f"COPY {into} FROM STDIN"
+        self._keys_copy = f"COPY {into(self.keys, key_names)} FROM STDIN"
+        self._target_sql = f"INSERT INTO {into(self.target, self.columns)} {values(self.columns)}"
+        self._target_copy = f"COPY {into(self.target, self.columns)} FROM STDIN"
+        self._stage_copy = f"COPY {into(self.stage, self.columns)} FROM STDIN"
+        if self.keys is self.stage:
+            names = ["line_no", *self.columns]
+            self._stage_sql = (
+                f"INSERT INTO {into(self.stage, names)} {values(names)} ON CONFLICT (source_id) DO NOTHING"
+            )
+        else:
+            self._stage_sql = f"INSERT INTO {into(self.stage, self.columns)} {values(self.columns)}"
+
+    def _tables(self) -> list[Table]:
+        return [self.stage] if self.keys is self.stage else [self.keys, self.stage]
 
     def add(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
-        """Stage ``(line_no, locator, record)`` triples; returns what to quarantine: lines refused (by
+        """Load ``(line_no, locator, record)`` triples; returns what to quarantine: lines refused (by
         ``model.validate``, by the database, or as duplicate keys) and notes of repaired ones.
 
-        One driver executemany of plain tuples: SQLAlchemy's per-row parameter processing was most of
-        the load time. Only a batch that lost rows to the unique key is looked at again.
+        One driver executemany (or COPY) of plain tuples per table: SQLAlchemy's per-row parameter
+        processing was most of the load time. Only a batch that repeats a key is looked at again.
         """
         if not records:
             return []
@@ -297,54 +346,45 @@ class StagedLoad:
             records = [
                 (records[i][0], records[i][1], r) for i, r in zip(checked.index, checked.records, strict=True)
             ]
-        inserted, bad = _bisect(self.conn, self._stage, records)
+        if self.keys is self.stage:  # SQLite: the stage's key finds the repeats as they are staged
+            loaded, bad = _bisect(self.conn, self._stage_lines, records)
+            records = _without(records, bad)
+            records, duplicates = self._repeats(records) if loaded < len(records) else (records, [])
+            self._note_scopes(records)
+        else:
+            records, duplicates = self._claim_keys(records)
+            self._note_scopes(records)  # before the rows go straight in
+            loaded, bad = _bisect(self.conn, self._write, records)
+            if bad:  # a refused line's key is free again: a later line with it is no duplicate
+                k = self.keys.c.source_id
+                for chunk in _chunks(sorted({line[2].source_id for line, _ in bad})):
+                    self.conn.execute(self.keys.delete().where(k.in_(chunk)))
+                records = _without(records, bad)
+        if records and self._scope_of is not None:
+            scopes = map(self._scope_of, (r for _, _, r in records))
+            self._scoped_rows += sum(None not in (v if isinstance(v, tuple) else (v,)) for v in scopes)
+        self.rows_staged += loaded
         refused = [_refusal(r, loc, why) for (_, loc, r), why in bad]
-        if bad:
-            gone = {id(line) for line, _ in bad}
-            records = [line for line in records if id(line) not in gone]
-        self.rows_staged += inserted
-        duplicates = self._duplicates(records) if inserted < len(records) else []
         return checked.rejected + refused + duplicates
 
-    def _stage(self, records: Sequence[tuple[int, str, Record]]) -> int:
-        getter = self._getter
-        rows = [(n, *getter(r)) for n, _, r in records]
-        if self.copying and self._copy(rows):
-            return len(rows)
-        return self.conn.exec_driver_sql(self._insert_sql, rows).rowcount
+    def _claim_keys(
+        self, records: Sequence[tuple[int, str, Record]]
+    ) -> tuple[Sequence[tuple[int, str, Record]], list[Rejected]]:
+        """Claim each line's key for this unit: the lines whose key is new, and the repeats to quarantine."""
+        rows = [(n, r.source_id) for n, _, r in records]
+        if self.copying and self._copy(self._keys_copy, rows):
+            return records, []
+        if self.conn.exec_driver_sql(self._keys_sql, rows).rowcount == len(rows):
+            return records, []
+        return self._repeats(records)
 
-    def _copy(self, rows: list[tuple[Any, ...]]) -> bool:
-        """``COPY`` the rows into the stage, in a savepoint; False when one repeats a staged key.
-
-        COPY cannot skip a row, so a batch holding a duplicate line is left to the INSERT, whose
-        ``ON CONFLICT DO NOTHING`` keeps the first line and lets ``_duplicates`` name the others.
-        A row PostgreSQL refuses for its data refuses the batch, which ``_bisect`` then halves.
-        """
-        from psycopg import errors  # PostgreSQL only: psycopg is the ``postgres`` extra
-
-        try:
-            with (
-                self.conn.begin_nested(),
-                self.conn.connection.driver_connection.cursor() as cur,
-                cur.copy(self._copy_sql) as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-        except errors.UniqueViolation:
-            return False
-        except (errors.DataError, errors.IntegrityError) as e:
-            raise _Refused(_one_line(e)) from e
-        self.rows_copied += len(rows)
-        return True
-
-    def _duplicates(self, records: Sequence[tuple[int, str, Record]]) -> list[Rejected]:
-        s = self.stage
-        keys = list({r.source_id for _, _, r in records})
-        first: dict[str, int] = {}
-        for i in range(0, len(keys), 500):
-            chunk = select(s.c.source_id, s.c.line_no).where(s.c.source_id.in_(keys[i : i + 500]))
-            first.update({key: line_no for key, line_no in self.conn.execute(chunk)})
-        return [
+    def _repeats(
+        self, records: Sequence[tuple[int, str, Record]]
+    ) -> tuple[Sequence[tuple[int, str, Record]], list[Rejected]]:
+        """The lines that hold their key first, and the others as repeats to quarantine, naming the first."""
+        first = self._first_lines({r.source_id for _, _, r in records})
+        kept = [line for line in records if first[line[2].source_id] == line[0]]
+        duplicates = [
             Rejected(
                 source=r.source,
                 locator=loc,
@@ -353,34 +393,136 @@ class StagedLoad:
                 reason=f"duplicate line: same key as line {first[r.source_id]}",
             )
             for n, loc, r in records
-            if first.get(r.source_id) != n
+            if first[r.source_id] != n
         ]
+        return kept, duplicates
 
-    def merge(self, unit: str, replace_scope: Sequence[str] = (), source: str | None = None) -> Merged:
-        """Upsert the staged rows of ``unit`` (a file), then retire rows gone from the replaced scope.
+    def _first_lines(self, keys: set[str]) -> dict[str, int]:
+        k = self.keys.c
+        first: dict[str, int] = {}
+        for chunk in _chunks(sorted(keys)):
+            rows = self.conn.execute(select(k.source_id, k.line_no).where(k.source_id.in_(chunk)))
+            first.update((key, line_no) for key, line_no in rows)
+        return first
 
-        ``replace_scope`` names target columns: rows of ``source`` whose scope values occur in this unit
-        but whose keys do not are marked deleted, each saying why. ``("file",)``: the lines this file's
-        earlier version loaded; ``("fiscal_period",)``: every line of its periods, whichever file loaded
-        it, so the result counts the retired lines per file they were loaded from.
+    def _note_scopes(self, records: Sequence[tuple[int, str, Record]]) -> None:
+        """Remember the batch's scope values; before rows go straight into the table, probe the new ones."""
+        if not records:
+            return
+        self.source = self.source or records[0][2].source
+        if self._scope_of is None:
+            return
+        self._scopes.update(map(self._scope_of, (r for _, _, r in records)))
+        if self.direct:
+            self._probe_scopes()
+
+    def _probe_scopes(self) -> None:
+        """Whether the table held rows of the unit's scope values before the unit wrote any: only then
+        can a row be gone. One index probe per value (a file has a few periods), each value once, and
+        before the unit's first row of it is written (SQLite: at the merge, as an earlier read there would
+        pin the transaction to a snapshot another connection's commit makes stale)."""
+        new = self._scopes - self._probed
+        self._probed |= new
+        if self._scope_loaded or not new:
+            return
+        t = self.target
+        scope = tuple_(*(t.c[c] for c in self.replace_scope))
+        for chunk in _chunks(sorted(new, key=repr)):
+            values = [v if isinstance(v, tuple) else (v,) for v in chunk]
+            held = exists().where(t.c.source == self.source, scope.in_(values))
+            if self.conn.execute(select(held)).scalar_one():
+                self._scope_loaded = True
+                return
+
+    def _stage_lines(self, records: Sequence[tuple[int, str, Record]]) -> int:
+        """Stage line numbers and rows; returns how many were new keys (a repeat is skipped)."""
+        getter = self._getter
+        n = self.conn.exec_driver_sql(self._stage_sql, [(n, *getter(r)) for n, _, r in records]).rowcount
+        self._in_stage += n
+        return n
+
+    def _write(self, records: Sequence[tuple[int, str, Record]]) -> int:
+        """Write a batch: straight into the table while its keys are new there, else into the stage."""
+        rows = list(map(self._getter, (r for _, _, r in records)))
+        if self.direct:
+            try:
+                with self.conn.begin_nested():
+                    self._insert(self._target_copy, self._target_sql, rows)
+                return len(rows)
+            except sa_exc.IntegrityError as e:
+                if not _is_unique_violation(e):
+                    raise
+            except _KeyHeld:
+                pass
+            self.direct = False  # a key the table holds: this batch and the rest merge through the stage
+        self._insert(self._stage_copy, self._stage_sql, rows)
+        self._in_stage += len(rows)
+        return len(rows)
+
+    def _insert(self, copy_sql: str, insert_sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.copying:
+            if not self._copy(copy_sql, rows):
+                raise _KeyHeld
+            self.rows_copied += len(rows)
+            return
+        self.conn.exec_driver_sql(insert_sql, rows)
+
+    def _copy(self, sql: str, rows: list[tuple[Any, ...]]) -> bool:
+        """``COPY`` the rows, in a savepoint; False when one repeats a key the table holds.
+
+        COPY cannot skip a row: the caller then INSERTs (keys) or stages (rows) instead. A row PostgreSQL
+        refuses for its data refuses the batch, which ``_bisect`` then halves.
+        """
+        import psycopg  # PostgreSQL only: psycopg is the ``postgres`` extra
+        from psycopg import errors
+
+        try:
+            with (
+                self.conn.begin_nested(),
+                self.conn.connection.driver_connection.cursor() as cur,
+                cur.copy(sql) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except errors.UniqueViolation:
+            return False
+        except (errors.DataError, errors.IntegrityError) as e:
+            raise _Refused(_one_line(e)) from e
+        except psycopg.Error as e:  # not the data's fault: fail as a statement SQLAlchemy ran would
+            raise sa_exc.DBAPIError.instance(sql, None, e, psycopg.Error) from e
+        return True
+
+    def merge(self, unit: str) -> Merged:
+        """Upsert the staged rows into the table, then retire rows of the unit's scope it no longer holds.
+
+        ``replace_scope`` (given at construction) names target columns: rows of the unit's source whose
+        scope values occur in this unit but whose keys do not are marked deleted, each saying why.
+        ``("file",)``: the lines this file's earlier version loaded; ``("fiscal_period",)``: every line of
+        its periods, whichever file loaded it, so the result counts the retired lines per file they were
+        loaded from.
         """
         conn, s, t = self.conn, self.stage, self.target
-        scoped = bool(replace_scope) and source is not None and self._scope_loaded(replace_scope, source)
-        # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
-        staged = select(*(s.c[c] for c in self.columns)).where(true())
-        merge = _upsert_statement(conn, t, self.columns, _insert(conn, t).from_select(self.columns, staged))
-        written = max(conn.execute(merge).rowcount, 0)
+        written = self.rows_staged - self._in_stage
+        if self._scope_of is not None:
+            self._probe_scopes()  # the values no row of the unit has reached the table with yet
+        if self._in_stage:
+            # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
+            staged = select(*(s.c[c] for c in self.columns)).where(true())
+            upsert = _upsert_statement(
+                conn, t, self.columns, _insert(conn, t).from_select(self.columns, staged)
+            )
+            written += max(conn.execute(upsert).rowcount, 0)
         retired: Counter[str] = Counter()
-        if scoped and self._others_in_scope(replace_scope, source):
-            scope = tuple_(*(t.c[c] for c in replace_scope))
-            in_scope = scope.in_(select(*(s.c[c] for c in replace_scope)).distinct())
-            still_there = exists().where(s.c.source_id == t.c.source_id)
+        if self._scope_loaded and self._others_in_scope():
+            scope = tuple_(*(t.c[c] for c in self.replace_scope))
+            values = [v if isinstance(v, tuple) else (v,) for v in self._scopes]
+            still_there = exists().where(self.keys.c.source_id == t.c.source_id)
             retire = (
                 update(t)
-                .where(t.c.source == source, t.c.deleted_at.is_(None), in_scope, ~still_there)
+                .where(t.c.source == self.source, t.c.deleted_at.is_(None), scope.in_(values), ~still_there)
                 .values(
                     deleted_at=datetime.now(UTC),
-                    deleted_reason=self._why(unit, replace_scope),
+                    deleted_reason=self._why(unit),
                     updated_at=CURRENT_TIMESTAMP,
                 )
             )
@@ -388,46 +530,60 @@ class StagedLoad:
                 retired.update(f or "(no file)" for f in conn.execute(retire.returning(t.c.file)).scalars())
             elif (n := conn.execute(retire).rowcount) > 0:
                 retired[unit] = n
-        self.stage.drop(conn)
+        for table in self._tables():
+            table.drop(conn)
         return Merged(written, retired.total(), dict(retired), self.rows_copied)
 
-    def _why(self, unit: str, replace_scope: Sequence[str]) -> ColumnElement[str]:
+    def _why(self, unit: str) -> ColumnElement[str]:
         """A retired row's ``deleted_reason``: its file's new version, or the unit and scope values
         (``replaced by cji3_P05.csv (fiscal period 2026-05)``) that replaced it."""
-        if "file" in replace_scope:
+        if "file" in self.replace_scope:
             return literal(f"not in {unit}'s new version", Text)
         why: ColumnElement[str] = literal(f"replaced by {unit} (", Text)
-        for i, c in enumerate(replace_scope):
+        for i, c in enumerate(self.replace_scope):
             label = f"{', ' if i else ''}{c.replace('_', ' ')} "  # fiscal_period → "fiscal period "
             why = why + literal(label, Text) + cast(self.target.c[c], Text)
         return why + literal(")", Text)
 
-    def _scope_loaded(self, replace_scope: Sequence[str], source: str) -> bool:
-        """Whether the target holds any row of the unit's scope before the merge: only such a row can
-        be gone. One index probe per scope value, where counting them after the merge would count the
-        merged rows too (on PostgreSQL a heap visit each, as they are new): the usual first load of a
-        file or of new periods skips both."""
-        s, t = self.stage, self.target
-        values = select(*(s.c[c] for c in replace_scope)).distinct()
-        loaded = exists().where(t.c.source == source, tuple_(*(t.c[c] for c in replace_scope)).in_(values))
-        return bool(self.conn.execute(select(loaded)).scalar_one())
+    def _others_in_scope(self) -> bool:
+        """Whether the table holds rows of the unit's scope values besides the unit's own rows.
 
-    def _others_in_scope(self, replace_scope: Sequence[str], source: str) -> bool:
-        """Whether the target holds rows of the replaced scope besides the ones just merged.
-
-        Only then can a row be gone. Counting the target's index entries for the unit's scope values
-        costs a fraction of asking, row by row, whether each is still staged: the usual case (a first
-        load, or a re-export that drops nothing) skips the retiring pass.
+        Only then can a row be gone. Counting the table's index entries for those values costs a
+        fraction of asking, row by row, whether each is still the unit's: the usual case (a re-export
+        that drops nothing) skips the retiring pass.
         """
-        s, t = self.stage, self.target
-        values = select(*(s.c[c] for c in replace_scope)).distinct().subquery()
+        t = self.target
+        values = [v if isinstance(v, tuple) else (v,) for v in self._scopes]
         in_target = (
             select(func.count())
             .select_from(t)
-            .join(values, and_(*(t.c[c] == values.c[c] for c in replace_scope)))
-            .where(t.c.source == source)
+            .where(t.c.source == self.source, tuple_(*(t.c[c] for c in self.replace_scope)).in_(values))
         )
-        staged = select(func.count()).where(
-            s.c.source == source, *(s.c[c].is_not(None) for c in replace_scope)
-        )
-        return self.conn.execute(select(in_target.scalar_subquery() > staged.scalar_subquery())).scalar_one()
+        return self.conn.execute(in_target).scalar_one() > self._scoped_rows
+
+
+class _KeyHeld(Exception):
+    """A COPY into the table met a key the table already holds."""
+
+
+def _is_unique_violation(e: sa_exc.IntegrityError) -> bool:
+    """Whether the database refused a row for a key it already holds (not for a NOT NULL or CHECK)."""
+    orig = e.orig
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+    return getattr(orig, "sqlstate", None) == "23505"  # PostgreSQL's unique_violation
+
+
+def _without(
+    records: Sequence[tuple[int, str, Record]], bad: Sequence[tuple[tuple[int, str, Record], str]]
+) -> Sequence[tuple[int, str, Record]]:
+    if not bad:
+        return records
+    gone = {id(line) for line, _ in bad}
+    return [line for line in records if id(line) not in gone]
+
+
+def _chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

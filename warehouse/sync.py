@@ -184,8 +184,8 @@ class SyncRun:
         self.rows_deleted += n
         return n
 
-    def staged(self, record_type: type[Record]) -> StagedLoad:
-        return StagedLoad(self.connection, record_type)
+    def staged(self, record_type: type[Record], replace_scope: Sequence[str] = ()) -> StagedLoad:
+        return StagedLoad(self.connection, record_type, replace_scope)
 
     def record_items(self, items: Mapping[str, str | None], rows: int = 1) -> None:
         """Remember item → fingerprint (``None`` forgets it), in the same transaction as its rows.
