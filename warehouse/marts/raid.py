@@ -13,9 +13,10 @@ Capacity has a row per person and day of every week with planned or booked hours
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
@@ -194,9 +195,9 @@ def build_capacity(conn: Connection, s: MartSettings, weeks: tuple[date, ...] | 
     written = 0
     for start, end in spans:
         rows = _capacity_rows(conn, s, start, end)
-        for at in range(0, len(rows), 10_000):
-            conn.execute(fact_capacity.insert(), rows[at : at + 10_000])
-        written += len(rows)
+        while chunk := list(islice(rows, 10_000)):  # rows are made as they are written: memory holds the
+            conn.execute(fact_capacity.insert(), chunk)  # span's hours, not its rows too
+            written += len(chunk)
     return written
 
 
@@ -223,8 +224,8 @@ def _span(conn: Connection) -> list[tuple[date, date]]:
     ]
 
 
-def _capacity_rows(conn: Connection, s: MartSettings, start: date, end: date) -> list[dict[str, Any]]:
-    """The rows of the whole weeks in [start, end] (start a Monday, end a Sunday)."""
+def _capacity_rows(conn: Connection, s: MartSettings, start: date, end: date) -> Iterator[dict[str, Any]]:
+    """The rows of the whole weeks in [start, end] (start a Monday, end a Sunday), person by person."""
     f = fact_time_entry.c
     booked = {
         (person, as_date(day)): Decimal(str(hours))
@@ -239,18 +240,16 @@ def _capacity_rows(conn: Connection, s: MartSettings, start: date, end: date) ->
         for day, hours in per_day.items():
             demand[(person, day)] += hours
     stated = stated_capacity(conn, start, end, s.plan_preference)
-    rows = []
     for person, week in sorted({(person, monday(day)) for person, day in (*demand, *booked)}):
         mine = stated.get(person, {})
         for day in (week + timedelta(days=n) for n in range(7)):
-            rows.append(
+            yield (
                 dict(date_key=day_key(day), work_date=day, person_id=person,
                      capacity_hours=mine[day] if day in mine else s.calendar.hours(day),
                      capacity_basis="source" if day in mine else "default",
                      planned_hours=demand.get((person, day), Decimal(0)),
                      actual_hours=booked.get((person, day), Decimal(0)))
             )  # fmt: skip
-    return rows
 
 
 def monday(day: date) -> date:
