@@ -449,15 +449,18 @@ class IssueDeletionsStream(_JiraStream):
         where = f"{self.source}/{self.name}"
         if state.known_ids is None:
             raise SourceError(f"{where}: needs the warehouse's known task ids (StreamState.known_ids)")
-        known = set(state.known_ids("task"))  # read first: anything stored before the scan must show up in it
+        # Read first: anything stored before the scan must show up in it. Each page of the listing is
+        # struck off as it comes, so the run holds one set of ids, not the warehouse's and the site's.
+        unlisted = set(state.known_ids("task"))
+        live = len(unlisted)
         tally = Tally()
         c = self.client
-        present: set[str] = set()
         for issues in c.search(self._jql(None), ["id"], ID_PAGE, tally):
-            present.update(_ids(issues, where))
-        missing = sorted(known - present, key=lambda s: (len(s), s))
+            unlisted.difference_update(_ids(issues, where))
+        missing = sorted(unlisted, key=lambda s: (len(s), s))
+        del unlisted
         narrowed = " or you narrowed its jql" if self.scope != WHOLE_SITE else ""
-        state.check_deletions(where, "task", len(missing), len(known), narrowed)
+        state.check_deletions(where, "task", len(missing), live, narrowed)
         still = c.existing_issues(missing, tally) if self.scope != WHOLE_SITE else set()
         reason = f"out of scope: {self.scope}"
         for chunk in _chunks([i for i in missing if i in still], 1000):
