@@ -20,6 +20,7 @@ from test_jira_streams import ISSUE, WORKLOG
 
 from connectors.base import EPOCH, SourceError, StreamState
 from connectors.jira import config as jira_config
+from connectors.jira import mapping as M
 from connectors.jira.client import JiraClient
 from connectors.jira.mapping import FieldMap
 from connectors.jira.streams import STREAMS, ChangelogsStream, IssuesStream, WorklogsStream
@@ -299,3 +300,28 @@ def test_a_retry_after_holds_every_thread_of_the_site(sqlite_engine: Engine) -> 
     assert sent_during_retry_after(timeline) == []
     assert count_rows(sqlite_engine, "task", SIM_SRC) == len(sim.data.issues)
     assert count_rows(sqlite_engine, "time_entry", SIM_SRC) == len(sim.data.worklogs)
+
+
+def test_a_parallel_read_maps_each_page_in_the_thread_that_fetched_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages fetched side by side wait to be handed over in order; mapped where they were fetched, what
+    waits is records (~1 MB per 1000 worklogs), not the parsed JSON (~4 MB). The real mapping runs; the
+    spies only note the thread: a worker (``pmo-fetch``) or the prefetcher (page 1 of the issues), never
+    the thread that stores the pages."""
+    threads: dict[str, set[str]] = {"time_entry": set(), "task": set(), "status_changes": set()}
+    for name in threads:
+
+        def spy(*args: Any, _real: Any = getattr(M, name), _name: str = name) -> Any:
+            threads[_name].add(threading.current_thread().name.split("_")[0])
+            return _real(*args)
+
+        monkeypatch.setattr(M, name, spy)
+    with site() as sim:
+        for stream in streams(sim, 4, ("issues", "worklogs", "changelogs")):
+            assert any(p.records for p in stream.read(StreamState()))
+    assert threads == {
+        "time_entry": {"pmo-fetch"},  # every worklog/list batch, page 1's too
+        "task": {"jira-prefetch", "pmo-fetch"},  # page 1, then the id ranges
+        "status_changes": {"pmo-fetch"},  # every bulkfetch chunk
+    }

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
+from support import SkippedTime
 
 from connectors.base import SourceError
 from connectors.microsoft.graph import GraphClient
@@ -45,13 +46,13 @@ def test_an_inner_429_is_retried_alone_after_its_retry_after_then_after_capped_b
         [{"b": THROTTLED}, {"b": THROTTLED_NO_WAIT}, {"b": THROTTLED_NO_WAIT}, {"b": THROTTLED_NO_WAIT}, {}]
     )
     responses.add_callback(responses.POST, f"{G}/$batch", callback=answer)
-    sleeps: list[float] = []
-    client = GraphClient(lambda: "tok", sleep=sleeps.append, backoff=1.0, max_backoff=3.0)
+    t = SkippedTime()
+    client = GraphClient(lambda: "tok", **t.kw(), backoff=1.0, max_backoff=3.0)
     got = _batch(client, ["a", "b", "c"])
     assert got == {i: {"description": "d"} for i in "abc"}
     assert sent == [["a", "b", "c"], ["b"], ["b"], ["b"], ["b"]]  # only the throttled one is sent again
     # 2: its Retry-After, exactly; then backoff 1·2^(n-1) without one: 2, 4 → capped at 3, 8 → 3.
-    assert sleeps == [2.0, 2.0, 3.0, 3.0]
+    assert t.slept == [2.0, 2.0, 3.0, 3.0]
     assert client.waited == 10.0 and client.requests == 5
 
 
@@ -60,22 +61,22 @@ def test_a_retry_after_longer_than_the_backoff_cap_is_waited_in_full() -> None:
     slow = {**THROTTLED, "headers": {"retry-after": "120"}}  # header names are case-insensitive
     sent, answer = _answers([{"a": THROTTLED, "b": slow}, {}])
     responses.add_callback(responses.POST, f"{G}/$batch", callback=answer)
-    sleeps: list[float] = []
-    client = GraphClient(lambda: "tok", sleep=sleeps.append, backoff=1.0, max_backoff=3.0)
+    t = SkippedTime()
+    client = GraphClient(lambda: "tok", **t.kw(), backoff=1.0, max_backoff=3.0)
     assert set(_batch(client, ["a", "b", "c"])) == {"a", "b", "c"}
-    assert sent == [["a", "b", "c"], ["a", "b"]] and sleeps == [120.0]  # the longest asked, never capped
+    assert sent == [["a", "b", "c"], ["a", "b"]] and t.slept == [120.0]  # the longest asked, never capped
 
 
 @responses.activate
 def test_a_batch_still_throttled_after_every_attempt_fails_with_one_line() -> None:
     sent, answer = _answers([{"b": THROTTLED_NO_WAIT}] * 4)
     responses.add_callback(responses.POST, f"{G}/$batch", callback=answer)
-    sleeps: list[float] = []
-    client = GraphClient(lambda: "tok", sleep=sleeps.append, attempts=4, backoff=1.0, max_backoff=1.5)
+    t = SkippedTime()
+    client = GraphClient(lambda: "tok", **t.kw(), attempts=4, backoff=1.0, max_backoff=1.5)
     with pytest.raises(SourceError) as e:
         _batch(client, ["a", "b"])
     assert str(e.value) == "graph $batch: 1 requests still throttled after 4 tries"
-    assert sent == [["a", "b"], ["b"], ["b"], ["b"]] and sleeps == [1.0, 1.5, 1.5]
+    assert sent == [["a", "b"], ["b"], ["b"], ["b"]] and t.slept == [1.0, 1.5, 1.5]
 
 
 # -- pages: believed only when they make sense ------------------------------------------------------------

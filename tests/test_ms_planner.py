@@ -8,6 +8,7 @@ import stat
 import zlib
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, select
-from support import count_rows
+from support import SkippedTime, count_rows
 
 from connectors.base import SourceError, StreamState
 from connectors.microsoft.auth import AuthError, Certificate, MicrosoftAuth
@@ -143,8 +144,8 @@ def test_sign_in_failure_names_the_error_never_the_secret() -> None:
 
 
 # -- Graph client -------------------------------------------------------------------------------------------
-def _client(sleeps: list[float]) -> GraphClient:
-    return GraphClient(lambda: "tok", sleep=sleeps.append, backoff=0.5)
+def _client(time: SkippedTime) -> GraphClient:
+    return GraphClient(lambda: "tok", **time.kw(), backoff=0.5)
 
 
 @responses.activate
@@ -154,10 +155,10 @@ def test_paging_follows_next_link_and_honours_retry_after() -> None:
     responses.get(f"{G}/planner/plans/p1/tasks", json={"value": [{"id": "a"}], "@odata.nextLink": nxt})
     responses.get(nxt, status=503, json={})
     responses.get(nxt, json={"value": [{"id": "b"}]})
-    sleeps: list[float] = []
-    c = _client(sleeps)
+    t = SkippedTime()
+    c = _client(t)
     assert [[t["id"] for t in p] for p in c.pages("planner/plans/p1/tasks")] == [["a"], ["b"]]
-    assert sleeps == [7.0, 0.5]  # Retry-After exactly; without one, the first backoff step
+    assert t.slept == [7.0, 0.5]  # Retry-After exactly; without one, the first backoff step
     assert c.requests == 4
     assert responses.calls[0].request.headers["Authorization"] == "Bearer tok"
     assert responses.calls[3].request.url == nxt  # the link is followed verbatim
@@ -182,13 +183,13 @@ def test_batch_sends_twenty_a_call_and_retries_only_throttled_ones() -> None:
         return 200, {}, json.dumps({"responses": out})
 
     responses.add_callback(responses.POST, f"{G}/$batch", callback=answer)
-    sleeps: list[float] = []
-    c = _client(sleeps)
+    t = SkippedTime()
+    c = _client(t)
     ids = [f"t{i}" for i in range(45)]
     got = c.batch([{"id": i, "url": f"/planner/tasks/{i}/details"} for i in ids])
     assert sorted(got) == sorted(ids)
     assert [len(x) for x in calls] == [20, 1, 20, 5] and calls[1] == ["t3"]
-    assert sleeps == [2.0]
+    assert t.slept == [2.0]
 
 
 @responses.activate
@@ -199,7 +200,7 @@ def test_expired_token_is_renewed_once_and_errors_are_readable() -> None:
     responses.get(
         f"{G}/groups/x", status=403, json={"error": {"code": "Authorization_RequestDenied", "message": "no"}}
     )
-    c = GraphClient(lambda: next(tokens), sleep=lambda s: None)
+    c = GraphClient(lambda: next(tokens), **SkippedTime().kw())
     assert c.get("groups") == {"value": []}
     assert [r.request.headers["Authorization"] for r in responses.calls] == ["Bearer old", "Bearer new"]
     with pytest.raises(SourceError, match=r"graph GET .*/groups/x: HTTP 403: Authorization_RequestDenied no"):
@@ -247,10 +248,13 @@ TODAY = date(2026, 12, 2)
 
 
 def _stream(
-    sim: GraphSimulator, sleeps: list[float] | None = None, today: date = TODAY, concurrency: int = 4
+    sim: GraphSimulator,
+    time: SkippedTime | None = None,
+    today: date = TODAY,
+    concurrency: int = 4,
+    **client_kw: Any,
 ) -> PlannerStream:
-    sleeps = sleeps if sleeps is not None else []
-    client = GraphClient(lambda: "sim-token", sim.url, sleep=sleeps.append)
+    client = GraphClient(lambda: "sim-token", sim.url, **(time or SkippedTime()).kw(), **client_kw)
     return PlannerStream(SRC, client, today=lambda: today, concurrency=concurrency)
 
 
@@ -349,10 +353,12 @@ def test_planner_sync_survives_throttling_top_level_and_inside_batch(sqlite_engi
     with GraphSimulator(PlannerData.from_portfolio(generate()), page_size=400) as sim:
         sim.throttle(times=2, retry_after=1.5)
         sim.throttle(times=3, retry_after=2.5, inner=True)
-        sleeps: list[float] = []
-        result = run(sqlite_engine, _stream(sim, sleeps, concurrency=1))  # one batch takes all three 429s
+        t = SkippedTime()
+        # No pacing waits (the bucket sleeps through the same ``sleep``): what is slept is the retries;
+        # one batch takes all three 429s.
+        result = run(sqlite_engine, _stream(sim, t, concurrency=1, rate=1e9, burst=10**6))
         assert result.status == "succeeded" and _count(sqlite_engine, "task") == len(sim.data.tasks)
-    assert sleeps == [1.5, 1.5, 2.5]  # two top-level waits; one wait covers the batch's three 429s
+    assert t.slept == [1.5, 1.5, 2.5]  # two top-level waits; one wait covers the batch's three 429s
 
 
 def test_full_mode_rescans_everything_and_group_ids_skip_the_filter(

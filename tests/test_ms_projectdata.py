@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 from sqlalchemy import Engine
-from support import count_rows
+from support import SkippedTime, count_rows
 
 from connectors.base import StreamState
 from connectors.microsoft.graph import GraphClient
@@ -39,7 +39,7 @@ SRC = "projectonline:contoso.sharepoint.com"
 
 
 def _streams(url: str = PWA, **kw):  # type: ignore[no-untyped-def]
-    return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", sleep=lambda s: None, **kw)}
+    return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", **SkippedTime().kw(), **kw)}
 
 
 def _query(call) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -210,7 +210,7 @@ def test_a_declared_stream_inherits_paging_window_quarantine_and_cursor() -> Non
     c2 = {"CalendarId": "C2", "CalendarName": "Night", "CalendarModifiedDate": "2026-07-03T10:30:00"}
     responses.get(f"{API}/Calendars", json={"value": [c1, keyless], "odata.nextLink": nxt})
     responses.get(nxt, json={"value": [c2]})
-    client = GraphClient(lambda: "tok", API, accept=ACCEPT, sleep=lambda s: None)
+    client = GraphClient(lambda: "tok", API, accept=ACCEPT, **SkippedTime().kw())
     pages = list(
         Calendars(SRC, "calendars", client).read(
             StreamState(watermark='{"updated": "2026-07-01T06:00:00+00:00"}')

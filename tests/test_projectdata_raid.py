@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 from sqlalchemy import Engine, select
+from support import SkippedTime
 
 from connectors.base import Cursor, StreamState
 from connectors.microsoft.projectdata import (
@@ -31,7 +32,7 @@ PRJ = "9E2B2C8A-0000-0000-0000-000000000001"
 
 
 def streams(url: str = PWA) -> dict:  # type: ignore[type-arg]
-    return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", sleep=lambda s: None)}
+    return {s.name: s for s in projectdata_streams(SRC, url, lambda: "tok", **SkippedTime().kw())}
 
 
 def risk_row(**kw: object) -> dict[str, object]:

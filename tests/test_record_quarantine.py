@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select, text
-from support import count_rows
+from support import SkippedTime, count_rows
 from test_finance_load import line, stream, write
 from test_ms_mspdi import SMALL
 
@@ -147,7 +147,7 @@ def test_a_projectdata_task_without_task_id_is_quarantined_and_the_others_load(e
     broken["TaskId"] = None
     with ProjectDataSimulator(data, caps={"Tasks": 40}) as sim:
         streams = {
-            s.name: s for s in projectdata_streams(source, sim.url, lambda: "tok", sleep=lambda s: None)
+            s.name: s for s in projectdata_streams(source, sim.url, lambda: "tok", **SkippedTime().kw())
         }
         got = run(engine, streams["tasks"])
 

@@ -20,6 +20,7 @@ import responses
 from conftest import PG_SKIP, PG_URL
 from sqlalchemy import Engine, create_engine, exc, select, text
 from sqlalchemy.engine import make_url
+from support import SkippedTime
 from test_ms_planner import LOGIN, TENANT, _login, _token_calls
 from typer.testing import CliRunner
 
@@ -206,7 +207,7 @@ def test_a_wrong_password_is_one_line_without_traceback_or_password(pg_admin: En
 def test_a_next_link_to_another_host_is_refused_before_the_token_is_sent(base: str, body: dict) -> None:
     responses.get(f"{base}/groups", json=body)
     evil = responses.get(re.compile(r"https://evil\.example/.*"), json={"value": []})
-    client = GraphClient(lambda: "tok-long-enough-to-matter", base, sleep=lambda s: None)
+    client = GraphClient(lambda: "tok-long-enough-to-matter", base, **SkippedTime().kw())
     pages = client.pages("groups")
     assert next(pages) == [{"id": "a"}]
     with pytest.raises(SourceError, match=r"refusing to send the token to https://evil\.example:443"):
@@ -241,7 +242,7 @@ def test_a_token_revoked_mid_run_is_dropped_from_the_msal_cache_and_fetched_once
         auth = MicrosoftAuth(TENANT, "cid", client_secret="s3cret-value")
         revoked: set[str] = set()
         _revoking_api(rm, revoked)
-        client = GraphClient(auth, sleep=lambda s: None)
+        client = GraphClient(auth, **SkippedTime().kw())
         assert client.get("groups") == {"value": [{"id": "tok-revoked-mid-run"}]}
         revoked.add("tok-revoked-mid-run")  # revoked by an admin, an hour before msal thinks it expires
         assert client.get("groups") == {"value": [{"id": "tok-fresh-after-401"}]}
@@ -255,7 +256,7 @@ def test_a_second_401_after_a_fresh_token_fails_loudly() -> None:
     with responses.RequestsMock() as rm:
         _login_twice(rm, "tok-one-rejected-x", "tok-two-rejected-y")
         _revoking_api(rm, {"tok-one-rejected-x", "tok-two-rejected-y"})
-        client = GraphClient(MicrosoftAuth(TENANT, "cid", client_secret="s3cret-value"), sleep=lambda s: None)
+        client = GraphClient(MicrosoftAuth(TENANT, "cid", client_secret="s3cret-value"), **SkippedTime().kw())
         with pytest.raises(
             SourceError, match=r"graph GET .*/groups: HTTP 401: InvalidAuthenticationToken"
         ) as e:

@@ -15,7 +15,10 @@ time; worklog/updated is walked in time spans side by side once page 1 is not th
 batches and changelog/bulkfetch chunks are fetched several at a time while the listing that names them
 walks on. Everything is handed over in order (``connectors.parallel.ordered_map``), so each page's
 watermark passes only pages already stored; every request takes one of the site's ``concurrency`` slots
-and passes its one token bucket. ``concurrency = 1`` is the sequential read, request for request.
+and passes its one token bucket. ``concurrency = 1`` is the sequential read, request for request. A page
+is mapped to records in the thread that fetched it, so what waits in the hand-over is records, not parsed
+JSON; what depends on the order (a repeated issue, a person already introduced, the worklog scope) is
+decided as pages are handed over (``_Mapped``, ``_flat``).
 
 Scope: the site's ``jql`` limits every stream. Cloud's worklog/updated|list answer for the whole site, so
 worklogs are kept only for issues in scope; an issue that leaves the scope is retired as "out of scope",
@@ -32,10 +35,12 @@ stored ids the deletion scan compares with the site's listing.
 from __future__ import annotations
 
 import logging
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from connectors.base import EPOCH, Cursor, Page, SourceError, StreamState
 from connectors.jira import mapping as M
@@ -55,6 +60,10 @@ ID_PAGE = 5000  # ... and for id-only queries
 ISSUE_RANGE = ISSUE_PAGE - 1
 WORKLOG_IDS = 1000  # worklog/list takes at most 1000 ids
 CHANGELOG_ISSUES = 1000  # changelog/bulkfetch: ≤1000 issues, ≤10 fieldIds, maxResults ≤10000
+# worklog/updated pages whose ids a page is checked against: a seam's repeats are in the page just before
+# it (a span ends on the first page that reaches the next span's start); one more for slack. Not the
+# whole run's ids, which grow with the data (~9 MB for 100,000 worklogs).
+SEAM_PAGES = 2
 
 
 def _now() -> datetime:
@@ -159,49 +168,51 @@ class IssuesStream(_JiraStream):
         c = self.client
         cloud = c.site(tally) == "cloud"
 
-        def fetch(t: Tally) -> Iterator[list[dict[str, Any]]]:
+        def fetch(t: Tally) -> Iterator[list[_Mapped]]:
             if not cloud:
-                return c.search_v2(jql, fields, ISSUE_PAGE, t)
+                return map(self._mapped, c.search_v2(jql, fields, ISSUE_PAGE, t))
             if c.concurrency == 1:
-                return c.search_jql(jql, fields, ISSUE_PAGE, t)
+                return map(self._mapped, c.search_jql(jql, fields, ISSUE_PAGE, t))
             return self._split(since, after_id, fields, t)
 
         seen: set[str] = set()
         people = _NewPeople(_known(state, "person"))
         for issues, n in ahead(fetch):
-            fresh = [i for i in issues if i.get("id") is None or i["id"] not in seen]  # a repeat is no news
-            seen.update(i["id"] for i in fresh if i.get("id") is not None)
-            records, rejected = _map_each(fresh, self._records, self.source, "issue")
-            records = [r for r in records if not isinstance(r, Person) or people.new(r.source_id)]
-            last = _last_id(issues)
+            fresh = [i for i in issues if i.key is None or i.key not in seen]  # a repeat is no news
+            seen.update(i.key for i in fresh if i.key is not None)
+            records, rejected = _flat(fresh, people)
+            last = _last_id(i.key for i in issues)
             mark = self._mark(since, until, last) if last is not None else None  # no issue: no news
             yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
 
     def _split(
         self, since: datetime | None, after_id: int | None, fields: list[str], tally: Tally
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The window's pages in id order, up to ``concurrency`` in flight (Cloud).
+    ) -> Iterator[list[_Mapped]]:
+        """The window's pages in id order, mapped, up to ``concurrency`` in flight (Cloud).
 
         search/jql pages by token, one after another; only id ranges can be asked side by side. Page 1 is
         asked as the sequential read asks it (a window of one page costs one request, as ever); when more
         follow, the id-only scan of the rest (5000 ids a request: 2% more requests) is cut into ranges of
         one page each (``ISSUE_RANGE``: 1% more), asked in parallel while the scan walks on. The last range
         is open-ended, so an issue created during the read is read as the sequential pager would read it.
+        Each range's page is mapped in the thread that fetched it (``part``), so what waits to be handed
+        over in order is records, not parsed JSON.
         """
         c = self.client
         first = next(c.jql_pages(self._jql(since, after_id), fields, ISSUE_PAGE, tally))
-        yield first.items
+        last = _last_id(str(i.get("id")) for i in first.items)
+        yield self._mapped(first.items)
         if first.last:
             return
-        last = _last_id(first.items)
         lo = after_id if last is None else last
         where = f"{self.source}/{self.name}"
         scan = c.search_jql(self._jql(since, lo), ["id"], ID_PAGE, tally)
         ids = (int(i) for page in scan for i in _ids(page, where))
 
-        def part(bounds: tuple[int | None, int | None], t: Tally) -> list[list[dict[str, Any]]]:
-            return list(c.search_jql(self._jql(since, bounds[0], upto=bounds[1]), fields, ISSUE_PAGE, t))
+        def part(bounds: tuple[int | None, int | None], t: Tally) -> list[list[_Mapped]]:
+            pages = c.search_jql(self._jql(since, bounds[0], upto=bounds[1]), fields, ISSUE_PAGE, t)
+            return [self._mapped(page) for page in pages]  # each page mapped before the next is asked
 
         for pages in _in_parallel(c, part, _id_ranges(ids, lo, ISSUE_RANGE), tally):
             yield from pages
@@ -210,6 +221,10 @@ class IssuesStream(_JiraStream):
 
     def _records(self, issue: dict[str, Any]) -> list[Record]:
         return [*M.issue_people(issue, self.source), M.task(issue, self.source, self.fields)]
+
+    def _mapped(self, issues: list[dict[str, Any]]) -> list[_Mapped]:
+        """A page's issues as records, each keyed by its issue id (repeats are dropped in order)."""
+        return _map_apart(issues, self._records, _issue_id, self.source, "issue")
 
 
 @dataclass
@@ -228,7 +243,7 @@ class WorklogsStream(_JiraStream):
         since = _since_ms(state, self.lookback)
         scope = None if self.scope == WHOLE_SITE else _InScope(self, _known(state, "task"))
         for (until, worklogs), n in ahead(lambda t: self._fetch(since, t, scope)):
-            records, rejected = self._map(worklogs, people)
+            records, rejected = _flat(worklogs, people)
             mark = _at_ms(until) if until is not None else None
             yield Page(records, rejected, watermark=mark, requests=tally.take() + n)
         if scope is not None and scope.skipped:
@@ -242,37 +257,51 @@ class WorklogsStream(_JiraStream):
 
     def _map(self, worklogs: list[dict[str, Any]], people: _NewPeople) -> tuple[list[Record], list[Rejected]]:
         """TimeEntries, and their authors when the warehouse does not know them yet."""
+        return _flat(self._mapped(worklogs), people)
+
+    def _mapped(self, worklogs: list[dict[str, Any]]) -> list[_Mapped]:
+        """Each worklog's TimeEntry and author, keyed by its issue (for the scope); ``_flat`` later keeps
+        only the authors new to the run. One Person per author and page, shared by their worklogs."""
+        authors: dict[str, Person] = {}
 
         def records(w: dict[str, Any]) -> list[Record]:
             entry, author = M.time_entry(w, self.source), w.get("author")
-            return [entry, M.person(author, self.source)] if people.new(M.person_id(author)) else [entry]
+            pid = M.person_id(author)
+            if pid is None:
+                return [entry]
+            if pid not in authors:
+                authors[pid] = M.person(author, self.source)
+            return [entry, authors[pid]]
 
-        return _map_each(worklogs, records, self.source, "worklog")
+        return _map_apart(worklogs, records, _worklog_issue, self.source, "worklog")
 
     def _fetch(
         self, since: int, tally: Tally, scope: _InScope | None
-    ) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
-        """(until, worklogs) per worklog/updated page: its ids, then worklog/list for them, up to
-        ``concurrency`` batches at a time; a worklog listed twice (on the seam of two spans) is read once."""
-        seen: set[str] = set()
+    ) -> Iterator[tuple[int | None, list[_Mapped]]]:
+        """(until, mapped worklogs, keyed by issue id) per worklog/updated page: its ids, then worklog/list
+        for them, up to ``concurrency`` batches at a time; a worklog listed twice (on the seam of two
+        spans) is read once."""
+        recent: deque[set[str]] = deque(maxlen=SEAM_PAGES)
 
         def changed() -> Iterator[tuple[int | None, list[str]]]:
             for until, values in self._changes(since, tally):
-                ids = [str(v["worklogId"]) for v in values if str(v["worklogId"]) not in seen]
-                seen.update(ids)
+                ids = list(dict.fromkeys(map(str, values)))
+                ids = [i for i in ids if not any(i in page for page in recent)]
+                recent.append(set(ids))
                 yield until, ids
 
         for until, worklogs in _in_parallel(self.client, self._list, changed(), tally):
             yield until, worklogs if scope is None else scope.keep(worklogs, tally)
 
-    def _changes(self, since: int, tally: Tally) -> Iterator[tuple[int | None, list[dict[str, Any]]]]:
-        """worklog/updated's pages in time order: (until, values); until None where a page may not be the
-        watermark.
+    def _changes(self, since: int, tally: Tally) -> Iterator[tuple[int | None, Sequence[int]]]:
+        """worklog/updated's pages in time order: (until, worklog ids); until None where a page may not be
+        the watermark.
 
         The listing pages by ``until``, one page after another. When page 1 is not the last (and the site
         allows several requests at once), the time after it up to now is cut into ``concurrency`` spans
         walked side by side, each until it reaches the next span's start, the last until the end; a seam
-        costs a page that overlaps the next span. Spans are handed on in order, holding only ids. A page
+        costs a page that overlaps the next span. Spans are handed on in order, holding only ids, packed
+        (a span is walked to its end before it is handed on: 8 bytes an id, not a dict of ~200). A page
         of a span names its ``until`` as the watermark only when it holds worklogs: an empty page's
         ``until`` is just where it was asked to start, maybe past what the site lists yet (it leaves out
         the last minute).
@@ -280,9 +309,9 @@ class WorklogsStream(_JiraStream):
         c = self.client
         pages = c.worklog_changes("updated", since, tally)
         until, values, last = next(pages)
-        yield until, values
+        yield until, _worklog_ids(values)
         if last or c.concurrency == 1:
-            yield from ((u, v) for u, v, _ in pages)
+            yield from ((u, _worklog_ids(v)) for u, v, _ in pages)
             return
         pages.close()
         starts = _spans(until, _ms(self.clock()), c.concurrency)
@@ -290,25 +319,27 @@ class WorklogsStream(_JiraStream):
             for u, v in span:
                 yield (u if v else None), v
 
-    def _walk(self, span: tuple[int, int | None], tally: Tally) -> list[tuple[int, list[dict[str, Any]]]]:
+    def _walk(self, span: tuple[int, int | None], tally: Tally) -> list[tuple[int, Sequence[int]]]:
         """worklog/updated from a span's start until a page reaches ``stop`` (the next span's start)."""
         start, stop = span
-        out: list[tuple[int, list[dict[str, Any]]]] = []
+        out: list[tuple[int, Sequence[int]]] = []
         for until, values, _ in self.client.worklog_changes("updated", start, tally):
-            out.append((until, [{"worklogId": v["worklogId"]} for v in values]))  # the ids are all we use
+            out.append((until, _worklog_ids(values)))  # the ids are all we use
             if stop is not None and until >= stop:
                 break
         return out
 
-    def _list(
-        self, change: tuple[int | None, list[str]], tally: Tally
-    ) -> tuple[int | None, list[dict[str, Any]]]:
-        """One worklog/updated page's worklogs: worklog/list, 1000 ids a request."""
+    def _list(self, change: tuple[int | None, list[str]], tally: Tally) -> tuple[int | None, list[_Mapped]]:
+        """One worklog/updated page's worklogs (worklog/list, 1000 ids a request), mapped here, in the
+        fetching thread: a parsed batch (~4 MB a 1000) is dropped at once, and only its records (~1 MB)
+        wait to be handed over in order."""
         until, ids = change
-        worklogs: list[dict[str, Any]] = []
+        worklogs: list[_Mapped] = []
         for chunk in _chunks(ids, WORKLOG_IDS):
             body = {"ids": [int(i) for i in chunk]}
-            worklogs += self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+            worklogs += self._mapped(
+                self.client.listed("POST", "/rest/api/3/worklog/list", body=body, tally=tally)
+            )
         return until, worklogs
 
     def _read_per_issue(self, state: StreamState, tally: Tally, people: _NewPeople) -> Iterator[Page]:
@@ -367,34 +398,39 @@ class ChangelogsStream(_JiraStream):
         jql = self._jql(since, after_id, tally)
         c = self.client
 
-        def fetch(t: Tally) -> Iterator[tuple[list[dict[str, Any]] | None, int | None]]:
-            """(bulkfetch page's changelogs, last issue id once its chunk is complete); the chunks of
-            1000 ids are fetched up to ``concurrency`` at a time while the id scan walks on."""
+        def fetch(t: Tally) -> Iterator[tuple[list[Record], int | None]]:
+            """(bulkfetch page's status changes, last issue id once its chunk is complete); the chunks of
+            1000 ids are fetched up to ``concurrency`` at a time while the id scan walks on, and each page
+            is mapped in the thread that fetched it, so only records wait to be handed over in order."""
             chunks = (
                 chunk
                 for issues in c.search_jql(jql, ["id"], ID_PAGE, t)
                 for chunk in _chunks(_ids(issues, f"{self.source}/{self.name}"), CHANGELOG_ISSUES)
             )
 
-            def bulk(chunk: list[str], tt: Tally) -> list[tuple[list[dict[str, Any]], int | None]]:
+            def bulk(chunk: list[str], tt: Tally) -> list[tuple[list[Record], int | None]]:
                 pages = c.changelogs(chunk, field_ids, tt)
-                return [(page.items, int(chunk[-1]) if page.last else None) for page in pages]
+                return [(self._changes(page.items), int(chunk[-1]) if page.last else None) for page in pages]
 
             for pages in _in_parallel(c, bulk, chunks, t):
                 yield from pages
             if t.n:  # an id page with nothing to fetch: its request is still counted
-                yield None, None
+                yield [], None
 
         # Fetched a page ahead (as issues and worklogs are): storing one page overlaps the next round trip.
-        for (logs, last), n in ahead(fetch):
-            records: list[Record] = []
-            for changes in logs or []:
-                for h in changes.get("changeHistories") or []:
-                    records += M.status_changes(changes["issueId"], h, self.source, self.fields)
+        for (records, last), n in ahead(fetch):
             # The cursor moves only once every page of a chunk is stored.
             mark = self._mark(since, until, last) if last is not None else None
             yield Page(records, watermark=mark, requests=tally.take() + n)
         yield Page(watermark=self._mark(since, until, None), requests=tally.take())
+
+    def _changes(self, logs: list[dict[str, Any]]) -> list[Record]:
+        """A bulkfetch page's status changes."""
+        records: list[Record] = []
+        for changes in logs:
+            for h in changes.get("changeHistories") or []:
+                records += M.status_changes(changes["issueId"], h, self.source, self.fields)
+        return records
 
 
 @dataclass
@@ -413,15 +449,18 @@ class IssueDeletionsStream(_JiraStream):
         where = f"{self.source}/{self.name}"
         if state.known_ids is None:
             raise SourceError(f"{where}: needs the warehouse's known task ids (StreamState.known_ids)")
-        known = set(state.known_ids("task"))  # read first: anything stored before the scan must show up in it
+        # Read first: anything stored before the scan must show up in it. Each page of the listing is
+        # struck off as it comes, so the run holds one set of ids, not the warehouse's and the site's.
+        unlisted = set(state.known_ids("task"))
+        live = len(unlisted)
         tally = Tally()
         c = self.client
-        present: set[str] = set()
         for issues in c.search(self._jql(None), ["id"], ID_PAGE, tally):
-            present.update(_ids(issues, where))
-        missing = sorted(known - present, key=lambda s: (len(s), s))
+            unlisted.difference_update(_ids(issues, where))
+        missing = sorted(unlisted, key=lambda s: (len(s), s))
+        del unlisted
         narrowed = " or you narrowed its jql" if self.scope != WHOLE_SITE else ""
-        state.check_deletions(where, "task", len(missing), len(known), narrowed)
+        state.check_deletions(where, "task", len(missing), live, narrowed)
         still = c.existing_issues(missing, tally) if self.scope != WHOLE_SITE else set()
         reason = f"out of scope: {self.scope}"
         for chunk in _chunks([i for i in missing if i in still], 1000):
@@ -475,8 +514,9 @@ class _InScope:
     outside: set[str] = field(default_factory=set)
     skipped: int = 0
 
-    def keep(self, worklogs: list[dict[str, Any]], tally: Tally) -> list[dict[str, Any]]:
-        issue_ids = {str(w.get("issueId")) for w in worklogs}
+    def keep(self, worklogs: list[_Mapped], tally: Tally) -> list[_Mapped]:
+        """The mapped worklogs (keyed by their issue id) of issues in scope."""
+        issue_ids = {str(w.key) for w in worklogs}
         ask = sorted(i for i in issue_ids - self.inside - self.outside if i.isdigit())
         if ask:
             jql = f"({self.stream.scope}) AND id in ({', '.join(ask)}) ORDER BY id ASC"
@@ -484,7 +524,7 @@ class _InScope:
             found = {i for page in pages for i in _ids(page, f"{self.stream.source}/worklogs")}
             self.inside |= found
             self.outside |= set(ask) - found
-        kept = [w for w in worklogs if str(w.get("issueId")) in self.inside]
+        kept = [w for w in worklogs if str(w.key) in self.inside]
         self.skipped += len(worklogs) - len(kept)
         return kept
 
@@ -495,8 +535,9 @@ def _in_parallel(
     """``fn(item, tally)`` for every item, up to the site's ``concurrency`` calls in flight, results in the
     order of ``items``. Each call counts its requests on a tally of its own (threads never share one),
     added to ``tally`` as its result is handed over: each page still carries the requests it took. No more
-    results wait than calls run (``ahead=1``): a parsed worklog page is ~4 MB, the stream's prefetch
-    already holds two, and more waiting made no run faster, only bigger."""
+    results wait than calls run (``ahead=1``), and ``fn`` maps what it fetched before it returns: what
+    waits is records, never parsed pages (a worklog page is ~4 MB parsed, ~1 MB as records), so memory
+    stays flat as the data grows."""
 
     def call(item: A) -> tuple[R, int]:
         own = Tally()
@@ -527,9 +568,9 @@ def _spans(start: int, now: int, n: int) -> list[int]:
     return [start + k * step for k in range(n)] if step > 0 else [start]
 
 
-def _last_id(issues: Sequence[dict[str, Any]]) -> int | None:
+def _last_id(ids: Iterable[str | None]) -> int | None:
     """The highest numeric id of a page (pages are read in id order), None for a page without one."""
-    return max((int(i["id"]) for i in issues if str(i.get("id")).isdigit()), default=None)
+    return max((int(i) for i in ids if str(i).isdigit()), default=None)
 
 
 def _known(state: StreamState, entity: str) -> set[str]:
@@ -578,3 +619,49 @@ def _map_each(
         except (KeyError, ValueError, TypeError, AttributeError) as e:
             rejected.append(M.reject(source, where, p, e))
     return records, rejected
+
+
+class _Mapped(NamedTuple):
+    """One payload mapped in the thread that fetched it: its key (an issue id: to drop repeats, or keep a
+    worklog in scope, in order), its records, or why it was rejected. Results of parallel fetches wait
+    to be handed over in order; as records they take a quarter of the parsed JSON they come from."""
+
+    key: str | None
+    records: list[Record]
+    rejected: Rejected | None = None
+
+
+def _map_apart(
+    payloads: Sequence[dict[str, Any]],
+    fn: Callable[[dict[str, Any]], list[Record]],
+    key: Callable[[dict[str, Any]], str | None],
+    source: str,
+    where: str,
+) -> list[_Mapped]:
+    """``_map_each``, one result per payload with its key, for filters that must run in page order."""
+    out: list[_Mapped] = []
+    for p in payloads:
+        try:
+            out.append(_Mapped(key(p), fn(p)))
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            out.append(_Mapped(key(p), [], M.reject(source, where, p, e)))
+    return out
+
+
+def _flat(items: Iterable[_Mapped], people: _NewPeople) -> tuple[list[Record], list[Rejected]]:
+    """A page's records and rejected lines, with only the people ``people`` has not seen this run."""
+    records = [r for i in items for r in i.records if not isinstance(r, Person) or people.new(r.source_id)]
+    return records, [i.rejected for i in items if i.rejected is not None]
+
+
+def _issue_id(issue: dict[str, Any]) -> str | None:
+    return None if issue.get("id") is None else str(issue["id"])
+
+
+def _worklog_ids(values: list[dict[str, Any]]) -> array[int]:
+    """A worklog/updated page's worklog ids, packed (the pager checked that each is an int)."""
+    return array("q", (v["worklogId"] for v in values))
+
+
+def _worklog_issue(w: dict[str, Any]) -> str | None:
+    return str(w.get("issueId"))

@@ -67,6 +67,7 @@ class GraphClient:
         accept: str = "application/json",
         rate: float = RATE,
         burst: int = BURST,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token_provider, self.base_url = token, base_url.rstrip("/")
         self.session_factory = session_factory
@@ -77,12 +78,13 @@ class GraphClient:
         self._token: str | None = None
         self.budget = ConnectBudget(label)
         self._origin = _origin(self.base_url)
-        self._lock = threading.Lock()  # the counters and the skipped time
+        self._lock = threading.Lock()  # the counters
         self._token_lock = threading.Lock()
         self._mine = threading.local()  # this thread's request count
         self._idle: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
-        self._skipped = 0.0  # seconds a stand-in ``sleep`` (tests) returned early from
-        self.bucket = TokenBucket(rate, burst, clock=self._now)
+        # One clock and one sleep for the pacing and the retry waits (as ``JiraClient``): a test that
+        # skips its sleeps passes a clock that moves by what they skipped, so a pause ends when slept.
+        self.bucket = TokenBucket(rate, burst, clock=clock, sleep=sleep)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -98,19 +100,6 @@ class GraphClient:
         with self._lock:
             self.requests += 1
         self._mine.requests = self.requests_here() + 1
-
-    def _now(self) -> float:
-        """The client's clock: real time, plus what a stand-in ``sleep`` said it waited but did not, so
-        a pause is over once the thread that took it has slept it, in tests as in production."""
-        return time.monotonic() + self._skipped
-
-    def _sleep(self, seconds: float) -> None:
-        start = time.monotonic()
-        self.sleep(seconds)
-        skipped = seconds - (time.monotonic() - start)
-        if skipped > 0:
-            with self._lock:
-                self._skipped += skipped
 
     def _waited(self, seconds: float, asked_by_server: bool) -> None:
         if asked_by_server:
@@ -192,7 +181,7 @@ class GraphClient:
     def request(self, method: str, path: str, **kw: Any) -> Any:
         url = self.url(path)
         self._check_host(url)
-        policy = retrying(self.attempts, self.backoff, self.max_backoff, self._sleep, self._waited)
+        policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
         try:
             resp = policy(self._send, method, url, **kw)
         except Retryable as e:
@@ -255,7 +244,7 @@ class GraphClient:
             pending = {
                 str(r["id"]): dict(r, method=r.get("method", "GET")) for r in requests_[i : i + BATCH_MAX]
             }
-            policy = retrying(self.attempts, self.backoff, self.max_backoff, self._sleep, self._waited)
+            policy = retrying(self.attempts, self.backoff, self.max_backoff, self.sleep, self._waited)
             try:
                 policy(self._batch_once, pending, out)
             except Retryable:
