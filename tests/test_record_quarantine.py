@@ -263,6 +263,37 @@ def test_a_staged_line_the_database_refuses_is_quarantined_with_its_reason_and_t
         assert set(c.execute(select(t.c.source_id)).scalars()) == {"D2", "D4", "D6"}
 
 
+def test_a_period_whose_only_line_the_database_refuses_keeps_its_earlier_lines(engine: Engine) -> None:
+    """A period-scoped unit replaces the periods it holds. A line the database refuses is in quarantine,
+    not in the unit: its period must not be emptied by it (on PostgreSQL, where lines go straight into
+    the table, as on SQLite, where they are staged)."""
+    source = "finance:test"
+
+    def cost(n: int, period: str, description: str) -> tuple[int, str, CostLine]:
+        record = CostLine(source=source, source_id=f"D{n}", fiscal_period=period, description=description)
+        return n, f"costs.csv:{n}", record
+
+    with SyncRun(engine, source, "cost_lines") as sync:
+        earlier = sync.staged(CostLine, ("fiscal_period",))
+        assert earlier.add([cost(1, "2026-01", "rent")]) == []
+        earlier.merge("costs_jan.csv")
+    with SyncRun(engine, source, "cost_lines") as sync:
+        later = sync.staged(CostLine, ("fiscal_period",))
+        if engine.dialect.name == "postgresql":
+            _forbid_poison(sync.connection, "cost_line", "description")
+        else:
+            _forbid_poison(sync.connection, "stage_cost_line", "description", temporary=True)
+        rejected = later.add([cost(2, "2026-02", "travel"), cost(3, "2026-01", "poison")])
+        merged = later.merge("costs_feb.csv")
+
+    assert [r.locator for r in rejected] == ["costs.csv:3"]
+    assert (merged.written, merged.deleted) == (1, 0)
+    t = ENTITY_TABLES["cost_line"]
+    with engine.connect() as c:
+        live = c.execute(select(t.c.source_id).where(t.c.deleted_at.is_(None))).scalars()
+        assert sorted(live) == ["D1", "D2"]
+
+
 def test_project_file_resources_and_assignments_without_uid_are_quarantined(tmp_path: Path) -> None:
     plan = SMALL.replace("<Resource><UID>1</UID><Name>Ines Weber", "<Resource><ID>1</ID><Name>Ines Weber")
     plan = plan.replace("<Assignment><UID>7</UID>", "<Assignment>")

@@ -350,16 +350,17 @@ class StagedLoad:
             loaded, bad = _bisect(self.conn, self._stage_lines, records)
             records = _without(records, bad)
             records, duplicates = self._repeats(records) if loaded < len(records) else (records, [])
-            self._note_scopes(records)
+            self._scopes |= self._values(records)
         else:
             records, duplicates = self._claim_keys(records)
-            self._note_scopes(records)  # before the rows go straight in
+            self._probe_scopes(self._values(records))  # before the rows go straight in
             loaded, bad = _bisect(self.conn, self._write, records)
             if bad:  # a refused line's key is free again: a later line with it is no duplicate
                 k = self.keys.c.source_id
                 for chunk in _chunks(sorted({line[2].source_id for line, _ in bad})):
                     self.conn.execute(self.keys.delete().where(k.in_(chunk)))
                 records = _without(records, bad)
+            self._scopes |= self._values(records)  # a refused line's period is not the unit's to replace
         if records and self._scope_of is not None:
             scopes = map(self._scope_of, (r for _, _, r in records))
             self._scoped_rows += sum(None not in (v if isinstance(v, tuple) else (v,)) for v in scopes)
@@ -405,23 +406,18 @@ class StagedLoad:
             first.update((key, line_no) for key, line_no in rows)
         return first
 
-    def _note_scopes(self, records: Sequence[tuple[int, str, Record]]) -> None:
-        """Remember the batch's scope values; before rows go straight into the table, probe the new ones."""
+    def _values(self, records: Sequence[tuple[int, str, Record]]) -> set[Any]:
         if not records:
-            return
+            return set()
         self.source = self.source or records[0][2].source
-        if self._scope_of is None:
-            return
-        self._scopes.update(map(self._scope_of, (r for _, _, r in records)))
-        if self.direct:
-            self._probe_scopes()
+        return set(map(self._scope_of, (r for _, _, r in records))) if self._scope_of else set()
 
-    def _probe_scopes(self) -> None:
+    def _probe_scopes(self, values: set[Any]) -> None:
         """Whether the table held rows of the unit's scope values before the unit wrote any: only then
         can a row be gone. One index probe per value (a file has a few periods), each value once, and
         before the unit's first row of it is written (SQLite: at the merge, as an earlier read there would
         pin the transaction to a snapshot another connection's commit makes stale)."""
-        new = self._scopes - self._probed
+        new = values - self._probed
         self._probed |= new
         if self._scope_loaded or not new:
             return
@@ -504,7 +500,7 @@ class StagedLoad:
         conn, s, t = self.conn, self.stage, self.target
         written = self.rows_staged - self._in_stage
         if self._scope_of is not None:
-            self._probe_scopes()  # the values no row of the unit has reached the table with yet
+            self._probe_scopes(self._scopes)  # the values no row of the unit has reached the table with yet
         if self._in_stage:
             # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
             staged = select(*(s.c[c] for c in self.columns)).where(true())
