@@ -140,6 +140,23 @@ Folder = Annotated[Path, PlainValidator(folder_path)]
 File = Annotated[Path, PlainValidator(file_path)]
 
 
+def profile_loader(
+    load: Callable[[str, Path | None], Any], error: type[Exception]
+) -> Callable[[Any, ValidationInfo], Any]:
+    """A file source's ``profile`` validator: a built-in profile's name or a profile file (relative to the
+    configuration file), loaded now so that ``config check`` names a bad one by its ``error``."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            raise PydanticCustomError("rule", "a profile name or file, got {got}", {"got": repr(value)})
+        try:
+            return load(value, (info.context or {}).get("base"))
+        except error as e:
+            raise PydanticCustomError("rule", "{e}", {"e": str(e)}) from None
+
+    return validate
+
+
 def at(key: str | Loc, message: str, **ctx: Any) -> PydanticCustomError:
     """A model-level rule's problem about one of its keys (``problems`` adds ``key`` to the place)."""
     return PydanticCustomError("rule", message, {**ctx, "at": (key,) if isinstance(key, str) else key})

@@ -18,22 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connectors.config import Folder, Resolve, SourceTable, Table, at
+from connectors.config import Folder, Resolve, SourceTable, Table, at, profile_loader
 from connectors.finance.profiles import Profile, ProfileError, load_profile
 from connectors.finance.stream import FinanceStream
 
-
-def _profile(value: Any, info: ValidationInfo) -> Profile:
-    """A built-in profile's name or a profile file, loaded now so a bad one is named by ``config check``."""
-    if not isinstance(value, str):
-        raise PydanticCustomError("rule", "a profile name or file, got {got}", {"got": repr(value)})
-    try:
-        return load_profile(value, (info.context or {}).get("base"))
-    except ProfileError as e:
-        raise PydanticCustomError("rule", "{e}", {"e": str(e)}) from None
+_profile = profile_loader(load_profile, ProfileError)
 
 
 class FinanceStreamTable(Table):

@@ -17,22 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainValidator, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import Field, PlainValidator
 
-from connectors.config import Folder, Resolve, SourceTable
+from connectors.config import Folder, Resolve, SourceTable, profile_loader
 from connectors.raid.profiles import ProfileError, RaidProfile, load_profile
 from connectors.raid.stream import RaidStream
 
-
-def _profile(value: Any, info: ValidationInfo) -> RaidProfile:
-    """A built-in profile's name or a profile file, loaded now so a bad one is named by ``config check``."""
-    if not isinstance(value, str):
-        raise PydanticCustomError("rule", "a profile name or file, got {got}", {"got": repr(value)})
-    try:
-        return load_profile(value, (info.context or {}).get("base"))
-    except ProfileError as e:
-        raise PydanticCustomError("rule", "{e}", {"e": str(e)}) from None
+_profile = profile_loader(load_profile, ProfileError)
 
 
 class RaidSource(SourceTable):
