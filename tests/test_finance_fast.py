@@ -166,3 +166,31 @@ def test_postgresql_writes_through_copy_and_text_survives_it_exactly(engine: Eng
         amount = c.execute(select(cost_line.c.amount).where(cost_line.c.source_id == "D2")).scalar_one()
     assert [got[f"D{n}"] for n in range(2, 2 + len(TRICKY))] == TRICKY and got["D100"] is None
     assert Decimal(str(amount)) == Decimal("-0.0001")
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "insert"])
+def test_a_batch_meeting_a_key_the_table_holds_turns_the_unit_to_the_stage(
+    engine: Engine, copy: bool
+) -> None:
+    """On PostgreSQL new rows go straight into the table, by COPY or by INSERT; the first batch with a
+    key the table already holds goes to the stage instead, and the merge still updates that row. SQLite
+    always stages."""
+
+    def cost(n: int, amount: int) -> tuple[int, str, CostLine]:
+        return n, f"costs.csv:{n}", CostLine(source=SOURCE, source_id=f"D{n}", amount=Decimal(amount))
+
+    with SyncRun(engine, SOURCE, "cost_lines") as sync:
+        first = StagedLoad(sync.connection, CostLine, copy=copy)
+        assert first.add([cost(1, 10)]) == []
+        assert first.merge("a.csv").written == 1
+    with SyncRun(engine, SOURCE, "cost_lines") as sync:
+        later = StagedLoad(sync.connection, CostLine, copy=copy)
+        straight = engine.dialect.name == "postgresql"
+        assert later.add([cost(2, 20)]) == [] and later.direct is straight
+        assert later.add([cost(1, 11), cost(3, 30)]) == [] and later.direct is False
+        merged = later.merge("b.csv")
+
+    assert merged.written == 3
+    with engine.connect() as c:
+        got = dict(c.execute(select(cost_line.c.source_id, cost_line.c.amount)).tuples().all())
+    assert {k: Decimal(str(v)) for k, v in got.items()} == {"D1": 11, "D2": 20, "D3": 30}

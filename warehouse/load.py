@@ -440,28 +440,28 @@ class StagedLoad:
     def _write(self, records: Sequence[tuple[int, str, Record]]) -> int:
         """Write a batch: straight into the table while its keys are new there, else into the stage."""
         rows = list(map(self._getter, (r for _, _, r in records)))
-        if self.direct:
-            try:
-                with self.conn.begin_nested():
-                    self._insert(self._target_copy, self._target_sql, rows)
-                return len(rows)
-            except sa_exc.IntegrityError as e:
-                if not _is_unique_violation(e):
-                    raise
-            except _KeyHeld:
-                pass
-            self.direct = False  # a key the table holds: this batch and the rest merge through the stage
-        self._insert(self._stage_copy, self._stage_sql, rows)
+        if self.direct and self._into(self._target_copy, self._target_sql, rows):
+            return len(rows)
+        self.direct = False  # a key the table holds: this batch and the rest merge through the stage
+        self._into(self._stage_copy, self._stage_sql, rows)  # the stage has no key to meet
         self._in_stage += len(rows)
         return len(rows)
 
-    def _insert(self, copy_sql: str, insert_sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _into(self, copy_sql: str, insert_sql: str, rows: list[tuple[Any, ...]]) -> bool:
+        """Rows into a table by COPY (or INSERT), in a savepoint; False when one has a key it holds."""
         if self.copying:
             if not self._copy(copy_sql, rows):
-                raise _KeyHeld
+                return False
             self.rows_copied += len(rows)
-            return
-        self.conn.exec_driver_sql(insert_sql, rows)
+            return True
+        try:
+            with self.conn.begin_nested():
+                self.conn.exec_driver_sql(insert_sql, rows)
+        except sa_exc.IntegrityError as e:
+            if getattr(e.orig, "sqlstate", None) != "23505":  # not unique_violation: a NOT NULL, a CHECK
+                raise
+            return False
+        return True
 
     def _copy(self, sql: str, rows: list[tuple[Any, ...]]) -> bool:
         """``COPY`` the rows, in a savepoint; False when one repeats a key the table holds.
@@ -556,19 +556,6 @@ class StagedLoad:
             .where(t.c.source == self.source, tuple_(*(t.c[c] for c in self.replace_scope)).in_(values))
         )
         return self.conn.execute(in_target).scalar_one() > self._scoped_rows
-
-
-class _KeyHeld(Exception):
-    """A COPY into the table met a key the table already holds."""
-
-
-def _is_unique_violation(e: sa_exc.IntegrityError) -> bool:
-    """Whether the database refused a row for a key it already holds (not for a NOT NULL or CHECK)."""
-    orig = e.orig
-    name = getattr(orig, "sqlite_errorname", None)
-    if name is not None:
-        return name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
-    return getattr(orig, "sqlstate", None) == "23505"  # PostgreSQL's unique_violation
 
 
 def _without(
