@@ -611,14 +611,8 @@ def _map_each(
     payloads: Sequence[dict[str, Any]], fn: Callable[[dict[str, Any]], list[Record]], source: str, where: str
 ) -> tuple[list[Record], list[Rejected]]:
     """Map every payload; one that fails is quarantined with its reason and the rest still load."""
-    records: list[Record] = []
-    rejected: list[Rejected] = []
-    for p in payloads:
-        try:
-            records += fn(p)
-        except (KeyError, ValueError, TypeError, AttributeError) as e:
-            rejected.append(M.reject(source, where, p, e))
-    return records, rejected
+    mapped = _map_apart(payloads, fn, lambda _: None, source, where)
+    return [r for m in mapped for r in m.records], [m.rejected for m in mapped if m.rejected is not None]
 
 
 class _Mapped(NamedTuple):
@@ -638,7 +632,8 @@ def _map_apart(
     source: str,
     where: str,
 ) -> list[_Mapped]:
-    """``_map_each``, one result per payload with its key, for filters that must run in page order."""
+    """Each payload's records under its key, or why it failed (quarantined, the rest still load): the key
+    serves filters that must run in page order."""
     out: list[_Mapped] = []
     for p in payloads:
         try:
